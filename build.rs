@@ -1,0 +1,34 @@
+//! Generates the C header `mipc.h` with cbindgen (configuration in `cbindgen.toml`).
+//!
+//! The header is written to `$OUT_DIR/mipc.h` on every build; the committed copy in
+//! `include/mipc.h` is what C programs use, and a test fails when the two differ. Run
+//! `make header` (or set `MIPC_WRITE_HEADER=1`) to refresh the committed copy.
+
+use std::path::PathBuf;
+
+fn main() {
+    let crate_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo")).join("mipc.h");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-env-changed=MIPC_WRITE_HEADER");
+    // The legacy soname: firmware binaries record NEEDED libmipc.so.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmipc.so");
+
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
+        .expect("cbindgen.toml is readable");
+    match cbindgen::Builder::new()
+        .with_crate(&crate_dir)
+        .with_config(config)
+        .generate()
+    {
+        Ok(bindings) => {
+            bindings.write_to_file(&out);
+            if std::env::var_os("MIPC_WRITE_HEADER").is_some() {
+                bindings.write_to_file(crate_dir.join("include/mipc.h"));
+            }
+        }
+        // A half-edited source tree must not stop `cargo check`; the header test catches it.
+        Err(e) => println!("cargo:warning=cbindgen could not generate mipc.h: {e}"),
+    }
+}

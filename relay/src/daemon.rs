@@ -1,0 +1,209 @@
+//! The relay process: root queue, signals, the receive loop, and the SysV [`Port`].
+
+use crate::log::Limiter;
+use crate::router::{Handled, Port, Rejected, Router};
+use crate::watcher::Watcher;
+use mipc::sysv::{self, QueueError, QueueId, RecvFlags};
+use mipc::wire::MsgBuf;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// How the relay runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Key of the root queue.
+    pub key: i32,
+    /// Permission bits of the root queue.
+    pub mode: u32,
+    /// Most entries kept.
+    pub max_entries: usize,
+}
+
+/// Why the relay could not run.
+#[derive(Debug)]
+pub enum RelayError {
+    /// The root queue could not be made or opened.
+    RootQueue(QueueError),
+    /// Another relay serves this key.
+    AlreadyRunning(i32),
+    /// A thread or descriptor could not be made.
+    Setup(std::io::Error),
+    /// Receiving from the root queue failed for good.
+    Receive(QueueError),
+}
+
+impl fmt::Display for RelayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RelayError::RootQueue(e) => write!(f, "cannot open the root queue: {e}"),
+            RelayError::AlreadyRunning(pid) => write!(f, "another mipc_main (pid {pid}) serves this key"),
+            RelayError::Setup(e) => write!(f, "setup failed: {e}"),
+            RelayError::Receive(e) => write!(f, "receiving from the root queue failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RelayError {}
+
+/// The real queues and processes.
+#[derive(Debug)]
+pub struct SysvPort {
+    watcher: Option<Arc<Watcher>>,
+}
+
+impl SysvPort {
+    /// A port that hands new pids to `watcher`.
+    pub fn new(watcher: Option<Arc<Watcher>>) -> SysvPort {
+        SysvPort { watcher }
+    }
+}
+
+impl Port for SysvPort {
+    fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError> {
+        sysv::send(q, msg, true)
+    }
+    fn queue_exists(&mut self, q: QueueId) -> bool {
+        !matches!(sysv::stat(q), Err(QueueError::Gone))
+    }
+    fn pid_alive(&mut self, pid: i32) -> bool {
+        // SAFETY: kill with signal 0 only checks for existence.
+        unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
+    }
+    fn remove_queue(&mut self, q: QueueId) {
+        let _ = sysv::remove(q);
+    }
+    fn watch(&mut self, pid: i32) {
+        if let Some(w) = &self.watcher {
+            w.watch(pid);
+        }
+    }
+}
+
+static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+
+fn process_name(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim().to_string())
+}
+
+/// Opens the root queue, making it when there is none. An existing one is reused (a relay
+/// killed with SIGKILL leaves it behind, with the messages sent meanwhile), unless the
+/// process that last received from it is a live `mipc_main`.
+fn open_root(key: i32, mode: u32) -> Result<QueueId, RelayError> {
+    if let Ok(q) = sysv::open_key(key, false, 0) {
+        if let Ok(st) = sysv::stat(q) {
+            // SAFETY: getpid has no preconditions.
+            let me = unsafe { libc::getpid() };
+            let last = st.last_receiver;
+            if last > 0 && last != me && process_name(last).as_deref() == Some("mipc_main") {
+                return Err(RelayError::AlreadyRunning(last));
+            }
+        }
+        logln!(Info, "reusing the existing root queue {} (messages already on it will be delivered)", q.0);
+        return Ok(q);
+    }
+    sysv::open_key(key, true, mode).map_err(RelayError::RootQueue)
+}
+
+/// Blocks SIGTERM and SIGINT in every thread and starts the thread that waits for them: it
+/// removes the root queue, which wakes the receive loop with `EIDRM`.
+fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayError> {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: set is a valid sigset_t for these calls to fill and read.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    let set = SigSet(set);
+    std::thread::Builder::new()
+        .name("mipc-signals".into())
+        .spawn(move || {
+            let set = set;
+            let mut sig = 0;
+            // SAFETY: set is a valid sigset_t and sig a writable int.
+            unsafe { libc::sigwait(&set.0, &mut sig) };
+            logln!(Info, "signal {sig}: stopping");
+            SHUTDOWN.store(true, Ordering::SeqCst);
+            let _ = sysv::remove(QueueId(root.load(Ordering::SeqCst)));
+        })
+        .map(|_| ())
+        .map_err(RelayError::Setup)
+}
+
+struct SigSet(libc::sigset_t);
+// SAFETY: a sigset_t is plain data with no pointers into thread-local state.
+unsafe impl Send for SigSet {}
+
+static MALFORMED: Limiter = Limiter::new();
+static UNDELIVERED: Limiter = Limiter::new();
+
+fn log_outcome(out: &Result<Handled, Rejected>) {
+    match out {
+        Ok(Handled::Forwarded) => {}
+        Ok(Handled::Registered(n, q)) => logln!(Info, "registered {n} (queue {})", q.0),
+        Ok(Handled::Unregistered(n)) => logln!(Info, "unregistered {n}"),
+        Ok(Handled::Greeted(n, pid)) => logln!(Debug, "{n} is a mipc-rs entry of process {pid}"),
+        Ok(Handled::Ponged) => logln!(Debug, "answered a ping"),
+        Err(r @ Rejected::Malformed(_)) | Err(r @ Rejected::BadNotice(_)) | Err(r @ Rejected::Control(..)) => {
+            if let Some(n) = MALFORMED.hit() {
+                logln!(Warn, "{r} (#{n})");
+            }
+        }
+        Err(r @ (Rejected::NameInUse(_) | Rejected::NotOwner(_) | Rejected::TableFull(_) | Rejected::NoQueue(..) | Rejected::Gone(_))) => {
+            logln!(Warn, "{r}")
+        }
+        Err(r) => {
+            if let Some(n) = UNDELIVERED.hit() {
+                logln!(Warn, "{r} (#{n})");
+            }
+        }
+    }
+}
+
+/// Runs the relay until SIGTERM or SIGINT.
+///
+/// # Errors
+/// [`RelayError`] when it cannot start or its root queue fails.
+pub fn run(opts: &Options) -> Result<(), RelayError> {
+    let root_id = Arc::new(std::sync::atomic::AtomicI32::new(-1));
+    handle_signals(root_id.clone())?;
+    let mut root = open_root(opts.key, opts.mode)?;
+    root_id.store(root.0, Ordering::SeqCst);
+    let router = Arc::new(Mutex::new(Router::new(opts.max_entries)));
+    let watcher = Watcher::spawn(router.clone()).map_err(RelayError::Setup)?;
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    logln!(Info, "ready: key {:#010x}, root queue {}, pid {pid}", opts.key, root.0);
+    let mut buf = MsgBuf::boxed();
+    let flags = RecvFlags { truncate: true, ..Default::default() };
+    let mut port = SysvPort::new(Some(watcher));
+    loop {
+        match sysv::recv(root, buf.raw_mut(), 0, flags) {
+            Ok(n) => {
+                buf.set_mtext_len(n);
+                let Ok(mut r) = router.lock() else {
+                    return Err(RelayError::Setup(std::io::Error::other("router lock poisoned")));
+                };
+                let out = r.handle(&mut port, &buf, Instant::now());
+                drop(r);
+                log_outcome(&out);
+            }
+            Err(QueueError::Gone) if SHUTDOWN.load(Ordering::SeqCst) => break,
+            Err(QueueError::Gone) => {
+                logln!(Error, "root queue {} was removed by someone else; making it again", root.0);
+                root = open_root(opts.key, opts.mode)?;
+                root_id.store(root.0, Ordering::SeqCst);
+            }
+            Err(e) => return Err(RelayError::Receive(e)),
+        }
+    }
+    if let Ok(mut r) = router.lock() {
+        let swept = r.sweep_dead(&mut port);
+        logln!(Info, "stopped ({} entries, {} of dead processes removed; {:?})", r.entries().count(), swept, r.stats());
+    }
+    Ok(())
+}

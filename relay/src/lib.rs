@@ -1,0 +1,13 @@
+//! `mipc_main`, the MIPC relay, as a library: the binary is a thin `main` over [`daemon::run`],
+//! and tests and fuzzers drive [`router::Router`] directly.
+//!
+//! - [`router`]: the name table and routing rules, with no I/O;
+//! - [`daemon`]: root queue, signals, the receive loop, the SysV port;
+//! - [`watcher`]: death notices of registered processes (pidfd);
+//! - [`log`]: the relay's log lines.
+
+#[macro_use]
+pub mod log;
+pub mod daemon;
+pub mod router;
+pub mod watcher;

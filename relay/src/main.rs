@@ -1,0 +1,80 @@
+//! `mipc_main`: the MIPC relay daemon. Runs in the foreground; stop it with SIGTERM or SIGINT.
+
+use mipc_relay::daemon::{self, Options};
+use mipc_relay::router::DEFAULT_MAX_ENTRIES;
+use std::process::ExitCode;
+
+const USAGE: &str = "usage: mipc_main [-k KEY] [-m MODE] [-n MAX_ENTRIES] [-l LEVEL]
+
+Relays MIPC messages between registered entries over System V message queues.
+  -k, --key KEY          root queue key, decimal or 0x hex (default: $MIPC_ROOT_KEY or 0x4D495043)
+  -m, --mode MODE        root queue permission bits, octal (default: $MIPC_QUEUE_MODE or 0600)
+  -n, --max-entries N    most registered entries (default 4096)
+  -l, --log LEVEL        error, warn, info or debug (default: $MIPC_LOG or info)
+  -h, --help             this text
+  -V, --version          version";
+
+fn parse(args: &[String]) -> Result<Option<(Options, Option<String>)>, String> {
+    let mut opts = Options {
+        key: mipc::config::root_key(),
+        mode: mipc::config::queue_mode(),
+        max_entries: DEFAULT_MAX_ENTRIES,
+    };
+    let mut level = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = |what: &str| it.next().cloned().ok_or(format!("{a} needs {what}"));
+        match a.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            "-V" | "--version" => {
+                println!("mipc_main {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            "-k" | "--key" => {
+                let v = value("a key")?;
+                opts.key = mipc::config::parse_key(&v).ok_or(format!("bad key {v:?}"))?;
+            }
+            "-m" | "--mode" => {
+                let v = value("a mode")?;
+                let m = u32::from_str_radix(&v, 8).map_err(|_| format!("bad mode {v:?}"))?;
+                opts.mode = (m & 0o770) | 0o600;
+            }
+            "-n" | "--max-entries" => {
+                let v = value("a number")?;
+                opts.max_entries = v.parse().map_err(|_| format!("bad number {v:?}"))?;
+            }
+            "-l" | "--log" => level = Some(value("a level")?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Some((opts, level)))
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (opts, level) = match parse(&args) {
+        Ok(Some(p)) => p,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mipc_main: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    mipc_relay::log::init(level.as_deref());
+    // A panic in any relay thread ends the process: no half-alive relay.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        std::process::abort();
+    }));
+    match daemon::run(&opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mipc_main: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

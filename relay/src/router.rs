@@ -1,0 +1,508 @@
+//! The relay's state machine: the name table and what to do with each message. It does no
+//! I/O of its own; every queue or process question goes through a [`Port`], so tests and
+//! fuzzers can drive it with an in-memory one.
+
+use mipc::error::RelayErrorCode;
+use mipc::sysv::{QueueError, QueueId};
+use mipc::wire::{
+    self, Build, CallTag, Header, MsgBuf, WireError, MIPC_MSG_TYPE_ERROR, MIPC_MSG_TYPE_HELLO,
+    MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING,
+};
+use mipc::MipcName;
+use std::collections::HashMap;
+use std::fmt;
+use std::os::raw::c_long;
+use std::time::{Duration, Instant};
+
+/// Default most entries the relay keeps (a flood of registrations cannot grow it further).
+pub const DEFAULT_MAX_ENTRIES: usize = 4096;
+
+/// What the router needs from the world: queues and processes.
+pub trait Port {
+    /// Sends a whole message (`mtype` first) to `q` without blocking.
+    ///
+    /// # Errors
+    /// [`QueueError::Full`], [`QueueError::Gone`], and the rest of [`QueueError`].
+    fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError>;
+    /// Whether queue `q` exists.
+    fn queue_exists(&mut self, q: QueueId) -> bool;
+    /// Whether process `pid` is alive.
+    fn pid_alive(&mut self, pid: i32) -> bool;
+    /// Removes queue `q` (of a dead process).
+    fn remove_queue(&mut self, q: QueueId);
+    /// Starts watching `pid` for its death; [`Router::peer_died`] is called when it dies.
+    fn watch(&mut self, pid: i32);
+}
+
+/// A sync call the relay forwarded and whose answer it has not seen yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    /// Who was called.
+    pub callee: MipcName,
+    /// The request's SysV type (the api id), which the caller waits on.
+    pub mtype: c_long,
+    /// The request's api id.
+    pub api: u32,
+    /// The request's tag.
+    pub tag: CallTag,
+    /// When the caller gives up (`None`: never).
+    pub until: Option<Instant>,
+}
+
+/// One registered entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its queue.
+    pub queue: QueueId,
+    /// Its process, once it greeted the relay (legacy entries never tell).
+    pub pid: Option<i32>,
+    /// It greeted the relay: it may receive call tags and error answers.
+    pub ext: bool,
+    /// Thread id from its NOTICE.
+    pub thread_id: u64,
+    /// Its outstanding sync call, if any (one per entry: a sync call blocks its thread).
+    pub pending: Option<Pending>,
+}
+
+/// What the router did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Forwarded to the destination's queue.
+    Forwarded,
+    /// A NOTICE registered an entry.
+    Registered(MipcName, QueueId),
+    /// A NOTICE unregistered an entry.
+    Unregistered(MipcName),
+    /// A HELLO was answered.
+    Greeted(MipcName, i32),
+    /// A PING to the relay was answered.
+    Ponged,
+}
+
+/// Why the router did not deliver a message (each becomes one log line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejected {
+    /// Bytes that break SPEC §2.
+    Malformed(WireError),
+    /// A NOTICE whose payload is not a valid `MIPC_THREAD_INFO_T`, or names another entry.
+    BadNotice(MipcName),
+    /// A NOTICE for a queue that does not exist.
+    NoQueue(MipcName, QueueId),
+    /// A name held by another live entry.
+    NameInUse(MipcName),
+    /// An unregister NOTICE from someone who does not own the entry.
+    NotOwner(MipcName),
+    /// The name table is full.
+    TableFull(MipcName),
+    /// A control type this relay does not handle, or one that may not be forwarded.
+    Control(u32, MipcName),
+    /// A message to a name nobody registered.
+    NoSuchDestination(MipcName, MipcName),
+    /// The destination's queue is full.
+    Busy(MipcName),
+    /// The destination's queue is gone; the entry was dropped.
+    Gone(MipcName),
+    /// The destination would close a cycle of waiting callers.
+    Deadlock(MipcName, MipcName),
+    /// Sending failed otherwise.
+    Queue(MipcName, QueueError),
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejected::Malformed(e) => write!(f, "malformed message dropped: {e}"),
+            Rejected::BadNotice(n) => write!(f, "bad NOTICE from {n} dropped"),
+            Rejected::NoQueue(n, q) => write!(f, "NOTICE for {n} names queue {} which does not exist", q.0),
+            Rejected::NameInUse(n) => write!(f, "registration of {n} refused: name in use by a live entry"),
+            Rejected::NotOwner(n) => write!(f, "unregistration of {n} refused: not from its owner"),
+            Rejected::TableFull(n) => write!(f, "registration of {n} refused: name table full"),
+            Rejected::Control(t, src) => write!(f, "control type {t:#x} from {src} dropped"),
+            Rejected::NoSuchDestination(src, dst) => write!(f, "{src} -> {dst}: no such destination"),
+            Rejected::Busy(dst) => write!(f, "{dst}: queue full, message not delivered"),
+            Rejected::Gone(dst) => write!(f, "{dst}: queue gone, entry dropped"),
+            Rejected::Deadlock(src, dst) => write!(f, "{src} -> {dst}: call refused, it would deadlock"),
+            Rejected::Queue(dst, e) => write!(f, "{dst}: {e}"),
+        }
+    }
+}
+
+/// Counters for diagnostics and the future `mipc` tool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages forwarded.
+    pub forwarded: u64,
+    /// Messages not delivered.
+    pub rejected: u64,
+    /// Error answers sent to callers.
+    pub errors_sent: u64,
+}
+
+/// The name table and routing rules.
+pub struct Router {
+    entries: HashMap<MipcName, Entry>,
+    max_entries: usize,
+    reply: Box<MsgBuf>,
+    stats: Stats,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router").field("entries", &self.entries.len()).field("stats", &self.stats).finish()
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new(DEFAULT_MAX_ENTRIES)
+    }
+}
+
+impl Router {
+    /// An empty table that holds at most `max_entries` names.
+    pub fn new(max_entries: usize) -> Router {
+        Router {
+            entries: HashMap::new(),
+            max_entries,
+            reply: MsgBuf::boxed(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// The registered entries.
+    pub fn entries(&self) -> impl Iterator<Item = (&MipcName, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// The entry named `name`.
+    pub fn entry(&self, name: &MipcName) -> Option<&Entry> {
+        self.entries.get(name)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Handles one message received on the root queue. `msg` is sent on from where it lies
+    /// (no copy); `now` dates sync calls for the deadlock check.
+    ///
+    /// # Errors
+    /// [`Rejected`] says why the message was not delivered.
+    pub fn handle(&mut self, port: &mut impl Port, msg: &MsgBuf, now: Instant) -> Result<Handled, Rejected> {
+        let out = self.route(port, msg, now);
+        match out {
+            Ok(Handled::Forwarded) => self.stats.forwarded += 1,
+            Ok(_) => {}
+            Err(_) => self.stats.rejected += 1,
+        }
+        out
+    }
+
+    fn route(&mut self, port: &mut impl Port, msg: &MsgBuf, now: Instant) -> Result<Handled, Rejected> {
+        let hdr = msg.decode().map_err(Rejected::Malformed)?;
+        if hdr.dst.is_relay() {
+            return self.control(port, msg, &hdr);
+        }
+        if wire::is_control(hdr.msg_type) && hdr.msg_type != MIPC_MSG_TYPE_PING {
+            return Err(Rejected::Control(hdr.msg_type, hdr.src));
+        }
+        let Some(dst) = self.entries.get(&hdr.dst) else {
+            self.fail(port, msg, &hdr, RelayErrorCode::NoSuchDestination);
+            return Err(Rejected::NoSuchDestination(hdr.src, hdr.dst));
+        };
+        let (queue, dst_ext) = (dst.queue, dst.ext);
+        let call = hdr.tag.filter(|t| !t.is_reply() && hdr.sync_flag != 0);
+        if call.is_some() && self.would_deadlock(&hdr.src, &hdr.dst, now) {
+            self.fail(port, msg, &hdr, RelayErrorCode::Deadlock);
+            return Err(Rejected::Deadlock(hdr.src, hdr.dst));
+        }
+        let bytes = if dst_ext { msg.as_sendable() } else { msg.as_sendable_untagged(&hdr) };
+        match port.send(queue, bytes) {
+            Ok(()) => {
+                self.note_delivery(&hdr, msg.mtype(), call, now);
+                Ok(Handled::Forwarded)
+            }
+            Err(QueueError::Full) => {
+                self.fail(port, msg, &hdr, RelayErrorCode::DestinationBusy);
+                Err(Rejected::Busy(hdr.dst))
+            }
+            Err(QueueError::Gone) => {
+                self.drop_entry(port, &hdr.dst, false);
+                self.fail(port, msg, &hdr, RelayErrorCode::PeerDied);
+                Err(Rejected::Gone(hdr.dst))
+            }
+            Err(e) => {
+                self.fail(port, msg, &hdr, RelayErrorCode::PeerDied);
+                Err(Rejected::Queue(hdr.dst, e))
+            }
+        }
+    }
+
+    /// Keeps track of sync calls: a forwarded call is pending for its caller until its answer
+    /// passes through.
+    fn note_delivery(&mut self, hdr: &Header, mtype: c_long, call: Option<CallTag>, now: Instant) {
+        if let Some(tag) = call {
+            if let Some(src) = self.entries.get_mut(&hdr.src) {
+                let until = (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64));
+                src.pending = Some(Pending { callee: hdr.dst, mtype, api: hdr.msg_type, tag, until });
+            }
+        } else if let Some(t) = hdr.tag.filter(|t| t.is_reply()) {
+            if let Some(caller) = self.entries.get_mut(&hdr.dst) {
+                if caller.pending.is_some_and(|p| p.tag.id() == t.id()) {
+                    caller.pending = None;
+                }
+            }
+        }
+    }
+
+    /// Whether a call from `src` to `dst` closes a cycle: `dst` waits (transitively) on `src`.
+    fn would_deadlock(&self, src: &MipcName, dst: &MipcName, now: Instant) -> bool {
+        let mut cur = *dst;
+        for _ in 0..self.entries.len().min(64) {
+            let Some(p) = self.entries.get(&cur).and_then(|e| e.pending) else { return false };
+            if p.until.is_some_and(|u| u <= now) {
+                return false;
+            }
+            if p.callee == *src {
+                return true;
+            }
+            cur = p.callee;
+        }
+        false
+    }
+
+    /// Tells a caller that its tagged sync call failed (only callers that greeted us know
+    /// the ERROR type; a legacy caller waits for its timeout, as it always did).
+    fn fail(&mut self, port: &mut impl Port, msg: &MsgBuf, hdr: &Header, code: RelayErrorCode) {
+        let Some(tag) = hdr.tag.filter(|t| !t.is_reply()) else { return };
+        if hdr.sync_flag == 0 {
+            return;
+        }
+        let Some(caller) = self.entries.get(&hdr.src).filter(|e| e.ext) else { return };
+        let queue = caller.queue;
+        self.send_error(port, queue, &hdr.src, msg.mtype(), hdr.msg_type, tag, code);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_error(
+        &mut self,
+        port: &mut impl Port,
+        queue: QueueId,
+        to: &MipcName,
+        mtype: c_long,
+        api: u32,
+        tag: CallTag,
+        code: RelayErrorCode,
+    ) {
+        let mut payload = [0u8; 8];
+        payload[..4].copy_from_slice(&(code as i32).to_ne_bytes());
+        payload[4..].copy_from_slice(&api.to_ne_bytes());
+        self.reply.build(Build {
+            mtype,
+            src: &MipcName::RELAY,
+            dst: to,
+            msg_type: MIPC_MSG_TYPE_ERROR,
+            sync_flag: 0,
+            payload: &payload,
+            tag: Some(tag.reply()),
+        });
+        if port.send(queue, self.reply.as_sendable()).is_ok() {
+            self.stats.errors_sent += 1;
+        }
+    }
+
+    fn control(&mut self, port: &mut impl Port, msg: &MsgBuf, hdr: &Header) -> Result<Handled, Rejected> {
+        let payload = wire::payload(msg.mtext(), hdr);
+        match hdr.msg_type {
+            MIPC_MSG_TYPE_NOTICE => self.notice(port, hdr, payload),
+            MIPC_MSG_TYPE_HELLO => self.hello(port, hdr, payload),
+            MIPC_MSG_TYPE_PING => self.pong(port, msg, hdr),
+            other => Err(Rejected::Control(other, hdr.src)),
+        }
+    }
+
+    fn notice(&mut self, port: &mut impl Port, hdr: &Header, payload: &[u8]) -> Result<Handled, Rejected> {
+        let info = wire::decode_thread_info(payload).map_err(|_| Rejected::BadNotice(hdr.src))?;
+        if info.name != hdr.src || info.mqd < 0 {
+            return Err(Rejected::BadNotice(hdr.src));
+        }
+        let queue = QueueId(info.mqd);
+        if !info.hold {
+            return match self.entries.get(&info.name) {
+                Some(e) if e.queue == queue => {
+                    self.drop_entry(port, &info.name, false);
+                    Ok(Handled::Unregistered(info.name))
+                }
+                Some(_) => Err(Rejected::NotOwner(info.name)),
+                None => Ok(Handled::Unregistered(info.name)),
+            };
+        }
+        if !port.queue_exists(queue) {
+            return Err(Rejected::NoQueue(info.name, queue));
+        }
+        self.register(port, info.name, queue, info.thread_id, None)?;
+        Ok(Handled::Registered(info.name, queue))
+    }
+
+    /// Adds or renews an entry. A name held by another queue is taken over only when its
+    /// holder is dead; a legacy holder (no pid known) cannot prove it lives, so a restarted
+    /// legacy daemon can take its name back, as it could with the original relay.
+    fn register(
+        &mut self,
+        port: &mut impl Port,
+        name: MipcName,
+        queue: QueueId,
+        thread_id: u64,
+        pid: Option<i32>,
+    ) -> Result<(), Rejected> {
+        if let Some(old) = self.entries.get_mut(&name) {
+            if old.queue == queue {
+                old.thread_id = thread_id;
+                return Ok(());
+            }
+            let holder_alive = match old.pid {
+                Some(p) => port.pid_alive(p) && port.queue_exists(old.queue),
+                None => false,
+            };
+            if holder_alive {
+                return Err(Rejected::NameInUse(name));
+            }
+            // Remove the old queue only when its process is known to be dead: a legacy
+            // holder may still be blocked on it.
+            let known_dead = old.pid.is_some();
+            self.drop_entry(port, &name, known_dead);
+        } else if self.entries.len() >= self.max_entries {
+            return Err(Rejected::TableFull(name));
+        }
+        self.entries.insert(name, Entry { queue, pid, ext: false, thread_id, pending: None });
+        Ok(())
+    }
+
+    fn hello(&mut self, port: &mut impl Port, hdr: &Header, payload: &[u8]) -> Result<Handled, Rejected> {
+        let word = |i: usize| payload.get(i * 4..i * 4 + 4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+        let (Some(_version), Some(pid), Some(mqd)) = (word(0), word(1), word(2)) else {
+            return Err(Rejected::BadNotice(hdr.src));
+        };
+        if pid <= 0 || mqd < 0 {
+            return Err(Rejected::BadNotice(hdr.src));
+        }
+        let queue = QueueId(mqd);
+        let status = match self.entries.get_mut(&hdr.src) {
+            Some(e) if e.queue == queue => {
+                e.ext = true;
+                if e.pid.is_none() {
+                    e.pid = Some(pid);
+                    port.watch(pid);
+                }
+                0
+            }
+            Some(_) => RelayErrorCode::NameInUse as i32,
+            None => {
+                // Its NOTICE was lost or refused for a dead holder meanwhile: register now.
+                if !port.queue_exists(queue) {
+                    return Err(Rejected::NoQueue(hdr.src, queue));
+                }
+                match self.register(port, hdr.src, queue, 0, Some(pid)) {
+                    Ok(()) => {
+                        if let Some(e) = self.entries.get_mut(&hdr.src) {
+                            e.ext = true;
+                        }
+                        port.watch(pid);
+                        0
+                    }
+                    Err(_) => RelayErrorCode::NameInUse as i32,
+                }
+            }
+        };
+        let mut answer = [0u8; 8];
+        answer[..4].copy_from_slice(&mipc::client::HELLO_VERSION.to_ne_bytes());
+        answer[4..].copy_from_slice(&status.to_ne_bytes());
+        self.reply.build(Build {
+            mtype: MIPC_MSG_TYPE_HELLO as c_long,
+            src: &MipcName::RELAY,
+            dst: &hdr.src,
+            msg_type: MIPC_MSG_TYPE_HELLO,
+            sync_flag: 0,
+            payload: &answer,
+            tag: None,
+        });
+        let _ = port.send(queue, self.reply.as_sendable());
+        if status == 0 {
+            Ok(Handled::Greeted(hdr.src, pid))
+        } else {
+            Err(Rejected::NameInUse(hdr.src))
+        }
+    }
+
+    fn pong(&mut self, port: &mut impl Port, msg: &MsgBuf, hdr: &Header) -> Result<Handled, Rejected> {
+        let Some(caller) = self.entries.get(&hdr.src) else {
+            return Err(Rejected::NoSuchDestination(MipcName::RELAY, hdr.src));
+        };
+        let (queue, ext) = (caller.queue, caller.ext);
+        let tag = hdr.tag.filter(|t| ext && !t.is_reply()).map(CallTag::reply);
+        self.reply.build(Build {
+            mtype: msg.mtype(),
+            src: &MipcName::RELAY,
+            dst: &hdr.src,
+            msg_type: MIPC_MSG_TYPE_PING,
+            sync_flag: 0,
+            payload: &0i32.to_ne_bytes(),
+            tag,
+        });
+        match port.send(queue, self.reply.as_sendable()) {
+            Ok(()) => Ok(Handled::Ponged),
+            Err(e) => Err(Rejected::Queue(hdr.src, e)),
+        }
+    }
+
+    /// Removes an entry; callers waiting on it get "peer died". With `remove_queue`, its
+    /// queue is removed too (its process is dead, nobody else will).
+    fn drop_entry(&mut self, port: &mut impl Port, name: &MipcName, remove_queue: bool) {
+        let Some(gone) = self.entries.remove(name) else { return };
+        if remove_queue {
+            port.remove_queue(gone.queue);
+        }
+        let waiting: Vec<(MipcName, QueueId, Pending)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.ext)
+            .filter_map(|(n, e)| e.pending.filter(|p| p.callee == *name).map(|p| (*n, e.queue, p)))
+            .collect();
+        for (caller, queue, p) in waiting {
+            if let Some(e) = self.entries.get_mut(&caller) {
+                e.pending = None;
+            }
+            self.send_error(port, queue, &caller, p.mtype, p.api, p.tag, RelayErrorCode::PeerDied);
+        }
+    }
+
+    /// Process `pid` died: drops its entries, removes their queues, and fails the calls
+    /// waiting on them. Returns the names dropped.
+    pub fn peer_died(&mut self, port: &mut impl Port, pid: i32) -> Vec<MipcName> {
+        let names: Vec<MipcName> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.pid == Some(pid))
+            .map(|(n, _)| *n)
+            .collect();
+        for n in &names {
+            self.drop_entry(port, n, true);
+        }
+        names
+    }
+
+    /// On shutdown: removes the queues of entries whose process is known to be dead.
+    pub fn sweep_dead(&mut self, port: &mut impl Port) -> usize {
+        let dead: Vec<i32> = self
+            .entries
+            .values()
+            .filter_map(|e| e.pid)
+            .filter(|&p| !port.pid_alive(p))
+            .collect();
+        dead.iter().map(|&p| self.peer_died(port, p).len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests;

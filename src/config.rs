@@ -1,0 +1,79 @@
+//! Run-time settings read from the environment (SPEC §2: `MIPC_ROOT_KEY`).
+
+use crate::wire::MIPC_MSG_ROOT_KEY;
+
+/// Parses a key written in decimal or `0x` hex (SPEC §2), e.g. `1296650307` or `0x4D495043`.
+pub fn parse_key(text: &str) -> Option<i32> {
+    let t = text.trim();
+    let value = if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        i64::from_str_radix(hex, 16).ok()?
+    } else {
+        t.parse::<i64>().ok()?
+    };
+    // key_t is an int; accept the unsigned spelling of negative keys too.
+    if (i32::MIN as i64..=u32::MAX as i64).contains(&value) && value != 0 {
+        Some(value as u32 as i32)
+    } else {
+        None
+    }
+}
+
+/// The root queue's key: `MIPC_ROOT_KEY` when set and valid, else `MIPC_MSG_ROOT_KEY`.
+pub fn root_key() -> i32 {
+    std::env::var("MIPC_ROOT_KEY")
+        .ok()
+        .and_then(|v| parse_key(&v))
+        .unwrap_or(MIPC_MSG_ROOT_KEY)
+}
+
+/// Permission bits for the queues we create: `MIPC_QUEUE_MODE` (octal, e.g. `0660`) when
+/// set, else `0600`. Bits for "others" are never granted: no queue of ours is world-writable.
+pub fn queue_mode() -> u32 {
+    std::env::var("MIPC_QUEUE_MODE")
+        .ok()
+        .and_then(|v| u32::from_str_radix(v.trim().trim_start_matches("0o"), 8).ok())
+        .map(|m| m & 0o770)
+        .unwrap_or(0o600)
+        | 0o600
+}
+
+/// Whether this process may use the mipc-rs extensions (call tags, error answers). Set
+/// `MIPC_LEGACY_WIRE=1` to speak only the exact SPEC §2 bytes, e.g. for a program that reads
+/// its queue with raw `msgrcv`.
+pub fn extensions_enabled() -> bool {
+    !matches!(std::env::var("MIPC_LEGACY_WIRE").as_deref(), Ok("1") | Ok("yes") | Ok("true"))
+}
+
+/// How long `mipc_init` waits for a relay's greeting before it treats the relay as a
+/// legacy one: `MIPC_HELLO_TIMEOUT_MS`, default 500 ms.
+pub fn hello_timeout_ms() -> i32 {
+    std::env::var("MIPC_HELLO_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .filter(|&v| v > 0)
+        .unwrap_or(500)
+}
+
+/// How long `mipc_init` waits for the relay's root queue to exist: `MIPC_INIT_TIMEOUT_MS`,
+/// default forever (the legacy behaviour), as `None`.
+pub fn init_timeout_ms() -> Option<u64> {
+    std::env::var("MIPC_INIT_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_in_both_spellings() {
+        assert_eq!(parse_key("0x4D495043"), Some(MIPC_MSG_ROOT_KEY));
+        assert_eq!(parse_key("1296650307"), Some(MIPC_MSG_ROOT_KEY));
+        assert_eq!(parse_key(" 0X10 "), Some(16));
+        assert_eq!(parse_key("0xFFFFFFFF"), Some(-1));
+        assert_eq!(parse_key("0"), None);
+        assert_eq!(parse_key("abc"), None);
+        assert_eq!(parse_key("0x1FFFFFFFF"), None);
+    }
+}

@@ -1,0 +1,82 @@
+//! The C ABI (SPEC §3): every export checks its arguments, calls the safe core, and turns
+//! the result into the legacy return convention. Nothing else lives here.
+//!
+//! Each export runs inside [`guard`], which catches panics (none may cross into C), records
+//! the reason of a failure for `mipc_last_error()` and sets `errno`.
+#![allow(non_camel_case_types, non_snake_case)]
+
+mod args;
+mod calls;
+mod queues;
+
+pub use calls::*;
+pub use queues::*;
+
+use crate::error::MipcError;
+use crate::wire::MIPC_ERROR;
+use std::cell::RefCell;
+use std::ffi::{CStr, CString};
+use std::os::raw::{c_char, c_int};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::from(c"no error"));
+}
+
+fn record(func: &str, reason: &str, errno: i32) {
+    let text = format!("{func}: {reason}").replace('\0', " ");
+    LAST_ERROR.with(|l| {
+        if let Ok(c) = CString::new(text) {
+            *l.borrow_mut() = c;
+        }
+    });
+    // SAFETY: __errno_location returns this thread's errno slot, always valid to write.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+/// Runs an export's body: returns its value, or `MIPC_ERROR` with the reason recorded.
+pub(crate) fn guard(func: &'static str, body: impl FnOnce() -> Result<c_int, MipcError>) -> c_int {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            record(func, &e.to_string(), e.errno());
+            MIPC_ERROR
+        }
+        Err(_) => {
+            record(func, "internal error (a panic was caught; nothing was sent)", libc::EFAULT);
+            MIPC_ERROR
+        }
+    }
+}
+
+/// The reason for the calling thread's last failed `mipc_*` call, e.g.
+/// `"mipc_send_sync_msg: no such destination"`. Calls that succeed do not change it.
+///
+/// # Returns
+/// A NUL-terminated string owned by the library, valid until this thread's next failing
+/// call; never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn mipc_last_error() -> *const c_char {
+    catch_unwind(|| LAST_ERROR.with(|l| l.borrow().as_ptr()))
+        .unwrap_or(c"mipc_last_error: unavailable".as_ptr())
+}
+
+/// The library's version: the legacy API level it implements and the mipc-rs version.
+///
+/// # Returns
+/// A static NUL-terminated string, e.g. `"MIPC 1.0 (mipc-rs 0.1.0)"`.
+#[unsafe(no_mangle)]
+pub extern "C" fn mipc_version() -> *const c_char {
+    VERSION.as_ptr()
+}
+
+const VERSION: &CStr = {
+    const TEXT: &str = concat!("MIPC 1.0 (mipc-rs ", env!("CARGO_PKG_VERSION"), ")\0");
+    match CStr::from_bytes_with_nul(TEXT.as_bytes()) {
+        Ok(c) => c,
+        Err(_) => panic!("version string has an interior NUL"),
+    }
+};
+
+#[cfg(test)]
+mod tests;

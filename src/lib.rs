@@ -1,0 +1,26 @@
+//! mipc-rs: a drop-in Rust rebuild of MIPC, the System V message-queue IPC library of the
+//! Marvell OMCI SDK (see `MIPC-SPEC.md`).
+//!
+//! The crate is a safe Rust core with a thin C ABI over it:
+//! - [`wire`]: the SPEC §2 structs, constants and codec (no I/O);
+//! - [`name`]: checked entry names;
+//! - [`sysv`]: the only module that touches System V queues;
+//! - [`table`]: the per-process table of entries;
+//! - [`timer`]: timeouts without polling;
+//! - [`client`]: registration, sends and sync calls;
+//! - [`server`]: receiving, answering, the handler table;
+//! - [`ffi`]: the C exports of SPEC §3 (`libmipc.so`, `include/mipc.h`).
+
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod ffi;
+pub mod name;
+pub mod server;
+pub mod sysv;
+pub mod table;
+pub mod timer;
+pub mod wire;
+
+pub use error::{MipcError, RelayErrorCode};
+pub use name::MipcName;

@@ -1,0 +1,252 @@
+//! The serving side (SPEC §1 "one server thread per process"): receiving from an entry's
+//! queue, answering, and the handler table of `mthread_register_mq`.
+//!
+//! Receiving from an entry of ours goes through the library's buffer: the call tag is taken
+//! off (so handlers see the exact legacy bytes and sizes) and remembered as the thread's
+//! *serving context*, which [`respond`] puts back on the answer. Requests that a sync call
+//! of this thread kept aside while it waited (see `client.rs`) come out first, in order.
+
+use crate::client::{self, check_api, check_payload, with_buf};
+use crate::error::{MipcError, Result};
+use crate::name::MipcName;
+use crate::sysv::{self, QueueError, QueueId, RecvFlags};
+use crate::timer;
+use crate::wire::{self, Build, CallTag, Header, MsgBuf, MIPC_MSG_TYPE_WAKE, MTYPE_LEN};
+use std::cell::Cell;
+use std::os::raw::c_long;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The request a thread is serving: who asked, for which api, under which tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Serving {
+    src: MipcName,
+    api: u32,
+    tag: CallTag,
+}
+
+thread_local! {
+    static SERVING: Cell<Option<Serving>> = const { Cell::new(None) };
+}
+
+/// How long a receive may block: `Some(ZERO)` does not block, `None` blocks forever.
+pub type Wait = Option<Duration>;
+
+/// Reads a legacy receive timeout: -1 forever, 0 no blocking, >0 milliseconds.
+///
+/// # Errors
+/// [`MipcError::BadArgument`] for other negative values.
+pub fn wait_from_ms(ms: i32) -> Result<Wait> {
+    match ms {
+        -1 => Ok(None),
+        ms if ms >= 0 => Ok(Some(Duration::from_millis(ms as u64))),
+        _ => Err(MipcError::BadArgument("timeout must be >= 0 ms or -1 (forever)")),
+    }
+}
+
+fn type_matches(want: c_long, got: c_long) -> bool {
+    want == 0 || (want > 0 && got == want) || (want < 0 && got <= -want)
+}
+
+/// Receives one message of SysV type `mtype` from `queue` into `out` (a `sysV_msg_t` buffer:
+/// `mtype` then `mtext`) and returns the `mtext` length, as `msgrcv` would.
+///
+/// # Errors
+/// [`MipcError::Timeout`], [`MipcError::BadArgument`] when `out` cannot hold the message
+/// (the message stays queued), [`MipcError::QueueRemoved`], other queue errors.
+pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Result<usize> {
+    if out.len() < MTYPE_LEN {
+        return Err(MipcError::BadArgument("receive buffer smaller than a message type"));
+    }
+    let Some(entry) = client::entry_of(queue) else {
+        return receive_foreign(queue, out, mtype, wait);
+    };
+    // Requests a sync call of this thread kept aside come first: they are the oldest.
+    let kept = {
+        let mut stash = entry.stash()?;
+        let pos = stash.iter().position(|m| type_matches(mtype, m.mtype()));
+        pos.and_then(|p| stash.remove(p))
+    };
+    if let Some(msg) = kept {
+        return deliver(&entry, msg, out);
+    }
+    let deadline = wait.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
+    let wake = match deadline {
+        Some(d) => Some(timer::arm(d, queue, wake_type(mtype)).ok_or(MipcError::Internal)?),
+        None => None,
+    };
+    let flags = RecvFlags { nowait: wait.is_some_and(|d| d.is_zero()), ..Default::default() };
+    let outcome = (|| loop {
+        let mut msg = MsgBuf::boxed();
+        let n = match sysv::recv(queue, msg.raw_mut(), mtype, flags) {
+            Ok(n) => n,
+            Err(QueueError::Empty) => return Err(MipcError::Timeout),
+            Err(e) => return Err(e.into()),
+        };
+        msg.set_mtext_len(n);
+        if let Ok(hdr) = msg.decode() {
+            if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
+                let p = wire::payload(msg.mtext(), &hdr);
+                if wake.is_some_and(|w| timer::is_wake_for(&hdr, p, w.id())) {
+                    return Err(MipcError::Timeout);
+                }
+                continue; // a stale wake of an earlier wait
+            }
+        }
+        return deliver(&entry, msg, out);
+    })();
+    if let Some(w) = wake {
+        timer::disarm(w);
+    }
+    outcome
+}
+
+/// The SysV type a WAKE must have to end a receive of type `want`.
+fn wake_type(want: c_long) -> c_long {
+    match want {
+        0 => MIPC_MSG_TYPE_WAKE as c_long,
+        w if w > 0 => w,
+        _ => 1,
+    }
+}
+
+/// Hands a received message to the caller without its tag, and remembers what it serves.
+fn deliver(entry: &crate::table::Entry, msg: Box<MsgBuf>, out: &mut [u8]) -> Result<usize> {
+    let hdr: Option<Header> = msg.decode().ok();
+    let bytes = match &hdr {
+        Some(h) => msg.as_sendable_untagged(h),
+        None => msg.as_sendable(),
+    };
+    if bytes.len() > out.len() {
+        // Keep it for a receive with a larger buffer: lose nothing.
+        entry.stash()?.push_front(msg);
+        return Err(MipcError::BadArgument(
+            "receive buffer too small for the waiting message (use MIPC_DEFAULT_MAX_MSG_SIZE)",
+        ));
+    }
+    out[..bytes.len()].copy_from_slice(bytes);
+    let serving = hdr.and_then(|h| match h.tag {
+        Some(tag) if !tag.is_reply() => Some(Serving { src: h.src, api: h.msg_type, tag }),
+        _ => None,
+    });
+    SERVING.with(|s| s.set(serving));
+    Ok(bytes.len() - MTYPE_LEN)
+}
+
+/// A queue that is not one of our entries: plain `msgrcv` into the caller's buffer (too
+/// small a buffer fails with `E2BIG` and leaves the message queued), with our timeout.
+fn receive_foreign(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Result<usize> {
+    let deadline = wait.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
+    let wake = match deadline {
+        Some(d) => Some(timer::arm(d, queue, wake_type(mtype)).ok_or(MipcError::Internal)?),
+        None => None,
+    };
+    let flags = RecvFlags { nowait: wait.is_some_and(|d| d.is_zero()), ..Default::default() };
+    let outcome = (|| loop {
+        let n = match sysv::recv(queue, out, mtype, flags) {
+            Ok(n) => n,
+            Err(QueueError::Empty) => return Err(MipcError::Timeout),
+            Err(e) => return Err(e.into()),
+        };
+        if let Ok(hdr) = wire::decode(&out[MTYPE_LEN..MTYPE_LEN + n]) {
+            if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
+                let p = wire::payload(&out[MTYPE_LEN..MTYPE_LEN + n], &hdr);
+                if wake.is_some_and(|w| timer::is_wake_for(&hdr, p, w.id())) {
+                    return Err(MipcError::Timeout);
+                }
+                continue;
+            }
+        }
+        return Ok(n);
+    })();
+    if let Some(w) = wake {
+        timer::disarm(w);
+    }
+    outcome
+}
+
+/// Answers a request (`mipc_response_msg`): `to` is the requester, `from` the server. When
+/// this thread is serving `to`'s request for `api`, the answer carries that request's tag, so
+/// the caller can tell it from a late one.
+///
+/// # Errors
+/// Argument errors, [`MipcError::RelayUnavailable`], queue errors.
+pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Result<()> {
+    check_api(api)?;
+    check_payload(answer.len() as u64)?;
+    let tag = SERVING.with(|s| match s.get() {
+        Some(sv) if sv.src == *to && sv.api == api => {
+            s.set(None);
+            Some(sv.tag.reply())
+        }
+        _ => None,
+    });
+    with_buf(|buf| {
+        buf.build(Build {
+            mtype: api as c_long,
+            src: from,
+            dst: to,
+            msg_type: api,
+            sync_flag: 0,
+            payload: answer,
+            tag,
+        });
+        client::send_to_relay(buf.as_sendable(), false)
+    })
+}
+
+/// The handler table of `mthread_register_mq`: one row per registering thread, one handler
+/// per queue in it. `H` is the handler type of the caller (a C function pointer for the C ABI).
+#[derive(Debug)]
+pub struct HandlerTable<H> {
+    rows: Mutex<Vec<(libc::pthread_t, Vec<(QueueId, H)>)>>,
+}
+
+impl<H: Copy> HandlerTable<H> {
+    /// An empty table.
+    pub const fn new() -> Self {
+        HandlerTable { rows: Mutex::new(Vec::new()) }
+    }
+
+    /// Registers `handler` for `queue` on the calling thread's row; returns
+    /// `(thread_index, mq_index)`. Registering a queue again replaces its handler.
+    ///
+    /// # Errors
+    /// [`MipcError::Internal`] on a poisoned lock.
+    pub fn register(&self, queue: QueueId, handler: H) -> Result<(usize, usize)> {
+        let tid = crate::table::current_thread();
+        let mut rows = self.rows.lock().map_err(|_| MipcError::Internal)?;
+        // SAFETY: pthread_equal only compares two ids.
+        let ti = match rows.iter().position(|(t, _)| unsafe { libc::pthread_equal(*t, tid) } != 0) {
+            Some(i) => i,
+            None => {
+                rows.push((tid, Vec::new()));
+                rows.len() - 1
+            }
+        };
+        let row = &mut rows[ti].1;
+        let mi = match row.iter().position(|(q, _)| *q == queue) {
+            Some(i) => {
+                row[i].1 = handler;
+                i
+            }
+            None => {
+                row.push((queue, handler));
+                row.len() - 1
+            }
+        };
+        Ok((ti, mi))
+    }
+
+    /// The handler at `(thread_index, mq_index)`, copied out so no lock is held while it runs.
+    pub fn get(&self, thread_index: usize, mq_index: usize) -> Option<H> {
+        let rows = self.rows.lock().ok()?;
+        rows.get(thread_index)?.1.get(mq_index).map(|(_, h)| *h)
+    }
+}
+
+impl<H: Copy> Default for HandlerTable<H> {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,287 @@
+//! System V message queues: the one module that calls `msgget`, `msgsnd`, `msgrcv` and
+//! `msgctl` (SPEC §5). Each call is wrapped once, with its errno table.
+
+use crate::wire::MTYPE_LEN;
+use std::fmt;
+use std::io;
+use std::os::raw::{c_int, c_long};
+
+/// A SysV queue id (the legacy "mipc fd").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueId(pub c_int);
+
+/// Why a queue call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueError {
+    /// `msgget` of a key with no queue (the relay is not running).
+    NotFound,
+    /// The queue is full and the call was not to block (`EAGAIN`).
+    Full,
+    /// No message of the asked type was waiting and the call was not to block (`ENOMSG`).
+    Empty,
+    /// The queue was removed (`EIDRM`), or the id names no queue (`EINVAL`).
+    Gone,
+    /// The queue's mode does not let this process use it (`EACCES`, `EPERM`).
+    Permission,
+    /// The message is larger than the receive buffer (`E2BIG`).
+    TooBig,
+    /// The system's queue limit is reached (`ENOSPC`).
+    NoSpace,
+    /// Interrupted by a signal (`EINTR`); only returned where the caller asked for it.
+    Interrupted,
+    /// Another errno value.
+    Os(i32),
+}
+
+impl QueueError {
+    fn last() -> QueueError {
+        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        match errno {
+            libc::ENOENT => QueueError::NotFound,
+            libc::EAGAIN => QueueError::Full,
+            libc::ENOMSG => QueueError::Empty,
+            libc::EIDRM | libc::EINVAL => QueueError::Gone,
+            libc::EACCES | libc::EPERM => QueueError::Permission,
+            libc::E2BIG => QueueError::TooBig,
+            libc::ENOSPC => QueueError::NoSpace,
+            libc::EINTR => QueueError::Interrupted,
+            other => QueueError::Os(other),
+        }
+    }
+
+    /// The errno value that fits this error.
+    pub fn errno(self) -> i32 {
+        match self {
+            QueueError::NotFound => libc::ENOENT,
+            QueueError::Full => libc::EAGAIN,
+            QueueError::Empty => libc::ENOMSG,
+            QueueError::Gone => libc::EIDRM,
+            QueueError::Permission => libc::EACCES,
+            QueueError::TooBig => libc::E2BIG,
+            QueueError::NoSpace => libc::ENOSPC,
+            QueueError::Interrupted => libc::EINTR,
+            QueueError::Os(e) => e,
+        }
+    }
+}
+
+impl fmt::Display for QueueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueueError::NotFound => f.write_str("no queue with that key"),
+            QueueError::Full => f.write_str("queue is full"),
+            QueueError::Empty => f.write_str("no message waiting"),
+            QueueError::Gone => f.write_str("queue does not exist (removed or never created)"),
+            QueueError::Permission => f.write_str("permission denied on queue"),
+            QueueError::TooBig => f.write_str("message larger than the receive buffer"),
+            QueueError::NoSpace => f.write_str("system limit on queues reached"),
+            QueueError::Interrupted => f.write_str("interrupted by a signal"),
+            QueueError::Os(e) => write!(f, "{}", io::Error::from_raw_os_error(*e)),
+        }
+    }
+}
+
+impl std::error::Error for QueueError {}
+
+/// Creates a new private queue with permission bits `mode` (e.g. `0o600`).
+///
+/// # Errors
+/// [`QueueError::NoSpace`] at the system limit, or another [`QueueError`].
+pub fn create_private(mode: u32) -> Result<QueueId, QueueError> {
+    // SAFETY: msgget takes no pointers.
+    let id = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | (mode & 0o777) as c_int) };
+    if id < 0 {
+        Err(QueueError::last())
+    } else {
+        Ok(QueueId(id))
+    }
+}
+
+/// Opens the queue of `key`; with `create`, makes it (mode `mode`) when there is none.
+///
+/// # Errors
+/// [`QueueError::NotFound`] when there is no queue and `create` is false.
+pub fn open_key(key: i32, create: bool, mode: u32) -> Result<QueueId, QueueError> {
+    let flags = if create {
+        libc::IPC_CREAT | (mode & 0o777) as c_int
+    } else {
+        0
+    };
+    // SAFETY: msgget takes no pointers.
+    let id = unsafe { libc::msgget(key as libc::key_t, flags) };
+    if id < 0 {
+        Err(QueueError::last())
+    } else {
+        Ok(QueueId(id))
+    }
+}
+
+/// Sends one message: `msg` is `mtype` (a native `long`) followed by `mtext`.
+/// Blocks while the queue is full unless `nowait`. Retries on `EINTR`.
+///
+/// # Errors
+/// [`QueueError::Full`] (with `nowait`), [`QueueError::Gone`], [`QueueError::Permission`],
+/// or [`QueueError::Os`] for a message shorter than an `mtype` (`EINVAL`).
+pub fn send(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
+    if msg.len() < MTYPE_LEN {
+        return Err(QueueError::Os(libc::EINVAL));
+    }
+    let flags = if nowait { libc::IPC_NOWAIT } else { 0 };
+    loop {
+        // SAFETY: msg is a live slice of msg.len() bytes; msgsnd reads mtype plus
+        // msg.len() - MTYPE_LEN bytes of mtext from it, all within the slice. msgsnd does
+        // not need the pointer aligned for a long (the kernel copies bytes).
+        let rc = unsafe {
+            libc::msgsnd(
+                q.0,
+                msg.as_ptr().cast(),
+                msg.len() - MTYPE_LEN,
+                flags,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        match QueueError::last() {
+            QueueError::Interrupted => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// Flags of a receive.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecvFlags {
+    /// Return [`QueueError::Empty`] at once when no message fits.
+    pub nowait: bool,
+    /// Cut a longer message to the buffer instead of failing with `E2BIG`.
+    pub truncate: bool,
+    /// Return [`QueueError::Interrupted`] on a signal instead of waiting on.
+    pub interruptible: bool,
+}
+
+/// Receives one message into `buf` (`mtype` then room for `mtext`), with SysV type
+/// semantics for `mtype` (0: first; >0: first of that type; <0: lowest type up to |mtype|).
+/// Returns the number of `mtext` bytes written.
+///
+/// # Errors
+/// [`QueueError::Empty`] (with `nowait`), [`QueueError::Gone`], [`QueueError::TooBig`],
+/// [`QueueError::Permission`], [`QueueError::Interrupted`] (when asked for), or
+/// [`QueueError::Os`] when `buf` cannot hold an `mtype`.
+pub fn recv(q: QueueId, buf: &mut [u8], mtype: c_long, flags: RecvFlags) -> Result<usize, QueueError> {
+    if buf.len() < MTYPE_LEN {
+        return Err(QueueError::Os(libc::EINVAL));
+    }
+    let mut f = 0;
+    if flags.nowait {
+        f |= libc::IPC_NOWAIT;
+    }
+    if flags.truncate {
+        f |= libc::MSG_NOERROR;
+    }
+    loop {
+        // SAFETY: buf is a live, writable slice of buf.len() bytes; msgrcv writes an mtype
+        // and at most buf.len() - MTYPE_LEN bytes of mtext, all within it.
+        let n = unsafe { libc::msgrcv(q.0, buf.as_mut_ptr().cast(), buf.len() - MTYPE_LEN, mtype, f) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match QueueError::last() {
+            QueueError::Interrupted if !flags.interruptible => continue,
+            e => return Err(e),
+        }
+    }
+}
+
+/// Removes a queue (`IPC_RMID`); blocked senders and receivers wake with `EIDRM`.
+///
+/// # Errors
+/// [`QueueError::Gone`] when it does not exist, [`QueueError::Permission`] when it is not ours.
+pub fn remove(q: QueueId) -> Result<(), QueueError> {
+    // SAFETY: IPC_RMID ignores the buffer argument, so a null pointer is allowed.
+    let rc = unsafe { libc::msgctl(q.0, libc::IPC_RMID, std::ptr::null_mut()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(QueueError::last())
+    }
+}
+
+/// What `msgctl(IPC_STAT)` tells about a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStat {
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner's user id.
+    pub uid: u32,
+    /// Creator's user id.
+    pub cuid: u32,
+    /// Bytes now on the queue.
+    pub bytes: u64,
+    /// Messages now on the queue.
+    pub messages: u64,
+    /// Byte capacity (`msg_qbytes`).
+    pub capacity: u64,
+    /// Process that sent last.
+    pub last_sender: i32,
+    /// Process that received last.
+    pub last_receiver: i32,
+}
+
+/// Reads a queue's state.
+///
+/// # Errors
+/// [`QueueError::Gone`] when it does not exist, [`QueueError::Permission`] without read access.
+pub fn stat(q: QueueId) -> Result<QueueStat, QueueError> {
+    // SAFETY: msqid_ds is plain old data; all zeroes is a valid value.
+    let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: ds is a valid, writable msqid_ds for IPC_STAT to fill.
+    let rc = unsafe { libc::msgctl(q.0, libc::IPC_STAT, &mut ds) };
+    if rc != 0 {
+        return Err(QueueError::last());
+    }
+    Ok(QueueStat {
+        mode: ds.msg_perm.mode as u32 & 0o777,
+        uid: ds.msg_perm.uid,
+        cuid: ds.msg_perm.cuid,
+        bytes: ds.__msg_cbytes as u64,
+        messages: ds.msg_qnum as u64,
+        capacity: ds.msg_qbytes as u64,
+        last_sender: ds.msg_lspid,
+        last_receiver: ds.msg_lrpid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Guard(QueueId);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = remove(self.0);
+        }
+    }
+
+    #[test]
+    fn send_receive_remove() {
+        let q = Guard(create_private(0o600).unwrap());
+        let mut bytes = (5 as c_long).to_ne_bytes().to_vec();
+        bytes.extend_from_slice(b"abc");
+        send(q.0, &bytes, true).unwrap();
+        let st = stat(q.0).unwrap();
+        assert_eq!((st.mode, st.messages, st.bytes), (0o600, 1, 3));
+        let mut buf = [0u8; 64];
+        assert_eq!(recv(q.0, &mut buf, 6, RecvFlags { nowait: true, ..Default::default() }), Err(QueueError::Empty));
+        let n = recv(q.0, &mut buf, 5, RecvFlags::default()).unwrap();
+        assert_eq!(&buf[MTYPE_LEN..MTYPE_LEN + n], b"abc");
+        remove(q.0).unwrap();
+        assert_eq!(send(q.0, &bytes, true), Err(QueueError::Gone));
+    }
+
+    #[test]
+    fn short_buffers_are_refused() {
+        assert_eq!(send(QueueId(0), &[0u8; 2], true), Err(QueueError::Os(libc::EINVAL)));
+        assert_eq!(recv(QueueId(0), &mut [0u8; 2], 0, RecvFlags::default()), Err(QueueError::Os(libc::EINVAL)));
+    }
+}

@@ -1,0 +1,595 @@
+//! The wire format of SPEC §2: the C structs, the fixed constants, and a codec that reads
+//! and writes message bytes without any I/O (so fuzzers and Miri can run it).
+//!
+//! On a queue a message is a SysV `mtype` (a C `long`) followed by `mtext`: the two names,
+//! the header, and `msg_size` payload bytes. The `mtext` layout does not depend on the
+//! target (every field is 4-byte sized and aligned); only `long` does.
+//!
+//! ## Extensions (SPEC §2: "may add control types from the reserved range")
+//! A mipc-rs library and relay that have greeted each other (`MIPC_MSG_TYPE_HELLO`) may
+//! append a 4-byte *call tag* after the payload: `mtext` is then `msg_size + 4` bytes longer
+//! than the header. The tag is a native-endian `u32`: bit 31 set for an answer, clear for a
+//! request; bits 0-30 the caller's call id (never 0). The relay never sends a tag to an entry
+//! that did not greet it, so a legacy peer only ever sees the exact SPEC §2 bytes. The tag is
+//! what lets a caller tell its own answer from a late one (docs/PROTOCOL.md).
+#![allow(non_camel_case_types, non_snake_case)]
+
+use crate::name::{MipcName, NameError};
+use std::fmt;
+use std::mem::{offset_of, size_of};
+use std::os::raw::{c_char, c_int, c_long, c_uchar, c_uint};
+
+/// Size of a name field, terminator included.
+pub const MIPC_NAME_MAX_LEN: usize = 32;
+/// Largest payload of one message, in bytes.
+pub const MIPC_MSG_MAX_LEN: usize = 2048;
+/// Default SysV key of the relay's root queue ("MIPC"); `MIPC_ROOT_KEY` overrides it.
+pub const MIPC_MSG_ROOT_KEY: c_int = 0x4D49_5043;
+/// Success.
+pub const MIPC_OK: c_int = 0;
+/// Failure; `mipc_last_error()` tells why.
+pub const MIPC_ERROR: c_int = -1;
+/// Boolean true of the legacy API.
+pub const MIPC_TRUE: c_int = 1;
+/// Boolean false of the legacy API.
+pub const MIPC_FALSE: c_int = 0;
+/// Timeout meaning "wait forever".
+pub const MIPC_MSG_SYNC_WAIT_FOREVER: c_int = -1;
+/// Legacy size of the per-process table; kept for source compatibility, the table grows.
+pub const MIPC_USER_INFO_NUM: c_int = 10;
+
+/// Register / unregister notice; payload is one `MIPC_THREAD_INFO_T`.
+pub const MIPC_MSG_TYPE_NOTICE: c_uint = 0x7FFF_FF00;
+/// Ping; answered with an `int` 0.
+pub const MIPC_MSG_TYPE_PING: c_uint = 0x7FFF_FF01;
+/// mipc-rs extension: a library greets the relay, the relay answers (docs/PROTOCOL.md).
+pub const MIPC_MSG_TYPE_HELLO: c_uint = 0x7FFF_FF02;
+/// mipc-rs extension: the relay's error answer to a tagged sync call.
+pub const MIPC_MSG_TYPE_ERROR: c_uint = 0x7FFF_FF03;
+/// mipc-rs extension: a library's own timeout wake-up, put on its own queue.
+pub const MIPC_MSG_TYPE_WAKE: c_uint = 0x7FFF_FF04;
+/// First type of the reserved control range.
+pub const MIPC_MSG_TYPE_RESERVED_MIN: c_uint = 0x7FFF_FF00;
+/// Last type of the reserved control range.
+pub const MIPC_MSG_TYPE_RESERVED_MAX: c_uint = 0x7FFF_FFFF;
+/// Largest application api id.
+pub const MIPC_API_ID_MAX: c_uint = 0x7FFF_FEFF;
+
+/// Message header (SPEC §2).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MIPC_MSG_HDR_T {
+    /// Api id, or a reserved control type.
+    pub msg_type: c_uint,
+    /// Bytes used in `payload[]`.
+    pub msg_size: c_uint,
+    /// 0: no answer wanted; >0: caller waits this many ms; -1: caller waits forever.
+    pub sync_flag: c_int,
+}
+
+/// Names, header and payload of a message (SPEC §2).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct sysV_msg_payload {
+    /// Sender's entry name, NUL-terminated.
+    pub src_name: [c_char; MIPC_NAME_MAX_LEN],
+    /// Destination entry name, NUL-terminated.
+    pub dst_name: [c_char; MIPC_NAME_MAX_LEN],
+    /// Header.
+    pub msg_hdr: MIPC_MSG_HDR_T,
+    /// Payload; only `msg_hdr.msg_size` bytes are sent.
+    pub payload: [c_uchar; MIPC_MSG_MAX_LEN],
+}
+
+/// A whole SysV message as legacy programs declare it (SPEC §2).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct sysV_msg {
+    /// SysV `mtype`: the api id (> 0).
+    pub r#type: c_long,
+    /// The message.
+    pub msg_payload: sysV_msg_payload,
+}
+
+/// Registration record carried by `MIPC_MSG_TYPE_NOTICE` (SPEC §2).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MIPC_THREAD_INFO_T {
+    /// 1: register this entry; 0: unregister it.
+    pub flag_is_hold: c_int,
+    /// Thread of the entry.
+    pub thread_id: libc::pthread_t,
+    /// Entry name, NUL-terminated.
+    pub name: [c_char; MIPC_NAME_MAX_LEN],
+    /// The entry's own SysV queue id.
+    pub mqd: c_int,
+}
+
+// Layout checks (SPEC §2: natural C layout; `long` and `pthread_t` follow the pointer width).
+const _: () = {
+    assert!(size_of::<MIPC_MSG_HDR_T>() == 12);
+    assert!(offset_of!(sysV_msg_payload, dst_name) == 32);
+    assert!(offset_of!(sysV_msg_payload, msg_hdr) == 64);
+    assert!(offset_of!(sysV_msg_payload, payload) == 76);
+    assert!(size_of::<sysV_msg_payload>() == 2124);
+    assert!(offset_of!(sysV_msg, msg_payload) == size_of::<c_long>());
+};
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    assert!(size_of::<sysV_msg>() == 2136);
+    assert!(offset_of!(MIPC_THREAD_INFO_T, thread_id) == 8);
+    assert!(offset_of!(MIPC_THREAD_INFO_T, name) == 16);
+    assert!(offset_of!(MIPC_THREAD_INFO_T, mqd) == 48);
+    assert!(size_of::<MIPC_THREAD_INFO_T>() == 56);
+};
+#[cfg(target_pointer_width = "32")]
+const _: () = {
+    assert!(size_of::<sysV_msg>() == 2128);
+    assert!(offset_of!(MIPC_THREAD_INFO_T, thread_id) == 4);
+    assert!(offset_of!(MIPC_THREAD_INFO_T, name) == 8);
+    assert!(offset_of!(MIPC_THREAD_INFO_T, mqd) == 40);
+    assert!(size_of::<MIPC_THREAD_INFO_T>() == 44);
+};
+
+/// `sizeof(sysV_msg_t)`, the legacy receive buffer size (`MIPC_DEFAULT_MAX_MSG_SIZE`).
+pub const DEFAULT_MAX_MSG_SIZE: usize = size_of::<sysV_msg>();
+/// Bytes of `mtext` before the payload: two names and the header.
+pub const MTEXT_HEADER_LEN: usize = offset_of!(sysV_msg_payload, payload);
+/// Size of the optional call tag after the payload.
+pub const TAG_LEN: usize = 4;
+/// Largest `mtext` a legacy peer sends.
+pub const MTEXT_MAX: usize = MTEXT_HEADER_LEN + MIPC_MSG_MAX_LEN;
+/// Largest `mtext` on any mipc-rs queue (a tagged full-size message).
+pub const MTEXT_MAX_TAGGED: usize = MTEXT_MAX + TAG_LEN;
+/// Size of `mtype` on this target.
+pub const MTYPE_LEN: usize = size_of::<c_long>();
+/// Room of a [`MsgBuf`]: more than the largest valid message, so that a receive with
+/// `MSG_NOERROR` of anything longer is seen as too long rather than cut to a valid size.
+const BUF_LEN: usize = MTYPE_LEN + MTEXT_MAX_TAGGED + 8;
+/// Bit of a call tag that marks an answer.
+pub const TAG_REPLY: u32 = 0x8000_0000;
+
+const OFF_SRC: usize = 0;
+const OFF_DST: usize = MIPC_NAME_MAX_LEN;
+const OFF_TYPE: usize = 2 * MIPC_NAME_MAX_LEN;
+const OFF_SIZE: usize = OFF_TYPE + 4;
+const OFF_SYNC: usize = OFF_SIZE + 4;
+
+/// Why bytes received from a queue are not a valid message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireError {
+    /// Fewer bytes than the names and header need.
+    Truncated {
+        /// Bytes received.
+        len: usize,
+    },
+    /// `msg_size` is over `MIPC_MSG_MAX_LEN`.
+    PayloadTooLarge {
+        /// The claimed size.
+        msg_size: u32,
+    },
+    /// The received size is neither `header + msg_size` nor that plus a call tag.
+    SizeMismatch {
+        /// Bytes received.
+        len: usize,
+        /// The claimed payload size.
+        msg_size: u32,
+    },
+    /// The source name is empty, unterminated or otherwise invalid.
+    BadSource(NameError),
+    /// The destination name is empty, unterminated or otherwise invalid.
+    BadDestination(NameError),
+    /// A call tag with call id 0.
+    BadTag,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Truncated { len } => {
+                write!(f, "message of {len} bytes is shorter than its header")
+            }
+            WireError::PayloadTooLarge { msg_size } => {
+                write!(f, "msg_size {msg_size} is over MIPC_MSG_MAX_LEN (2048)")
+            }
+            WireError::SizeMismatch { len, msg_size } => write!(
+                f,
+                "received {len} bytes but msg_size {msg_size} says {}",
+                MTEXT_HEADER_LEN + *msg_size as usize
+            ),
+            WireError::BadSource(e) => write!(f, "bad src_name: {e}"),
+            WireError::BadDestination(e) => write!(f, "bad dst_name: {e}"),
+            WireError::BadTag => f.write_str("call tag with call id 0"),
+        }
+    }
+}
+
+impl std::error::Error for WireError {}
+
+/// What a valid message says, read from its `mtext` (everything but the payload bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Sender.
+    pub src: MipcName,
+    /// Destination.
+    pub dst: MipcName,
+    /// `msg_hdr.msg_type`.
+    pub msg_type: u32,
+    /// `msg_hdr.msg_size`, checked against the received length.
+    pub msg_size: u32,
+    /// `msg_hdr.sync_flag`.
+    pub sync_flag: i32,
+    /// The call tag, when the message carries one.
+    pub tag: Option<CallTag>,
+}
+
+impl Header {
+    /// Length of the `mtext` this header describes, with or without its tag.
+    pub fn mtext_len(&self, with_tag: bool) -> usize {
+        MTEXT_HEADER_LEN + self.msg_size as usize + if with_tag { TAG_LEN } else { 0 }
+    }
+}
+
+/// A call tag: which call a request or answer belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CallTag(u32);
+
+impl CallTag {
+    /// The tag a caller puts on its request `id` (1 to 2^31 - 1).
+    pub fn request(id: u32) -> Option<CallTag> {
+        (id != 0 && id & TAG_REPLY == 0).then_some(CallTag(id))
+    }
+    /// The tag of the answer to this request.
+    pub fn reply(self) -> CallTag {
+        CallTag(self.0 | TAG_REPLY)
+    }
+    /// The call id.
+    pub fn id(self) -> u32 {
+        self.0 & !TAG_REPLY
+    }
+    /// Whether this tags an answer.
+    pub fn is_reply(self) -> bool {
+        self.0 & TAG_REPLY != 0
+    }
+    /// The raw value on the wire.
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+    fn from_raw(raw: u32) -> Option<CallTag> {
+        (raw & !TAG_REPLY != 0).then_some(CallTag(raw))
+    }
+}
+
+fn read_u32(mtext: &[u8], off: usize) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&mtext[off..off + 4]);
+    u32::from_ne_bytes(b)
+}
+
+fn field(mtext: &[u8], off: usize) -> &[u8; MIPC_NAME_MAX_LEN] {
+    mtext[off..off + MIPC_NAME_MAX_LEN]
+        .try_into()
+        .expect("field slice has the field's length")
+}
+
+/// Checks received `mtext` bytes (SPEC §2 receiver rules) and reads their header.
+///
+/// # Errors
+/// [`WireError`] for a short message, a `msg_size` over the limit or in disagreement with
+/// the length, unterminated or empty names, or a zero call tag.
+pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
+    let len = mtext.len();
+    if len < MTEXT_HEADER_LEN {
+        return Err(WireError::Truncated { len });
+    }
+    let msg_size = read_u32(mtext, OFF_SIZE);
+    if msg_size as usize > MIPC_MSG_MAX_LEN {
+        return Err(WireError::PayloadTooLarge { msg_size });
+    }
+    let body = MTEXT_HEADER_LEN + msg_size as usize;
+    let tag = if len == body {
+        None
+    } else if len == body + TAG_LEN {
+        Some(CallTag::from_raw(read_u32(mtext, body)).ok_or(WireError::BadTag)?)
+    } else {
+        return Err(WireError::SizeMismatch { len, msg_size });
+    };
+    let src = MipcName::from_field(field(mtext, OFF_SRC)).map_err(WireError::BadSource)?;
+    let dst = MipcName::from_field(field(mtext, OFF_DST)).map_err(WireError::BadDestination)?;
+    Ok(Header {
+        src,
+        dst,
+        msg_type: read_u32(mtext, OFF_TYPE),
+        msg_size,
+        sync_flag: read_u32(mtext, OFF_SYNC) as i32,
+        tag,
+    })
+}
+
+/// The payload bytes of a message whose `mtext` passed [`decode`].
+pub fn payload<'a>(mtext: &'a [u8], hdr: &Header) -> &'a [u8] {
+    &mtext[MTEXT_HEADER_LEN..MTEXT_HEADER_LEN + hdr.msg_size as usize]
+}
+
+/// A message buffer: `mtype` then room for the largest tagged `mtext`, aligned for `long`.
+///
+/// The relay and the library receive into one of these and send from it, so a message is
+/// never copied in user space on its way through.
+#[repr(C, align(8))]
+#[derive(Clone)]
+pub struct MsgBuf {
+    bytes: [u8; BUF_LEN],
+    mtext_len: usize,
+}
+
+impl Default for MsgBuf {
+    fn default() -> Self {
+        MsgBuf {
+            bytes: [0; BUF_LEN],
+            mtext_len: 0,
+        }
+    }
+}
+
+impl fmt::Debug for MsgBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MsgBuf")
+            .field("mtype", &self.mtype())
+            .field("mtext_len", &self.mtext_len)
+            .finish()
+    }
+}
+
+/// Fields of a message to build with [`MsgBuf::build`].
+#[derive(Debug, Clone, Copy)]
+pub struct Build<'a> {
+    /// SysV `mtype`.
+    pub mtype: c_long,
+    /// Sender name.
+    pub src: &'a MipcName,
+    /// Destination name.
+    pub dst: &'a MipcName,
+    /// `msg_hdr.msg_type`.
+    pub msg_type: u32,
+    /// `msg_hdr.sync_flag`.
+    pub sync_flag: i32,
+    /// Payload, at most `MIPC_MSG_MAX_LEN` bytes.
+    pub payload: &'a [u8],
+    /// Call tag to append, if any.
+    pub tag: Option<CallTag>,
+}
+
+impl MsgBuf {
+    /// A new, empty buffer on the heap (it is over 2 KiB).
+    pub fn boxed() -> Box<MsgBuf> {
+        Box::default()
+    }
+
+    /// The whole buffer, `mtype` first, for a receive call to fill.
+    pub fn raw_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes
+    }
+
+    /// Records how many `mtext` bytes a receive call wrote.
+    pub fn set_mtext_len(&mut self, len: usize) {
+        self.mtext_len = len.min(BUF_LEN - MTYPE_LEN);
+    }
+
+    /// The message as sent: `mtype` then `mtext`.
+    pub fn as_sendable(&self) -> &[u8] {
+        &self.bytes[..MTYPE_LEN + self.mtext_len]
+    }
+
+    /// The message without a trailing call tag, for a peer that does not know tags.
+    pub fn as_sendable_untagged(&self, hdr: &Header) -> &[u8] {
+        &self.bytes[..MTYPE_LEN + hdr.mtext_len(false)]
+    }
+
+    /// The `mtext` bytes received or built.
+    pub fn mtext(&self) -> &[u8] {
+        &self.bytes[MTYPE_LEN..MTYPE_LEN + self.mtext_len]
+    }
+
+    /// Length of `mtext`.
+    pub fn mtext_len(&self) -> usize {
+        self.mtext_len
+    }
+
+    /// SysV `mtype`.
+    pub fn mtype(&self) -> c_long {
+        let mut b = [0u8; MTYPE_LEN];
+        b.copy_from_slice(&self.bytes[..MTYPE_LEN]);
+        c_long::from_ne_bytes(b)
+    }
+
+    /// Sets SysV `mtype`.
+    pub fn set_mtype(&mut self, mtype: c_long) {
+        self.bytes[..MTYPE_LEN].copy_from_slice(&mtype.to_ne_bytes());
+    }
+
+    /// Replaces (or adds, or removes) the call tag of a message whose header is `hdr`.
+    pub fn set_tag(&mut self, hdr: &Header, tag: Option<CallTag>) {
+        let body = MTYPE_LEN + hdr.mtext_len(false);
+        if let Some(tag) = tag {
+            self.bytes[body..body + TAG_LEN].copy_from_slice(&tag.raw().to_ne_bytes());
+        }
+        self.mtext_len = hdr.mtext_len(tag.is_some());
+    }
+
+    /// Writes a whole message.
+    ///
+    /// # Panics
+    /// Never for a payload within `MIPC_MSG_MAX_LEN`; callers check sizes first, and a
+    /// longer payload is cut to the limit rather than overflow.
+    pub fn build(&mut self, m: Build<'_>) {
+        let len = m.payload.len().min(MIPC_MSG_MAX_LEN);
+        self.set_mtype(m.mtype);
+        let t = &mut self.bytes[MTYPE_LEN..];
+        t[OFF_SRC..OFF_SRC + MIPC_NAME_MAX_LEN].copy_from_slice(m.src.field());
+        t[OFF_DST..OFF_DST + MIPC_NAME_MAX_LEN].copy_from_slice(m.dst.field());
+        t[OFF_TYPE..OFF_TYPE + 4].copy_from_slice(&m.msg_type.to_ne_bytes());
+        t[OFF_SIZE..OFF_SIZE + 4].copy_from_slice(&(len as u32).to_ne_bytes());
+        t[OFF_SYNC..OFF_SYNC + 4].copy_from_slice(&m.sync_flag.to_ne_bytes());
+        t[MTEXT_HEADER_LEN..MTEXT_HEADER_LEN + len].copy_from_slice(&m.payload[..len]);
+        let mut end = MTEXT_HEADER_LEN + len;
+        if let Some(tag) = m.tag {
+            t[end..end + TAG_LEN].copy_from_slice(&tag.raw().to_ne_bytes());
+            end += TAG_LEN;
+        }
+        self.mtext_len = end;
+    }
+
+    /// Checks the `mtext` and reads its header.
+    ///
+    /// # Errors
+    /// As [`decode`].
+    pub fn decode(&self) -> Result<Header, WireError> {
+        decode(self.mtext())
+    }
+}
+
+/// The bytes of a `MIPC_THREAD_INFO_T`, as a NOTICE carries them.
+pub fn thread_info_bytes(hold: bool, tid: libc::pthread_t, name: &MipcName, mqd: i32) -> Vec<u8> {
+    let mut info = MIPC_THREAD_INFO_T {
+        flag_is_hold: if hold { MIPC_TRUE } else { MIPC_FALSE },
+        thread_id: tid,
+        name: [0; MIPC_NAME_MAX_LEN],
+        mqd,
+    };
+    for (d, s) in info.name.iter_mut().zip(name.field()) {
+        *d = *s as c_char;
+    }
+    let mut out = vec![0u8; size_of::<MIPC_THREAD_INFO_T>()];
+    let put = |out: &mut [u8], off: usize, b: &[u8]| out[off..off + b.len()].copy_from_slice(b);
+    put(&mut out, offset_of!(MIPC_THREAD_INFO_T, flag_is_hold), &info.flag_is_hold.to_ne_bytes());
+    put(&mut out, offset_of!(MIPC_THREAD_INFO_T, thread_id), &info.thread_id.to_ne_bytes());
+    put(&mut out, offset_of!(MIPC_THREAD_INFO_T, name), name.field());
+    put(&mut out, offset_of!(MIPC_THREAD_INFO_T, mqd), &info.mqd.to_ne_bytes());
+    out
+}
+
+/// A `MIPC_THREAD_INFO_T` read back from a NOTICE payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadInfo {
+    /// Register (true) or unregister (false).
+    pub hold: bool,
+    /// Thread id as the sender wrote it.
+    pub thread_id: u64,
+    /// Entry name.
+    pub name: MipcName,
+    /// The entry's queue id.
+    pub mqd: i32,
+}
+
+/// Reads a NOTICE payload.
+///
+/// # Errors
+/// [`WireError::SizeMismatch`] when the payload is not one `MIPC_THREAD_INFO_T`;
+/// [`WireError::BadSource`] when its name is invalid.
+pub fn decode_thread_info(payload: &[u8]) -> Result<ThreadInfo, WireError> {
+    if payload.len() != size_of::<MIPC_THREAD_INFO_T>() {
+        return Err(WireError::SizeMismatch {
+            len: payload.len(),
+            msg_size: payload.len() as u32,
+        });
+    }
+    let i32_at = |off: usize| read_u32(payload, off) as i32;
+    let tid_off = offset_of!(MIPC_THREAD_INFO_T, thread_id);
+    let thread_id = if size_of::<libc::pthread_t>() == 8 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&payload[tid_off..tid_off + 8]);
+        u64::from_ne_bytes(b)
+    } else {
+        u64::from(read_u32(payload, tid_off))
+    };
+    let name_off = offset_of!(MIPC_THREAD_INFO_T, name);
+    let name = MipcName::from_field(field(payload, name_off)).map_err(WireError::BadSource)?;
+    Ok(ThreadInfo {
+        hold: i32_at(offset_of!(MIPC_THREAD_INFO_T, flag_is_hold)) != 0,
+        thread_id,
+        name,
+        mqd: i32_at(offset_of!(MIPC_THREAD_INFO_T, mqd)),
+    })
+}
+
+/// Whether `msg_type` lies in the reserved control range.
+pub fn is_control(msg_type: u32) -> bool {
+    msg_type >= MIPC_MSG_TYPE_RESERVED_MIN
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> MipcName {
+        MipcName::new(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn build_then_decode_round_trips() {
+        let mut b = MsgBuf::boxed();
+        let (src, dst) = (name("main_apm"), name("alarm_apm"));
+        let tag = CallTag::request(7);
+        b.build(Build {
+            mtype: 42,
+            src: &src,
+            dst: &dst,
+            msg_type: 42,
+            sync_flag: -1,
+            payload: b"hello",
+            tag,
+        });
+        let h = b.decode().unwrap();
+        assert_eq!((h.src, h.dst, h.msg_type, h.msg_size, h.sync_flag), (src, dst, 42, 5, -1));
+        assert_eq!(h.tag, tag);
+        assert_eq!(payload(b.mtext(), &h), b"hello");
+        assert_eq!(b.mtype(), 42);
+        assert_eq!(b.as_sendable_untagged(&h).len(), MTYPE_LEN + MTEXT_HEADER_LEN + 5);
+    }
+
+    #[test]
+    fn legacy_bytes_have_no_tag() {
+        let mut b = MsgBuf::boxed();
+        let n = name("a");
+        b.build(Build { mtype: 1, src: &n, dst: &n, msg_type: 1, sync_flag: 0, payload: &[], tag: None });
+        assert_eq!(b.mtext_len(), MTEXT_HEADER_LEN);
+        assert_eq!(b.decode().unwrap().tag, None);
+    }
+
+    #[test]
+    fn rejects_what_the_spec_rejects() {
+        let mut b = MsgBuf::boxed();
+        let n = name("a");
+        b.build(Build { mtype: 1, src: &n, dst: &n, msg_type: 1, sync_flag: 0, payload: &[1; 10], tag: None });
+        let m = b.mtext().to_vec();
+        assert_eq!(decode(&m[..10]), Err(WireError::Truncated { len: 10 }));
+        assert!(matches!(decode(&m[..m.len() - 1]), Err(WireError::SizeMismatch { .. })));
+        let mut big = m.clone();
+        big[OFF_SIZE..OFF_SIZE + 4].copy_from_slice(&2049u32.to_ne_bytes());
+        assert_eq!(decode(&big), Err(WireError::PayloadTooLarge { msg_size: 2049 }));
+        let mut unterminated = m.clone();
+        unterminated[..32].fill(b'x');
+        assert!(matches!(decode(&unterminated), Err(WireError::BadSource(NameError::TooLong))));
+        let mut zero_tag = m.clone();
+        zero_tag.extend_from_slice(&0u32.to_ne_bytes());
+        assert_eq!(decode(&zero_tag), Err(WireError::BadTag));
+    }
+
+    #[test]
+    fn thread_info_round_trips() {
+        let n = name("middleware");
+        let bytes = thread_info_bytes(true, 99, &n, 1234);
+        let info = decode_thread_info(&bytes).unwrap();
+        assert_eq!(info, ThreadInfo { hold: true, thread_id: 99, name: n, mqd: 1234 });
+        assert!(decode_thread_info(&bytes[1..]).is_err());
+    }
+
+    #[test]
+    fn tags() {
+        assert_eq!(CallTag::request(0), None);
+        assert_eq!(CallTag::request(TAG_REPLY), None);
+        let t = CallTag::request(5).unwrap();
+        assert!(!t.is_reply() && t.reply().is_reply());
+        assert_eq!(t.reply().id(), 5);
+    }
+}
