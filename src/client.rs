@@ -247,10 +247,19 @@ fn register_with_relay(name: &MipcName, queue: QueueId, tid: libc::pthread_t) ->
         });
         send_to_relay(buf.as_sendable(), false)?;
         let deadline = Instant::now() + timeout;
-        match wait_answer(queue, None, MIPC_MSG_TYPE_HELLO as c_long, None, Some(deadline), buf) {
+        match wait_answer(
+            queue,
+            None,
+            MIPC_MSG_TYPE_HELLO as c_long,
+            None,
+            Some(deadline),
+            buf,
+        ) {
             Ok(hdr) if hdr.msg_type == MIPC_MSG_TYPE_HELLO && hdr.src.is_relay() => {
                 let p = wire::payload(buf.mtext(), &hdr);
-                let status = p.get(4..8).map(|s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
+                let status = p
+                    .get(4..8)
+                    .map(|s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
                 match status.and_then(RelayErrorCode::from_i32) {
                     None => Ok(true),
                     Some(code) => Err(MipcError::from_relay(code)),
@@ -402,7 +411,11 @@ pub fn clear_responses(queue: QueueId, api: u32) -> Result<usize> {
     let entry = table::by_queue(queue);
     let mut dropped = 0;
     let mut buf = MsgBuf::boxed();
-    let flags = RecvFlags { nowait: true, truncate: true, interruptible: false };
+    let flags = RecvFlags {
+        nowait: true,
+        truncate: true,
+        interruptible: false,
+    };
     loop {
         match sysv::recv(queue, buf.raw_mut(), api as c_long, flags) {
             Ok(n) => {
@@ -478,7 +491,9 @@ fn wait_answer(
             if let (Some(mine), Some(t)) = (expect, hdr.tag) {
                 if t == mine.reply() {
                     let p = wire::payload(buf.mtext(), &hdr);
-                    let code = p.get(0..4).map(|s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
+                    let code = p
+                        .get(0..4)
+                        .map(|s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
                     return Err(code
                         .and_then(RelayErrorCode::from_i32)
                         .map(MipcError::from_relay)

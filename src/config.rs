@@ -41,7 +41,10 @@ pub fn queue_mode() -> u32 {
 /// `MIPC_LEGACY_WIRE=1` to speak only the exact SPEC §2 bytes, e.g. for a program that reads
 /// its queue with raw `msgrcv`.
 pub fn extensions_enabled() -> bool {
-    !matches!(std::env::var("MIPC_LEGACY_WIRE").as_deref(), Ok("1") | Ok("yes") | Ok("true"))
+    !matches!(
+        std::env::var("MIPC_LEGACY_WIRE").as_deref(),
+        Ok("1") | Ok("yes") | Ok("true")
+    )
 }
 
 /// How long `mipc_init` waits for a relay's greeting before it treats the relay as a

@@ -24,3 +24,17 @@ pub mod wire;
 
 pub use error::{MipcError, RelayErrorCode};
 pub use name::MipcName;
+
+#[cfg(test)]
+mod header_tests {
+    /// The committed header must be what cbindgen makes of the current sources.
+    #[test]
+    fn committed_header_is_current() {
+        let generated = include_str!(concat!(env!("OUT_DIR"), "/mipc.h"));
+        let committed = include_str!("../include/mipc.h");
+        assert!(
+            generated == committed,
+            "include/mipc.h is out of date: run `make header` and commit it"
+        );
+    }
+}

@@ -124,7 +124,11 @@ impl Hash for MipcName {
 
 impl fmt::Display for MipcName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", String::from_utf8_lossy(self.as_bytes()).escape_debug())
+        write!(
+            f,
+            "{}",
+            String::from_utf8_lossy(self.as_bytes()).escape_debug()
+        )
     }
 }
 

@@ -40,7 +40,9 @@ pub fn wait_from_ms(ms: i32) -> Result<Wait> {
     match ms {
         -1 => Ok(None),
         ms if ms >= 0 => Ok(Some(Duration::from_millis(ms as u64))),
-        _ => Err(MipcError::BadArgument("timeout must be >= 0 ms or -1 (forever)")),
+        _ => Err(MipcError::BadArgument(
+            "timeout must be >= 0 ms or -1 (forever)",
+        )),
     }
 }
 
@@ -56,7 +58,9 @@ fn type_matches(want: c_long, got: c_long) -> bool {
 /// (the message stays queued), [`MipcError::QueueRemoved`], other queue errors.
 pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Result<usize> {
     if out.len() < MTYPE_LEN {
-        return Err(MipcError::BadArgument("receive buffer smaller than a message type"));
+        return Err(MipcError::BadArgument(
+            "receive buffer smaller than a message type",
+        ));
     }
     let Some(entry) = client::entry_of(queue) else {
         return receive_foreign(queue, out, mtype, wait);
@@ -75,7 +79,10 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
         Some(d) => Some(timer::arm(d, queue, wake_type(mtype)).ok_or(MipcError::Internal)?),
         None => None,
     };
-    let flags = RecvFlags { nowait: wait.is_some_and(|d| d.is_zero()), ..Default::default() };
+    let flags = RecvFlags {
+        nowait: wait.is_some_and(|d| d.is_zero()),
+        ..Default::default()
+    };
     let outcome = (|| loop {
         let mut msg = MsgBuf::boxed();
         let n = match sysv::recv(queue, msg.raw_mut(), mtype, flags) {
@@ -126,7 +133,11 @@ fn deliver(entry: &crate::table::Entry, msg: Box<MsgBuf>, out: &mut [u8]) -> Res
     }
     out[..bytes.len()].copy_from_slice(bytes);
     let serving = hdr.and_then(|h| match h.tag {
-        Some(tag) if !tag.is_reply() => Some(Serving { src: h.src, api: h.msg_type, tag }),
+        Some(tag) if !tag.is_reply() => Some(Serving {
+            src: h.src,
+            api: h.msg_type,
+            tag,
+        }),
         _ => None,
     });
     SERVING.with(|s| s.set(serving));
@@ -141,7 +152,10 @@ fn receive_foreign(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) ->
         Some(d) => Some(timer::arm(d, queue, wake_type(mtype)).ok_or(MipcError::Internal)?),
         None => None,
     };
-    let flags = RecvFlags { nowait: wait.is_some_and(|d| d.is_zero()), ..Default::default() };
+    let flags = RecvFlags {
+        nowait: wait.is_some_and(|d| d.is_zero()),
+        ..Default::default()
+    };
     let outcome = (|| loop {
         let n = match sysv::recv(queue, out, mtype, flags) {
             Ok(n) => n,
@@ -199,13 +213,18 @@ pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Resul
 /// per queue in it. `H` is the handler type of the caller (a C function pointer for the C ABI).
 #[derive(Debug)]
 pub struct HandlerTable<H> {
-    rows: Mutex<Vec<(libc::pthread_t, Vec<(QueueId, H)>)>>,
+    rows: Mutex<Vec<HandlerRow<H>>>,
 }
+
+/// A thread's handlers, one per queue.
+type HandlerRow<H> = (libc::pthread_t, Vec<(QueueId, H)>);
 
 impl<H: Copy> HandlerTable<H> {
     /// An empty table.
     pub const fn new() -> Self {
-        HandlerTable { rows: Mutex::new(Vec::new()) }
+        HandlerTable {
+            rows: Mutex::new(Vec::new()),
+        }
     }
 
     /// Registers `handler` for `queue` on the calling thread's row; returns
@@ -217,7 +236,10 @@ impl<H: Copy> HandlerTable<H> {
         let tid = crate::table::current_thread();
         let mut rows = self.rows.lock().map_err(|_| MipcError::Internal)?;
         // SAFETY: pthread_equal only compares two ids.
-        let ti = match rows.iter().position(|(t, _)| unsafe { libc::pthread_equal(*t, tid) } != 0) {
+        let ti = match rows
+            .iter()
+            .position(|(t, _)| unsafe { libc::pthread_equal(*t, tid) } != 0)
+        {
             Some(i) => i,
             None => {
                 rows.push((tid, Vec::new()));

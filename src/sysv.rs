@@ -131,14 +131,7 @@ pub fn send(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
         // SAFETY: msg is a live slice of msg.len() bytes; msgsnd reads mtype plus
         // msg.len() - MTYPE_LEN bytes of mtext from it, all within the slice. msgsnd does
         // not need the pointer aligned for a long (the kernel copies bytes).
-        let rc = unsafe {
-            libc::msgsnd(
-                q.0,
-                msg.as_ptr().cast(),
-                msg.len() - MTYPE_LEN,
-                flags,
-            )
-        };
+        let rc = unsafe { libc::msgsnd(q.0, msg.as_ptr().cast(), msg.len() - MTYPE_LEN, flags) };
         if rc == 0 {
             return Ok(());
         }
@@ -168,7 +161,12 @@ pub struct RecvFlags {
 /// [`QueueError::Empty`] (with `nowait`), [`QueueError::Gone`], [`QueueError::TooBig`],
 /// [`QueueError::Permission`], [`QueueError::Interrupted`] (when asked for), or
 /// [`QueueError::Os`] when `buf` cannot hold an `mtype`.
-pub fn recv(q: QueueId, buf: &mut [u8], mtype: c_long, flags: RecvFlags) -> Result<usize, QueueError> {
+pub fn recv(
+    q: QueueId,
+    buf: &mut [u8],
+    mtype: c_long,
+    flags: RecvFlags,
+) -> Result<usize, QueueError> {
     if buf.len() < MTYPE_LEN {
         return Err(QueueError::Os(libc::EINVAL));
     }
@@ -182,7 +180,15 @@ pub fn recv(q: QueueId, buf: &mut [u8], mtype: c_long, flags: RecvFlags) -> Resu
     loop {
         // SAFETY: buf is a live, writable slice of buf.len() bytes; msgrcv writes an mtype
         // and at most buf.len() - MTYPE_LEN bytes of mtext, all within it.
-        let n = unsafe { libc::msgrcv(q.0, buf.as_mut_ptr().cast(), buf.len() - MTYPE_LEN, mtype, f) };
+        let n = unsafe {
+            libc::msgrcv(
+                q.0,
+                buf.as_mut_ptr().cast(),
+                buf.len() - MTYPE_LEN,
+                mtype,
+                f,
+            )
+        };
         if n >= 0 {
             return Ok(n as usize);
         }
@@ -272,7 +278,18 @@ mod tests {
         let st = stat(q.0).unwrap();
         assert_eq!((st.mode, st.messages, st.bytes), (0o600, 1, 3));
         let mut buf = [0u8; 64];
-        assert_eq!(recv(q.0, &mut buf, 6, RecvFlags { nowait: true, ..Default::default() }), Err(QueueError::Empty));
+        assert_eq!(
+            recv(
+                q.0,
+                &mut buf,
+                6,
+                RecvFlags {
+                    nowait: true,
+                    ..Default::default()
+                }
+            ),
+            Err(QueueError::Empty)
+        );
         let n = recv(q.0, &mut buf, 5, RecvFlags::default()).unwrap();
         assert_eq!(&buf[MTYPE_LEN..MTYPE_LEN + n], b"abc");
         remove(q.0).unwrap();
@@ -281,7 +298,13 @@ mod tests {
 
     #[test]
     fn short_buffers_are_refused() {
-        assert_eq!(send(QueueId(0), &[0u8; 2], true), Err(QueueError::Os(libc::EINVAL)));
-        assert_eq!(recv(QueueId(0), &mut [0u8; 2], 0, RecvFlags::default()), Err(QueueError::Os(libc::EINVAL)));
+        assert_eq!(
+            send(QueueId(0), &[0u8; 2], true),
+            Err(QueueError::Os(libc::EINVAL))
+        );
+        assert_eq!(
+            recv(QueueId(0), &mut [0u8; 2], 0, RecvFlags::default()),
+            Err(QueueError::Os(libc::EINVAL))
+        );
     }
 }

@@ -34,7 +34,13 @@ pub struct Entry {
 
 impl Entry {
     /// A new entry.
-    pub fn new(name: MipcName, queue: QueueId, tid: libc::pthread_t, ext: bool, owned: bool) -> Entry {
+    pub fn new(
+        name: MipcName,
+        queue: QueueId,
+        tid: libc::pthread_t,
+        ext: bool,
+        owned: bool,
+    ) -> Entry {
         Entry {
             name,
             queue,
@@ -85,7 +91,11 @@ pub fn register(entry: Entry) -> Result<Arc<Entry>> {
 pub fn by_thread(tid: libc::pthread_t) -> Result<Arc<Entry>> {
     // SAFETY: pthread_equal only compares the two ids.
     let same = |e: &&Arc<Entry>| unsafe { libc::pthread_equal(e.tid, tid) != 0 };
-    table()?.iter().find(same).cloned().ok_or(MipcError::NotRegistered)
+    table()?
+        .iter()
+        .find(same)
+        .cloned()
+        .ok_or(MipcError::NotRegistered)
 }
 
 /// The entry of thread `tid` named `name`, if any.

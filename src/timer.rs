@@ -109,7 +109,9 @@ pub fn is_wake_for(hdr: &crate::wire::Header, payload: &[u8], id: u64) -> bool {
 
 fn run() {
     let mut buf = MsgBuf::boxed();
-    let Ok(mut st) = TIMERS.state.lock() else { return };
+    let Ok(mut st) = TIMERS.state.lock() else {
+        return;
+    };
     loop {
         let now = Instant::now();
         let first = st.pending.first_key_value().map(|(k, w)| (*k, *w));

@@ -461,10 +461,22 @@ pub fn thread_info_bytes(hold: bool, tid: libc::pthread_t, name: &MipcName, mqd:
     }
     let mut out = vec![0u8; size_of::<MIPC_THREAD_INFO_T>()];
     let put = |out: &mut [u8], off: usize, b: &[u8]| out[off..off + b.len()].copy_from_slice(b);
-    put(&mut out, offset_of!(MIPC_THREAD_INFO_T, flag_is_hold), &info.flag_is_hold.to_ne_bytes());
-    put(&mut out, offset_of!(MIPC_THREAD_INFO_T, thread_id), &info.thread_id.to_ne_bytes());
+    put(
+        &mut out,
+        offset_of!(MIPC_THREAD_INFO_T, flag_is_hold),
+        &info.flag_is_hold.to_ne_bytes(),
+    );
+    put(
+        &mut out,
+        offset_of!(MIPC_THREAD_INFO_T, thread_id),
+        &info.thread_id.to_ne_bytes(),
+    );
     put(&mut out, offset_of!(MIPC_THREAD_INFO_T, name), name.field());
-    put(&mut out, offset_of!(MIPC_THREAD_INFO_T, mqd), &info.mqd.to_ne_bytes());
+    put(
+        &mut out,
+        offset_of!(MIPC_THREAD_INFO_T, mqd),
+        &info.mqd.to_ne_bytes(),
+    );
     out
 }
 
@@ -540,18 +552,32 @@ mod tests {
             tag,
         });
         let h = b.decode().unwrap();
-        assert_eq!((h.src, h.dst, h.msg_type, h.msg_size, h.sync_flag), (src, dst, 42, 5, -1));
+        assert_eq!(
+            (h.src, h.dst, h.msg_type, h.msg_size, h.sync_flag),
+            (src, dst, 42, 5, -1)
+        );
         assert_eq!(h.tag, tag);
         assert_eq!(payload(b.mtext(), &h), b"hello");
         assert_eq!(b.mtype(), 42);
-        assert_eq!(b.as_sendable_untagged(&h).len(), MTYPE_LEN + MTEXT_HEADER_LEN + 5);
+        assert_eq!(
+            b.as_sendable_untagged(&h).len(),
+            MTYPE_LEN + MTEXT_HEADER_LEN + 5
+        );
     }
 
     #[test]
     fn legacy_bytes_have_no_tag() {
         let mut b = MsgBuf::boxed();
         let n = name("a");
-        b.build(Build { mtype: 1, src: &n, dst: &n, msg_type: 1, sync_flag: 0, payload: &[], tag: None });
+        b.build(Build {
+            mtype: 1,
+            src: &n,
+            dst: &n,
+            msg_type: 1,
+            sync_flag: 0,
+            payload: &[],
+            tag: None,
+        });
         assert_eq!(b.mtext_len(), MTEXT_HEADER_LEN);
         assert_eq!(b.decode().unwrap().tag, None);
     }
@@ -560,16 +586,33 @@ mod tests {
     fn rejects_what_the_spec_rejects() {
         let mut b = MsgBuf::boxed();
         let n = name("a");
-        b.build(Build { mtype: 1, src: &n, dst: &n, msg_type: 1, sync_flag: 0, payload: &[1; 10], tag: None });
+        b.build(Build {
+            mtype: 1,
+            src: &n,
+            dst: &n,
+            msg_type: 1,
+            sync_flag: 0,
+            payload: &[1; 10],
+            tag: None,
+        });
         let m = b.mtext().to_vec();
         assert_eq!(decode(&m[..10]), Err(WireError::Truncated { len: 10 }));
-        assert!(matches!(decode(&m[..m.len() - 1]), Err(WireError::SizeMismatch { .. })));
+        assert!(matches!(
+            decode(&m[..m.len() - 1]),
+            Err(WireError::SizeMismatch { .. })
+        ));
         let mut big = m.clone();
         big[OFF_SIZE..OFF_SIZE + 4].copy_from_slice(&2049u32.to_ne_bytes());
-        assert_eq!(decode(&big), Err(WireError::PayloadTooLarge { msg_size: 2049 }));
+        assert_eq!(
+            decode(&big),
+            Err(WireError::PayloadTooLarge { msg_size: 2049 })
+        );
         let mut unterminated = m.clone();
         unterminated[..32].fill(b'x');
-        assert!(matches!(decode(&unterminated), Err(WireError::BadSource(NameError::TooLong))));
+        assert!(matches!(
+            decode(&unterminated),
+            Err(WireError::BadSource(NameError::TooLong))
+        ));
         let mut zero_tag = m.clone();
         zero_tag.extend_from_slice(&0u32.to_ne_bytes());
         assert_eq!(decode(&zero_tag), Err(WireError::BadTag));
@@ -580,7 +623,15 @@ mod tests {
         let n = name("middleware");
         let bytes = thread_info_bytes(true, 99, &n, 1234);
         let info = decode_thread_info(&bytes).unwrap();
-        assert_eq!(info, ThreadInfo { hold: true, thread_id: 99, name: n, mqd: 1234 });
+        assert_eq!(
+            info,
+            ThreadInfo {
+                hold: true,
+                thread_id: 99,
+                name: n,
+                mqd: 1234
+            }
+        );
         assert!(decode_thread_info(&bytes[1..]).is_err());
     }
 

@@ -38,7 +38,9 @@ impl fmt::Display for RelayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RelayError::RootQueue(e) => write!(f, "cannot open the root queue: {e}"),
-            RelayError::AlreadyRunning(pid) => write!(f, "another mipc_main (pid {pid}) serves this key"),
+            RelayError::AlreadyRunning(pid) => {
+                write!(f, "another mipc_main (pid {pid}) serves this key")
+            }
             RelayError::Setup(e) => write!(f, "setup failed: {e}"),
             RelayError::Receive(e) => write!(f, "receiving from the root queue failed: {e}"),
         }
@@ -84,7 +86,9 @@ impl Port for SysvPort {
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
 fn process_name(pid: i32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Opens the root queue, making it when there is none. An existing one is reused (a relay
@@ -100,7 +104,11 @@ fn open_root(key: i32, mode: u32) -> Result<QueueId, RelayError> {
                 return Err(RelayError::AlreadyRunning(last));
             }
         }
-        logln!(Info, "reusing the existing root queue {} (messages already on it will be delivered)", q.0);
+        logln!(
+            Info,
+            "reusing the existing root queue {} (messages already on it will be delivered)",
+            q.0
+        );
         return Ok(q);
     }
     sysv::open_key(key, true, mode).map_err(RelayError::RootQueue)
@@ -148,12 +156,20 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
         Ok(Handled::Unregistered(n)) => logln!(Info, "unregistered {n}"),
         Ok(Handled::Greeted(n, pid)) => logln!(Debug, "{n} is a mipc-rs entry of process {pid}"),
         Ok(Handled::Ponged) => logln!(Debug, "answered a ping"),
-        Err(r @ Rejected::Malformed(_)) | Err(r @ Rejected::BadNotice(_)) | Err(r @ Rejected::Control(..)) => {
+        Err(r @ Rejected::Malformed(_))
+        | Err(r @ Rejected::BadNotice(_))
+        | Err(r @ Rejected::Control(..)) => {
             if let Some(n) = MALFORMED.hit() {
                 logln!(Warn, "{r} (#{n})");
             }
         }
-        Err(r @ (Rejected::NameInUse(_) | Rejected::NotOwner(_) | Rejected::TableFull(_) | Rejected::NoQueue(..) | Rejected::Gone(_))) => {
+        Err(
+            r @ (Rejected::NameInUse(_)
+            | Rejected::NotOwner(_)
+            | Rejected::TableFull(_)
+            | Rejected::NoQueue(..)
+            | Rejected::Gone(_)),
+        ) => {
             logln!(Warn, "{r}")
         }
         Err(r) => {
@@ -177,16 +193,26 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     let watcher = Watcher::spawn(router.clone()).map_err(RelayError::Setup)?;
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
-    logln!(Info, "ready: key {:#010x}, root queue {}, pid {pid}", opts.key, root.0);
+    logln!(
+        Info,
+        "ready: key {:#010x}, root queue {}, pid {pid}",
+        opts.key,
+        root.0
+    );
     let mut buf = MsgBuf::boxed();
-    let flags = RecvFlags { truncate: true, ..Default::default() };
+    let flags = RecvFlags {
+        truncate: true,
+        ..Default::default()
+    };
     let mut port = SysvPort::new(Some(watcher));
     loop {
         match sysv::recv(root, buf.raw_mut(), 0, flags) {
             Ok(n) => {
                 buf.set_mtext_len(n);
                 let Ok(mut r) = router.lock() else {
-                    return Err(RelayError::Setup(std::io::Error::other("router lock poisoned")));
+                    return Err(RelayError::Setup(std::io::Error::other(
+                        "router lock poisoned",
+                    )));
                 };
                 let out = r.handle(&mut port, &buf, Instant::now());
                 drop(r);
@@ -194,7 +220,11 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
             }
             Err(QueueError::Gone) if SHUTDOWN.load(Ordering::SeqCst) => break,
             Err(QueueError::Gone) => {
-                logln!(Error, "root queue {} was removed by someone else; making it again", root.0);
+                logln!(
+                    Error,
+                    "root queue {} was removed by someone else; making it again",
+                    root.0
+                );
                 root = open_root(opts.key, opts.mode)?;
                 root_id.store(root.0, Ordering::SeqCst);
             }
@@ -203,7 +233,13 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     }
     if let Ok(mut r) = router.lock() {
         let swept = r.sweep_dead(&mut port);
-        logln!(Info, "stopped ({} entries, {} of dead processes removed; {:?})", r.entries().count(), swept, r.stats());
+        logln!(
+            Info,
+            "stopped ({} entries, {} of dead processes removed; {:?})",
+            r.entries().count(),
+            swept,
+            r.stats()
+        );
     }
     Ok(())
 }

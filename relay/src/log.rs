@@ -2,7 +2,7 @@
 //! from `MIPC_LOG` (`error`, `warn`, `info`, `debug`; default `info`). Lines about hostile or
 //! broken traffic are rate-limited so a flood cannot fill a disk or slow the relay.
 
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 /// Importance of a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

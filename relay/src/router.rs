@@ -113,15 +113,24 @@ impl fmt::Display for Rejected {
         match self {
             Rejected::Malformed(e) => write!(f, "malformed message dropped: {e}"),
             Rejected::BadNotice(n) => write!(f, "bad NOTICE from {n} dropped"),
-            Rejected::NoQueue(n, q) => write!(f, "NOTICE for {n} names queue {} which does not exist", q.0),
-            Rejected::NameInUse(n) => write!(f, "registration of {n} refused: name in use by a live entry"),
+            Rejected::NoQueue(n, q) => {
+                write!(f, "NOTICE for {n} names queue {} which does not exist", q.0)
+            }
+            Rejected::NameInUse(n) => write!(
+                f,
+                "registration of {n} refused: name in use by a live entry"
+            ),
             Rejected::NotOwner(n) => write!(f, "unregistration of {n} refused: not from its owner"),
             Rejected::TableFull(n) => write!(f, "registration of {n} refused: name table full"),
             Rejected::Control(t, src) => write!(f, "control type {t:#x} from {src} dropped"),
-            Rejected::NoSuchDestination(src, dst) => write!(f, "{src} -> {dst}: no such destination"),
+            Rejected::NoSuchDestination(src, dst) => {
+                write!(f, "{src} -> {dst}: no such destination")
+            }
             Rejected::Busy(dst) => write!(f, "{dst}: queue full, message not delivered"),
             Rejected::Gone(dst) => write!(f, "{dst}: queue gone, entry dropped"),
-            Rejected::Deadlock(src, dst) => write!(f, "{src} -> {dst}: call refused, it would deadlock"),
+            Rejected::Deadlock(src, dst) => {
+                write!(f, "{src} -> {dst}: call refused, it would deadlock")
+            }
             Rejected::Queue(dst, e) => write!(f, "{dst}: {e}"),
         }
     }
@@ -148,7 +157,10 @@ pub struct Router {
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Router").field("entries", &self.entries.len()).field("stats", &self.stats).finish()
+        f.debug_struct("Router")
+            .field("entries", &self.entries.len())
+            .field("stats", &self.stats)
+            .finish()
     }
 }
 
@@ -189,7 +201,12 @@ impl Router {
     ///
     /// # Errors
     /// [`Rejected`] says why the message was not delivered.
-    pub fn handle(&mut self, port: &mut impl Port, msg: &MsgBuf, now: Instant) -> Result<Handled, Rejected> {
+    pub fn handle(
+        &mut self,
+        port: &mut impl Port,
+        msg: &MsgBuf,
+        now: Instant,
+    ) -> Result<Handled, Rejected> {
         let out = self.route(port, msg, now);
         match out {
             Ok(Handled::Forwarded) => self.stats.forwarded += 1,
@@ -199,7 +216,12 @@ impl Router {
         out
     }
 
-    fn route(&mut self, port: &mut impl Port, msg: &MsgBuf, now: Instant) -> Result<Handled, Rejected> {
+    fn route(
+        &mut self,
+        port: &mut impl Port,
+        msg: &MsgBuf,
+        now: Instant,
+    ) -> Result<Handled, Rejected> {
         let hdr = msg.decode().map_err(Rejected::Malformed)?;
         if hdr.dst.is_relay() {
             return self.control(port, msg, &hdr);
@@ -217,7 +239,11 @@ impl Router {
             self.fail(port, msg, &hdr, RelayErrorCode::Deadlock);
             return Err(Rejected::Deadlock(hdr.src, hdr.dst));
         }
-        let bytes = if dst_ext { msg.as_sendable() } else { msg.as_sendable_untagged(&hdr) };
+        let bytes = if dst_ext {
+            msg.as_sendable()
+        } else {
+            msg.as_sendable_untagged(&hdr)
+        };
         match port.send(queue, bytes) {
             Ok(()) => {
                 self.note_delivery(&hdr, msg.mtype(), call, now);
@@ -244,8 +270,15 @@ impl Router {
     fn note_delivery(&mut self, hdr: &Header, mtype: c_long, call: Option<CallTag>, now: Instant) {
         if let Some(tag) = call {
             if let Some(src) = self.entries.get_mut(&hdr.src) {
-                let until = (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64));
-                src.pending = Some(Pending { callee: hdr.dst, mtype, api: hdr.msg_type, tag, until });
+                let until =
+                    (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64));
+                src.pending = Some(Pending {
+                    callee: hdr.dst,
+                    mtype,
+                    api: hdr.msg_type,
+                    tag,
+                    until,
+                });
             }
         } else if let Some(t) = hdr.tag.filter(|t| t.is_reply()) {
             if let Some(caller) = self.entries.get_mut(&hdr.dst) {
@@ -260,7 +293,9 @@ impl Router {
     fn would_deadlock(&self, src: &MipcName, dst: &MipcName, now: Instant) -> bool {
         let mut cur = *dst;
         for _ in 0..self.entries.len().min(64) {
-            let Some(p) = self.entries.get(&cur).and_then(|e| e.pending) else { return false };
+            let Some(p) = self.entries.get(&cur).and_then(|e| e.pending) else {
+                return false;
+            };
             if p.until.is_some_and(|u| u <= now) {
                 return false;
             }
@@ -275,11 +310,15 @@ impl Router {
     /// Tells a caller that its tagged sync call failed (only callers that greeted us know
     /// the ERROR type; a legacy caller waits for its timeout, as it always did).
     fn fail(&mut self, port: &mut impl Port, msg: &MsgBuf, hdr: &Header, code: RelayErrorCode) {
-        let Some(tag) = hdr.tag.filter(|t| !t.is_reply()) else { return };
+        let Some(tag) = hdr.tag.filter(|t| !t.is_reply()) else {
+            return;
+        };
         if hdr.sync_flag == 0 {
             return;
         }
-        let Some(caller) = self.entries.get(&hdr.src).filter(|e| e.ext) else { return };
+        let Some(caller) = self.entries.get(&hdr.src).filter(|e| e.ext) else {
+            return;
+        };
         let queue = caller.queue;
         self.send_error(port, queue, &hdr.src, msg.mtype(), hdr.msg_type, tag, code);
     }
@@ -312,7 +351,12 @@ impl Router {
         }
     }
 
-    fn control(&mut self, port: &mut impl Port, msg: &MsgBuf, hdr: &Header) -> Result<Handled, Rejected> {
+    fn control(
+        &mut self,
+        port: &mut impl Port,
+        msg: &MsgBuf,
+        hdr: &Header,
+    ) -> Result<Handled, Rejected> {
         let payload = wire::payload(msg.mtext(), hdr);
         match hdr.msg_type {
             MIPC_MSG_TYPE_NOTICE => self.notice(port, hdr, payload),
@@ -322,7 +366,12 @@ impl Router {
         }
     }
 
-    fn notice(&mut self, port: &mut impl Port, hdr: &Header, payload: &[u8]) -> Result<Handled, Rejected> {
+    fn notice(
+        &mut self,
+        port: &mut impl Port,
+        hdr: &Header,
+        payload: &[u8],
+    ) -> Result<Handled, Rejected> {
         let info = wire::decode_thread_info(payload).map_err(|_| Rejected::BadNotice(hdr.src))?;
         if info.name != hdr.src || info.mqd < 0 {
             return Err(Rejected::BadNotice(hdr.src));
@@ -375,12 +424,30 @@ impl Router {
         } else if self.entries.len() >= self.max_entries {
             return Err(Rejected::TableFull(name));
         }
-        self.entries.insert(name, Entry { queue, pid, ext: false, thread_id, pending: None });
+        self.entries.insert(
+            name,
+            Entry {
+                queue,
+                pid,
+                ext: false,
+                thread_id,
+                pending: None,
+            },
+        );
         Ok(())
     }
 
-    fn hello(&mut self, port: &mut impl Port, hdr: &Header, payload: &[u8]) -> Result<Handled, Rejected> {
-        let word = |i: usize| payload.get(i * 4..i * 4 + 4).map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    fn hello(
+        &mut self,
+        port: &mut impl Port,
+        hdr: &Header,
+        payload: &[u8],
+    ) -> Result<Handled, Rejected> {
+        let word = |i: usize| {
+            payload
+                .get(i * 4..i * 4 + 4)
+                .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+        };
         let (Some(_version), Some(pid), Some(mqd)) = (word(0), word(1), word(2)) else {
             return Err(Rejected::BadNotice(hdr.src));
         };
@@ -435,7 +502,12 @@ impl Router {
         }
     }
 
-    fn pong(&mut self, port: &mut impl Port, msg: &MsgBuf, hdr: &Header) -> Result<Handled, Rejected> {
+    fn pong(
+        &mut self,
+        port: &mut impl Port,
+        msg: &MsgBuf,
+        hdr: &Header,
+    ) -> Result<Handled, Rejected> {
         let Some(caller) = self.entries.get(&hdr.src) else {
             return Err(Rejected::NoSuchDestination(MipcName::RELAY, hdr.src));
         };
@@ -459,7 +531,9 @@ impl Router {
     /// Removes an entry; callers waiting on it get "peer died". With `remove_queue`, its
     /// queue is removed too (its process is dead, nobody else will).
     fn drop_entry(&mut self, port: &mut impl Port, name: &MipcName, remove_queue: bool) {
-        let Some(gone) = self.entries.remove(name) else { return };
+        let Some(gone) = self.entries.remove(name) else {
+            return;
+        };
         if remove_queue {
             port.remove_queue(gone.queue);
         }
@@ -467,13 +541,25 @@ impl Router {
             .entries
             .iter()
             .filter(|(_, e)| e.ext)
-            .filter_map(|(n, e)| e.pending.filter(|p| p.callee == *name).map(|p| (*n, e.queue, p)))
+            .filter_map(|(n, e)| {
+                e.pending
+                    .filter(|p| p.callee == *name)
+                    .map(|p| (*n, e.queue, p))
+            })
             .collect();
         for (caller, queue, p) in waiting {
             if let Some(e) = self.entries.get_mut(&caller) {
                 e.pending = None;
             }
-            self.send_error(port, queue, &caller, p.mtype, p.api, p.tag, RelayErrorCode::PeerDied);
+            self.send_error(
+                port,
+                queue,
+                &caller,
+                p.mtype,
+                p.api,
+                p.tag,
+                RelayErrorCode::PeerDied,
+            );
         }
     }
 

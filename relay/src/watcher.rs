@@ -75,7 +75,11 @@ fn report(router: &Arc<Mutex<Router>>, watcher: &Arc<Watcher>, pid: i32) {
     let names = r.peer_died(&mut port, pid);
     if !names.is_empty() {
         let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        logln!(Info, "process {pid} died: dropped {} and removed its queues", list.join(", "));
+        logln!(
+            Info,
+            "process {pid} died: dropped {} and removed its queues",
+            list.join(", ")
+        );
     }
 }
 
@@ -83,17 +87,33 @@ fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, router: Arc<Mutex<Route
     let mut fds: HashMap<i32, OwnedFd> = HashMap::new();
     let mut fallback: Vec<i32> = Vec::new();
     loop {
-        let mut polls = vec![libc::pollfd { fd: watcher.wake.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+        let mut polls = vec![libc::pollfd {
+            fd: watcher.wake.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
         let pids: Vec<i32> = fds.keys().copied().collect();
-        polls.extend(pids.iter().map(|p| libc::pollfd { fd: fds[p].as_raw_fd(), events: libc::POLLIN, revents: 0 }));
-        let timeout = if fallback.is_empty() { -1 } else { FALLBACK_PERIOD.as_millis() as i32 };
+        polls.extend(pids.iter().map(|p| libc::pollfd {
+            fd: fds[p].as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+        let timeout = if fallback.is_empty() {
+            -1
+        } else {
+            FALLBACK_PERIOD.as_millis() as i32
+        };
         // SAFETY: polls is a live array of polls.len() pollfd structs.
         let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout) };
         if n < 0 {
             if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            logln!(Error, "death watcher stopped: {}", io::Error::last_os_error());
+            logln!(
+                Error,
+                "death watcher stopped: {}",
+                io::Error::last_os_error()
+            );
             return;
         }
         if polls[0].revents != 0 {
@@ -105,7 +125,9 @@ fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, router: Arc<Mutex<Route
                     Ok(fd) => {
                         fds.insert(pid, fd);
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => report(&router, watcher, pid),
+                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                        report(&router, watcher, pid)
+                    }
                     Err(_) => fallback.push(pid),
                 }
             }

@@ -33,7 +33,11 @@ pub(crate) unsafe fn name(p: *const c_char, arg: &'static str) -> Result<MipcNam
 ///
 /// # Safety
 /// When `len` is in range and `p` is not NULL, `p` points to `len` readable bytes.
-pub(crate) unsafe fn input<'a>(p: *const c_void, len: u64, arg: &'static str) -> Result<&'a [u8], MipcError> {
+pub(crate) unsafe fn input<'a>(
+    p: *const c_void,
+    len: u64,
+    arg: &'static str,
+) -> Result<&'a [u8], MipcError> {
     if len > MIPC_MSG_MAX_LEN as u64 {
         return Err(MipcError::PayloadTooLarge(len));
     }
@@ -52,7 +56,11 @@ pub(crate) unsafe fn input<'a>(p: *const c_void, len: u64, arg: &'static str) ->
 ///
 /// # Safety
 /// When `p` is not NULL, it points to `len` writable bytes.
-pub(crate) unsafe fn output<'a>(p: *mut c_void, len: u64, arg: &'static str) -> Result<&'a mut [u8], MipcError> {
+pub(crate) unsafe fn output<'a>(
+    p: *mut c_void,
+    len: u64,
+    arg: &'static str,
+) -> Result<&'a mut [u8], MipcError> {
     if len == 0 {
         return Ok(&mut []);
     }

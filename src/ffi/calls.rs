@@ -61,9 +61,11 @@ pub unsafe extern "C" fn mipc_send_sync_msg(
     timeout: c_int,
 ) -> c_int {
     guard("mipc_send_sync_msg", || {
-        // SAFETY (all three): forwarded from this function's contract.
+        // SAFETY: forwarded from this function's contract.
         let dst = unsafe { args::name(dst, "dst") }?;
+        // SAFETY: forwarded from this function's contract.
         let input = unsafe { args::input(r#in, in_size.into(), "in") }?;
+        // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::output(out, out_size.into(), "out") }?;
         let wait = client::wait_from_ms(timeout)?;
         client::call(&dst, api_id, input, out, wait).map(|_| MIPC_OK)
@@ -88,9 +90,11 @@ pub unsafe extern "C" fn mipc_send_msg(
     sync_flag: c_int,
 ) -> c_int {
     guard("mipc_send_msg", || {
-        // SAFETY (all three): forwarded from this function's contract.
+        // SAFETY: forwarded from this function's contract.
         let src = unsafe { args::name(src, "src") }?;
+        // SAFETY: forwarded from this function's contract.
         let dst = unsafe { args::name(dst, "dst") }?;
+        // SAFETY: forwarded from this function's contract.
         let input = unsafe { args::input(r#in, in_size.into(), "in") }?;
         client::send(&src, &dst, api_id, input, sync_flag).map(|_| MIPC_OK)
     })
@@ -122,7 +126,11 @@ pub unsafe extern "C" fn mipc_ping(dst: *const c_char, timeout: c_int) -> c_int 
 /// # Safety
 /// `name` is NULL or a NUL-terminated string.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mipc_clear_resp_msgq(name: *const c_char, mqd: c_int, api_id: c_uint) -> c_int {
+pub unsafe extern "C" fn mipc_clear_resp_msgq(
+    name: *const c_char,
+    mqd: c_int,
+    api_id: c_uint,
+) -> c_int {
     guard("mipc_clear_resp_msgq", || {
         // SAFETY: forwarded from this function's contract.
         unsafe { args::name(name, "name") }?;
@@ -151,8 +159,9 @@ pub unsafe extern "C" fn mipc_receive_response_msg(
     timeout: c_int,
 ) -> c_int {
     guard("mipc_receive_response_msg", || {
-        // SAFETY (both): forwarded from this function's contract.
+        // SAFETY: forwarded from this function's contract.
         unsafe { args::name(name, "name") }?;
+        // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::output(out, out_size.into(), "out") }?;
         let q = queue_arg(mqd)?;
         client::check_api(api_id)?;
@@ -223,4 +232,3 @@ pub(crate) fn queue_arg(mqd: c_int) -> Result<QueueId, MipcError> {
         Ok(QueueId(mqd))
     }
 }
-

@@ -43,7 +43,11 @@ pub(crate) fn guard(func: &'static str, body: impl FnOnce() -> Result<c_int, Mip
             MIPC_ERROR
         }
         Err(_) => {
-            record(func, "internal error (a panic was caught; nothing was sent)", libc::EFAULT);
+            record(
+                func,
+                "internal error (a panic was caught; nothing was sent)",
+                libc::EFAULT,
+            );
             MIPC_ERROR
         }
     }

@@ -33,14 +33,22 @@ const FOREIGN_RECV_MAX: usize = MTYPE_LEN + 65536;
 /// # Safety
 /// `buf` is NULL or points to `size` writable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mipc_mq_receive(mqd: c_int, buf: *mut c_void, size: c_int, r#type: c_long, timeout: c_int) -> c_int {
+pub unsafe extern "C" fn mipc_mq_receive(
+    mqd: c_int,
+    buf: *mut c_void,
+    size: c_int,
+    r#type: c_long,
+    timeout: c_int,
+) -> c_int {
     guard("mipc_mq_receive", || {
         let q = queue_arg(mqd)?;
         if buf.is_null() {
             return Err(MipcError::NullPointer("buf"));
         }
         if size < MTYPE_LEN as c_int {
-            return Err(MipcError::BadArgument("size is smaller than a message's type field"));
+            return Err(MipcError::BadArgument(
+                "size is smaller than a message's type field",
+            ));
         }
         let wait = server::wait_from_ms(timeout)?;
         let len = (size as usize).min(FOREIGN_RECV_MAX);
@@ -60,7 +68,12 @@ pub unsafe extern "C" fn mipc_mq_receive(mqd: c_int, buf: *mut c_void, size: c_i
 /// # Safety
 /// `buf` is NULL or points to a `long` followed by `size` readable bytes.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mipc_mq_send(mqd: c_int, buf: *const c_void, size: c_int, flag: c_int) -> c_int {
+pub unsafe extern "C" fn mipc_mq_send(
+    mqd: c_int,
+    buf: *const c_void,
+    size: c_int,
+    flag: c_int,
+) -> c_int {
     guard("mipc_mq_send", || {
         let q = queue_arg(mqd)?;
         if buf.is_null() {
@@ -75,7 +88,8 @@ pub unsafe extern "C" fn mipc_mq_send(mqd: c_int, buf: *const c_void, size: c_in
             return Err(MipcError::BadArgument("flag must be 0 or IPC_NOWAIT"));
         }
         // SAFETY: buf is not NULL and the caller guarantees a long plus size readable bytes.
-        let msg = unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), MTYPE_LEN + size as usize) };
+        let msg =
+            unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), MTYPE_LEN + size as usize) };
         sysv::send(q, msg, flag & libc::IPC_NOWAIT != 0)
             .map(|_| MIPC_OK)
             .map_err(Into::into)
@@ -113,9 +127,11 @@ pub unsafe extern "C" fn mipc_response_msg(
     out_size: c_uint,
 ) -> c_int {
     guard("mipc_response_msg", || {
-        // SAFETY (all three): forwarded from this function's contract.
+        // SAFETY: forwarded from this function's contract.
         let to = unsafe { args::name(to, "to") }?;
+        // SAFETY: forwarded from this function's contract.
         let from = unsafe { args::name(from, "from") }?;
+        // SAFETY: forwarded from this function's contract.
         let answer = unsafe { args::input(out, out_size.into(), "out") }?;
         server::respond(&to, &from, api_id, answer).map(|_| MIPC_OK)
     })
@@ -132,7 +148,11 @@ pub unsafe extern "C" fn mipc_response_msg(
 /// `src_out` is NULL or points to `MIPC_NAME_MAX_LEN` writable bytes; `api_id_out` is NULL
 /// or points to a writable `unsigned int`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mipc_receive_msg(src_out: *mut c_char, api_id_out: *mut c_uint, msg: *const c_void) -> c_int {
+pub unsafe extern "C" fn mipc_receive_msg(
+    src_out: *mut c_char,
+    api_id_out: *mut c_uint,
+    msg: *const c_void,
+) -> c_int {
     guard("mipc_receive_msg", || {
         if msg.is_null() {
             return Err(MipcError::NullPointer("msg"));
@@ -148,13 +168,22 @@ pub unsafe extern "C" fn mipc_receive_msg(src_out: *mut c_char, api_id_out: *mut
         // SAFETY: msg points to a received message, whose src_name field (32 bytes right
         // after the long type) and header are readable.
         unsafe {
-            std::ptr::copy_nonoverlapping(base.add(MTYPE_LEN), field.as_mut_ptr(), MIPC_NAME_MAX_LEN);
+            std::ptr::copy_nonoverlapping(
+                base.add(MTYPE_LEN),
+                field.as_mut_ptr(),
+                MIPC_NAME_MAX_LEN,
+            );
         }
-        let src = MipcName::from_field(&field).map_err(|e| MipcError::BadName("msg src_name", e))?;
+        let src =
+            MipcName::from_field(&field).map_err(|e| MipcError::BadName("msg src_name", e))?;
         let mut t = [0u8; 4];
         // SAFETY: as above; msg_type sits 64 bytes into the payload struct.
         unsafe {
-            std::ptr::copy_nonoverlapping(base.add(MTYPE_LEN + 2 * MIPC_NAME_MAX_LEN), t.as_mut_ptr(), 4);
+            std::ptr::copy_nonoverlapping(
+                base.add(MTYPE_LEN + 2 * MIPC_NAME_MAX_LEN),
+                t.as_mut_ptr(),
+                4,
+            );
         }
         // SAFETY: both outputs are non-NULL and sized as this function's contract says.
         unsafe {
@@ -210,20 +239,29 @@ pub unsafe extern "C" fn mthread_register_mq(
 /// # Safety
 /// `msg` is NULL or points to `size` bytes the handler may read and write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mthread_check_mq_msg(thread_index: c_int, mq_index: c_int, msg: *mut c_char, size: c_int) -> c_int {
+pub unsafe extern "C" fn mthread_check_mq_msg(
+    thread_index: c_int,
+    mq_index: c_int,
+    msg: *mut c_char,
+    size: c_int,
+) -> c_int {
     guard("mthread_check_mq_msg", || {
         if msg.is_null() {
             return Err(MipcError::NullPointer("msg"));
         }
         if size < 0 || size as usize > MTEXT_MAX_TAGGED {
-            return Err(MipcError::BadArgument("size is out of range for a MIPC message"));
+            return Err(MipcError::BadArgument(
+                "size is out of range for a MIPC message",
+            ));
         }
         if thread_index < 0 || mq_index < 0 {
             return Err(MipcError::BadArgument("negative handler index"));
         }
         let h = HANDLERS
             .get(thread_index as usize, mq_index as usize)
-            .ok_or(MipcError::BadArgument("no handler registered at these indices"))?;
+            .ok_or(MipcError::BadArgument(
+                "no handler registered at these indices",
+            ))?;
         // SAFETY: h was registered as a valid C handler; msg and size are the caller's, as
         // this function's contract says.
         Ok(unsafe { h(msg, size) })
