@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test command (README, CI): installs what is missing, checks formatting and lints,
+# builds everything (C with -Wall -Wextra -Werror, and an ASan+UBSan set), and runs every
+# Rust and C test. Each test runs its own bus (its own MIPC_ROOT_KEY) and removes its queues.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "setup"
+./scripts/setup.sh
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "build (release library and relay, C tests, ASan C tests)"
+make --no-print-directory all c-tests-asan
+
+snapshot=$(mktemp)
+trap 'rm -f "$snapshot"' EXIT
+./scripts/check-clean.sh --snapshot >"$snapshot"
+
+step "tests (Rust unit tests, router, C ABI, and the multi-process C scenarios)"
+cargo test --workspace
+
+step "leftovers"
+./scripts/check-clean.sh "$snapshot"
