@@ -150,6 +150,33 @@ pub fn send_to_relay(msg: &[u8], nowait: bool) -> Result<()> {
     Err(MipcError::RelayUnavailable)
 }
 
+/// Sends to the relay, giving up at `deadline`: while the root queue is full (the relay is
+/// down or swamped) the send is retried after growing pauses (1 ms to 50 ms) instead of
+/// blocking past the caller's timeout. With no deadline it blocks, as the original did.
+///
+/// # Errors
+/// [`MipcError::Timeout`] when the root queue stayed full until `deadline`; as
+/// [`send_to_relay`] otherwise.
+pub fn send_to_relay_until(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
+    let Some(deadline) = deadline else {
+        return send_to_relay(msg, false);
+    };
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match send_to_relay(msg, true) {
+            Err(MipcError::DestinationBusy) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(MipcError::Timeout);
+                }
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Waits until the relay's root queue exists, sleeping between looks (1 ms growing to
 /// 100 ms: no spinning), up to `limit` (`None`: forever, as the legacy library did).
 ///
@@ -372,7 +399,7 @@ pub fn call(dst: &MipcName, api: u32, input: &[u8], out: &mut [u8], wait: Wait) 
             payload: input,
             tag,
         });
-        send_to_relay(buf.as_sendable(), false)?;
+        send_to_relay_until(buf.as_sendable(), deadline)?;
         let hdr = wait_answer(entry.queue, Some(&entry), api as c_long, tag, deadline, buf)?;
         copy_answer(wire::payload(buf.mtext(), &hdr), out)
     })

@@ -71,8 +71,8 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
         let pos = stash.iter().position(|m| type_matches(mtype, m.mtype()));
         pos.and_then(|p| stash.remove(p))
     };
-    if let Some(msg) = kept {
-        return deliver(&entry, msg, out);
+    if let Some(mut msg) = kept {
+        return deliver(&entry, &mut msg, out);
     }
     let deadline = wait.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
     let wake = match deadline {
@@ -83,8 +83,7 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
         nowait: wait.is_some_and(|d| d.is_zero()),
         ..Default::default()
     };
-    let outcome = (|| loop {
-        let mut msg = MsgBuf::boxed();
+    let outcome = with_buf(|msg| loop {
         let n = match sysv::recv(queue, msg.raw_mut(), mtype, flags) {
             Ok(n) => n,
             Err(QueueError::Empty) => return Err(MipcError::Timeout),
@@ -101,7 +100,7 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
             }
         }
         return deliver(&entry, msg, out);
-    })();
+    });
     if let Some(w) = wake {
         timer::disarm(w);
     }
@@ -118,7 +117,7 @@ fn wake_type(want: c_long) -> c_long {
 }
 
 /// Hands a received message to the caller without its tag, and remembers what it serves.
-fn deliver(entry: &crate::table::Entry, msg: Box<MsgBuf>, out: &mut [u8]) -> Result<usize> {
+fn deliver(entry: &crate::table::Entry, msg: &mut MsgBuf, out: &mut [u8]) -> Result<usize> {
     let hdr: Option<Header> = msg.decode().ok();
     let bytes = match &hdr {
         Some(h) => msg.as_sendable_untagged(h),
@@ -126,7 +125,7 @@ fn deliver(entry: &crate::table::Entry, msg: Box<MsgBuf>, out: &mut [u8]) -> Res
     };
     if bytes.len() > out.len() {
         // Keep it for a receive with a larger buffer: lose nothing.
-        entry.stash()?.push_front(msg);
+        entry.stash()?.push_front(Box::new(msg.clone()));
         return Err(MipcError::BadArgument(
             "receive buffer too small for the waiting message (use MIPC_DEFAULT_MAX_MSG_SIZE)",
         ));

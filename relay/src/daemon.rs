@@ -2,10 +2,12 @@
 
 use crate::log::Limiter;
 use crate::router::{Handled, Port, Rejected, Router};
+use crate::state;
 use crate::watcher::Watcher;
 use mipc::sysv::{self, QueueError, QueueId, RecvFlags};
 use mipc::wire::MsgBuf;
 use std::fmt;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -146,6 +148,22 @@ struct SigSet(libc::sigset_t);
 // SAFETY: a sigset_t is plain data with no pointers into thread-local state.
 unsafe impl Send for SigSet {}
 
+/// Saves the name table when it changed.
+pub(crate) fn persist(router: &mut Router, path: &Path) {
+    if router.take_dirty() {
+        if let Err(e) = state::save(path, &state::encode(router.entries())) {
+            if let Some(n) = SAVE_FAILED.hit() {
+                logln!(
+                    Warn,
+                    "cannot save the name table to {}: {e} (#{n})",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+static SAVE_FAILED: Limiter = Limiter::new();
 static MALFORMED: Limiter = Limiter::new();
 static UNDELIVERED: Limiter = Limiter::new();
 
@@ -190,7 +208,17 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     let mut root = open_root(opts.key, opts.mode)?;
     root_id.store(root.0, Ordering::SeqCst);
     let router = Arc::new(Mutex::new(Router::new(opts.max_entries)));
-    let watcher = Watcher::spawn(router.clone()).map_err(RelayError::Setup)?;
+    let state_path = state::path(opts.key);
+    let watcher = Watcher::spawn(router.clone(), state_path.clone()).map_err(RelayError::Setup)?;
+    let mut port = SysvPort::new(Some(watcher));
+    let saved = state::load(&state_path);
+    if !saved.is_empty() {
+        if let Ok(mut r) = router.lock() {
+            let n = r.restore(&mut port, saved);
+            persist(&mut r, &state_path);
+            logln!(Info, "took back {n} entries from {}", state_path.display());
+        }
+    }
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() };
     logln!(
@@ -204,7 +232,6 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         truncate: true,
         ..Default::default()
     };
-    let mut port = SysvPort::new(Some(watcher));
     loop {
         match sysv::recv(root, buf.raw_mut(), 0, flags) {
             Ok(n) => {
@@ -215,6 +242,9 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
                     )));
                 };
                 let out = r.handle(&mut port, &buf, Instant::now());
+                if !matches!(out, Ok(Handled::Forwarded)) {
+                    persist(&mut r, &state_path);
+                }
                 drop(r);
                 log_outcome(&out);
             }
@@ -233,6 +263,12 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     }
     if let Ok(mut r) = router.lock() {
         let swept = r.sweep_dead(&mut port);
+        if r.entries().next().is_none() {
+            state::remove(&state_path);
+        } else {
+            // Live processes are still registered: a relay started later takes them back.
+            persist(&mut r, &state_path);
+        }
         logln!(
             Info,
             "stopped ({} entries, {} of dead processes removed; {:?})",

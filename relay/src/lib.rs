@@ -4,10 +4,12 @@
 //! - [`router`]: the name table and routing rules, with no I/O;
 //! - [`daemon`]: root queue, signals, the receive loop, the SysV port;
 //! - [`watcher`]: death notices of registered processes (pidfd);
+//! - [`state`]: the name table on disk, for a relay restarted after SIGKILL;
 //! - [`log`]: the relay's log lines.
 
 #[macro_use]
 pub mod log;
 pub mod daemon;
 pub mod router;
+pub mod state;
 pub mod watcher;

@@ -153,6 +153,7 @@ pub struct Router {
     max_entries: usize,
     reply: Box<MsgBuf>,
     stats: Stats,
+    dirty: bool,
 }
 
 impl fmt::Debug for Router {
@@ -178,6 +179,7 @@ impl Router {
             max_entries,
             reply: MsgBuf::boxed(),
             stats: Stats::default(),
+            dirty: false,
         }
     }
 
@@ -194,6 +196,34 @@ impl Router {
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// Whether the table changed since the last call (then it should be saved).
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Takes back entries saved by an earlier relay of this bus. An entry whose queue is gone
+    /// is left out; one whose process is known to be dead is left out and its queue removed.
+    /// Returns how many entries were taken back.
+    pub fn restore(&mut self, port: &mut impl Port, saved: Vec<(MipcName, Entry)>) -> usize {
+        let mut kept = 0;
+        for (name, entry) in saved.into_iter().take(self.max_entries) {
+            if !port.queue_exists(entry.queue) {
+                continue;
+            }
+            if let Some(pid) = entry.pid {
+                if !port.pid_alive(pid) {
+                    port.remove_queue(entry.queue);
+                    continue;
+                }
+                port.watch(pid);
+            }
+            self.entries.insert(name, entry);
+            kept += 1;
+        }
+        self.dirty = true;
+        kept
     }
 
     /// Handles one message received on the root queue. `msg` is sent on from where it lies
@@ -434,6 +464,7 @@ impl Router {
                 pending: None,
             },
         );
+        self.dirty = true;
         Ok(())
     }
 
@@ -462,6 +493,7 @@ impl Router {
                     e.pid = Some(pid);
                     port.watch(pid);
                 }
+                self.dirty = true;
                 0
             }
             Some(_) => RelayErrorCode::NameInUse as i32,
@@ -534,6 +566,7 @@ impl Router {
         let Some(gone) = self.entries.remove(name) else {
             return;
         };
+        self.dirty = true;
         if remove_queue {
             port.remove_queue(gone.queue);
         }

@@ -8,6 +8,7 @@ use crate::router::Router;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,14 +21,16 @@ const FALLBACK_PERIOD: Duration = Duration::from_secs(1);
 pub struct Watcher {
     tx: Sender<i32>,
     wake: OwnedFd,
+    state: PathBuf,
 }
 
 impl Watcher {
-    /// Starts the watcher thread; it reports deaths to `router`.
+    /// Starts the watcher thread; it reports deaths to `router` and saves the table to
+    /// `state` when that changes it.
     ///
     /// # Errors
     /// When the eventfd or the thread cannot be made.
-    pub fn spawn(router: Arc<Mutex<Router>>) -> io::Result<Arc<Watcher>> {
+    pub fn spawn(router: Arc<Mutex<Router>>, state: PathBuf) -> io::Result<Arc<Watcher>> {
         // SAFETY: eventfd takes no pointers.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -36,7 +39,7 @@ impl Watcher {
         // SAFETY: fd is a new descriptor that nothing else owns.
         let wake = unsafe { OwnedFd::from_raw_fd(fd) };
         let (tx, rx) = channel();
-        let watcher = Arc::new(Watcher { tx, wake });
+        let watcher = Arc::new(Watcher { tx, wake, state });
         let w = watcher.clone();
         std::thread::Builder::new()
             .name("mipc-watch".into())
@@ -73,6 +76,7 @@ fn report(router: &Arc<Mutex<Router>>, watcher: &Arc<Watcher>, pid: i32) {
     let Ok(mut r) = router.lock() else { return };
     let mut port = SysvPort::new(Some(watcher.clone()));
     let names = r.peer_died(&mut port, pid);
+    crate::daemon::persist(&mut r, &watcher.state);
     if !names.is_empty() {
         let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         logln!(
