@@ -184,6 +184,7 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
         Err(
             r @ (Rejected::NameInUse(_)
             | Rejected::NotOwner(_)
+            | Rejected::QueueInUse(..)
             | Rejected::TableFull(_)
             | Rejected::NoQueue(..)
             | Rejected::Gone(_)),

@@ -5,11 +5,15 @@
 //! - [`daemon`]: root queue, signals, the receive loop, the SysV port;
 //! - [`watcher`]: death notices of registered processes (pidfd);
 //! - [`state`]: the name table on disk, for a relay restarted after SIGKILL;
-//! - [`log`]: the relay's log lines.
+//! - [`log`]: the relay's log lines;
+//! - [`mem`]: an in-memory port for tests and fuzzers;
+//! - [`fuzzing`]: the bodies of the fuzz targets, with the invariants they check.
 
 #[macro_use]
 pub mod log;
 pub mod daemon;
+pub mod fuzzing;
+pub mod mem;
 pub mod router;
 pub mod state;
 pub mod watcher;

@@ -92,6 +92,8 @@ pub enum Rejected {
     NameInUse(MipcName),
     /// An unregister NOTICE from someone who does not own the entry.
     NotOwner(MipcName),
+    /// A registration naming the queue of another live entry.
+    QueueInUse(MipcName, MipcName),
     /// The name table is full.
     TableFull(MipcName),
     /// A control type this relay does not handle, or one that may not be forwarded.
@@ -121,6 +123,12 @@ impl fmt::Display for Rejected {
                 "registration of {n} refused: name in use by a live entry"
             ),
             Rejected::NotOwner(n) => write!(f, "unregistration of {n} refused: not from its owner"),
+            Rejected::QueueInUse(n, holder) => {
+                write!(
+                    f,
+                    "registration of {n} refused: its queue belongs to {holder}"
+                )
+            }
             Rejected::TableFull(n) => write!(f, "registration of {n} refused: name table full"),
             Rejected::Control(t, src) => write!(f, "control type {t:#x} from {src} dropped"),
             Rejected::NoSuchDestination(src, dst) => {
@@ -435,6 +443,17 @@ impl Router {
         thread_id: u64,
         pid: Option<i32>,
     ) -> Result<(), Rejected> {
+        // A queue that a live mipc-rs entry owns under another name cannot be claimed.
+        let claimed = self
+            .entries
+            .iter()
+            .find(|(n, e)| **n != name && e.queue == queue)
+            .and_then(|(n, e)| e.pid.map(|p| (*n, p)));
+        if let Some((holder, pid)) = claimed {
+            if port.pid_alive(pid) {
+                return Err(Rejected::QueueInUse(name, holder));
+            }
+        }
         if let Some(old) = self.entries.get_mut(&name) {
             if old.queue == queue {
                 old.thread_id = thread_id;

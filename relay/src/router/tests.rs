@@ -1,62 +1,8 @@
 //! Router tests over an in-memory port: every routing rule, with the exact bytes delivered.
 
 use super::*;
+use crate::mem::MemPort;
 use mipc::wire::{thread_info_bytes, MIPC_MSG_TYPE_WAKE, MTYPE_LEN};
-use std::collections::{BTreeMap, HashSet, VecDeque};
-
-/// Queues as byte vectors, processes as a set of live pids.
-#[derive(Default)]
-struct MemPort {
-    queues: BTreeMap<i32, VecDeque<Vec<u8>>>,
-    capacity: usize,
-    live: HashSet<i32>,
-    watched: Vec<i32>,
-    removed: Vec<i32>,
-}
-
-impl MemPort {
-    fn new() -> Self {
-        MemPort {
-            capacity: 8,
-            ..Default::default()
-        }
-    }
-    fn queue(&mut self, id: i32) -> QueueId {
-        self.queues.insert(id, VecDeque::new());
-        QueueId(id)
-    }
-    fn take(&mut self, id: i32) -> Option<Vec<u8>> {
-        self.queues.get_mut(&id)?.pop_front()
-    }
-    fn pending(&self, id: i32) -> usize {
-        self.queues.get(&id).map_or(0, |q| q.len())
-    }
-}
-
-impl Port for MemPort {
-    fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError> {
-        let cap = self.capacity;
-        let queue = self.queues.get_mut(&q.0).ok_or(QueueError::Gone)?;
-        if queue.len() >= cap {
-            return Err(QueueError::Full);
-        }
-        queue.push_back(msg.to_vec());
-        Ok(())
-    }
-    fn queue_exists(&mut self, q: QueueId) -> bool {
-        self.queues.contains_key(&q.0)
-    }
-    fn pid_alive(&mut self, pid: i32) -> bool {
-        self.live.contains(&pid)
-    }
-    fn remove_queue(&mut self, q: QueueId) {
-        self.queues.remove(&q.0);
-        self.removed.push(q.0);
-    }
-    fn watch(&mut self, pid: i32) {
-        self.watched.push(pid);
-    }
-}
 
 fn n(s: &str) -> MipcName {
     MipcName::new(s.as_bytes()).unwrap()

@@ -1,0 +1,233 @@
+//! The bodies of the fuzz targets (`fuzz/`), kept in the library so that a plain `cargo test`
+//! runs them too (`relay/tests/fuzz_smoke.rs`). Each panics when an invariant breaks.
+
+use crate::mem::MemPort;
+use crate::router::Router;
+use mipc::sysv::QueueId;
+use mipc::wire::{
+    self, thread_info_bytes, Build, CallTag, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_TYPE_ERROR,
+    MIPC_MSG_TYPE_HELLO, MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING, MIPC_MSG_TYPE_WAKE, MTYPE_LEN,
+};
+use mipc::MipcName;
+use std::os::raw::c_long;
+use std::time::{Duration, Instant};
+
+/// Decoding any bytes never panics, and a message that decodes is built again into one with
+/// the same header and payload (parse, encode, parse).
+pub fn wire(data: &[u8]) {
+    if let Ok(h) = wire::decode(data) {
+        let payload = wire::payload(data, &h);
+        let mut b = MsgBuf::boxed();
+        b.build(Build {
+            mtype: 1,
+            src: &h.src,
+            dst: &h.dst,
+            msg_type: h.msg_type,
+            sync_flag: h.sync_flag,
+            payload,
+            tag: h.tag,
+        });
+        let again = b
+            .decode()
+            .expect("a message built from a decoded one decodes");
+        assert_eq!(h, again);
+        assert_eq!(wire::payload(b.mtext(), &again), payload);
+        assert_eq!(b.mtext_len(), data.len());
+    }
+    let _ = wire::decode_thread_info(data);
+}
+
+struct Input<'a>(&'a [u8]);
+
+impl Input<'_> {
+    fn byte(&mut self) -> u8 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b
+            }
+            None => 0,
+        }
+    }
+    fn bytes(&mut self, n: usize) -> &[u8] {
+        let n = n.min(self.0.len());
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        head
+    }
+}
+
+const NAMES: [&str; 5] = ["p0", "p1", "p2", "p3", "mipc_main"];
+const QUEUES: i32 = 10; // ids 0..8 exist at the start, 8 and 9 never do
+const PIDS: i32 = 6; // pids 100..104 live at the start, 104 and 105 never do
+const MAX_ENTRIES: usize = 4;
+
+fn name(b: u8) -> MipcName {
+    MipcName::new(NAMES[b as usize % NAMES.len()].as_bytes()).expect("a valid name")
+}
+
+/// Runs a sequence of messages from several fake peers through one router, registry state
+/// kept between them, with peers dying, queues vanishing and time passing. After every step:
+/// the table stays within its ceiling and every message the relay put on a queue is valid.
+pub fn router(data: &[u8]) {
+    let mut port = MemPort::new();
+    port.capacity = 4;
+    for q in 0..8 {
+        port.queue(q);
+    }
+    port.live.extend(100..104);
+    let mut r = Router::new(MAX_ENTRIES);
+    let mut now = Instant::now();
+    let mut buf = MsgBuf::boxed();
+    let mut input = Input(data);
+    while !input.0.is_empty() {
+        let (op, a, b) = (input.byte(), input.byte(), input.byte());
+        let queue = QueueId((b as i32) % QUEUES);
+        match op % 8 {
+            0 | 1 => {
+                let info = thread_info_bytes(op % 8 == 0, a as libc::pthread_t, &name(a), queue.0);
+                let t = MIPC_MSG_TYPE_NOTICE;
+                build(
+                    &mut buf,
+                    t as c_long,
+                    name(a),
+                    MipcName::RELAY,
+                    t,
+                    0,
+                    &info,
+                    None,
+                );
+                let _ = r.handle(&mut port, &buf, now);
+            }
+            2 => {
+                let mut p = [0u8; 16];
+                p[4..8].copy_from_slice(&(100 + (a as i32) % PIDS).to_ne_bytes());
+                p[8..12].copy_from_slice(&queue.0.to_ne_bytes());
+                let t = MIPC_MSG_TYPE_HELLO;
+                build(
+                    &mut buf,
+                    t as c_long,
+                    name(b),
+                    MipcName::RELAY,
+                    t,
+                    100,
+                    &p,
+                    None,
+                );
+                let _ = r.handle(&mut port, &buf, now);
+            }
+            3 => {
+                const TYPES: [u32; 8] = [
+                    1,
+                    2,
+                    MIPC_MSG_TYPE_PING,
+                    MIPC_MSG_TYPE_NOTICE,
+                    MIPC_MSG_TYPE_WAKE,
+                    MIPC_MSG_TYPE_ERROR,
+                    0x7FFF_FFFF,
+                    MIPC_API_ID_MAX,
+                ];
+                let t = TYPES[input.byte() as usize % TYPES.len()];
+                let sync = [0, -1, 100, 1][input.byte() as usize % 4];
+                let k = input.byte();
+                let tag = match k % 3 {
+                    0 => None,
+                    1 => CallTag::request(u32::from(k) + 1),
+                    _ => CallTag::request(u32::from(k) + 1).map(CallTag::reply),
+                };
+                let len = input.byte() as usize;
+                let payload = input.bytes(len).to_vec();
+                build(
+                    &mut buf,
+                    t as c_long,
+                    name(a),
+                    name(b),
+                    t,
+                    sync,
+                    &payload,
+                    tag,
+                );
+                let _ = r.handle(&mut port, &buf, now);
+            }
+            4 => {
+                // Raw bytes: any length up to past the largest message, any content.
+                let len = (usize::from(a) << 4 | usize::from(b)) % 2300;
+                let raw = input.bytes(len).to_vec();
+                let room = buf.raw_mut();
+                room[..MTYPE_LEN].copy_from_slice(&(1 as c_long).to_ne_bytes());
+                let n = raw.len().min(room.len() - MTYPE_LEN);
+                room[MTYPE_LEN..MTYPE_LEN + n].copy_from_slice(&raw[..n]);
+                buf.set_mtext_len(n);
+                let _ = r.handle(&mut port, &buf, now);
+            }
+            5 => {
+                let pid = 100 + (a as i32) % PIDS;
+                port.live.remove(&pid);
+                r.peer_died(&mut port, pid);
+            }
+            6 => {
+                port.queues.remove(&queue.0);
+            }
+            _ => {
+                // Time passes; receivers take a message off some queue.
+                now += Duration::from_millis(u64::from(a) * 10);
+                port.take(queue.0);
+            }
+        }
+        check(&r, &port);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    buf: &mut MsgBuf,
+    mtype: c_long,
+    src: MipcName,
+    dst: MipcName,
+    msg_type: u32,
+    sync_flag: i32,
+    payload: &[u8],
+    tag: Option<CallTag>,
+) {
+    buf.build(Build {
+        mtype,
+        src: &src,
+        dst: &dst,
+        msg_type,
+        sync_flag,
+        payload,
+        tag,
+    });
+}
+
+fn check(r: &Router, port: &MemPort) {
+    assert!(
+        r.entries().count() <= MAX_ENTRIES,
+        "the table grew past its ceiling"
+    );
+    for (q, msgs) in &port.queues {
+        for m in msgs {
+            assert!(
+                m.len() >= MTYPE_LEN,
+                "message shorter than its type on queue {q}"
+            );
+            let mut t = [0u8; MTYPE_LEN];
+            t.copy_from_slice(&m[..MTYPE_LEN]);
+            assert!(
+                c_long::from_ne_bytes(t) > 0,
+                "non-positive mtype on queue {q}"
+            );
+            let h = wire::decode(&m[MTYPE_LEN..])
+                .expect("the relay only puts valid messages on queues");
+            if wire::is_control(h.msg_type) {
+                let from_relay = h.src.is_relay();
+                assert!(
+                    from_relay || h.msg_type == MIPC_MSG_TYPE_PING,
+                    "control type {:#x} forwarded from {}",
+                    h.msg_type,
+                    h.src
+                );
+            }
+        }
+    }
+}
