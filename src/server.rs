@@ -55,7 +55,8 @@ fn type_matches(want: c_long, got: c_long) -> bool {
 ///
 /// # Errors
 /// [`MipcError::Timeout`], [`MipcError::BadArgument`] when `out` cannot hold the message
-/// (the message stays queued), [`MipcError::QueueRemoved`], other queue errors.
+/// (the message stays queued), [`MipcError::BadMessage`] for bytes that break SPEC §2 (they
+/// are consumed), [`MipcError::QueueRemoved`], other queue errors.
 pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Result<usize> {
     if out.len() < MTYPE_LEN {
         return Err(MipcError::BadArgument(
@@ -90,14 +91,14 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
             Err(e) => return Err(e.into()),
         };
         msg.set_mtext_len(n);
-        if let Ok(hdr) = msg.decode() {
-            if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
-                let p = wire::payload(msg.mtext(), &hdr);
-                if wake.is_some_and(|w| timer::is_wake_for(&hdr, p, w.id())) {
-                    return Err(MipcError::Timeout);
-                }
-                continue; // a stale wake of an earlier wait
+        // SPEC §2: a receiver rejects bytes that are not a MIPC message (they are consumed).
+        let hdr = msg.decode().map_err(MipcError::BadMessage)?;
+        if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
+            let p = wire::payload(msg.mtext(), &hdr);
+            if wake.is_some_and(|w| timer::is_wake_for(&hdr, p, w.id())) {
+                return Err(MipcError::Timeout);
             }
+            continue; // a stale wake of an earlier wait
         }
         return deliver(&entry, msg, out);
     });
@@ -161,14 +162,13 @@ fn receive_foreign(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) ->
             Err(QueueError::Empty) => return Err(MipcError::Timeout),
             Err(e) => return Err(e.into()),
         };
-        if let Ok(hdr) = wire::decode(&out[MTYPE_LEN..MTYPE_LEN + n]) {
-            if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
-                let p = wire::payload(&out[MTYPE_LEN..MTYPE_LEN + n], &hdr);
-                if wake.is_some_and(|w| timer::is_wake_for(&hdr, p, w.id())) {
-                    return Err(MipcError::Timeout);
-                }
-                continue;
+        let mtext = &out[MTYPE_LEN..MTYPE_LEN + n];
+        let hdr = wire::decode(mtext).map_err(MipcError::BadMessage)?;
+        if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
+            if wake.is_some_and(|w| timer::is_wake_for(&hdr, wire::payload(mtext, &hdr), w.id())) {
+                return Err(MipcError::Timeout);
             }
+            continue;
         }
         return Ok(n);
     })();

@@ -6,10 +6,11 @@ use crate::state;
 use crate::watcher::Watcher;
 use mipc::sysv::{self, QueueError, QueueId, RecvFlags};
 use mipc::wire::MsgBuf;
+use mipc::MipcName;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// How the relay runs.
@@ -51,17 +52,30 @@ impl fmt::Display for RelayError {
 
 impl std::error::Error for RelayError {}
 
-/// The real queues and processes.
+/// What the relay's threads share: the router, where its table is saved, the watcher.
 #[derive(Debug)]
-pub struct SysvPort {
-    watcher: Option<Arc<Watcher>>,
+pub struct Shared {
+    /// The name table and routing rules.
+    pub router: Mutex<Router>,
+    /// The state file of this bus.
+    pub state: PathBuf,
+    /// The death watcher, once started.
+    pub watcher: OnceLock<Arc<Watcher>>,
 }
 
-impl SysvPort {
-    /// A port that hands new pids to `watcher`.
-    pub fn new(watcher: Option<Arc<Watcher>>) -> SysvPort {
-        SysvPort { watcher }
+impl Shared {
+    /// A port for a thread of this relay.
+    pub fn port(self: &Arc<Self>) -> SysvPort {
+        SysvPort {
+            shared: Some(self.clone()),
+        }
     }
+}
+
+/// The real queues and processes.
+#[derive(Debug, Default)]
+pub struct SysvPort {
+    shared: Option<Arc<Shared>>,
 }
 
 impl Port for SysvPort {
@@ -79,8 +93,55 @@ impl Port for SysvPort {
         let _ = sysv::remove(q);
     }
     fn watch(&mut self, pid: i32) {
-        if let Some(w) = &self.watcher {
+        if let Some(w) = self.shared.as_ref().and_then(|s| s.watcher.get()) {
             w.watch(pid);
+        }
+    }
+    fn last_receiver(&mut self, q: QueueId) -> Option<i32> {
+        sysv::stat(q)
+            .ok()
+            .map(|s| s.last_receiver)
+            .filter(|&p| p > 0)
+    }
+    fn drain(&mut self, dst: MipcName) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let started = std::thread::Builder::new()
+            .name("mipc-drain".into())
+            .spawn(move || drain(&shared, dst));
+        if let Err(e) = started {
+            logln!(
+                Error,
+                "cannot start a drainer for {dst}: {e}; its backlog waits"
+            );
+        }
+    }
+}
+
+/// Sends the backlog of `dst` with blocking sends until it is empty. Only this thread waits
+/// for room on that queue; the receive loop goes on for everyone else.
+fn drain(shared: &Arc<Shared>, dst: MipcName) {
+    let mut port = shared.port();
+    logln!(
+        Info,
+        "{dst}: queue full, holding its messages until it reads"
+    );
+    loop {
+        let next = match shared.router.lock() {
+            Ok(mut r) => r.next_parked(&dst, Instant::now()),
+            Err(_) => return,
+        };
+        let Some((queue, item)) = next else {
+            logln!(Info, "{dst}: backlog delivered");
+            return;
+        };
+        if let Err(e) = sysv::send(queue, &item.bytes, false) {
+            let Ok(mut r) = shared.router.lock() else {
+                return;
+            };
+            r.parked_failed(&mut port, &dst, queue, item, e);
+            persist(&mut r, &shared.state);
         }
     }
 }
@@ -169,7 +230,7 @@ static UNDELIVERED: Limiter = Limiter::new();
 
 fn log_outcome(out: &Result<Handled, Rejected>) {
     match out {
-        Ok(Handled::Forwarded) => {}
+        Ok(Handled::Forwarded) | Ok(Handled::Parked) => {}
         Ok(Handled::Registered(n, q)) => logln!(Info, "registered {n} (queue {})", q.0),
         Ok(Handled::Unregistered(n)) => logln!(Info, "unregistered {n}"),
         Ok(Handled::Greeted(n, pid)) => logln!(Debug, "{n} is a mipc-rs entry of process {pid}"),
@@ -208,16 +269,24 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     handle_signals(root_id.clone())?;
     let mut root = open_root(opts.key, opts.mode)?;
     root_id.store(root.0, Ordering::SeqCst);
-    let router = Arc::new(Mutex::new(Router::new(opts.max_entries)));
-    let state_path = state::path(opts.key);
-    let watcher = Watcher::spawn(router.clone(), state_path.clone()).map_err(RelayError::Setup)?;
-    let mut port = SysvPort::new(Some(watcher));
-    let saved = state::load(&state_path);
+    let shared = Arc::new(Shared {
+        router: Mutex::new(Router::new(opts.max_entries)),
+        state: state::path(opts.key),
+        watcher: OnceLock::new(),
+    });
+    let watcher = Watcher::spawn(shared.clone()).map_err(RelayError::Setup)?;
+    let _ = shared.watcher.set(watcher);
+    let mut port = shared.port();
+    let saved = state::load(&shared.state);
     if !saved.is_empty() {
-        if let Ok(mut r) = router.lock() {
+        if let Ok(mut r) = shared.router.lock() {
             let n = r.restore(&mut port, saved);
-            persist(&mut r, &state_path);
-            logln!(Info, "took back {n} entries from {}", state_path.display());
+            persist(&mut r, &shared.state);
+            logln!(
+                Info,
+                "took back {n} entries from {}",
+                shared.state.display()
+            );
         }
     }
     // SAFETY: getpid has no preconditions.
@@ -237,14 +306,14 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         match sysv::recv(root, buf.raw_mut(), 0, flags) {
             Ok(n) => {
                 buf.set_mtext_len(n);
-                let Ok(mut r) = router.lock() else {
+                let Ok(mut r) = shared.router.lock() else {
                     return Err(RelayError::Setup(std::io::Error::other(
                         "router lock poisoned",
                     )));
                 };
                 let out = r.handle(&mut port, &buf, Instant::now());
-                if !matches!(out, Ok(Handled::Forwarded)) {
-                    persist(&mut r, &state_path);
+                if !matches!(out, Ok(Handled::Forwarded) | Ok(Handled::Parked)) {
+                    persist(&mut r, &shared.state);
                 }
                 drop(r);
                 log_outcome(&out);
@@ -262,13 +331,13 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
             Err(e) => return Err(RelayError::Receive(e)),
         }
     }
-    if let Ok(mut r) = router.lock() {
+    if let Ok(mut r) = shared.router.lock() {
         let swept = r.sweep_dead(&mut port);
         if r.entries().next().is_none() {
-            state::remove(&state_path);
+            state::remove(&shared.state);
         } else {
             // Live processes are still registered: a relay started later takes them back.
-            persist(&mut r, &state_path);
+            persist(&mut r, &shared.state);
         }
         logln!(
             Info,

@@ -2,7 +2,7 @@
 //! runs them too (`relay/tests/fuzz_smoke.rs`). Each panics when an invariant breaks.
 
 use crate::mem::MemPort;
-use crate::router::Router;
+use crate::router::{Port, Router};
 use mipc::sysv::QueueId;
 use mipc::wire::{
     self, thread_info_bytes, Build, CallTag, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_TYPE_ERROR,
@@ -169,9 +169,15 @@ pub fn router(data: &[u8]) {
                 port.queues.remove(&queue.0);
             }
             _ => {
-                // Time passes; receivers take a message off some queue.
+                // Time passes; receivers take a message off some queue; a drainer sends one
+                // parked message.
                 now += Duration::from_millis(u64::from(a) * 10);
                 port.take(queue.0);
+                if let Some((q, item)) = r.next_parked(&name(b), now) {
+                    if let Err(e) = port.send(q, &item.bytes) {
+                        r.parked_failed(&mut port, &name(b), q, item, e);
+                    }
+                }
             }
         }
         check(&r, &port);

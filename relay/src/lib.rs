@@ -2,6 +2,7 @@
 //! and tests and fuzzers drive [`router::Router`] directly.
 //!
 //! - [`router`]: the name table and routing rules, with no I/O;
+//! - [`backlog`]: messages waiting for room on a full queue;
 //! - [`daemon`]: root queue, signals, the receive loop, the SysV port;
 //! - [`watcher`]: death notices of registered processes (pidfd);
 //! - [`state`]: the name table on disk, for a relay restarted after SIGKILL;
@@ -11,6 +12,7 @@
 
 #[macro_use]
 pub mod log;
+pub mod backlog;
 pub mod daemon;
 pub mod fuzzing;
 pub mod mem;

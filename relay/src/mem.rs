@@ -18,6 +18,10 @@ pub struct MemPort {
     pub watched: Vec<i32>,
     /// Queues the router removed, in order.
     pub removed: Vec<i32>,
+    /// Destinations the router asked to drain, in order.
+    pub drains: Vec<mipc::MipcName>,
+    /// The last receiver of each queue, as `IPC_STAT` would tell.
+    pub receivers: BTreeMap<i32, i32>,
 }
 
 impl MemPort {
@@ -68,5 +72,11 @@ impl Port for MemPort {
     }
     fn watch(&mut self, pid: i32) {
         self.watched.push(pid);
+    }
+    fn last_receiver(&mut self, q: QueueId) -> Option<i32> {
+        self.receivers.get(&q.0).copied()
+    }
+    fn drain(&mut self, dst: mipc::MipcName) {
+        self.drains.push(dst);
     }
 }

@@ -2,6 +2,7 @@
 //! I/O of its own; every queue or process question goes through a [`Port`], so tests and
 //! fuzzers can drive it with an in-memory one.
 
+use crate::backlog::{self, Backlogs, Parked};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::{
@@ -32,6 +33,12 @@ pub trait Port {
     fn remove_queue(&mut self, q: QueueId);
     /// Starts watching `pid` for its death; [`Router::peer_died`] is called when it dies.
     fn watch(&mut self, pid: i32);
+    /// The process that last received from queue `q`, if any did (a legacy entry's owner:
+    /// only the owner reads its queue).
+    fn last_receiver(&mut self, q: QueueId) -> Option<i32>;
+    /// `dst` just got a backlog: start sending it ([`Router::next_parked`]) with blocking
+    /// sends, apart from the relay's receive loop.
+    fn drain(&mut self, dst: MipcName);
 }
 
 /// A sync call the relay forwarded and whose answer it has not seen yet.
@@ -69,6 +76,8 @@ pub struct Entry {
 pub enum Handled {
     /// Forwarded to the destination's queue.
     Forwarded,
+    /// The destination's queue is full: kept in its backlog, to be sent when there is room.
+    Parked,
     /// A NOTICE registered an entry.
     Registered(MipcName, QueueId),
     /// A NOTICE unregistered an entry.
@@ -153,6 +162,8 @@ pub struct Stats {
     pub rejected: u64,
     /// Error answers sent to callers.
     pub errors_sent: u64,
+    /// Messages that waited in a backlog for room on a full queue.
+    pub parked: u64,
 }
 
 /// The name table and routing rules.
@@ -162,6 +173,7 @@ pub struct Router {
     reply: Box<MsgBuf>,
     stats: Stats,
     dirty: bool,
+    backlogs: Backlogs,
 }
 
 impl fmt::Debug for Router {
@@ -188,6 +200,7 @@ impl Router {
             reply: MsgBuf::boxed(),
             stats: Stats::default(),
             dirty: false,
+            backlogs: Backlogs::default(),
         }
     }
 
@@ -248,6 +261,7 @@ impl Router {
         let out = self.route(port, msg, now);
         match out {
             Ok(Handled::Forwarded) => self.stats.forwarded += 1,
+            Ok(Handled::Parked) => self.stats.parked += 1,
             Ok(_) => {}
             Err(_) => self.stats.rejected += 1,
         }
@@ -282,15 +296,17 @@ impl Router {
         } else {
             msg.as_sendable_untagged(&hdr)
         };
+        if self.backlogs.has(&hdr.dst) {
+            // Behind messages already waiting for room: keep the order.
+            return self.park(port, msg, &hdr, queue, bytes, call, now);
+        }
         match port.send(queue, bytes) {
             Ok(()) => {
                 self.note_delivery(&hdr, msg.mtype(), call, now);
+                self.learn_pid(port, &hdr.dst);
                 Ok(Handled::Forwarded)
             }
-            Err(QueueError::Full) => {
-                self.fail(port, msg, &hdr, RelayErrorCode::DestinationBusy);
-                Err(Rejected::Busy(hdr.dst))
-            }
+            Err(QueueError::Full) => self.park(port, msg, &hdr, queue, bytes, call, now),
             Err(QueueError::Gone) => {
                 self.drop_entry(port, &hdr.dst, false);
                 self.fail(port, msg, &hdr, RelayErrorCode::PeerDied);
@@ -300,6 +316,98 @@ impl Router {
                 self.fail(port, msg, &hdr, RelayErrorCode::PeerDied);
                 Err(Rejected::Queue(hdr.dst, e))
             }
+        }
+    }
+
+    /// Keeps a message for a full destination (`backlog.rs`); past the bounds a sync caller
+    /// gets "destination busy" and an async message is dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn park(
+        &mut self,
+        port: &mut impl Port,
+        msg: &MsgBuf,
+        hdr: &Header,
+        queue: QueueId,
+        bytes: &[u8],
+        call: Option<CallTag>,
+        now: Instant,
+    ) -> Result<Handled, Rejected> {
+        let item = Parked {
+            bytes: bytes.to_vec(),
+            until: (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64)),
+            call: call.map(|tag| backlog::Call {
+                caller: hdr.src,
+                mtype: msg.mtype(),
+                api: hdr.msg_type,
+                tag,
+            }),
+        };
+        match self.backlogs.park(hdr.dst, queue, item, now) {
+            Ok(fresh) => {
+                if fresh {
+                    port.drain(hdr.dst);
+                }
+                self.note_delivery(hdr, msg.mtype(), call, now);
+                Ok(Handled::Parked)
+            }
+            Err(_) => {
+                self.fail(port, msg, hdr, RelayErrorCode::DestinationBusy);
+                Err(Rejected::Busy(hdr.dst))
+            }
+        }
+    }
+
+    /// For the drainer of `dst`: the next parked message and the queue to send it to, or
+    /// `None` when the backlog is empty (it is then gone, and the drainer ends).
+    pub fn next_parked(&mut self, dst: &MipcName, now: Instant) -> Option<(QueueId, Parked)> {
+        self.backlogs.next(dst, now)
+    }
+
+    /// For the drainer of `dst`: sending `item` to `queue` failed with `err`. A vanished queue
+    /// drops the entry (and fails the calls waiting on it); the item's caller gets "peer died".
+    pub fn parked_failed(
+        &mut self,
+        port: &mut impl Port,
+        dst: &MipcName,
+        queue: QueueId,
+        item: Parked,
+        err: QueueError,
+    ) {
+        if err == QueueError::Gone && self.entries.get(dst).is_some_and(|e| e.queue == queue) {
+            self.drop_entry(port, dst, false);
+        }
+        self.fail_parked(port, item, RelayErrorCode::PeerDied);
+    }
+
+    fn fail_parked(&mut self, port: &mut impl Port, item: Parked, code: RelayErrorCode) {
+        let Some(c) = item.call else { return };
+        let Some(queue) = self
+            .entries
+            .get(&c.caller)
+            .filter(|e| e.ext)
+            .map(|e| e.queue)
+        else {
+            return;
+        };
+        self.send_error(port, queue, &c.caller, c.mtype, c.api, c.tag, code);
+    }
+
+    /// Bytes and messages waiting in backlogs.
+    pub fn backlog(&self) -> (usize, usize) {
+        (self.backlogs.bytes(), self.backlogs.items())
+    }
+
+    /// A legacy entry never says which process it is; once it has received from its queue,
+    /// the queue's last receiver is its owner, and the relay watches that process for death
+    /// like any other. Costs one `IPC_STAT` per message until then.
+    fn learn_pid(&mut self, port: &mut impl Port, name: &MipcName) {
+        let Some(e) = self.entries.get_mut(name).filter(|e| e.pid.is_none()) else {
+            return;
+        };
+        if let Some(pid) = port.last_receiver(e.queue) {
+            e.pid = Some(pid);
+            port.watch(pid);
+            self.dirty = true;
         }
     }
 
@@ -589,6 +697,9 @@ impl Router {
         if remove_queue {
             port.remove_queue(gone.queue);
         }
+        for item in self.backlogs.remove(name) {
+            self.fail_parked(port, item, RelayErrorCode::PeerDied);
+        }
         let waiting: Vec<(MipcName, QueueId, Pending)> = self
             .entries
             .iter()
@@ -632,6 +743,15 @@ impl Router {
 
     /// On shutdown: removes the queues of entries whose process is known to be dead.
     pub fn sweep_dead(&mut self, port: &mut impl Port) -> usize {
+        let unknown: Vec<MipcName> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.pid.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+        for n in unknown {
+            self.learn_pid(port, &n);
+        }
         let dead: Vec<i32> = self
             .entries
             .values()

@@ -2,15 +2,13 @@
 //! process (Linux 5.3+) and tells the router when one exits. On a kernel without pidfd it
 //! falls back to checking the watched processes once a second.
 
-use crate::daemon::SysvPort;
+use crate::daemon::Shared;
 
-use crate::router::Router;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
 use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often the fallback checks processes when pidfd is missing.
@@ -21,16 +19,15 @@ const FALLBACK_PERIOD: Duration = Duration::from_secs(1);
 pub struct Watcher {
     tx: Sender<i32>,
     wake: OwnedFd,
-    state: PathBuf,
 }
 
 impl Watcher {
-    /// Starts the watcher thread; it reports deaths to `router` and saves the table to
-    /// `state` when that changes it.
+    /// Starts the watcher thread; it reports deaths to the relay's router and saves the
+    /// table when that changes it.
     ///
     /// # Errors
     /// When the eventfd or the thread cannot be made.
-    pub fn spawn(router: Arc<Mutex<Router>>, state: PathBuf) -> io::Result<Arc<Watcher>> {
+    pub fn spawn(shared: Arc<Shared>) -> io::Result<Arc<Watcher>> {
         // SAFETY: eventfd takes no pointers.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -39,11 +36,11 @@ impl Watcher {
         // SAFETY: fd is a new descriptor that nothing else owns.
         let wake = unsafe { OwnedFd::from_raw_fd(fd) };
         let (tx, rx) = channel();
-        let watcher = Arc::new(Watcher { tx, wake, state });
+        let watcher = Arc::new(Watcher { tx, wake });
         let w = watcher.clone();
         std::thread::Builder::new()
             .name("mipc-watch".into())
-            .spawn(move || watch_loop(&w, rx, router))?;
+            .spawn(move || watch_loop(&w, rx, &shared))?;
         Ok(watcher)
     }
 
@@ -72,11 +69,13 @@ fn pid_alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
 }
 
-fn report(router: &Arc<Mutex<Router>>, watcher: &Arc<Watcher>, pid: i32) {
-    let Ok(mut r) = router.lock() else { return };
-    let mut port = SysvPort::new(Some(watcher.clone()));
+fn report(shared: &Arc<Shared>, pid: i32) {
+    let Ok(mut r) = shared.router.lock() else {
+        return;
+    };
+    let mut port = shared.port();
     let names = r.peer_died(&mut port, pid);
-    crate::daemon::persist(&mut r, &watcher.state);
+    crate::daemon::persist(&mut r, &shared.state);
     if !names.is_empty() {
         let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         logln!(
@@ -87,7 +86,7 @@ fn report(router: &Arc<Mutex<Router>>, watcher: &Arc<Watcher>, pid: i32) {
     }
 }
 
-fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, router: Arc<Mutex<Router>>) {
+fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, shared: &Arc<Shared>) {
     let mut fds: HashMap<i32, OwnedFd> = HashMap::new();
     let mut fallback: Vec<i32> = Vec::new();
     loop {
@@ -129,9 +128,7 @@ fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, router: Arc<Mutex<Route
                     Ok(fd) => {
                         fds.insert(pid, fd);
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
-                        report(&router, watcher, pid)
-                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => report(shared, pid),
                     Err(_) => fallback.push(pid),
                 }
             }
@@ -139,13 +136,13 @@ fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, router: Arc<Mutex<Route
         for (i, pid) in pids.iter().enumerate() {
             if polls[i + 1].revents != 0 {
                 fds.remove(pid);
-                report(&router, watcher, *pid);
+                report(shared, *pid);
             }
         }
         let (dead, alive): (Vec<i32>, Vec<i32>) = fallback.iter().partition(|&&p| !pid_alive(p));
         fallback = alive;
         for pid in dead {
-            report(&router, watcher, pid);
+            report(shared, pid);
         }
     }
 }

@@ -316,14 +316,37 @@ fn queue_functions() {
             "flag must be",
             libc::EINVAL,
         );
-        // A round trip through a plain queue, with a receive timeout.
-        buf[..std::mem::size_of::<std::os::raw::c_long>()]
-            .copy_from_slice(&(9 as std::os::raw::c_long).to_ne_bytes());
-        buf[8..13].copy_from_slice(b"hello");
-        assert_eq!(mipc_mq_send(q.0 .0, b, 13, libc::IPC_NOWAIT), MIPC_OK);
+        // Bytes that are not a MIPC message are refused (SPEC §2), and consumed.
+        let long = std::mem::size_of::<std::os::raw::c_long>();
+        buf[..long].copy_from_slice(&(9 as std::os::raw::c_long).to_ne_bytes());
+        buf[long..long + 5].copy_from_slice(b"hello");
+        assert_eq!(mipc_mq_send(q.0 .0, b, 5, libc::IPC_NOWAIT), MIPC_OK);
+        fails(
+            mipc_mq_receive(q.0 .0, b, size, 9, 1000),
+            "malformed message",
+            libc::EBADMSG,
+        );
+        // A round trip of a real message through a plain queue, with a receive timeout.
+        let mut m = crate::wire::MsgBuf::boxed();
+        let name = crate::MipcName::new(b"main_apm").unwrap();
+        m.build(crate::wire::Build {
+            mtype: 9,
+            src: &name,
+            dst: &name,
+            msg_type: 9,
+            sync_flag: 0,
+            payload: b"hello",
+            tag: None,
+        });
+        let bytes = m.as_sendable();
+        let n = (bytes.len() - long) as c_int;
+        assert_eq!(
+            mipc_mq_send(q.0 .0, bytes.as_ptr().cast(), n, libc::IPC_NOWAIT),
+            MIPC_OK
+        );
         buf.fill(0);
-        assert_eq!(mipc_mq_receive(q.0 .0, b, size, 9, 1000), 13);
-        assert_eq!(&buf[8..13], b"hello");
+        assert_eq!(mipc_mq_receive(q.0 .0, b, size, 9, 1000), n);
+        assert_eq!(&buf[..bytes.len()], bytes);
         let start = std::time::Instant::now();
         fails(
             mipc_mq_receive(q.0 .0, b, size, 0, 50),

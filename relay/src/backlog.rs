@@ -1,0 +1,204 @@
+//! Messages waiting for room on a full destination queue.
+//!
+//! The relay never blocks on a destination (one full queue must not stall the bus), but a
+//! full queue under ordinary load (16 callers sending 2 KiB requests to one server whose
+//! queue holds 16 KiB) must not fail calls either. So a message that does not fit is parked
+//! here, in order, and a drainer thread for that destination alone sends the backlog with
+//! blocking sends (`daemon.rs`). While a destination has a backlog, later messages to it are
+//! parked behind it, so order is kept. A parked sync request whose caller's timeout passed is
+//! dropped unsent: the caller already gave up.
+//!
+//! Bounds: at most [`MAX_ITEMS_PER_DESTINATION`] messages per destination and
+//! [`MAX_BYTES`] in all. Past them a sync caller gets "destination busy" at once and an async
+//! message is dropped (and counted): only a receiver that stopped reading gets there.
+
+use mipc::sysv::QueueId;
+use mipc::wire::CallTag;
+use mipc::MipcName;
+use std::collections::{HashMap, VecDeque};
+use std::os::raw::c_long;
+use std::time::Instant;
+
+/// Most messages parked for one destination.
+pub const MAX_ITEMS_PER_DESTINATION: usize = 256;
+/// Most bytes parked in all (2 MiB: about a thousand full-size messages).
+pub const MAX_BYTES: usize = 2 << 20;
+
+/// The sync call a parked request belongs to, to fail it if it can never be delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// Who waits.
+    pub caller: MipcName,
+    /// The `mtype` the caller waits on.
+    pub mtype: c_long,
+    /// The api id.
+    pub api: u32,
+    /// The request's tag.
+    pub tag: CallTag,
+}
+
+/// One parked message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parked {
+    /// The bytes to send (`mtype` first), as the destination must get them.
+    pub bytes: Vec<u8>,
+    /// When the caller gives up (sync requests with a timeout).
+    pub until: Option<Instant>,
+    /// The sync call it belongs to, if any.
+    pub call: Option<Call>,
+}
+
+impl Parked {
+    fn expired(&self, now: Instant) -> bool {
+        self.until.is_some_and(|u| u <= now)
+    }
+}
+
+#[derive(Debug)]
+struct Backlog {
+    queue: QueueId,
+    items: VecDeque<Parked>,
+}
+
+/// Backlogs of all destinations.
+#[derive(Debug, Default)]
+pub struct Backlogs {
+    by_dst: HashMap<MipcName, Backlog>,
+    bytes: usize,
+}
+
+impl Backlogs {
+    /// Whether `dst` has a backlog (then new messages to it must queue behind it).
+    pub fn has(&self, dst: &MipcName) -> bool {
+        self.by_dst.contains_key(dst)
+    }
+
+    /// Bytes parked in all.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Messages parked in all.
+    pub fn items(&self) -> usize {
+        self.by_dst.values().map(|b| b.items.len()).sum()
+    }
+
+    /// Parks `item` for `dst` (whose queue is `queue`). Returns `Ok(true)` when this started
+    /// the destination's backlog (a drainer must be started), `Ok(false)` when it joined one.
+    ///
+    /// # Errors
+    /// The item back, when a bound would be passed.
+    pub fn park(
+        &mut self,
+        dst: MipcName,
+        queue: QueueId,
+        item: Parked,
+        now: Instant,
+    ) -> Result<bool, Parked> {
+        let fresh = !self.by_dst.contains_key(&dst);
+        let backlog = self.by_dst.entry(dst).or_insert_with(|| Backlog {
+            queue,
+            items: VecDeque::new(),
+        });
+        // Callers that gave up free their room first.
+        let before: usize = backlog.items.iter().map(|p| p.bytes.len()).sum();
+        backlog.items.retain(|p| !p.expired(now));
+        let after: usize = backlog.items.iter().map(|p| p.bytes.len()).sum();
+        self.bytes -= before - after;
+        if backlog.items.len() >= MAX_ITEMS_PER_DESTINATION
+            || self.bytes + item.bytes.len() > MAX_BYTES
+        {
+            if fresh && backlog.items.is_empty() {
+                self.by_dst.remove(&dst);
+            }
+            return Err(item);
+        }
+        self.bytes += item.bytes.len();
+        backlog.items.push_back(item);
+        Ok(fresh)
+    }
+
+    /// The next message to send to `dst`, skipping those whose caller gave up. `None` when
+    /// the backlog is empty: it is then removed, and messages go straight to `dst` again.
+    pub fn next(&mut self, dst: &MipcName, now: Instant) -> Option<(QueueId, Parked)> {
+        let backlog = self.by_dst.get_mut(dst)?;
+        while let Some(item) = backlog.items.pop_front() {
+            self.bytes -= item.bytes.len();
+            if !item.expired(now) {
+                return Some((backlog.queue, item));
+            }
+        }
+        self.by_dst.remove(dst);
+        None
+    }
+
+    /// Removes the backlog of `dst` (its entry is gone) and returns what was parked.
+    pub fn remove(&mut self, dst: &MipcName) -> Vec<Parked> {
+        let Some(b) = self.by_dst.remove(dst) else {
+            return Vec::new();
+        };
+        self.bytes -= b.items.iter().map(|p| p.bytes.len()).sum::<usize>();
+        b.items.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn item(n: usize, until: Option<Instant>) -> Parked {
+        Parked {
+            bytes: vec![n as u8; n],
+            until,
+            call: None,
+        }
+    }
+
+    #[test]
+    fn keeps_order_and_bounds() {
+        let mut b = Backlogs::default();
+        let d = MipcName::new(b"srv").unwrap();
+        let now = Instant::now();
+        assert_eq!(b.park(d, QueueId(3), item(10, None), now), Ok(true));
+        assert_eq!(b.park(d, QueueId(3), item(20, None), now), Ok(false));
+        assert_eq!((b.bytes(), b.items()), (30, 2));
+        assert_eq!(
+            b.next(&d, now).map(|(q, p)| (q, p.bytes.len())),
+            Some((QueueId(3), 10))
+        );
+        assert_eq!(b.next(&d, now).map(|(_, p)| p.bytes.len()), Some(20));
+        assert!(b.has(&d), "still draining until next() finds it empty");
+        assert_eq!(b.next(&d, now), None);
+        assert!(!b.has(&d));
+        for _ in 0..MAX_ITEMS_PER_DESTINATION {
+            assert!(b.park(d, QueueId(3), item(1, None), now).is_ok());
+        }
+        assert!(b.park(d, QueueId(3), item(1, None), now).is_err());
+        assert_eq!(b.remove(&d).len(), MAX_ITEMS_PER_DESTINATION);
+        assert_eq!(b.bytes(), 0);
+    }
+
+    #[test]
+    fn expired_calls_are_dropped_and_free_room() {
+        let mut b = Backlogs::default();
+        let d = MipcName::new(b"srv").unwrap();
+        let now = Instant::now();
+        let soon = Some(now + Duration::from_millis(5));
+        b.park(d, QueueId(1), item(100, soon), now).unwrap();
+        b.park(d, QueueId(1), item(7, None), now).unwrap();
+        let later = now + Duration::from_millis(6);
+        assert_eq!(b.next(&d, later).map(|(_, p)| p.bytes.len()), Some(7));
+        assert_eq!(b.bytes(), 0);
+        let big = MAX_BYTES / 2 + 1;
+        b.park(d, QueueId(1), item(big, soon), now).unwrap();
+        assert!(
+            b.park(d, QueueId(1), item(big, None), now).is_err(),
+            "over the byte bound"
+        );
+        assert!(
+            b.park(d, QueueId(1), item(big, None), later).is_ok(),
+            "the expired one made room"
+        );
+    }
+}
