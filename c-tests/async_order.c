@@ -1,0 +1,144 @@
+/* async_order: fire-and-forget messages arrive complete and in order.
+ *
+ *   async_order send <dst> <count>    registers "async_tx", sends <count> messages to <dst>
+ *                                     with mipc_send_msg (sync_flag 0), prints "sent <count>"
+ *   async_order receive <count>       registers "async_rx", receives <count> messages with
+ *                                     mipc_mq_receive and checks each, prints "ok <count>"
+ *
+ * Message <seq> has api id ASYNC_API, 8 to 2048 payload bytes: the sequence number, the
+ * size, then a pattern of (seq, offset). Both print "ready" once registered and exit 1 on
+ * any mismatch.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mipc.h"
+
+#define ASYNC_API 3u
+#define RECEIVE_TIMEOUT_MS 20000
+
+static unsigned int message_size(uint32_t seq)
+{
+    return 8u + (seq * 37u) % (MIPC_MSG_MAX_LEN - 8u + 1u);
+}
+
+static unsigned char pattern(uint32_t seq, unsigned int offset)
+{
+    return (unsigned char)(seq * 31u + offset * 7u + (offset >> 8));
+}
+
+static int sender(const char *dst, uint32_t count)
+{
+    static unsigned char payload[MIPC_MSG_MAX_LEN];
+    uint32_t seq;
+
+    if (mipc_init("async_tx") == MIPC_ERROR) {
+        fprintf(stderr, "async_tx: mipc_init failed: %s\n", mipc_last_error());
+        return 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+
+    for (seq = 0; seq < count; seq++) {
+        uint32_t size = message_size(seq);
+        unsigned int i;
+
+        memcpy(payload, &seq, 4);
+        memcpy(payload + 4, &size, 4);
+        for (i = 8; i < size; i++)
+            payload[i] = pattern(seq, i);
+        if (mipc_send_msg("async_tx", dst, ASYNC_API, payload, size, 0) != MIPC_OK) {
+            printf("FAIL send %u: %s\n", seq, mipc_last_error());
+            return 1;
+        }
+    }
+    printf("sent %u\n", count);
+    if (mipc_exit() != MIPC_OK) {
+        printf("FAIL mipc_exit: %s\n", mipc_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+/* Returns NULL when message `seq` is what the sender sent, else what is wrong. */
+static const char *check(const sysV_msg_t *m, int got, uint32_t seq)
+{
+    const sysV_msg_payload_t *p = &m->msg_payload;
+    uint32_t seq_in, size_in;
+    unsigned int i;
+
+    if (got < 0 || (size_t)got != offsetof(sysV_msg_payload_t, payload) + p->msg_hdr.msg_size)
+        return "return value is not offsetof(payload) + msg_size";
+    if (m->type != (long)ASYNC_API || p->msg_hdr.msg_type != ASYNC_API)
+        return "wrong api id";
+    if (p->msg_hdr.sync_flag != 0)
+        return "sync_flag is not 0";
+    if (strcmp(p->src_name, "async_tx") != 0 || strcmp(p->dst_name, "async_rx") != 0)
+        return "wrong names";
+    if (p->msg_hdr.msg_size != message_size(seq))
+        return "wrong size (lost, reordered or truncated message)";
+    memcpy(&seq_in, p->payload, 4);
+    memcpy(&size_in, p->payload + 4, 4);
+    if (seq_in != seq)
+        return "out of order";
+    if (size_in != p->msg_hdr.msg_size)
+        return "size field differs";
+    for (i = 8; i < p->msg_hdr.msg_size; i++)
+        if (p->payload[i] != pattern(seq, i))
+            return "payload bytes differ";
+    return NULL;
+}
+
+static int receiver(uint32_t count)
+{
+    static sysV_msg_t m;
+    uint32_t seq;
+    int fd = mipc_init("async_rx");
+
+    if (fd == MIPC_ERROR) {
+        fprintf(stderr, "async_rx: mipc_init failed: %s\n", mipc_last_error());
+        return 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+
+    for (seq = 0; seq < count; seq++) {
+        const char *wrong;
+        int got;
+
+        memset(&m, 0, sizeof(m));
+        got = mipc_mq_receive(fd, &m, (int)sizeof(m), 0, RECEIVE_TIMEOUT_MS);
+        if (got == MIPC_ERROR) {
+            printf("FAIL message %u: mipc_mq_receive: %s\n", seq, mipc_last_error());
+            return 1;
+        }
+        wrong = check(&m, got, seq);
+        if (wrong != NULL) {
+            uint32_t seq_in = 0;
+
+            memcpy(&seq_in, m.msg_payload.payload, 4);
+            printf("FAIL message %u: %s (got %d bytes, msg_size %u, seq field %u)\n", seq, wrong,
+                   got, m.msg_payload.msg_hdr.msg_size, seq_in);
+            return 1;
+        }
+    }
+    printf("ok %u\n", count);
+    if (mipc_exit() != MIPC_OK) {
+        printf("FAIL mipc_exit: %s\n", mipc_last_error());
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && strcmp(argv[1], "send") == 0)
+        return sender(argv[2], (uint32_t)strtoul(argv[3], NULL, 10));
+    if (argc == 3 && strcmp(argv[1], "receive") == 0)
+        return receiver((uint32_t)strtoul(argv[2], NULL, 10));
+    fprintf(stderr, "usage: %s send <dst> <count> | receive <count>\n", argv[0]);
+    return 2;
+}

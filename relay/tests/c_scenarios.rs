@@ -1,0 +1,421 @@
+//! The C scenarios: the programs of `c-tests/` (built by `make c-tests`, and
+//! `make c-tests-asan` for the sanitizer runs) against the relay, each test on its own bus.
+//!
+//! Every test ends with `Bus::finish`, which stops the relay with SIGTERM and fails if any
+//! queue of the bus is left before the harness sweeps: the relay and the library must clean
+//! up after exited and killed programs by themselves (SPEC §1 weakness: dead process).
+//!
+//! Run: `cargo build --release && make c-tests c-tests-asan &&
+//!       cargo test -p mipc-relay --test c_scenarios`
+
+mod common;
+
+use common::{c_build_dir, c_program, release_lib_dir, Bus};
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// Sanitizer settings for the `asan/` programs: stop at the first report, fail the run.
+const ASAN_ENV: [(&str, &str); 2] = [
+    (
+        "ASAN_OPTIONS",
+        "halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=86",
+    ),
+    (
+        "UBSAN_OPTIONS",
+        "halt_on_error=1:print_stacktrace=1:exitcode=87",
+    ),
+];
+
+/// Article example 1: main_apm pings alarm_apm (waiting forever) and the relay.
+#[test]
+fn ping_example() {
+    let mut bus = Bus::start("ping_example");
+    let server = bus.spawn_ready("alarm_apm", &[]);
+    let client = bus.run("main_apm", &[]);
+    client
+        .assert_success()
+        .assert_line("main_apm: ping alarm_apm -> MIPC_OK")
+        .assert_line("main_apm: ping mipc_main -> MIPC_OK");
+    let server = bus.kill(server);
+    assert!(
+        server.has_line("alarm_apm: answered ping from main_apm"),
+        "{}",
+        server.describe()
+    );
+    bus.finish();
+}
+
+/// Article example 2: the middleware client stub against the middleware server.
+#[test]
+fn middleware_example() {
+    let mut bus = Bus::start("middleware_example");
+    let server = bus.spawn_ready("middleware_server", &[]);
+    let client = bus.run("middleware_client", &[]);
+    client.assert_success().assert_line("ok 7");
+    for size in ["1", "100", "2048"] {
+        client.assert_line(&format!("client: echo({size} bytes) -> reversed ok"));
+    }
+    client.assert_line("client: ping middleware -> MIPC_OK");
+
+    // The server saw the same three inserts the client checked.
+    let server = bus.kill(server);
+    let inserts: Vec<&String> = server
+        .stdout
+        .iter()
+        .filter(|l| l.starts_with("server: insert_entry"))
+        .collect();
+    assert_eq!(inserts.len(), 3, "{}", server.describe());
+    for line in &client.stdout {
+        if let Some(rest) = line.strip_prefix("client: insert_entry") {
+            // "(table 1, 4 bytes) -> ret N" on both sides, the server adding "from mw_client".
+            let (args, ret) = rest.split_once(" -> ").expect("client line");
+            let want = format!("server: insert_entry{args} from mw_client -> {ret}");
+            assert!(
+                server.has_line(&want),
+                "server did not log {want:?}: {}",
+                server.describe()
+            );
+        }
+    }
+    bus.finish();
+}
+
+fn stress(bus: &mut Bus, dir: &str, processes: usize, threads: usize, calls: usize) {
+    let env: &[(&str, &str)] = if dir.is_empty() { &[] } else { &ASAN_ENV };
+    let server = format!("{dir}middleware_server");
+    let client = format!("{dir}stress_client");
+    let server_id = bus.spawn_env(&server, &[], env);
+    bus.wait_ready(server_id);
+    let (threads_s, calls_s) = (threads.to_string(), calls.to_string());
+    let ids: Vec<_> = (0..processes)
+        .map(|i| {
+            let prefix = format!("stress{i}");
+            bus.spawn_env(&client, &[&threads_s, &calls_s, &prefix], env)
+        })
+        .collect();
+    let want = format!("ok {}", threads * calls);
+    for id in ids {
+        bus.wait_exit(id).assert_success().assert_line(&want);
+    }
+    let server = bus.kill(server_id);
+    assert!(!server.stderr.contains("BUG"), "{}", server.describe());
+}
+
+/// 4 processes x 4 threads x 200 sync calls of 12 to 2048 bytes, every answer checked.
+#[test]
+fn stress_4_processes_4_threads_200_calls() {
+    let mut bus = Bus::start("stress");
+    stress(&mut bus, "", 4, 4, 200);
+    bus.finish();
+}
+
+/// 1000 fire-and-forget messages of 8 to 2048 bytes arrive complete and in order.
+#[test]
+fn async_messages_arrive_complete_and_in_order() {
+    let mut bus = Bus::start("async_order");
+    let receiver = bus.spawn_ready("async_order", &["receive", "1000"]);
+    let sender = bus.run("async_order", &["send", "async_rx", "1000"]);
+    sender.assert_success().assert_line("sent 1000");
+    bus.wait_exit(receiver)
+        .assert_success()
+        .assert_line("ok 1000");
+    bus.finish();
+}
+
+/// A binary linked against another libmipc.so fails with it and works once our library is
+/// preloaded in front of it.
+#[test]
+fn ld_preload_replaces_the_vendor_library() {
+    let stub_dir = c_build_dir().join("stub");
+    c_program("stub/libmipc.so");
+    let real = release_lib_dir().join("libmipc.so");
+    assert!(
+        real.exists(),
+        "{} is missing: run `cargo build --release`",
+        real.display()
+    );
+    let stub_dir = stub_dir.to_str().expect("utf-8 path");
+    let real = real.to_str().expect("utf-8 path");
+
+    let mut bus = Bus::start("ld_preload");
+    let plain = bus.spawn_env("preload_probe", &[], &[("LD_LIBRARY_PATH", stub_dir)]);
+    let plain = bus.wait_exit(plain);
+    assert!(
+        !plain.status.success(),
+        "the stub run should fail: {}",
+        plain.describe()
+    );
+    assert!(plain.has_line("version stub"), "{}", plain.describe());
+    assert!(
+        plain.stderr.contains("stub: mipc_init"),
+        "{}",
+        plain.describe()
+    );
+
+    let preloaded = bus.spawn_env(
+        "preload_probe",
+        &[],
+        &[("LD_LIBRARY_PATH", stub_dir), ("LD_PRELOAD", real)],
+    );
+    let preloaded = bus.wait_exit(preloaded);
+    preloaded
+        .assert_success()
+        .assert_line("ping mipc_main -> MIPC_OK");
+    assert!(
+        !preloaded.has_line("version stub"),
+        "{}",
+        preloaded.describe()
+    );
+    assert!(
+        !preloaded.stderr.contains("stub:"),
+        "{}",
+        preloaded.describe()
+    );
+    bus.finish();
+}
+
+/// A legacy peer (raw msgsnd/msgrcv, SPEC §2 bytes only) calls a library server.
+#[test]
+fn legacy_peer_calls_a_library_server() {
+    let mut bus = Bus::start("legacy_caller");
+    let server = bus.spawn_ready("middleware_server", &[]);
+    bus.run("legacy_peer", &["call", "legacy_caller"])
+        .assert_success()
+        .assert_line("ok 9");
+    let server = bus.kill(server);
+    let inserts = server
+        .stdout
+        .iter()
+        .filter(|l| l.contains(" from legacy_caller -> ret "))
+        .count();
+    assert_eq!(inserts, 2, "{}", server.describe());
+    bus.finish();
+}
+
+/// A library client calls a legacy server, which then exits on SIGTERM and removes its
+/// own queue.
+#[test]
+fn library_client_calls_a_legacy_server() {
+    let mut bus = Bus::start("legacy_server");
+    let server = bus.spawn_ready("legacy_peer", &["serve", "legacy_srv"]);
+    bus.run("middleware_client", &["legacy_srv", "lib_client"])
+        .assert_success()
+        .assert_line("ok 7");
+    bus.signal(server, libc::SIGTERM);
+    bus.wait_exit(server)
+        .assert_success()
+        .assert_line("served 7");
+    bus.finish();
+}
+
+/// Every error case of the C API, from C (needs a middleware server for the good calls).
+#[test]
+fn errors_from_c() {
+    errors(Bus::start("errors"), "");
+}
+
+fn errors(mut bus: Bus, dir: &str) {
+    let env: &[(&str, &str)] = if dir.is_empty() { &[] } else { &ASAN_ENV };
+    let server = bus.spawn_env(&format!("{dir}middleware_server"), &[], env);
+    bus.wait_ready(server);
+    let id = bus.spawn_env(&format!("{dir}errors"), &[], env);
+    let out = bus.wait_exit(id);
+    out.assert_success();
+    assert!(out.last_line().starts_with("ok "), "{}", out.describe());
+    assert!(
+        !out.stdout.iter().any(|l| l.starts_with("FAIL")),
+        "{}",
+        out.describe()
+    );
+    let server = bus.kill(server);
+    assert!(!server.stderr.contains("BUG"), "{}", server.describe());
+    bus.finish();
+}
+
+/// The error cases again, built with ASan + UBSan.
+#[test]
+fn errors_under_asan() {
+    errors(Bus::start("errors_asan"), "asan/");
+}
+
+/// The error cases again, under valgrind (skipped, with a note, where it is not installed).
+#[test]
+fn errors_under_valgrind() {
+    if Command::new("valgrind").arg("--version").output().is_err() {
+        eprintln!("errors_under_valgrind: valgrind is not installed, not run");
+        return;
+    }
+    let mut bus = Bus::start("errors_valgrind");
+    let server = bus.spawn_ready("middleware_server", &[]);
+    let mut cmd = Command::new("valgrind");
+    cmd.args(["-q", "--error-exitcode=99", "--track-origins=yes"])
+        .arg(c_program("errors"));
+    let id = bus.spawn_command("valgrind errors", cmd);
+    let out = bus.wait_exit(id);
+    out.assert_success();
+    assert!(out.last_line().starts_with("ok "), "{}", out.describe());
+    bus.kill(server);
+    bus.finish();
+}
+
+/// A smaller stress run, built with ASan + UBSan.
+#[test]
+fn stress_under_asan() {
+    let mut bus = Bus::start("stress_asan");
+    stress(&mut bus, "asan/", 2, 4, 50);
+    bus.finish();
+}
+
+/// Programs killed in the middle of their calls, a server among them: the relay keeps
+/// serving, and on exit it removes every queue they left (SPEC §1 weakness: dead process).
+#[test]
+fn dead_process_queues_are_removed() {
+    let mut bus = Bus::start("dead_process");
+    let server = bus.spawn_ready("middleware_server", &[]);
+    let alarm = bus.spawn_ready("alarm_apm", &[]);
+    let busy = bus.spawn_ready("stress_client", &["4", "1000000", "dead"]);
+    bus.kill(busy);
+    bus.kill(alarm);
+    bus.run("middleware_client", &[])
+        .assert_success()
+        .assert_line("ok 7");
+    bus.kill(server);
+    bus.finish();
+}
+
+/// A legacy peer killed with SIGKILL cannot remove its queue: the relay must.
+#[test]
+fn dead_legacy_peer_queue_is_removed() {
+    let mut bus = Bus::start("dead_legacy");
+    let peer = bus.spawn_ready("legacy_peer", &["serve", "legacy_dead"]);
+    bus.kill(peer);
+    bus.finish();
+}
+
+/// The C compiler's view of mipc.h equals Rust's `mipc::wire` and the numbers of SPEC §2.
+#[test]
+fn layout_matches_rust_and_spec() {
+    use core::mem::{offset_of, size_of};
+    use mipc::wire::{self, sysV_msg, sysV_msg_payload, MIPC_MSG_HDR_T, MIPC_THREAD_INFO_T};
+
+    let out = Command::new(c_program("layout"))
+        .output()
+        .expect("run layout");
+    assert!(out.status.success(), "layout failed: {out:?}");
+    let printed: BTreeMap<String, i64> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| {
+            let (name, value) = l.rsplit_once(' ').expect("name value");
+            (name.to_string(), value.parse().expect("number"))
+        })
+        .collect();
+
+    let n = |v: usize| v as i64;
+    let rust: BTreeMap<String, i64> = [
+        ("sizeof(long)", n(size_of::<libc::c_long>())),
+        ("sizeof(pthread_t)", n(size_of::<libc::pthread_t>())),
+        ("sizeof(MIPC_MSG_HDR_T)", n(size_of::<MIPC_MSG_HDR_T>())),
+        (
+            "offsetof(MIPC_MSG_HDR_T,msg_type)",
+            n(offset_of!(MIPC_MSG_HDR_T, msg_type)),
+        ),
+        (
+            "offsetof(MIPC_MSG_HDR_T,msg_size)",
+            n(offset_of!(MIPC_MSG_HDR_T, msg_size)),
+        ),
+        (
+            "offsetof(MIPC_MSG_HDR_T,sync_flag)",
+            n(offset_of!(MIPC_MSG_HDR_T, sync_flag)),
+        ),
+        (
+            "sizeof(sysV_msg_payload_t)",
+            n(size_of::<sysV_msg_payload>()),
+        ),
+        (
+            "offsetof(sysV_msg_payload_t,src_name)",
+            n(offset_of!(sysV_msg_payload, src_name)),
+        ),
+        (
+            "offsetof(sysV_msg_payload_t,dst_name)",
+            n(offset_of!(sysV_msg_payload, dst_name)),
+        ),
+        (
+            "offsetof(sysV_msg_payload_t,msg_hdr)",
+            n(offset_of!(sysV_msg_payload, msg_hdr)),
+        ),
+        (
+            "offsetof(sysV_msg_payload_t,payload)",
+            n(offset_of!(sysV_msg_payload, payload)),
+        ),
+        ("sizeof(sysV_msg_t)", n(size_of::<sysV_msg>())),
+        ("offsetof(sysV_msg_t,type)", n(offset_of!(sysV_msg, r#type))),
+        (
+            "offsetof(sysV_msg_t,msg_payload)",
+            n(offset_of!(sysV_msg, msg_payload)),
+        ),
+        (
+            "sizeof(MIPC_THREAD_INFO_T)",
+            n(size_of::<MIPC_THREAD_INFO_T>()),
+        ),
+        (
+            "offsetof(MIPC_THREAD_INFO_T,flag_is_hold)",
+            n(offset_of!(MIPC_THREAD_INFO_T, flag_is_hold)),
+        ),
+        (
+            "offsetof(MIPC_THREAD_INFO_T,thread_id)",
+            n(offset_of!(MIPC_THREAD_INFO_T, thread_id)),
+        ),
+        (
+            "offsetof(MIPC_THREAD_INFO_T,name)",
+            n(offset_of!(MIPC_THREAD_INFO_T, name)),
+        ),
+        (
+            "offsetof(MIPC_THREAD_INFO_T,mqd)",
+            n(offset_of!(MIPC_THREAD_INFO_T, mqd)),
+        ),
+        ("MIPC_NAME_MAX_LEN", n(wire::MIPC_NAME_MAX_LEN)),
+        ("MIPC_MSG_MAX_LEN", n(wire::MIPC_MSG_MAX_LEN)),
+        ("MIPC_MSG_ROOT_KEY", i64::from(wire::MIPC_MSG_ROOT_KEY)),
+        ("MIPC_OK", i64::from(wire::MIPC_OK)),
+        ("MIPC_ERROR", i64::from(wire::MIPC_ERROR)),
+        ("MIPC_TRUE", i64::from(wire::MIPC_TRUE)),
+        ("MIPC_FALSE", i64::from(wire::MIPC_FALSE)),
+        (
+            "MIPC_MSG_SYNC_WAIT_FOREVER",
+            i64::from(wire::MIPC_MSG_SYNC_WAIT_FOREVER),
+        ),
+        ("MIPC_USER_INFO_NUM", i64::from(wire::MIPC_USER_INFO_NUM)),
+        ("MIPC_DEFAULT_MAX_MSG_SIZE", n(size_of::<sysV_msg>())),
+        (
+            "MIPC_MSG_TYPE_NOTICE",
+            i64::from(wire::MIPC_MSG_TYPE_NOTICE),
+        ),
+        ("MIPC_MSG_TYPE_PING", i64::from(wire::MIPC_MSG_TYPE_PING)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    assert_eq!(
+        printed, rust,
+        "C (left) and Rust (right) disagree on the wire layout"
+    );
+
+    // SPEC §2 numbers, independent of both implementations.
+    let w = size_of::<libc::c_long>() as i64;
+    let spec: &[(&str, i64)] = &[
+        ("sizeof(sysV_msg_payload_t)", 2124),
+        ("offsetof(sysV_msg_payload_t,payload)", 76),
+        ("sizeof(sysV_msg_t)", if w == 8 { 2136 } else { 2128 }),
+        ("sizeof(MIPC_THREAD_INFO_T)", if w == 8 { 56 } else { 44 }),
+        ("offsetof(MIPC_THREAD_INFO_T,thread_id)", w),
+        ("offsetof(MIPC_THREAD_INFO_T,name)", 2 * w),
+        ("offsetof(MIPC_THREAD_INFO_T,mqd)", 2 * w + 32),
+        ("MIPC_MSG_ROOT_KEY", 0x4D49_5043),
+        ("MIPC_MSG_TYPE_NOTICE", 0x7FFF_FF00),
+        ("MIPC_MSG_TYPE_PING", 0x7FFF_FF01),
+    ];
+    for (name, value) in spec {
+        assert_eq!(printed[*name], *value, "{name} differs from SPEC §2");
+    }
+}
