@@ -1,0 +1,65 @@
+//! The shared library's ABI as a linker sees it: exactly the C functions of SPEC §3 plus our
+//! three additions are exported (nothing of Rust's leaks), and the SONAME is the legacy
+//! `libmipc.so`, so binaries linked against the vendor library load ours.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn lib() -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/libmipc.so");
+    assert!(p.exists(), "{} is missing: run `cargo build --release` (make all) first", p.display());
+    p
+}
+
+fn tool(name: &str, args: &[&str]) -> String {
+    let out = Command::new(name)
+        .args(args)
+        .arg(lib())
+        .output()
+        .unwrap_or_else(|e| panic!("{name} (binutils) is needed: {e}"));
+    assert!(out.status.success(), "{name} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn exports_exactly_the_c_api() {
+    let mut got: Vec<String> = tool("nm", &["-D", "--defined-only"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
+        .collect();
+    got.sort();
+    let mut want = vec![
+        // SPEC §3
+        "mipc_init",
+        "mipc_send_sync_msg",
+        "mipc_send_msg",
+        "mipc_response_msg",
+        "mipc_receive_msg",
+        "mipc_mq_receive",
+        "mipc_mq_send",
+        "mipc_mq_create",
+        "mipc_ping",
+        "mipc_user_thread_info_register",
+        "mipc_user_thread_info_find",
+        "mipc_clear_resp_msgq",
+        "mipc_receive_response_msg",
+        "mthread_register_mq",
+        "mthread_check_mq_msg",
+        // additions
+        "mipc_last_error",
+        "mipc_exit",
+        "mipc_version",
+    ];
+    want.sort();
+    assert_eq!(got, want, "the dynamic symbol table must hold the C API and nothing else");
+}
+
+#[test]
+fn soname_is_the_legacy_one() {
+    let dump = tool("objdump", &["-p"]);
+    let soname = dump
+        .lines()
+        .find(|l| l.trim_start().starts_with("SONAME"))
+        .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string());
+    assert_eq!(soname.as_deref(), Some("libmipc.so"));
+}
