@@ -35,6 +35,8 @@ CTESTS_STUB_C  := $(CTESTS_SRC)/middleware_client_stub.c
 # Programs linked against libmipc: name -> c-tests/<name>.c (+ the middleware client stub).
 CTESTS_PROGRAMS := alarm_apm main_apm middleware_server middleware_client stress_client caller probe_server \
                    async_order errors
+# Programs for the direct path's tests (relay/tests/direct.rs).
+CTESTS_PROGRAMS += direct_order
 CTESTS_ASAN_PROGRAMS := errors stress_client middleware_server async_order
 
 CTESTS_BINS := $(addprefix $(CTESTS_BUILD)/,$(CTESTS_PROGRAMS) layout legacy_peer preload_probe) \

@@ -20,6 +20,11 @@ typedef struct sysV_msg_payload sysV_msg_payload_t;
 
 
 /*
+ Messages sent through the relay after a direct send failed, before looking up again.
+ */
+#define RELAY_SPELL 64
+
+/*
  Size of a name field, terminator included.
  */
 #define MIPC_NAME_MAX_LEN 32
@@ -85,9 +90,15 @@ typedef struct sysV_msg_payload sysV_msg_payload_t;
 #define MIPC_MSG_TYPE_ERROR 2147483395
 
 /*
- mipc-rs extension: a library's own timeout wake-up, put on its own queue.
+ mipc-rs extension: a library's own wake-up (timeout, or a watched peer died), put on its
+ own queue.
  */
 #define MIPC_MSG_TYPE_WAKE 2147483396
+
+/*
+ mipc-rs extension: a library asks the relay for an entry's queue (the direct path).
+ */
+#define MIPC_MSG_TYPE_LOOKUP 2147483397
 
 /*
  First type of the reserved control range.

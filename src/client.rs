@@ -9,6 +9,7 @@
 //! call at once. Timeouts come from the timer thread (`timer.rs`), never from polling.
 
 use crate::config;
+use crate::direct;
 use crate::error::{MipcError, RelayErrorCode, Result};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
@@ -280,6 +281,7 @@ fn register_with_relay(name: &MipcName, queue: QueueId, tid: libc::pthread_t) ->
             MIPC_MSG_TYPE_HELLO as c_long,
             None,
             Some(deadline),
+            None,
             buf,
         ) {
             Ok(hdr) if hdr.msg_type == MIPC_MSG_TYPE_HELLO && hdr.src.is_relay() => {
@@ -368,6 +370,13 @@ pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i
             payload: input,
             tag: ext.then(next_tag),
         });
+        // Once a destination is direct, async messages to it go direct too: one sender's
+        // messages must not overtake each other on two paths.
+        if let Some(r) = ext.then(|| direct::cached(dst)).flatten() {
+            if direct::send(dst, r, buf.as_sendable()) {
+                return Ok(());
+            }
+        }
         send_to_relay(buf.as_sendable(), false)
     })
 }
@@ -390,17 +399,42 @@ pub fn call(dst: &MipcName, api: u32, input: &[u8], out: &mut [u8], wait: Wait) 
             // Legacy relay: no tags, so drain stale answers first as the original did.
             clear_responses(entry.queue, api)?;
         }
-        buf.build(Build {
-            mtype: api as c_long,
-            src: &entry.name,
-            dst,
-            msg_type: api,
-            sync_flag: sync_flag_of(wait),
-            payload: input,
-            tag,
-        });
-        send_to_relay_until(buf.as_sendable(), deadline)?;
-        let hdr = wait_answer(entry.queue, Some(&entry), api as c_long, tag, deadline, buf)?;
+        let route = match tag {
+            Some(_) if direct::enabled() && !dst.is_relay() => direct::route(&entry, dst, buf)?,
+            _ => None,
+        };
+        let build = |buf: &mut MsgBuf| {
+            buf.build(Build {
+                mtype: api as c_long,
+                src: &entry.name,
+                dst,
+                msg_type: api,
+                sync_flag: sync_flag_of(wait),
+                payload: input,
+                tag,
+            })
+        };
+        build(buf);
+        let mut watch = None;
+        if let Some(r) = route {
+            buf.set_reply_queue(entry.queue.0);
+            if direct::send(dst, r, buf.as_sendable()) {
+                watch = Some(r.pid);
+            } else {
+                build(buf); // through the relay after all, without the reply queue
+            }
+        }
+        if watch.is_none() {
+            send_to_relay_until(buf.as_sendable(), deadline)?;
+        }
+        let mtype = api as c_long;
+        let hdr = match wait_answer(entry.queue, Some(&entry), mtype, tag, deadline, watch, buf) {
+            Err(MipcError::PeerDied) if watch.is_some() => {
+                direct::forget(dst);
+                return Err(MipcError::PeerDied);
+            }
+            other => other?,
+        };
         copy_answer(wire::payload(buf.mtext(), &hdr), out)
     })
 }
@@ -467,7 +501,15 @@ pub fn receive_response(queue: QueueId, api: u32, out: &mut [u8], wait: Wait) ->
     let entry = table::by_queue(queue);
     let deadline = wait.map(|d| Instant::now() + d);
     with_buf(|buf| {
-        let hdr = wait_answer(queue, entry.as_deref(), api as c_long, None, deadline, buf)?;
+        let hdr = wait_answer(
+            queue,
+            entry.as_deref(),
+            api as c_long,
+            None,
+            deadline,
+            None,
+            buf,
+        )?;
         copy_answer(wire::payload(buf.mtext(), &hdr), out)
     })
 }
@@ -489,19 +531,21 @@ fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
 }
 
 /// Blocks on `queue` for SysV type `mtype` until the answer `expect` (or, with `None`, any
-/// answer) arrives, the relay reports an error for it, or `deadline` passes. Leaves the
-/// answer in `buf` and returns its header.
-fn wait_answer(
+/// answer) arrives, the relay reports an error for it, `deadline` passes, or process `watch`
+/// (the server of a direct call) dies. Leaves the answer in `buf` and returns its header.
+pub(crate) fn wait_answer(
     queue: QueueId,
     entry: Option<&Entry>,
     mtype: c_long,
     expect: Option<CallTag>,
     deadline: Option<Instant>,
+    watch: Option<i32>,
     buf: &mut MsgBuf,
 ) -> Result<Header> {
-    let wake = match deadline {
-        Some(d) => Some(timer::arm(d, queue, mtype).ok_or(MipcError::Internal)?),
-        None => None,
+    let wake = if deadline.is_some() || watch.is_some() {
+        Some(timer::arm(deadline, queue, mtype, watch).ok_or(MipcError::Internal)?)
+    } else {
+        None
     };
     let outcome = (|| loop {
         let n = sysv::recv(queue, buf.raw_mut(), mtype, RecvFlags::default())?;
@@ -509,10 +553,11 @@ fn wait_answer(
         let Ok(hdr) = buf.decode() else { continue };
         if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
             let p = wire::payload(buf.mtext(), &hdr);
-            if wake.is_some_and(|w| timer::is_wake_for(&hdr, p, w.id())) {
-                return Err(MipcError::Timeout);
+            match wake.and_then(|w| timer::wake_reason(&hdr, p, w.id())) {
+                Some(timer::Reason::Timeout) => return Err(MipcError::Timeout),
+                Some(timer::Reason::PeerDied) => return Err(MipcError::PeerDied),
+                None => continue, // the wake of an earlier wait that ended otherwise
             }
-            continue; // the wake of an earlier wait that ended otherwise
         }
         if hdr.msg_type == MIPC_MSG_TYPE_ERROR && hdr.src.is_relay() {
             if let (Some(mine), Some(t)) = (expect, hdr.tag) {

@@ -47,6 +47,15 @@ pub fn extensions_enabled() -> bool {
     )
 }
 
+/// Whether sync calls of this process may go straight to the server's queue
+/// (`MIPC_DIRECT=1`; see `direct.rs`).
+pub fn direct_enabled() -> bool {
+    matches!(
+        std::env::var("MIPC_DIRECT").as_deref(),
+        Ok("1") | Ok("yes") | Ok("true")
+    )
+}
+
 /// How long `mipc_init` waits for a relay's greeting before it treats the relay as a
 /// legacy one: `MIPC_HELLO_TIMEOUT_MS`, default 500 ms.
 pub fn hello_timeout_ms() -> i32 {

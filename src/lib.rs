@@ -8,11 +8,13 @@
 //! - [`table`]: the per-process table of entries;
 //! - [`timer`]: timeouts without polling;
 //! - [`client`]: registration, sends and sync calls;
+//! - [`direct`]: the opt-in direct path (two queue hops instead of four);
 //! - [`server`]: receiving, answering, the handler table;
 //! - [`ffi`]: the C exports of SPEC §3 (`libmipc.so`, `include/mipc.h`).
 
 pub mod client;
 pub mod config;
+pub mod direct;
 pub mod error;
 pub mod ffi;
 pub mod name;

@@ -23,6 +23,8 @@ struct Serving {
     src: MipcName,
     api: u32,
     tag: CallTag,
+    /// The caller's queue, for a direct call: the answer goes straight there.
+    reply_queue: Option<QueueId>,
 }
 
 thread_local! {
@@ -77,7 +79,9 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
     }
     let deadline = wait.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
     let wake = match deadline {
-        Some(d) => Some(timer::arm(d, queue, wake_type(mtype)).ok_or(MipcError::Internal)?),
+        Some(d) => {
+            Some(timer::arm(Some(d), queue, wake_type(mtype), None).ok_or(MipcError::Internal)?)
+        }
         None => None,
     };
     let flags = RecvFlags {
@@ -95,7 +99,7 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
         let hdr = msg.decode().map_err(MipcError::BadMessage)?;
         if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
             let p = wire::payload(msg.mtext(), &hdr);
-            if wake.is_some_and(|w| timer::is_wake_for(&hdr, p, w.id())) {
+            if wake.is_some_and(|w| timer::wake_reason(&hdr, p, w.id()).is_some()) {
                 return Err(MipcError::Timeout);
             }
             continue; // a stale wake of an earlier wait
@@ -137,6 +141,7 @@ fn deliver(entry: &crate::table::Entry, msg: &mut MsgBuf, out: &mut [u8]) -> Res
             src: h.src,
             api: h.msg_type,
             tag,
+            reply_queue: h.reply_queue.map(QueueId),
         }),
         _ => None,
     });
@@ -149,7 +154,9 @@ fn deliver(entry: &crate::table::Entry, msg: &mut MsgBuf, out: &mut [u8]) -> Res
 fn receive_foreign(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Result<usize> {
     let deadline = wait.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
     let wake = match deadline {
-        Some(d) => Some(timer::arm(d, queue, wake_type(mtype)).ok_or(MipcError::Internal)?),
+        Some(d) => {
+            Some(timer::arm(Some(d), queue, wake_type(mtype), None).ok_or(MipcError::Internal)?)
+        }
         None => None,
     };
     let flags = RecvFlags {
@@ -165,7 +172,9 @@ fn receive_foreign(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) ->
         let mtext = &out[MTYPE_LEN..MTYPE_LEN + n];
         let hdr = wire::decode(mtext).map_err(MipcError::BadMessage)?;
         if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
-            if wake.is_some_and(|w| timer::is_wake_for(&hdr, wire::payload(mtext, &hdr), w.id())) {
+            if wake.is_some_and(|w| {
+                timer::wake_reason(&hdr, wire::payload(mtext, &hdr), w.id()).is_some()
+            }) {
                 return Err(MipcError::Timeout);
             }
             continue;
@@ -187,10 +196,10 @@ fn receive_foreign(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) ->
 pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Result<()> {
     check_api(api)?;
     check_payload(answer.len() as u64)?;
-    let tag = SERVING.with(|s| match s.get() {
+    let serving = SERVING.with(|s| match s.get() {
         Some(sv) if sv.src == *to && sv.api == api => {
             s.set(None);
-            Some(sv.tag.reply())
+            Some(sv)
         }
         _ => None,
     });
@@ -202,8 +211,15 @@ pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Resul
             msg_type: api,
             sync_flag: 0,
             payload: answer,
-            tag,
+            tag: serving.map(|sv| sv.tag.reply()),
         });
+        // A direct call's answer goes straight back; if that queue is full or gone, the
+        // relay delivers it (or reports the caller gone) as for any other answer.
+        if let Some(q) = serving.and_then(|sv| sv.reply_queue) {
+            if sysv::send(q, buf.as_sendable(), true).is_ok() {
+                return Ok(());
+            }
+        }
         client::send_to_relay(buf.as_sendable(), false)
     })
 }

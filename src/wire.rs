@@ -46,8 +46,11 @@ pub const MIPC_MSG_TYPE_PING: c_uint = 0x7FFF_FF01;
 pub const MIPC_MSG_TYPE_HELLO: c_uint = 0x7FFF_FF02;
 /// mipc-rs extension: the relay's error answer to a tagged sync call.
 pub const MIPC_MSG_TYPE_ERROR: c_uint = 0x7FFF_FF03;
-/// mipc-rs extension: a library's own timeout wake-up, put on its own queue.
+/// mipc-rs extension: a library's own wake-up (timeout, or a watched peer died), put on its
+/// own queue.
 pub const MIPC_MSG_TYPE_WAKE: c_uint = 0x7FFF_FF04;
+/// mipc-rs extension: a library asks the relay for an entry's queue (the direct path).
+pub const MIPC_MSG_TYPE_LOOKUP: c_uint = 0x7FFF_FF05;
 /// First type of the reserved control range.
 pub const MIPC_MSG_TYPE_RESERVED_MIN: c_uint = 0x7FFF_FF00;
 /// Last type of the reserved control range.
@@ -139,8 +142,8 @@ pub const MTEXT_HEADER_LEN: usize = offset_of!(sysV_msg_payload, payload);
 pub const TAG_LEN: usize = 4;
 /// Largest `mtext` a legacy peer sends.
 pub const MTEXT_MAX: usize = MTEXT_HEADER_LEN + MIPC_MSG_MAX_LEN;
-/// Largest `mtext` on any mipc-rs queue (a tagged full-size message).
-pub const MTEXT_MAX_TAGGED: usize = MTEXT_MAX + TAG_LEN;
+/// Largest `mtext` on any mipc-rs queue (a full-size direct request: tag and reply queue).
+pub const MTEXT_MAX_TAGGED: usize = MTEXT_MAX + 2 * TAG_LEN;
 /// Size of `mtype` on this target.
 pub const MTYPE_LEN: usize = size_of::<c_long>();
 /// Room of a [`MsgBuf`]: more than the largest valid message, so that a receive with
@@ -179,7 +182,7 @@ pub enum WireError {
     BadSource(NameError),
     /// The destination name is empty, unterminated or otherwise invalid.
     BadDestination(NameError),
-    /// A call tag with call id 0.
+    /// A call tag with call id 0, or a reply queue after an answer's tag or negative.
     BadTag,
 }
 
@@ -199,7 +202,9 @@ impl fmt::Display for WireError {
             ),
             WireError::BadSource(e) => write!(f, "bad src_name: {e}"),
             WireError::BadDestination(e) => write!(f, "bad dst_name: {e}"),
-            WireError::BadTag => f.write_str("call tag with call id 0"),
+            WireError::BadTag => {
+                f.write_str("bad call tag (call id 0, or a misplaced reply queue)")
+            }
         }
     }
 }
@@ -221,6 +226,8 @@ pub struct Header {
     pub sync_flag: i32,
     /// The call tag, when the message carries one.
     pub tag: Option<CallTag>,
+    /// The caller's own queue, when a direct request carries it after its tag.
+    pub reply_queue: Option<i32>,
 }
 
 impl Header {
@@ -287,10 +294,20 @@ pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
         return Err(WireError::PayloadTooLarge { msg_size });
     }
     let body = MTEXT_HEADER_LEN + msg_size as usize;
-    let tag = if len == body {
-        None
-    } else if len == body + TAG_LEN {
-        Some(CallTag::from_raw(read_u32(mtext, body)).ok_or(WireError::BadTag)?)
+    let (tag, reply_queue) = if len == body {
+        (None, None)
+    } else if len == body + TAG_LEN || len == body + 2 * TAG_LEN {
+        let tag = CallTag::from_raw(read_u32(mtext, body)).ok_or(WireError::BadTag)?;
+        let reply_queue = if len == body + 2 * TAG_LEN {
+            let q = read_u32(mtext, body + TAG_LEN) as i32;
+            if tag.is_reply() || q < 0 {
+                return Err(WireError::BadTag);
+            }
+            Some(q)
+        } else {
+            None
+        };
+        (Some(tag), reply_queue)
     } else {
         return Err(WireError::SizeMismatch { len, msg_size });
     };
@@ -303,6 +320,7 @@ pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
         msg_size,
         sync_flag: read_u32(mtext, OFF_SYNC) as i32,
         tag,
+        reply_queue,
     })
 }
 
@@ -407,13 +425,16 @@ impl MsgBuf {
         self.bytes[..MTYPE_LEN].copy_from_slice(&mtype.to_ne_bytes());
     }
 
-    /// Replaces (or adds, or removes) the call tag of a message whose header is `hdr`.
-    pub fn set_tag(&mut self, hdr: &Header, tag: Option<CallTag>) {
-        let body = MTYPE_LEN + hdr.mtext_len(false);
-        if let Some(tag) = tag {
-            self.bytes[body..body + TAG_LEN].copy_from_slice(&tag.raw().to_ne_bytes());
+    /// Appends the caller's queue to a tagged request built with [`MsgBuf::build`], for a
+    /// direct call: the server answers straight to that queue (docs/PROTOCOL.md §7).
+    /// Does nothing to a message without a request tag.
+    pub fn set_reply_queue(&mut self, queue: i32) {
+        let Ok(hdr) = self.decode() else { return };
+        if hdr.tag.is_some_and(|t| !t.is_reply()) && queue >= 0 {
+            let end = MTYPE_LEN + hdr.mtext_len(true);
+            self.bytes[end..end + 4].copy_from_slice(&queue.to_ne_bytes());
+            self.mtext_len = hdr.mtext_len(true) + 4;
         }
-        self.mtext_len = hdr.mtext_len(tag.is_some());
     }
 
     /// Writes a whole message.
@@ -633,6 +654,35 @@ mod tests {
             }
         );
         assert!(decode_thread_info(&bytes[1..]).is_err());
+    }
+
+    #[test]
+    fn direct_requests_carry_the_reply_queue() {
+        let mut b = MsgBuf::boxed();
+        let n = name("a");
+        let tag = CallTag::request(3);
+        b.build(Build {
+            mtype: 1,
+            src: &n,
+            dst: &n,
+            msg_type: 1,
+            sync_flag: -1,
+            payload: b"xy",
+            tag,
+        });
+        b.set_reply_queue(77);
+        let h = b.decode().unwrap();
+        assert_eq!((h.tag, h.reply_queue, h.msg_size), (tag, Some(77), 2));
+        assert_eq!(b.mtext_len(), MTEXT_HEADER_LEN + 2 + 8);
+        assert_eq!(
+            b.as_sendable_untagged(&h).len(),
+            MTYPE_LEN + MTEXT_HEADER_LEN + 2
+        );
+        // An answer's tag may not carry a reply queue.
+        let mut m = b.mtext().to_vec();
+        let body = MTEXT_HEADER_LEN + 2;
+        m[body..body + 4].copy_from_slice(&tag.unwrap().reply().raw().to_ne_bytes());
+        assert_eq!(decode(&m), Err(WireError::BadTag));
     }
 
     #[test]

@@ -235,6 +235,7 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
         Ok(Handled::Unregistered(n)) => logln!(Info, "unregistered {n}"),
         Ok(Handled::Greeted(n, pid)) => logln!(Debug, "{n} is a mipc-rs entry of process {pid}"),
         Ok(Handled::Ponged) => logln!(Debug, "answered a ping"),
+        Ok(Handled::LookedUp) => logln!(Debug, "answered a lookup"),
         Err(r @ Rejected::Malformed(_))
         | Err(r @ Rejected::BadNotice(_))
         | Err(r @ Rejected::Control(..)) => {

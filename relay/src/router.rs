@@ -7,7 +7,7 @@ use mipc::error::RelayErrorCode;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::{
     self, Build, CallTag, Header, MsgBuf, WireError, MIPC_MSG_TYPE_ERROR, MIPC_MSG_TYPE_HELLO,
-    MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING,
+    MIPC_MSG_TYPE_LOOKUP, MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING,
 };
 use mipc::MipcName;
 use std::collections::HashMap;
@@ -86,6 +86,8 @@ pub enum Handled {
     Greeted(MipcName, i32),
     /// A PING to the relay was answered.
     Ponged,
+    /// A LOOKUP (direct path) was answered.
+    LookedUp,
 }
 
 /// Why the router did not deliver a message (each becomes one log line).
@@ -508,6 +510,7 @@ impl Router {
             MIPC_MSG_TYPE_NOTICE => self.notice(port, hdr, payload),
             MIPC_MSG_TYPE_HELLO => self.hello(port, hdr, payload),
             MIPC_MSG_TYPE_PING => self.pong(port, msg, hdr),
+            MIPC_MSG_TYPE_LOOKUP => self.lookup(port, hdr, payload),
             other => Err(Rejected::Control(other, hdr.src)),
         }
     }
@@ -658,6 +661,55 @@ impl Router {
             Ok(Handled::Greeted(hdr.src, pid))
         } else {
             Err(Rejected::NameInUse(hdr.src))
+        }
+    }
+
+    /// The direct path (docs/PROTOCOL.md §7): tells a greeted caller the queue and process
+    /// of a destination it may send to directly. Only a greeted entry with a known process
+    /// and no backlog qualifies; the answer follows every earlier message of the caller, so
+    /// a direct message never overtakes one that went through the relay.
+    fn lookup(
+        &mut self,
+        port: &mut impl Port,
+        hdr: &Header,
+        payload: &[u8],
+    ) -> Result<Handled, Rejected> {
+        let refuse = || Rejected::Control(MIPC_MSG_TYPE_LOOKUP, hdr.src);
+        let Some(caller) = self.entries.get(&hdr.src).filter(|e| e.ext) else {
+            return Err(refuse());
+        };
+        let Some(tag) = hdr.tag.filter(|t| !t.is_reply()) else {
+            return Err(refuse());
+        };
+        let caller_queue = caller.queue;
+        let target = payload
+            .get(..mipc::wire::MIPC_NAME_MAX_LEN)
+            .and_then(|f| MipcName::from_field(f.try_into().ok()?).ok());
+        let found = target.and_then(|n| self.entries.get(&n).map(|e| (n, e)));
+        let (status, queue, pid) = match found {
+            Some((n, e)) if e.ext && !self.backlogs.has(&n) => match e.pid {
+                Some(pid) => (0, e.queue.0, pid),
+                None => (RelayErrorCode::BadMessage as i32, -1, 0),
+            },
+            Some(_) => (RelayErrorCode::DestinationBusy as i32, -1, 0),
+            None => (RelayErrorCode::NoSuchDestination as i32, -1, 0),
+        };
+        let mut answer = [0u8; 12];
+        answer[..4].copy_from_slice(&status.to_ne_bytes());
+        answer[4..8].copy_from_slice(&queue.to_ne_bytes());
+        answer[8..].copy_from_slice(&pid.to_ne_bytes());
+        self.reply.build(Build {
+            mtype: MIPC_MSG_TYPE_LOOKUP as c_long,
+            src: &MipcName::RELAY,
+            dst: &hdr.src,
+            msg_type: MIPC_MSG_TYPE_LOOKUP,
+            sync_flag: 0,
+            payload: &answer,
+            tag: Some(tag.reply()),
+        });
+        match port.send(caller_queue, self.reply.as_sendable()) {
+            Ok(()) => Ok(Handled::LookedUp),
+            Err(e) => Err(Rejected::Queue(hdr.src, e)),
         }
     }
 

@@ -7,7 +7,11 @@ use std::process::Command;
 
 fn lib() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/libmipc.so");
-    assert!(p.exists(), "{} is missing: run `cargo build --release` (make all) first", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --release` (make all) first",
+        p.display()
+    );
     p
 }
 
@@ -17,7 +21,11 @@ fn tool(name: &str, args: &[&str]) -> String {
         .arg(lib())
         .output()
         .unwrap_or_else(|e| panic!("{name} (binutils) is needed: {e}"));
-    assert!(out.status.success(), "{name} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{name} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -51,7 +59,10 @@ fn exports_exactly_the_c_api() {
         "mipc_version",
     ];
     want.sort();
-    assert_eq!(got, want, "the dynamic symbol table must hold the C API and nothing else");
+    assert_eq!(
+        got, want,
+        "the dynamic symbol table must hold the C API and nothing else"
+    );
 }
 
 #[test]

@@ -1,0 +1,63 @@
+//! The opt-in direct path (`MIPC_DIRECT=1`, src/direct.rs): calls go straight to the server's
+//! queue and back, and keep the relay's guarantees: every answer is the caller's own, one
+//! sender's messages stay in order across the switch from the relay to the direct path.
+
+mod common;
+
+use common::Bus;
+
+const DIRECT: [(&str, &str); 1] = [("MIPC_DIRECT", "1")];
+
+/// How many messages the relay forwarded, from its last log line.
+fn forwarded(relay_log: &str) -> u64 {
+    relay_log
+        .lines()
+        .rev()
+        .find_map(|l| l.split("forwarded: ").nth(1))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no stop line with stats in the relay log:\n{relay_log}"))
+}
+
+/// Shuts the bus down and checks it like `Bus::finish`, returning the relay's log.
+fn finish(mut bus: Bus) -> String {
+    let s = bus.shutdown();
+    assert!(s.relay_status.success() && !s.watchdog_fired, "relay did not stop cleanly:\n{}", s.relay_log);
+    assert!(s.leftovers.is_empty(), "queues left behind: {:?}\n{}", s.leftovers, s.relay_log);
+    s.relay_log
+}
+
+/// 4 processes x 4 threads x 200 direct sync calls of 12 to 2048 bytes, every answer checked
+/// byte for byte by the client; the relay forwards almost nothing (lookups and the
+/// registrations go through it, the calls do not).
+#[test]
+fn direct_calls_get_their_own_answers_without_the_relay() {
+    let mut bus = Bus::start("direct_stress");
+    let server = bus.spawn_ready("middleware_server", &[]);
+    let clients: Vec<_> = (0..4)
+        .map(|i| bus.spawn_env("stress_client", &["4", "200", &format!("direct{i}")], &DIRECT))
+        .collect();
+    for c in clients {
+        bus.wait_exit(c).assert_success().assert_line("ok 800");
+    }
+    let server = bus.kill(server);
+    assert!(!server.stderr.contains("BUG"), "{}", server.describe());
+    let log = finish(bus);
+    let relayed = forwarded(&log);
+    assert!(relayed < 100, "3200 direct calls, but the relay forwarded {relayed} messages:\n{log}");
+}
+
+/// Async messages and sync calls of one sender, numbered 1..=600, arrive in order at the
+/// receiver: through the relay, and with the sender switching to the direct path at its
+/// first sync call (the lookup is answered after the relay passed on what came before).
+#[test]
+fn one_senders_messages_stay_in_order_across_the_switch_to_direct() {
+    for env in [&[][..], &DIRECT[..]] {
+        let mut bus = Bus::start("direct_order");
+        let rx = bus.spawn_ready("direct_order", &["serve", "600"]);
+        let tx = bus.spawn_env("direct_order", &["send", "600"], env);
+        bus.wait_exit(tx).assert_success().assert_line("sent 600");
+        bus.wait_exit(rx).assert_success().assert_line("ok 600");
+        finish(bus);
+    }
+}

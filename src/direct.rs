@@ -1,0 +1,155 @@
+//! The opt-in direct path (`MIPC_DIRECT=1`): a sync call goes straight to the server's queue
+//! and the server answers straight to the caller's, two queue hops instead of four.
+//!
+//! The caller learns a destination's queue and process once, from the relay (LOOKUP, which
+//! the relay answers only for a mipc-rs entry with no backlog, after every message the caller
+//! sent before it: so a direct message never overtakes a relayed one). The relay's guarantees
+//! are kept without the relay:
+//! - late answers: the same call tags as through the relay;
+//! - dead peers: the caller's waker watches the server's process (pidfd) while it waits;
+//! - ordering: once a destination is direct, this process's async messages to it go direct
+//!   too; a destination that is full or gone goes back to the relay, which keeps order with
+//!   its backlog, for the next [`RELAY_SPELL`] messages before it is looked up again.
+//!
+//! What it gives up: the relay does not see direct calls, so it cannot report a call cycle
+//! as "deadlock" (the calls end at their timeouts instead), and the trace of a future
+//! monitor misses them.
+
+use crate::client::{self, next_tag, send_to_relay, Wait};
+use crate::config;
+use crate::error::{MipcError, Result};
+use crate::name::MipcName;
+use crate::sysv::{self, QueueError, QueueId};
+use crate::table::Entry;
+use crate::wire::{self, Build, MsgBuf, MIPC_MSG_TYPE_LOOKUP};
+use once_cell::sync::Lazy;
+use std::collections::HashMap;
+use std::os::raw::c_long;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Messages sent through the relay after a direct send failed, before looking up again.
+pub const RELAY_SPELL: u32 = 64;
+/// Most destinations remembered.
+const MAX_ROUTES: usize = 1024;
+
+/// Where a destination's requests go directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// The destination's queue.
+    pub queue: QueueId,
+    /// Its process, watched while a call waits on it.
+    pub pid: i32,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    Direct(Route),
+    /// Use the relay for this many more messages.
+    Relay(u32),
+}
+
+static ROUTES: Lazy<Mutex<HashMap<MipcName, State>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+
+/// Whether this process asked for the direct path (`MIPC_DIRECT=1`).
+pub fn enabled() -> bool {
+    static ON: Lazy<bool> = Lazy::new(config::direct_enabled);
+    *ON
+}
+
+/// The route to `dst` if it is known to be direct (no lookup).
+pub fn cached(dst: &MipcName) -> Option<Route> {
+    match ROUTES.lock().ok()?.get(dst) {
+        Some(State::Direct(r)) => Some(*r),
+        _ => None,
+    }
+}
+
+/// The route for a call from `entry` to `dst`: the cached one, or one looked up from the
+/// relay; `None` means "use the relay" (not a mipc-rs entry, a backlog, a recent failure).
+///
+/// # Errors
+/// Queue errors while asking the relay.
+pub fn route(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
+    {
+        let mut routes = ROUTES.lock().map_err(|_| MipcError::Internal)?;
+        match routes.get_mut(dst) {
+            Some(State::Direct(r)) => return Ok(Some(*r)),
+            Some(State::Relay(n)) if *n > 0 => {
+                *n -= 1;
+                return Ok(None);
+            }
+            _ => {}
+        }
+    }
+    let found = lookup(entry, dst, buf)?;
+    let mut routes = ROUTES.lock().map_err(|_| MipcError::Internal)?;
+    if routes.len() >= MAX_ROUTES {
+        routes.clear();
+    }
+    routes.insert(*dst, found.map_or(State::Relay(RELAY_SPELL), State::Direct));
+    Ok(found)
+}
+
+/// A direct send to `dst` failed, or its process died: use the relay for a while.
+pub fn forget(dst: &MipcName) {
+    if let Ok(mut routes) = ROUTES.lock() {
+        routes.insert(*dst, State::Relay(RELAY_SPELL));
+    }
+}
+
+/// Sends `msg` directly to `route`; `false` when it could not (full, gone, not allowed):
+/// the caller then goes through the relay.
+pub fn send(dst: &MipcName, route: Route, msg: &[u8]) -> bool {
+    match sysv::send(route.queue, msg, true) {
+        Ok(()) => true,
+        Err(QueueError::Full) | Err(_) => {
+            forget(dst);
+            false
+        }
+    }
+}
+
+/// Asks the relay for `dst`'s queue and process. Answered on `entry`'s queue with the
+/// request's tag: `i32 status` (0: direct is fine), `i32 queue`, `i32 pid`.
+fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
+    let tag = next_tag();
+    buf.build(Build {
+        mtype: MIPC_MSG_TYPE_LOOKUP as c_long,
+        src: &entry.name,
+        dst: &MipcName::RELAY,
+        msg_type: MIPC_MSG_TYPE_LOOKUP,
+        sync_flag: config::hello_timeout_ms(),
+        payload: dst.field(),
+        tag: Some(tag),
+    });
+    send_to_relay(buf.as_sendable(), false)?;
+    let wait: Wait = Some(Duration::from_millis(config::hello_timeout_ms() as u64));
+    let deadline = wait.map(|d| Instant::now() + d);
+    let mtype = MIPC_MSG_TYPE_LOOKUP as c_long;
+    let hdr = match client::wait_answer(
+        entry.queue,
+        Some(entry),
+        mtype,
+        Some(tag),
+        deadline,
+        None,
+        buf,
+    ) {
+        Ok(h) => h,
+        Err(MipcError::Timeout) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let p = wire::payload(buf.mtext(), &hdr);
+    let word = |i: usize| {
+        p.get(i * 4..i * 4 + 4)
+            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    Ok(match (word(0), word(1), word(2)) {
+        (Some(0), Some(q), Some(pid)) if q >= 0 && pid > 0 => Some(Route {
+            queue: QueueId(q),
+            pid,
+        }),
+        _ => None,
+    })
+}
