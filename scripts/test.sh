@@ -16,6 +16,9 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "MSRV: the workspace builds with Rust 1.85 (the ARM toolchain)"
+./scripts/msrv.sh
+
 step "build (release library and relay, C tests, ASan C tests)"
 make --no-print-directory all c-tests-asan
 
