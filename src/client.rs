@@ -13,7 +13,7 @@ use crate::direct;
 use crate::error::{MipcError, RelayErrorCode, Result};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
-use crate::table::{self, Entry, STASH_MAX};
+use crate::table::{self, DirectWait, Entry, STASH_MAX};
 use crate::timer;
 use crate::wire::{
     self, Build, CallTag, Header, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_ERROR,
@@ -373,7 +373,7 @@ pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i
         // Once a destination is direct, async messages to it go direct too: one sender's
         // messages must not overtake each other on two paths.
         if let Some(r) = ext.then(|| direct::cached(dst)).flatten() {
-            if direct::send(dst, r, buf.as_sendable()) {
+            if direct::send(dst, &r, buf.as_sendable()) {
                 return Ok(());
             }
         }
@@ -391,7 +391,7 @@ pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i
 pub fn call(dst: &MipcName, api: u32, input: &[u8], out: &mut [u8], wait: Wait) -> Result<usize> {
     check_api(api)?;
     check_payload(input.len() as u64)?;
-    let entry = table::by_thread(table::current_thread())?;
+    let entry = table::mine()?;
     let tag = entry.ext.then(next_tag);
     let deadline = wait.map(|d| Instant::now() + d);
     with_buf(|buf| {
@@ -416,10 +416,10 @@ pub fn call(dst: &MipcName, api: u32, input: &[u8], out: &mut [u8], wait: Wait) 
         };
         build(buf);
         let mut watch = None;
-        if let Some(r) = route {
-            buf.set_reply_queue(entry.queue.0);
+        if let Some(r) = &route {
+            buf.append_reply_queue(entry.queue.0);
             if direct::send(dst, r, buf.as_sendable()) {
-                watch = Some(r.pid);
+                watch = Some(r);
             } else {
                 build(buf); // through the relay after all, without the reply queue
             }
@@ -531,29 +531,55 @@ fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
 }
 
 /// Blocks on `queue` for SysV type `mtype` until the answer `expect` (or, with `None`, any
-/// answer) arrives, the relay reports an error for it, `deadline` passes, or process `watch`
-/// (the server of a direct call) dies. Leaves the answer in `buf` and returns its header.
+/// answer) arrives, the relay reports an error for it, `deadline` passes, or the server of
+/// direct route `watch` dies (the entry's `direct_wait` slot tells the waker). Leaves the
+/// answer in `buf` and returns its header.
 pub(crate) fn wait_answer(
     queue: QueueId,
     entry: Option<&Entry>,
     mtype: c_long,
     expect: Option<CallTag>,
     deadline: Option<Instant>,
-    watch: Option<i32>,
+    watch: Option<&direct::Route>,
     buf: &mut MsgBuf,
 ) -> Result<Header> {
-    let wake = if deadline.is_some() || watch.is_some() {
-        Some(timer::arm(deadline, queue, mtype, watch).ok_or(MipcError::Internal)?)
-    } else {
-        None
+    let wake = match deadline {
+        Some(d) => Some(timer::arm(d, queue, mtype).ok_or(MipcError::Internal)?),
+        None => None,
     };
+    let mut slot = None;
+    if let (Some(route), Some(e)) = (watch, entry) {
+        let id = wake.map_or_else(timer::fresh_id, |w| w.id());
+        if let Ok(mut s) = e.direct_wait.lock() {
+            *s = Some(DirectWait {
+                pid: route.pid,
+                mtype,
+                id,
+            });
+            slot = Some((e, id));
+        }
+        // The waker sets the flag before it reads the slots: either it sees this slot, or
+        // this sees the flag.
+        if route.is_dead() {
+            clear_slot(slot);
+            if let Some(w) = wake {
+                timer::disarm(w);
+            }
+            return Err(MipcError::PeerDied);
+        }
+    }
+    let ids = [wake.map(|w| w.id()), slot.map(|(_, id)| id)];
     let outcome = (|| loop {
         let n = sysv::recv(queue, buf.raw_mut(), mtype, RecvFlags::default())?;
         buf.set_mtext_len(n);
         let Ok(hdr) = buf.decode() else { continue };
         if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
             let p = wire::payload(buf.mtext(), &hdr);
-            match wake.and_then(|w| timer::wake_reason(&hdr, p, w.id())) {
+            match ids
+                .iter()
+                .flatten()
+                .find_map(|&id| timer::wake_reason(&hdr, p, id))
+            {
                 Some(timer::Reason::Timeout) => return Err(MipcError::Timeout),
                 Some(timer::Reason::PeerDied) => return Err(MipcError::PeerDied),
                 None => continue, // the wake of an earlier wait that ended otherwise
@@ -593,7 +619,16 @@ pub(crate) fn wait_answer(
     if let Some(w) = wake {
         timer::disarm(w);
     }
+    clear_slot(slot);
     outcome
+}
+
+fn clear_slot(slot: Option<(&Entry, u64)>) {
+    if let Some((e, _)) = slot {
+        if let Ok(mut s) = e.direct_wait.lock() {
+            *s = None;
+        }
+    }
 }
 
 /// For the server side: whether an entry of this process exists for `queue`.

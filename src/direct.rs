@@ -18,14 +18,16 @@
 use crate::client::{self, next_tag, send_to_relay, Wait};
 use crate::config;
 use crate::error::{MipcError, Result};
+use crate::fasthash::FastMap;
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId};
 use crate::table::Entry;
+use crate::timer;
 use crate::wire::{self, Build, MsgBuf, MIPC_MSG_TYPE_LOOKUP};
 use once_cell::sync::Lazy;
-use std::collections::HashMap;
 use std::os::raw::c_long;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Messages sent through the relay after a direct send failed, before looking up again.
@@ -34,22 +36,31 @@ pub const RELAY_SPELL: u32 = 64;
 const MAX_ROUTES: usize = 1024;
 
 /// Where a destination's requests go directly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Route {
     /// The destination's queue.
     pub queue: QueueId,
-    /// Its process, watched while a call waits on it.
+    /// Its process, watched by the waker.
     pub pid: i32,
+    /// Set by the waker once that process is dead.
+    pub dead: Arc<AtomicBool>,
 }
 
-#[derive(Debug, Clone, Copy)]
+impl Route {
+    /// Whether the waker saw the destination's process die.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, Clone)]
 enum State {
     Direct(Route),
     /// Use the relay for this many more messages.
     Relay(u32),
 }
 
-static ROUTES: Lazy<Mutex<HashMap<MipcName, State>>> = Lazy::new(|| Mutex::new(HashMap::new()));
+static ROUTES: Lazy<Mutex<FastMap<MipcName, State>>> = Lazy::new(|| Mutex::new(FastMap::default()));
 
 /// Whether this process asked for the direct path (`MIPC_DIRECT=1`).
 pub fn enabled() -> bool {
@@ -60,7 +71,7 @@ pub fn enabled() -> bool {
 /// The route to `dst` if it is known to be direct (no lookup).
 pub fn cached(dst: &MipcName) -> Option<Route> {
     match ROUTES.lock().ok()?.get(dst) {
-        Some(State::Direct(r)) => Some(*r),
+        Some(State::Direct(r)) if !r.is_dead() => Some(r.clone()),
         _ => None,
     }
 }
@@ -74,7 +85,7 @@ pub fn route(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<R
     {
         let mut routes = ROUTES.lock().map_err(|_| MipcError::Internal)?;
         match routes.get_mut(dst) {
-            Some(State::Direct(r)) => return Ok(Some(*r)),
+            Some(State::Direct(r)) if !r.is_dead() => return Ok(Some(r.clone())),
             Some(State::Relay(n)) if *n > 0 => {
                 *n -= 1;
                 return Ok(None);
@@ -87,7 +98,12 @@ pub fn route(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<R
     if routes.len() >= MAX_ROUTES {
         routes.clear();
     }
-    routes.insert(*dst, found.map_or(State::Relay(RELAY_SPELL), State::Direct));
+    routes.insert(
+        *dst,
+        found
+            .clone()
+            .map_or(State::Relay(RELAY_SPELL), State::Direct),
+    );
     Ok(found)
 }
 
@@ -100,7 +116,7 @@ pub fn forget(dst: &MipcName) {
 
 /// Sends `msg` directly to `route`; `false` when it could not (full, gone, not allowed):
 /// the caller then goes through the relay.
-pub fn send(dst: &MipcName, route: Route, msg: &[u8]) -> bool {
+pub fn send(dst: &MipcName, route: &Route, msg: &[u8]) -> bool {
     match sysv::send(route.queue, msg, true) {
         Ok(()) => true,
         Err(QueueError::Full) | Err(_) => {
@@ -146,9 +162,10 @@ fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Rout
             .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
     };
     Ok(match (word(0), word(1), word(2)) {
-        (Some(0), Some(q), Some(pid)) if q >= 0 && pid > 0 => Some(Route {
+        (Some(0), Some(q), Some(pid)) if q >= 0 && pid > 0 => timer::watch(pid).map(|dead| Route {
             queue: QueueId(q),
             pid,
+            dead,
         }),
         _ => None,
     })

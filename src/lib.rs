@@ -16,6 +16,7 @@ pub mod client;
 pub mod config;
 pub mod direct;
 pub mod error;
+pub mod fasthash;
 pub mod ffi;
 pub mod name;
 pub mod server;

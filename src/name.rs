@@ -87,7 +87,16 @@ impl MipcName {
     /// with one.
     pub fn from_field(field: &[u8; MIPC_NAME_MAX_LEN]) -> Result<Self, NameError> {
         match field.iter().position(|&b| b == 0) {
-            Some(end) => MipcName::new(&field[..end]),
+            Some(0) => Err(NameError::Empty),
+            Some(end) => {
+                // Bytes before the first NUL hold no NUL: keep them, zero the tail.
+                let mut bytes = *field;
+                bytes[end..].fill(0);
+                Ok(MipcName {
+                    bytes,
+                    len: end as u8,
+                })
+            }
             None => Err(NameError::TooLong),
         }
     }

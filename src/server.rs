@@ -75,13 +75,12 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
         pos.and_then(|p| stash.remove(p))
     };
     if let Some(mut msg) = kept {
-        return deliver(&entry, &mut msg, out);
+        let hdr = msg.decode().ok();
+        return deliver(&entry, &mut msg, hdr, out);
     }
     let deadline = wait.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
     let wake = match deadline {
-        Some(d) => {
-            Some(timer::arm(Some(d), queue, wake_type(mtype), None).ok_or(MipcError::Internal)?)
-        }
+        Some(d) => Some(timer::arm(d, queue, wake_type(mtype)).ok_or(MipcError::Internal)?),
         None => None,
     };
     let flags = RecvFlags {
@@ -104,7 +103,7 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
             }
             continue; // a stale wake of an earlier wait
         }
-        return deliver(&entry, msg, out);
+        return deliver(&entry, msg, Some(hdr), out);
     });
     if let Some(w) = wake {
         timer::disarm(w);
@@ -122,8 +121,12 @@ fn wake_type(want: c_long) -> c_long {
 }
 
 /// Hands a received message to the caller without its tag, and remembers what it serves.
-fn deliver(entry: &crate::table::Entry, msg: &mut MsgBuf, out: &mut [u8]) -> Result<usize> {
-    let hdr: Option<Header> = msg.decode().ok();
+fn deliver(
+    entry: &crate::table::Entry,
+    msg: &mut MsgBuf,
+    hdr: Option<Header>,
+    out: &mut [u8],
+) -> Result<usize> {
     let bytes = match &hdr {
         Some(h) => msg.as_sendable_untagged(h),
         None => msg.as_sendable(),
@@ -154,9 +157,7 @@ fn deliver(entry: &crate::table::Entry, msg: &mut MsgBuf, out: &mut [u8]) -> Res
 fn receive_foreign(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Result<usize> {
     let deadline = wait.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
     let wake = match deadline {
-        Some(d) => {
-            Some(timer::arm(Some(d), queue, wake_type(mtype), None).ok_or(MipcError::Internal)?)
-        }
+        Some(d) => Some(timer::arm(d, queue, wake_type(mtype)).ok_or(MipcError::Internal)?),
         None => None,
     };
     let flags = RecvFlags {

@@ -6,7 +6,9 @@ use crate::name::MipcName;
 use crate::sysv::QueueId;
 use crate::wire::MsgBuf;
 use once_cell::sync::Lazy;
+use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Most requests an entry keeps aside while its thread waits for an answer (they are handed
@@ -30,6 +32,20 @@ pub struct Entry {
     pub owned: bool,
     /// Requests received while the owning thread waited for an answer, oldest first.
     pub stash: Mutex<VecDeque<Box<MsgBuf>>>,
+    /// The direct call this entry's thread waits on, if any: the waker wakes it with "peer
+    /// died" when that server's process exits (`timer.rs`).
+    pub direct_wait: Mutex<Option<DirectWait>>,
+}
+
+/// A direct call waiting on a server's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirectWait {
+    /// The server's process.
+    pub pid: i32,
+    /// The SysV type the call waits on.
+    pub mtype: std::os::raw::c_long,
+    /// The id its WAKE must carry.
+    pub id: u64,
 }
 
 impl Entry {
@@ -50,6 +66,7 @@ impl Entry {
             ext,
             owned,
             stash: Mutex::new(VecDeque::new()),
+            direct_wait: Mutex::new(None),
         }
     }
 
@@ -63,6 +80,13 @@ impl Entry {
 }
 
 static TABLE: Lazy<Mutex<Vec<Arc<Entry>>>> = Lazy::new(|| Mutex::new(Vec::new()));
+/// Changes whenever the table does, so a thread's cached entry can be trusted cheaply.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The calling thread's first entry, with the table generation it was found in.
+    static MINE: RefCell<Option<(u64, Arc<Entry>)>> = const { RefCell::new(None) };
+}
 
 fn table() -> Result<MutexGuard<'static, Vec<Arc<Entry>>>> {
     TABLE.lock().map_err(|_| MipcError::Internal)
@@ -80,8 +104,32 @@ pub fn current_thread() -> libc::pthread_t {
 /// [`MipcError::Internal`] on a poisoned lock.
 pub fn register(entry: Entry) -> Result<Arc<Entry>> {
     let entry = Arc::new(entry);
-    table()?.push(entry.clone());
+    let mut t = table()?;
+    t.push(entry.clone());
+    GENERATION.fetch_add(1, Ordering::Release);
     Ok(entry)
+}
+
+/// The calling thread's first entry (legacy lookup order), from a per-thread cache that
+/// is valid while the table does not change: the hot path of every call takes no lock.
+///
+/// # Errors
+/// [`MipcError::NotRegistered`] when the thread has none.
+pub fn mine() -> Result<Arc<Entry>> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    let cached = MINE
+        .try_with(|m| match &*m.borrow() {
+            Some((g, e)) if *g == generation => Some(e.clone()),
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    if let Some(e) = cached {
+        return Ok(e);
+    }
+    let e = by_thread(current_thread())?;
+    let _ = MINE.try_with(|m| *m.borrow_mut() = Some((generation, e.clone())));
+    Ok(e)
 }
 
 /// The first entry of thread `tid` (legacy lookup order).
@@ -98,6 +146,17 @@ pub fn by_thread(tid: libc::pthread_t) -> Result<Arc<Entry>> {
         .ok_or(MipcError::NotRegistered)
 }
 
+/// The queues and waits of the entries whose direct call waits on one of `pids`.
+pub fn direct_waits_on(pids: &[i32]) -> Vec<(QueueId, DirectWait)> {
+    let Ok(t) = table() else { return Vec::new() };
+    t.iter()
+        .filter_map(|e| {
+            let w = (*e.direct_wait.lock().ok()?)?;
+            pids.contains(&w.pid).then_some((e.queue, w))
+        })
+        .collect()
+}
+
 /// The entry of thread `tid` named `name`, if any.
 pub fn by_thread_and_name(tid: libc::pthread_t, name: &MipcName) -> Option<Arc<Entry>> {
     // SAFETY: pthread_equal only compares the two ids.
@@ -107,6 +166,11 @@ pub fn by_thread_and_name(tid: libc::pthread_t, name: &MipcName) -> Option<Arc<E
 
 /// The entry that owns `queue`, if it belongs to this process.
 pub fn by_queue(queue: QueueId) -> Option<Arc<Entry>> {
+    if let Ok(e) = mine() {
+        if e.queue == queue {
+            return Some(e);
+        }
+    }
     table().ok()?.iter().find(|e| e.queue == queue).cloned()
 }
 
@@ -123,6 +187,7 @@ pub fn take(pick: impl Fn(&Entry) -> bool) -> Result<Vec<Arc<Entry>>> {
     let mut t = table()?;
     let (gone, kept): (Vec<_>, Vec<_>) = t.drain(..).partition(|e| pick(e));
     *t = kept;
+    GENERATION.fetch_add(1, Ordering::Release);
     Ok(gone)
 }
 

@@ -1,23 +1,26 @@
 //! Waking threads that wait in `msgrcv`. SysV has no timed `msgrcv` (SPEC §5), so a thread
 //! that waits with a timeout blocks in `msgrcv`, and one waker thread per process puts a WAKE
-//! message on its queue when the deadline passes. A wait may also name a process it depends
-//! on (a direct call's server, which the relay never sees): the waker holds a pidfd for it
-//! and wakes the wait with "peer died" the moment it exits.
+//! message on its queue when the deadline passes. The waker also watches the processes of
+//! direct-path servers (which the relay never sees) through pidfds: when one exits, it marks
+//! the route dead and wakes every entry whose direct call waits on it ("peer died"). A call
+//! only writes its entry's slot for that (`table::DirectWait`), no map, so the direct path's
+//! calls without a timeout cost the waker nothing.
 //!
 //! The waker blocks in `ppoll` on an eventfd (new work) and the pidfds, until the earliest
 //! deadline: it never polls. It is woken only when a new deadline is earlier than the one it
 //! sleeps until, or a new process is to be watched. A WAKE carries the id of its wait, so a
 //! wake that arrives after its wait already ended is recognised and dropped.
 
+use crate::fasthash::FastMap;
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId};
 use crate::wire::{Build, Header, MsgBuf, MIPC_MSG_TYPE_WAKE};
 use once_cell::sync::Lazy;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::raw::c_long;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long the waker waits before it tries again to wake a full queue.
@@ -38,23 +41,21 @@ pub enum Reason {
 struct Wait {
     queue: QueueId,
     mtype: c_long,
-    deadline: Option<Instant>,
-    pid: Option<i32>,
+    deadline: Instant,
 }
 
 #[derive(Default)]
 struct State {
-    waits: HashMap<u64, Wait>,
+    waits: FastMap<u64, Wait>,
     deadlines: BTreeSet<(Instant, u64)>,
-    by_pid: HashMap<i32, HashSet<u64>>,
-    /// Processes the waker watches (it owns their pidfds).
-    watched: HashSet<i32>,
+    /// Processes the waker watches (it owns their pidfds), with their "dead" flags.
+    watched: FastMap<i32, Arc<AtomicBool>>,
     /// Processes to start watching.
     new_pids: Vec<i32>,
     /// Process that runs the waker (a forked child needs its own).
     owner: i32,
     /// The waker's eventfd.
-    wake_fd: Option<std::sync::Arc<OwnedFd>>,
+    wake_fd: Option<Arc<OwnedFd>>,
     /// Deadline the waker sleeps until (`None`: no deadline).
     sleeping_until: Option<Instant>,
 }
@@ -79,49 +80,58 @@ fn kick(fd: &OwnedFd) {
     unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
 }
 
-/// Arranges for a WAKE message of SysV type `mtype` to be put on `queue` at `deadline`
-/// (if any) or when process `pid` (if any) dies, whichever comes first. Returns `None` if
-/// the waker cannot run (then the caller must not block).
-pub fn arm(
-    deadline: Option<Instant>,
-    queue: QueueId,
-    mtype: c_long,
-    pid: Option<i32>,
-) -> Option<WakeId> {
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+/// A fresh wait id, for a wait that only a process death can end (a direct call without a
+/// timeout): its WAKE carries this id.
+pub fn fresh_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+fn locked_started() -> Option<std::sync::MutexGuard<'static, State>> {
     let mut st = STATE.lock().ok()?;
     // SAFETY: getpid has no preconditions.
     let me = unsafe { libc::getpid() };
     if st.owner != me || st.wake_fd.is_none() {
         start(&mut st, me)?;
     }
-    let mut kick_needed = false;
+    Some(st)
+}
+
+/// Arranges for a WAKE message of SysV type `mtype` to be put on `queue` at `deadline`.
+/// Returns `None` if the waker cannot run (then the caller must not block).
+pub fn arm(deadline: Instant, queue: QueueId, mtype: c_long) -> Option<WakeId> {
+    let id = fresh_id();
+    let mut st = locked_started()?;
     st.waits.insert(
         id,
         Wait {
             queue,
             mtype,
             deadline,
-            pid,
         },
     );
-    if let Some(d) = deadline {
-        st.deadlines.insert((d, id));
-        kick_needed |= st.sleeping_until.is_none_or(|t| d < t);
-    }
-    if let Some(p) = pid {
-        st.by_pid.entry(p).or_default().insert(id);
-        if st.watched.insert(p) {
-            st.new_pids.push(p);
-            kick_needed = true;
-        }
-    }
-    if kick_needed {
+    st.deadlines.insert((deadline, id));
+    if st.sleeping_until.is_none_or(|t| deadline < t) {
         if let Some(fd) = &st.wake_fd {
             kick(fd);
         }
     }
     Some(WakeId(id))
+}
+
+/// Starts watching process `pid` (a direct-path server); returns its flag, set once it is
+/// dead. Entries whose `direct_wait` names it are woken with "peer died" when it exits.
+pub fn watch(pid: i32) -> Option<Arc<AtomicBool>> {
+    let mut st = locked_started()?;
+    if let Some(flag) = st.watched.get(&pid) {
+        return Some(flag.clone());
+    }
+    let flag = Arc::new(AtomicBool::new(false));
+    st.watched.insert(pid, flag.clone());
+    st.new_pids.push(pid);
+    if let Some(fd) = &st.wake_fd {
+        kick(fd);
+    }
+    Some(flag)
 }
 
 fn start(st: &mut State, me: i32) -> Option<()> {
@@ -131,7 +141,7 @@ fn start(st: &mut State, me: i32) -> Option<()> {
         return None;
     }
     // SAFETY: fd is a new descriptor that nothing else owns.
-    let fd = std::sync::Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+    let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
     // A forked child inherits the parent's waits but not its thread: start afresh.
     *st = State {
         owner: me,
@@ -149,14 +159,7 @@ fn start(st: &mut State, me: i32) -> Option<()> {
 pub fn disarm(w: WakeId) {
     if let Ok(mut st) = STATE.lock() {
         if let Some(wait) = st.waits.remove(&w.0) {
-            if let Some(d) = wait.deadline {
-                st.deadlines.remove(&(d, w.0));
-            }
-            if let Some(p) = wait.pid {
-                if let Some(set) = st.by_pid.get_mut(&p) {
-                    set.remove(&w.0);
-                }
-            }
+            st.deadlines.remove(&(wait.deadline, w.0));
         }
     }
 }
@@ -204,8 +207,8 @@ fn pid_alive(pid: i32) -> bool {
     unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
 }
 
-/// The waits to wake now: those past their deadline, and those of `dead` processes.
-fn due(st: &mut State, now: Instant, dead: &[i32]) -> Vec<(u64, Wait, Reason)> {
+/// The waits past their deadline, taken out of the state.
+fn due(st: &mut State, now: Instant) -> Vec<(u64, QueueId, c_long, Reason)> {
     let mut out = Vec::new();
     while let Some(&(d, id)) = st.deadlines.first() {
         if d > now {
@@ -213,24 +216,28 @@ fn due(st: &mut State, now: Instant, dead: &[i32]) -> Vec<(u64, Wait, Reason)> {
         }
         st.deadlines.remove(&(d, id));
         if let Some(w) = st.waits.remove(&id) {
-            if let Some(set) = w.pid.and_then(|p| st.by_pid.get_mut(&p)) {
-                set.remove(&id);
-            }
-            out.push((id, w, Reason::Timeout));
-        }
-    }
-    for pid in dead {
-        st.watched.remove(pid);
-        for id in st.by_pid.remove(pid).unwrap_or_default() {
-            if let Some(w) = st.waits.remove(&id) {
-                if let Some(d) = w.deadline {
-                    st.deadlines.remove(&(d, id));
-                }
-                out.push((id, w, Reason::PeerDied));
-            }
+            out.push((id, w.queue, w.mtype, Reason::Timeout));
         }
     }
     out
+}
+
+/// Marks `dead` processes and finds the direct calls waiting on them.
+fn deaths(st: &mut State, dead: &[i32]) -> Vec<(u64, QueueId, c_long, Reason)> {
+    if dead.is_empty() {
+        return Vec::new();
+    }
+    for pid in dead {
+        if let Some(flag) = st.watched.remove(pid) {
+            // Set before the slots are read: a call that writes its slot after this sees
+            // the flag instead (client::wait_answer).
+            flag.store(true, Ordering::SeqCst);
+        }
+    }
+    crate::table::direct_waits_on(dead)
+        .into_iter()
+        .map(|(queue, w)| (w.id, queue, w.mtype, Reason::PeerDied))
+        .collect()
 }
 
 fn run(wake_fd: &OwnedFd, owner: i32) {
@@ -252,7 +259,8 @@ fn run(wake_fd: &OwnedFd, owner: i32) {
                     None => dead.push(pid),
                 }
             }
-            let todo = due(&mut st, Instant::now(), &dead);
+            let mut todo = due(&mut st, Instant::now());
+            todo.extend(deaths(&mut st, &dead));
             dead.clear();
             let next = st.deadlines.first().map(|(d, _)| *d);
             st.sleeping_until = next;
@@ -263,18 +271,20 @@ fn run(wake_fd: &OwnedFd, owner: i32) {
             let busy = !todo.is_empty();
             (todo, if busy { Some(Duration::ZERO) } else { sleep })
         };
-        for (id, w, reason) in todo {
-            wake_message(&mut buf, w.mtype, id, reason);
-            if sysv::send(w.queue, buf.as_sendable(), true) == Err(QueueError::Full) {
+        for (id, queue, mtype, reason) in todo {
+            wake_message(&mut buf, mtype, id, reason);
+            if sysv::send(queue, buf.as_sendable(), true) == Err(QueueError::Full)
+                && reason == Reason::Timeout
+            {
                 // The waiter's queue is full: try again shortly, the wait must end.
                 if let Ok(mut st) = STATE.lock() {
                     let retry = Instant::now() + FULL_RETRY;
                     st.waits.insert(
                         id,
                         Wait {
-                            deadline: Some(retry),
-                            pid: None,
-                            ..w
+                            queue,
+                            mtype,
+                            deadline: retry,
                         },
                     );
                     st.deadlines.insert((retry, id));

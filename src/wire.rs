@@ -425,15 +425,14 @@ impl MsgBuf {
         self.bytes[..MTYPE_LEN].copy_from_slice(&mtype.to_ne_bytes());
     }
 
-    /// Appends the caller's queue to a tagged request built with [`MsgBuf::build`], for a
-    /// direct call: the server answers straight to that queue (docs/PROTOCOL.md §7).
-    /// Does nothing to a message without a request tag.
-    pub fn set_reply_queue(&mut self, queue: i32) {
-        let Ok(hdr) = self.decode() else { return };
-        if hdr.tag.is_some_and(|t| !t.is_reply()) && queue >= 0 {
-            let end = MTYPE_LEN + hdr.mtext_len(true);
-            self.bytes[end..end + 4].copy_from_slice(&queue.to_ne_bytes());
-            self.mtext_len = hdr.mtext_len(true) + 4;
+    /// Appends the caller's queue to a request just built with [`MsgBuf::build`] with a
+    /// request tag, for a direct call: the server answers straight to that queue
+    /// (docs/PROTOCOL.md §6). Does nothing when there is no room (never for a built message).
+    pub fn append_reply_queue(&mut self, queue: i32) {
+        let end = MTYPE_LEN + self.mtext_len;
+        if let Some(slot) = self.bytes.get_mut(end..end + 4) {
+            slot.copy_from_slice(&queue.to_ne_bytes());
+            self.mtext_len += 4;
         }
     }
 
@@ -670,7 +669,7 @@ mod tests {
             payload: b"xy",
             tag,
         });
-        b.set_reply_queue(77);
+        b.append_reply_queue(77);
         let h = b.decode().unwrap();
         assert_eq!((h.tag, h.reply_queue, h.msg_size), (tag, Some(77), 2));
         assert_eq!(b.mtext_len(), MTEXT_HEADER_LEN + 2 + 8);

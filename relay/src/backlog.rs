@@ -121,15 +121,35 @@ impl Backlogs {
     /// The next message to send to `dst`, skipping those whose caller gave up. `None` when
     /// the backlog is empty: it is then removed, and messages go straight to `dst` again.
     pub fn next(&mut self, dst: &MipcName, now: Instant) -> Option<(QueueId, Parked)> {
+        let (queue, mut batch) = self.next_batch(dst, now, 1)?;
+        batch.pop().map(|item| (queue, item))
+    }
+
+    /// Up to `max` next messages for `dst`, in order, skipping those whose caller gave up.
+    /// `None` when the backlog is empty: it is then removed. While the drainer sends a
+    /// batch, the (maybe empty) backlog stays, so new messages still queue behind it.
+    pub fn next_batch(
+        &mut self,
+        dst: &MipcName,
+        now: Instant,
+        max: usize,
+    ) -> Option<(QueueId, Vec<Parked>)> {
         let backlog = self.by_dst.get_mut(dst)?;
-        while let Some(item) = backlog.items.pop_front() {
+        let mut batch = Vec::new();
+        while batch.len() < max {
+            let Some(item) = backlog.items.pop_front() else {
+                break;
+            };
             self.bytes -= item.bytes.len();
             if !item.expired(now) {
-                return Some((backlog.queue, item));
+                batch.push(item);
             }
         }
-        self.by_dst.remove(dst);
-        None
+        if batch.is_empty() {
+            self.by_dst.remove(dst);
+            return None;
+        }
+        Some((backlog.queue, batch))
     }
 
     /// Removes the backlog of `dst` (its entry is gone) and returns what was parked.

@@ -119,6 +119,9 @@ impl Port for SysvPort {
     }
 }
 
+/// Messages a drainer takes from a backlog per lock.
+const DRAIN_BATCH: usize = 32;
+
 /// Sends the backlog of `dst` with blocking sends until it is empty. Only this thread waits
 /// for room on that queue; the receive loop goes on for everyone else.
 fn drain(shared: &Arc<Shared>, dst: MipcName) {
@@ -129,19 +132,21 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) {
     );
     loop {
         let next = match shared.router.lock() {
-            Ok(mut r) => r.next_parked(&dst, Instant::now()),
+            Ok(mut r) => r.next_parked_batch(&dst, Instant::now(), DRAIN_BATCH),
             Err(_) => return,
         };
-        let Some((queue, item)) = next else {
+        let Some((queue, batch)) = next else {
             logln!(Info, "{dst}: backlog delivered");
             return;
         };
-        if let Err(e) = sysv::send(queue, &item.bytes, false) {
-            let Ok(mut r) = shared.router.lock() else {
-                return;
-            };
-            r.parked_failed(&mut port, &dst, queue, item, e);
-            persist(&mut r, &shared.state);
+        for item in batch {
+            if let Err(e) = sysv::send(queue, &item.bytes, false) {
+                let Ok(mut r) = shared.router.lock() else {
+                    return;
+                };
+                r.parked_failed(&mut port, &dst, queue, item, e);
+                persist(&mut r, &shared.state);
+            }
         }
     }
 }

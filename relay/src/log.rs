@@ -46,7 +46,11 @@ pub fn line(level: Level, text: std::fmt::Arguments<'_>) {
             Level::Info => "info",
             Level::Debug => "debug",
         };
-        eprintln!("mipc_main: {tag}: {text}");
+        // One write(2) per line: formatting straight into unbuffered stderr would write
+        // piece by piece (a name's escaping writes per character).
+        let mut line = format!("mipc_main: {tag}: {text}");
+        line.push('\n');
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     }
 }
 

@@ -365,6 +365,16 @@ impl Router {
         self.backlogs.next(dst, now)
     }
 
+    /// Like [`Router::next_parked`], up to `max` messages at once (one lock for a batch).
+    pub fn next_parked_batch(
+        &mut self,
+        dst: &MipcName,
+        now: Instant,
+        max: usize,
+    ) -> Option<(QueueId, Vec<Parked>)> {
+        self.backlogs.next_batch(dst, now, max)
+    }
+
     /// For the drainer of `dst`: sending `item` to `queue` failed with `err`. A vanished queue
     /// drops the entry (and fails the calls waiting on it); the item's caller gets "peer died".
     pub fn parked_failed(
