@@ -1,0 +1,76 @@
+# bench.mk: the benchmark suite (docs/PERFORMANCE.md). Included by the top-level Makefile,
+# and usable on its own from the repository root:
+#
+#   make -f bench/bench.mk bench                 build (cargo + C), run, rewrite the docs
+#   make -f bench/bench.mk bench BENCH_DIRECT=0  leave out the timing of the sync call a second time with
+#                                                $(BENCH_DIRECT_ENV) set in the caller and
+#                                                server (the library's direct path), as its
+#                                                own rows, compared to the floor
+#   make -f bench/bench.mk bench-build           only build the programs
+#   make -f bench/bench.mk bench-clean           remove bench/build/
+#
+# Targets defined here: bench bench-run bench-build bench-programs bench-clean. Every
+# variable starts with BENCH_, so nothing clashes with the including Makefile.
+
+BENCH_CARGO    ?= cargo
+BENCH_PYTHON   ?= python3
+BENCH_CC       ?= $(CC)
+BENCH_DIR      := bench
+BENCH_BUILD    := bench/build
+BENCH_INCLUDE  := include
+BENCH_LIBDIR   := target/release
+BENCH_CFLAGS   := -std=gnu11 -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -I$(BENCH_INCLUDE) -I$(BENCH_DIR)
+BENCH_LDLIBS   := -lpthread
+BENCH_MIPC_LIB := -L$(BENCH_LIBDIR) -lmipc -Wl,-rpath,$(abspath $(BENCH_LIBDIR))
+
+# The direct-path rows (on by default; BENCH_DIRECT=0 leaves them out); BENCH_DIRECT_ENV is what the
+# second run of the sync-call benchmark gets in its environment.
+BENCH_DIRECT     ?= 1
+BENCH_DIRECT_ENV ?= MIPC_DIRECT=1
+# Extra arguments for the driver (see python3 bench/run_bench.py --help).
+BENCH_ARGS       ?=
+
+ifeq ($(BENCH_DIRECT),1)
+BENCH_DIRECT_ARG := --direct-env "$(BENCH_DIRECT_ENV)"
+else
+BENCH_DIRECT_ARG :=
+endif
+
+# Raw C: no libmipc (the floor, the minimal relay and its peers, the table filler).
+BENCH_RAW_PROGS  := pingpong crelay rawpeer reg1000
+# Linked against libmipc.
+BENCH_MIPC_PROGS := mipc_peer
+BENCH_BINS := $(addprefix $(BENCH_BUILD)/,$(BENCH_RAW_PROGS) $(BENCH_MIPC_PROGS))
+BENCH_DEPS := $(BENCH_DIR)/common.h $(BENCH_INCLUDE)/mipc.h
+
+.PHONY: bench bench-run bench-build bench-programs bench-cargo bench-clean
+
+bench: bench-run
+
+bench-run: bench-build
+	$(BENCH_PYTHON) $(BENCH_DIR)/run_bench.py --repo . --build $(BENCH_BUILD) \
+	    --started-at "$$(cat $(BENCH_BUILD)/.started 2>/dev/null || echo 0)" \
+	    $(BENCH_DIRECT_ARG) $(BENCH_ARGS)
+
+# cargo first (one build at a time), then the C programs against the fresh library.
+bench-build: bench-cargo
+	$(MAKE) --no-print-directory -f $(BENCH_DIR)/bench.mk bench-programs
+
+# .started: when the build began, so the reported duration includes it.
+bench-cargo:
+	@mkdir -p $(BENCH_BUILD) && date +%s.%N > $(BENCH_BUILD)/.started
+	$(BENCH_CARGO) build --release --workspace
+
+bench-programs: $(BENCH_BINS)
+
+$(BENCH_BUILD):
+	mkdir -p $@
+
+$(addprefix $(BENCH_BUILD)/,$(BENCH_RAW_PROGS)): $(BENCH_BUILD)/%: $(BENCH_DIR)/%.c $(BENCH_DEPS) | $(BENCH_BUILD)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_LDLIBS)
+
+$(addprefix $(BENCH_BUILD)/,$(BENCH_MIPC_PROGS)): $(BENCH_BUILD)/%: $(BENCH_DIR)/%.c $(BENCH_DEPS) $(BENCH_LIBDIR)/libmipc.so | $(BENCH_BUILD)
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_MIPC_LIB) $(BENCH_LDLIBS)
+
+bench-clean:
+	rm -rf $(BENCH_BUILD)
