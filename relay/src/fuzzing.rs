@@ -27,6 +27,9 @@ pub fn wire(data: &[u8]) {
             payload,
             tag: h.tag,
         });
+        if let Some(q) = h.reply_queue {
+            b.append_reply_queue(q);
+        }
         let again = b
             .decode()
             .expect("a message built from a decoded one decodes");
