@@ -13,8 +13,20 @@
  *                                  PEER, which calls DST back
  *   flood DST API N                N sync calls with timeout 1000 and 64-byte payloads,
  *                                  each answer checked byte for byte; prints
- *                                  "flood ok=.. busy=.. timeout=.. other=.. bad=.."
+ *                                  "flood ok=.. busy=.. timeout=.. other=.. bad=.. ms=.."
+ *   floodt DST API N TIMEOUT_MS    the same with another timeout (-1: forever)
  *   send DST API TEXT              async send
+ *   spray DST API N SIZE           N async sends of SIZE bytes; prints
+ *                                  "spray sent=.. failed=.. ms=.."
+ *   ping DST TIMEOUT_MS            mipc_ping; prints like call
+ *   mix SRV NOBODY N               N rounds of calls whose one right outcome is known (SRV is a
+ *                                  probe_server): echo (own answer), SLOW past its timeout
+ *                                  (timeout), SLOW again (own answer, while the late one
+ *                                  arrives), NOBODY (no such destination), NEVER (timeout),
+ *                                  ping of the relay (answer); prints "mix calls=.. right=..
+ *                                  wrong=.. over_max_ms=.. fast_fail_max_ms=.." and one
+ *                                  "wrong: ..." line on stderr per wrong outcome
+ *   sleep MS                       sleeps (a pause between calls that the test scripts)
  *   line                           waits for one line on stdin (the test's go-ahead)
  * ms is wall time of the call; cpu_ms the process's user+system CPU time during it.
  */
@@ -24,6 +36,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mipc.h"
 
@@ -59,16 +72,18 @@ static unsigned int text_payload(unsigned char *p, const char *text)
     return (unsigned int)n;
 }
 
-static void flood(const char *dst, unsigned int api, long n)
+static void flood(const char *dst, unsigned int api, long n, int timeout_ms)
 {
     unsigned char in[64], out[MIPC_MSG_MAX_LEN];
     long i, ok = 0, busy = 0, timeout = 0, other = 0, bad = 0;
+    double t0 = now_ms(), t_call;
     for (i = 0; i < n; i++) {
         int rc;
         memset(in, 0, sizeof in);
         snprintf((char *)in, sizeof in, "flood %ld", i);
         memset(out, 0xAA, sizeof out);
-        rc = mipc_send_sync_msg(dst, api, in, sizeof in, out, sizeof out, 1000);
+        t_call = now_ms();
+        rc = mipc_send_sync_msg(dst, api, in, sizeof in, out, sizeof out, timeout_ms);
         if (rc == MIPC_OK) {
             if (memcmp(in, out, sizeof in) == 0)
                 ok++;
@@ -76,12 +91,123 @@ static void flood(const char *dst, unsigned int api, long n)
                 bad++;
         } else if (strstr(mipc_last_error(), "busy"))
             busy++;
-        else if (strstr(mipc_last_error(), "timeout"))
+        else if (strstr(mipc_last_error(), "timeout")) {
             timeout++;
+            fprintf(stderr, "flood: call %ld timed out after %.1f ms (%.1f ms into the flood)\n", i,
+                    now_ms() - t_call, t_call - t0);
+        }
         else
             other++;
     }
-    printf("flood ok=%ld busy=%ld timeout=%ld other=%ld bad=%ld\n", ok, busy, timeout, other, bad);
+    printf("flood ok=%ld busy=%ld timeout=%ld other=%ld bad=%ld ms=%.1f\n", ok, busy, timeout, other,
+           bad, now_ms() - t0);
+    fflush(stdout);
+}
+
+static void spray(const char *me, const char *dst, unsigned int api, long n, unsigned int size)
+{
+    static unsigned char in[MIPC_MSG_MAX_LEN];
+    long i, sent = 0, failed = 0;
+    double t0 = now_ms();
+    if (size > sizeof in)
+        size = sizeof in;
+    for (i = 0; i < n; i++) {
+        memset(in, (int)(i & 0xff), size);
+        if (mipc_send_msg(me, dst, api, in, size, 0) == MIPC_OK)
+            sent++;
+        else
+            failed++;
+    }
+    printf("spray sent=%ld failed=%ld ms=%.1f\n", sent, failed, now_ms() - t0);
+    fflush(stdout);
+}
+
+/* ---- mix: calls whose one right outcome is known ---- */
+
+static long mix_calls, mix_right, mix_wrong;
+static double mix_over_max, mix_fast_max;
+
+static void mix_wrong_outcome(long round, const char *what, int rc, double ms, const char *got)
+{
+    mix_wrong++;
+    fprintf(stderr, "wrong: round %ld %s: rc %d after %.1f ms: %s\n", round, what, rc, ms,
+            rc == MIPC_OK ? got : mipc_last_error());
+}
+
+/* One call; `want` is NULL for "a timeout", a reason substring starting with '!' for an
+ * error from the relay (which must come fast), or the exact answer text. */
+static void mix_call(long round, const char *what, const char *dst, unsigned int api,
+                     const unsigned char *in, unsigned int n, int timeout, const char *want,
+                     size_t skip)
+{
+    static unsigned char out[MIPC_MSG_MAX_LEN + 1];
+    double t0, ms;
+    int rc;
+    memset(out, 0, sizeof out);
+    t0 = now_ms();
+    rc = mipc_send_sync_msg(dst, api, in, n, out, MIPC_MSG_MAX_LEN, timeout);
+    ms = now_ms() - t0;
+    mix_calls++;
+    if (want == NULL) {
+        if (rc == MIPC_OK || strstr(mipc_last_error(), "timeout") == NULL || ms < timeout) {
+            mix_wrong_outcome(round, what, rc, ms, (const char *)out + skip);
+            return;
+        }
+        if (ms - timeout > mix_over_max)
+            mix_over_max = ms - timeout;
+    } else if (want[0] == '!') {
+        if (rc == MIPC_OK || strstr(mipc_last_error(), want + 1) == NULL) {
+            mix_wrong_outcome(round, what, rc, ms, (const char *)out + skip);
+            return;
+        }
+        if (ms > mix_fast_max)
+            mix_fast_max = ms;
+    } else if (rc != MIPC_OK || strcmp((const char *)out + skip, want) != 0) {
+        mix_wrong_outcome(round, what, rc, ms, (const char *)out + skip);
+        return;
+    }
+    mix_right++;
+}
+
+static void mix(const char *srv, const char *nobody, long rounds)
+{
+    static unsigned char in[256];
+    char text[200];
+    long r;
+    uint32_t delay;
+    for (r = 0; r < rounds; r++) {
+        /* echo: its own answer */
+        snprintf(text, sizeof text, "mix %d %ld echo", (int)getpid(), r);
+        mix_call(r, "echo", srv, 1, (const unsigned char *)text, (unsigned int)strlen(text), 2000, text, 0);
+        /* SLOW 40 ms with a 10 ms timeout: a timeout; its answer comes late */
+        delay = 40;
+        memcpy(in, &delay, 4);
+        snprintf(text, sizeof text, "mix %d %ld late", (int)getpid(), r);
+        memcpy(in + 4, text, strlen(text));
+        mix_call(r, "slow-timeout", srv, 2, in, 4 + (unsigned int)strlen(text), 10, NULL, 4);
+        /* SLOW 0 ms of the same api: its own answer, though the late one arrives first */
+        delay = 0;
+        memcpy(in, &delay, 4);
+        snprintf(text, sizeof text, "mix %d %ld own", (int)getpid(), r);
+        memcpy(in + 4, text, strlen(text));
+        mix_call(r, "slow-own", srv, 2, in, 4 + (unsigned int)strlen(text), 2000, text, 4);
+        /* nobody registered NOBODY: the relay says so at once */
+        mix_call(r, "nobody", nobody, 1, in, 8, 2000, "!no such destination", 0);
+        /* NEVER: a timeout */
+        mix_call(r, "never", srv, 4, in, 8, 15, NULL, 0);
+        /* the relay answers a ping */
+        {
+            double t0 = now_ms();
+            int rc = mipc_ping("mipc_main", 2000);
+            mix_calls++;
+            if (rc == MIPC_OK)
+                mix_right++;
+            else
+                mix_wrong_outcome(r, "ping", rc, now_ms() - t0, "");
+        }
+    }
+    printf("mix calls=%ld right=%ld wrong=%ld over_max_ms=%.1f fast_fail_max_ms=%.1f\n", mix_calls,
+           mix_right, mix_wrong, mix_over_max, mix_fast_max);
     fflush(stdout);
 }
 
@@ -149,8 +275,32 @@ int main(int argc, char **argv)
             report(rc, t0, c0, out, 0);
             i += 5;
         } else if (strcmp(cmd, "flood") == 0 && i + 3 < argc) {
-            flood(argv[i + 1], (unsigned int)strtoul(argv[i + 2], NULL, 0), atol(argv[i + 3]));
+            flood(argv[i + 1], (unsigned int)strtoul(argv[i + 2], NULL, 0), atol(argv[i + 3]), 1000);
             i += 4;
+        } else if (strcmp(cmd, "floodt") == 0 && i + 4 < argc) {
+            flood(argv[i + 1], (unsigned int)strtoul(argv[i + 2], NULL, 0), atol(argv[i + 3]),
+                  atoi(argv[i + 4]));
+            i += 5;
+        } else if (strcmp(cmd, "spray") == 0 && i + 4 < argc) {
+            spray(argv[1], argv[i + 1], (unsigned int)strtoul(argv[i + 2], NULL, 0), atol(argv[i + 3]),
+                  (unsigned int)strtoul(argv[i + 4], NULL, 0));
+            i += 5;
+        } else if (strcmp(cmd, "ping") == 0 && i + 2 < argc) {
+            t0 = now_ms();
+            c0 = cpu_ms();
+            rc = mipc_ping(argv[i + 1], atoi(argv[i + 2]));
+            report(rc, t0, c0, (const unsigned char *)"pong", 0);
+            i += 3;
+        } else if (strcmp(cmd, "mix") == 0 && i + 3 < argc) {
+            mix(argv[i + 1], argv[i + 2], atol(argv[i + 3]));
+            i += 4;
+        } else if (strcmp(cmd, "sleep") == 0 && i + 1 < argc) {
+            struct timespec ts;
+            long ms = atol(argv[i + 1]);
+            ts.tv_sec = ms / 1000;
+            ts.tv_nsec = (ms % 1000) * 1000000L;
+            nanosleep(&ts, NULL);
+            i += 2;
         } else if (strcmp(cmd, "send") == 0 && i + 3 < argc) {
             unsigned int n = text_payload(in, argv[i + 3]);
             rc = mipc_send_msg(argv[1], argv[i + 1], (unsigned int)strtoul(argv[i + 2], NULL, 0), in, n, 0);

@@ -12,10 +12,15 @@
  *   4 NEVER   never answers
  *   5 CYCLE   payload = u32 timeout_ms, peer name; calls peer's CYCLE with its own name, so
  *             two probe servers call each other in a cycle; answers like NESTED
+ *   6 WAIT    payload = ASCII "<ms>:<text>"; sleeps ms, then answers <text>
+ *   7 WORKER  payload as WAIT, but handed to a worker thread, which sleeps and answers from
+ *             that thread (a daemon with a worker pool); jobs are done one at a time, in order
  *   PING      answers int 0
  * Every request is announced on stdout as "got <api> from <src>" before it is served.
- * --stuck registers, prints "ready", and never reads its queue again (back-pressure tests).
+ * --stuck registers, prints "ready <queue id>", and never reads its queue again
+ * (back-pressure tests).
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +30,15 @@
 
 #include "mipc.h"
 
-enum { API_ECHO = 1, API_SLOW = 2, API_NESTED = 3, API_NEVER = 4, API_CYCLE = 5 };
+enum {
+    API_ECHO = 1,
+    API_SLOW = 2,
+    API_NESTED = 3,
+    API_NEVER = 4,
+    API_CYCLE = 5,
+    API_WAIT = 6,
+    API_WORKER = 7
+};
 
 static char my_name[MIPC_NAME_MAX_LEN];
 
@@ -40,6 +53,76 @@ static void answer(const char *to, unsigned int api, const void *out, unsigned i
 {
     if (mipc_response_msg(to, my_name, api, out, size) != MIPC_OK)
         fprintf(stderr, "probe_server: answer to %s failed: %s\n", to, mipc_last_error());
+}
+
+static void sleep_ms(uint32_t ms)
+{
+    struct timespec ts;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* Reads a WAIT/WORKER payload "<ms>:<text>": returns the delay, and where the text starts
+ * (or -1 when the payload is malformed). */
+static int parse_wait(const unsigned char *p, unsigned int len, uint32_t *ms)
+{
+    unsigned int i = 0;
+    *ms = 0;
+    while (i < len && p[i] >= '0' && p[i] <= '9' && i < 9)
+        *ms = *ms * 10u + (uint32_t)(p[i++] - '0');
+    if (i == 0 || i >= len || p[i] != ':')
+        return -1;
+    return (int)i + 1;
+}
+
+/* The worker pool of API_WORKER: one thread, a FIFO of jobs. */
+struct job {
+    char src[MIPC_NAME_MAX_LEN];
+    uint32_t ms;
+    unsigned int len;
+    unsigned char text[MIPC_MSG_MAX_LEN];
+};
+#define JOBS 64
+static struct job jobs[JOBS];
+static unsigned int job_head, job_count;
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t job_ready = PTHREAD_COND_INITIALIZER;
+
+static void *worker_main(void *arg)
+{
+    static struct job j;
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&job_lock);
+        while (job_count == 0)
+            pthread_cond_wait(&job_ready, &job_lock);
+        j = jobs[job_head];
+        job_head = (job_head + 1) % JOBS;
+        job_count--;
+        pthread_mutex_unlock(&job_lock);
+        sleep_ms(j.ms);
+        answer(j.src, API_WORKER, j.text, j.len);
+    }
+    return NULL;
+}
+
+static void add_job(const char *src, uint32_t ms, const unsigned char *text, unsigned int len)
+{
+    pthread_mutex_lock(&job_lock);
+    if (job_count < JOBS) {
+        struct job *j = &jobs[(job_head + job_count) % JOBS];
+        snprintf(j->src, sizeof j->src, "%s", src);
+        j->ms = ms;
+        j->len = len;
+        memcpy(j->text, text, len);
+        job_count++;
+        pthread_cond_signal(&job_ready);
+    } else {
+        fprintf(stderr, "probe_server: worker queue full, job of %s dropped\n", src);
+    }
+    pthread_mutex_unlock(&job_lock);
 }
 
 /* Answers `src` with "ok:" + the text `reply`, or "err:" + the reason of the last failure. */
@@ -78,15 +161,24 @@ static int handler(char *msg, int size)
         answer(src, api, p, len);
         break;
     case API_SLOW:
-        if (len >= 4) {
-            struct timespec ts = {0, 0};
-            uint32_t ms = get_u32(p);
-            ts.tv_sec = ms / 1000;
-            ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-            nanosleep(&ts, NULL);
-        }
+        if (len >= 4)
+            sleep_ms(get_u32(p));
         answer(src, api, p, len);
         break;
+    case API_WAIT:
+    case API_WORKER: {
+        uint32_t ms;
+        int at = parse_wait(p, len, &ms);
+        if (at < 0) {
+            answer(src, api, "err:bad request", 15);
+        } else if (api == API_WAIT) {
+            sleep_ms(ms);
+            answer(src, api, p + at, len - (unsigned int)at);
+        } else {
+            add_job(src, ms, p + at, len - (unsigned int)at);
+        }
+        break;
+    }
     case API_NESTED: {
         char peer[MIPC_NAME_MAX_LEN];
         unsigned char reply[MIPC_MSG_MAX_LEN];
@@ -160,6 +252,13 @@ int main(int argc, char **argv)
     if (mthread_register_mq(fd, handler, &ti, &mi) != MIPC_OK) {
         fprintf(stderr, "probe_server: mthread_register_mq: %s\n", mipc_last_error());
         return 1;
+    }
+    {
+        pthread_t worker;
+        if (pthread_create(&worker, NULL, worker_main, NULL) != 0) {
+            fprintf(stderr, "probe_server: pthread_create failed\n");
+            return 1;
+        }
     }
     printf("ready %d\n", fd);
     fflush(stdout);

@@ -1,6 +1,10 @@
 //! Harness for the C scenarios: one relay per test on its own `MIPC_ROOT_KEY`, the C
 //! programs of `c-tests/build/` on that bus, and a `Drop` guard that leaves nothing behind.
 //!
+//! Each bus also gets its own `MIPC_STATE_DIR` (a temporary directory removed at the end), so
+//! no test leaves a relay state file in `/dev/shm`; a test may kill the relay with SIGKILL and
+//! start a new one on the same key and state (`kill_relay`, `restart_relay`).
+//!
 //! Synchronisation is by what the programs print (`ready` lines, results), never by sleeping.
 //! A watchdog thread SIGKILLs every process of the bus when a test runs too long, so a hung
 //! test fails (its reads see end-of-file) instead of hanging the suite.
@@ -8,18 +12,50 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Default limit for one test's bus; `MIPC_TEST_WATCHDOG_SECS` overrides it.
 const WATCHDOG_SECS: u64 = 60;
+
+/// The watchdog limit: `MIPC_TEST_WATCHDOG_SECS`, else `WATCHDOG_SECS`.
+pub fn default_limit() -> Duration {
+    let secs = std::env::var("MIPC_TEST_WATCHDOG_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(WATCHDOG_SECS);
+    Duration::from_secs(secs)
+}
+
+/// A field of `/proc/<pid>/status`: the number before its unit (`VmRSS: 1234 kB` is 1234).
+pub fn proc_status_field(pid: i32, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(field)?.strip_prefix(':')?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// CPU time used so far by every thread of process `pid`, from `/proc/<pid>/task/*/schedstat`
+/// (nanoseconds, unlike the 10 ms ticks of `/proc/<pid>/stat`).
+pub fn process_cpu(pid: i32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let ns: u64 = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(ns)
+}
 
 /// `c-tests/build/`, where `make c-tests` puts the C programs.
 pub fn c_build_dir() -> PathBuf {
@@ -89,6 +125,17 @@ impl Finished {
         self
     }
 
+    /// Panics unless one stdout line starts with `prefix`.
+    pub fn assert_line_starts(&self, prefix: &str) -> &Self {
+        assert!(
+            self.stdout.iter().any(|l| l.starts_with(prefix)),
+            "{}: no line starting with {prefix:?} in its output: {}",
+            self.program,
+            self.describe()
+        );
+        self
+    }
+
     /// Panics unless one stdout line equals `line`.
     pub fn assert_line(&self, line: &str) -> &Self {
         assert!(
@@ -133,6 +180,10 @@ struct Proc {
     stdout_open: bool,
     stderr: Option<JoinHandle<String>>,
     status: Option<ExitStatus>,
+    /// Write end of its stdin, for programs started with `spawn_stdin`.
+    stdin: Option<ChildStdin>,
+    /// Lines before this index were matched by `wait_line` already.
+    cursor: usize,
 }
 
 /// One SysV queue as `/proc/sysvipc/msg` lists it.
@@ -142,6 +193,8 @@ pub struct QueueInfo {
     pub key: i32,
     /// Its id.
     pub msqid: i32,
+    /// Permission bits.
+    pub perms: u32,
     /// Bytes queued.
     pub cbytes: u64,
     /// Messages queued.
@@ -150,6 +203,10 @@ pub struct QueueInfo {
     pub lspid: i32,
     /// Last receiver.
     pub lrpid: i32,
+    /// Owner's user id.
+    pub uid: u32,
+    /// Owner's group id.
+    pub gid: u32,
 }
 
 /// Every message queue of the system.
@@ -159,16 +216,19 @@ pub fn all_queues() -> Vec<QueueInfo> {
         .skip(1)
         .filter_map(|line| {
             let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 7 {
+            if f.len() < 9 {
                 return None;
             }
             Some(QueueInfo {
                 key: f[0].parse::<i64>().ok()? as i32,
                 msqid: f[1].parse().ok()?,
+                perms: u32::from_str_radix(f[2], 8).ok()?,
                 cbytes: f[3].parse().ok()?,
                 qnum: f[4].parse().ok()?,
                 lspid: f[5].parse().ok()?,
                 lrpid: f[6].parse().ok()?,
+                uid: f[7].parse().ok()?,
+                gid: f[8].parse().ok()?,
             })
         })
         .collect()
@@ -265,15 +325,21 @@ fn reap(child: &mut Child, live: &LivePids) -> ExitStatus {
     child.wait().expect("wait for a child")
 }
 
+/// The relay's stderr so far, and a condition variable signalled on every new line.
+type RelayLog = Arc<(Mutex<String>, Condvar)>;
+
 /// A relay on its own key, the programs started on it, and their cleanup.
 pub struct Bus {
     label: String,
     key: i32,
     relay: Child,
     relay_pid: i32,
-    relay_log: Arc<Mutex<String>>,
-    relay_log_thread: Option<JoinHandle<()>>,
+    relay_log: RelayLog,
+    relay_log_threads: Vec<JoinHandle<()>>,
     relay_status: Option<ExitStatus>,
+    /// Environment of the relay; entries with an empty name are its arguments.
+    relay_env: Vec<(String, String)>,
+    state_dir: PathBuf,
     procs: Vec<Proc>,
     pids: Vec<i32>,
     live: LivePids,
@@ -317,58 +383,113 @@ fn unique_key() -> i32 {
     }
 }
 
+/// Starts `mipc_main` on `key` with its state in `state_dir`, and a thread that appends its
+/// stderr to `log`. Returns the child, the log thread, and a receiver that gets one message
+/// when the relay prints its `ready` line (and is closed if it never does).
+fn spawn_relay(
+    key: i32,
+    state_dir: &Path,
+    env: &[(String, String)],
+    log: &RelayLog,
+) -> (Child, JoinHandle<()>, Receiver<()>) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mipc_main"));
+    cmd.env("MIPC_ROOT_KEY", key.to_string())
+        .env("MIPC_STATE_DIR", state_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // Entries with an empty name are command-line arguments.
+    for (k, v) in env {
+        if k.is_empty() {
+            cmd.arg(v);
+        } else {
+            cmd.env(k, v);
+        }
+    }
+    // If the test process dies without running Drop, the relay still cleans up.
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    let mut relay = cmd.spawn().expect("spawn mipc_main");
+    // The relay's stderr: wait for "ready", keep the rest for failure messages.
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let log = Arc::clone(log);
+    let stderr = relay.stderr.take().expect("relay stderr");
+    let thread = std::thread::spawn(move || {
+        let mut ready_tx = Some(ready_tx);
+        for line in text_lines(stderr) {
+            let is_ready = line.contains("ready");
+            {
+                let (text, changed) = &*log;
+                let mut l = text.lock().unwrap_or_else(|e| e.into_inner());
+                l.push_str(&line);
+                l.push('\n');
+                changed.notify_all();
+            }
+            if is_ready {
+                if let Some(tx) = ready_tx.take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+        let (_, changed) = &*log;
+        changed.notify_all();
+    });
+    (relay, thread, ready_rx)
+}
+
+/// A fresh, empty directory for one bus's relay state file (removed when the bus ends).
+fn make_state_dir(key: i32) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mipc-test-state-{:08x}-{}",
+        key as u32,
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the bus's state directory");
+    dir
+}
+
 impl Bus {
     /// Starts a relay on a fresh key and waits for its `ready` line.
     pub fn start(label: &str) -> Bus {
-        let limit = std::env::var("MIPC_TEST_WATCHDOG_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(WATCHDOG_SECS);
-        Bus::start_with_limit(label, Duration::from_secs(limit))
+        Bus::start_with_limit(label, default_limit())
     }
 
     /// Like `start`, with the watchdog limit given.
     pub fn start_with_limit(label: &str, limit: Duration) -> Bus {
+        Bus::start_with(label, limit, &[])
+    }
+
+    /// Like `start`, with the watchdog limit and extra environment for the relay
+    /// (e.g. `MIPC_QUEUE_MODE`); a restarted relay gets the same environment.
+    pub fn start_with(label: &str, limit: Duration, relay_env: &[(&str, &str)]) -> Bus {
+        Bus::start_with_args(label, limit, relay_env, &[])
+    }
+
+    /// Like `start_with`, with command-line arguments for the relay too (e.g. `-n 256`).
+    pub fn start_with_args(
+        label: &str,
+        limit: Duration,
+        relay_env: &[(&str, &str)],
+        relay_args: &[&str],
+    ) -> Bus {
         let key = unique_key();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mipc_main"));
-        cmd.env("MIPC_ROOT_KEY", key.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        // If the test process dies without running Drop, the relay still cleans up.
-        // SAFETY: prctl is async-signal-safe and touches no memory of ours.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let mut relay = cmd.spawn().expect("spawn mipc_main");
+        let state_dir = make_state_dir(key);
+        let relay_env: Vec<(String, String)> = relay_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(relay_args.iter().map(|a| (String::new(), a.to_string())))
+            .collect();
+        let relay_log: RelayLog = Arc::new((Mutex::new(String::new()), Condvar::new()));
+        let (relay, thread, ready_rx) = spawn_relay(key, &state_dir, &relay_env, &relay_log);
         let relay_pid = relay.id() as i32;
         let live: LivePids = Arc::new(Mutex::new(vec![relay_pid]));
         let watchdog = Watchdog::start(label.to_string(), limit, Arc::clone(&live));
-
-        // The relay's stderr: wait for "ready", keep the rest for failure messages.
-        let relay_log = Arc::new(Mutex::new(String::new()));
-        let (ready_tx, ready_rx) = mpsc::channel::<()>();
-        let log = Arc::clone(&relay_log);
-        let stderr = relay.stderr.take().expect("relay stderr");
-        let relay_log_thread = std::thread::spawn(move || {
-            let mut ready_tx = Some(ready_tx);
-            for line in text_lines(stderr) {
-                let is_ready = line.contains("ready");
-                {
-                    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
-                    l.push_str(&line);
-                    l.push('\n');
-                }
-                if is_ready {
-                    if let Some(tx) = ready_tx.take() {
-                        let _ = tx.send(());
-                    }
-                }
-            }
-        });
 
         let mut bus = Bus {
             label: label.to_string(),
@@ -376,25 +497,157 @@ impl Bus {
             relay,
             relay_pid,
             relay_log,
-            relay_log_thread: Some(relay_log_thread),
+            relay_log_threads: vec![thread],
             relay_status: None,
+            relay_env,
+            state_dir,
             procs: Vec::new(),
             pids: vec![relay_pid],
             live,
             watchdog,
             shut_down: false,
         };
+        bus.wait_relay_ready(ready_rx);
+        bus
+    }
+
+    fn wait_relay_ready(&mut self, ready_rx: Receiver<()>) {
         if ready_rx.recv().is_err() {
             // stderr closed without "ready": the relay died (or the watchdog killed it).
-            let status = reap(&mut bus.relay, &bus.live);
-            bus.relay_status = Some(status);
+            let status = reap(&mut self.relay, &self.live);
+            self.relay_status = Some(status);
             panic!(
-                "{label}: mipc_main never printed ready ({}):\n{}",
+                "{}: mipc_main never printed ready ({}):\n{}",
+                self.label,
                 describe_status(status),
-                bus.relay_log()
+                self.relay_log()
             );
         }
-        bus
+    }
+
+    /// Kills the relay with SIGKILL (it cannot clean up: its root queue and state file stay)
+    /// and reaps it. Returns its exit status.
+    pub fn kill_relay(&mut self) -> ExitStatus {
+        assert!(self.relay_status.is_none(), "the relay is not running");
+        // SAFETY: the relay is not reaped yet (no status), so its pid is still ours.
+        unsafe { libc::kill(self.relay_pid, libc::SIGKILL) };
+        let status = reap(&mut self.relay, &self.live);
+        self.relay_status = Some(status);
+        status
+    }
+
+    /// Starts a new relay on the same key and state directory (after `kill_relay`) and
+    /// waits for its `ready` line. Its log is appended to the same relay log, after a line
+    /// `--- relay restarted ---`.
+    pub fn restart_relay(&mut self) {
+        assert!(self.relay_status.is_some(), "the relay still runs");
+        {
+            let (text, _) = &*self.relay_log;
+            text.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str("--- relay restarted ---\n");
+        }
+        let (relay, thread, ready_rx) =
+            spawn_relay(self.key, &self.state_dir, &self.relay_env, &self.relay_log);
+        self.relay = relay;
+        self.relay_pid = self.relay.id() as i32;
+        self.relay_status = None;
+        self.relay_log_threads.push(thread);
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(self.relay_pid);
+        self.pids.push(self.relay_pid);
+        self.wait_relay_ready(ready_rx);
+    }
+
+    /// The directory of this bus's relay state file (`MIPC_STATE_DIR`).
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Waits until a line of the relay's log (since it started, restarts included) after
+    /// the first `skip` lines satisfies `pred`, and returns that line and its index. Panics
+    /// with the log when the relay's stderr closes first.
+    pub fn wait_log_after(&self, skip: usize, pred: impl Fn(&str) -> bool) -> (usize, String) {
+        let (text, changed) = &*self.relay_log;
+        let mut guard = text.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some((i, l)) = guard.lines().enumerate().skip(skip).find(|(_, l)| pred(l)) {
+                return (i, l.to_string());
+            }
+            let closed = self
+                .relay_log_threads
+                .last()
+                .is_some_and(|t| t.is_finished());
+            if closed {
+                panic!(
+                    "{}: the relay's log ended without the line waited for{}:\n{}",
+                    self.label,
+                    self.watchdog_note(),
+                    *guard
+                );
+            }
+            guard = changed
+                .wait_timeout(guard, Duration::from_millis(200))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Waits for a relay log line containing `needle` and returns it.
+    pub fn wait_log(&self, needle: &str) -> String {
+        self.wait_log_after(0, |l| l.contains(needle)).1
+    }
+
+    /// Like `wait_log`, but gives up after `limit` (or when the relay's log ends) and returns
+    /// `None` then.
+    pub fn wait_log_for(&self, needle: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let (text, changed) = &*self.relay_log;
+        let mut guard = text.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(l) = guard.lines().find(|l| l.contains(needle)) {
+                return Some(l.to_string());
+            }
+            let now = Instant::now();
+            let closed = self
+                .relay_log_threads
+                .last()
+                .is_some_and(|t| t.is_finished());
+            if closed || now >= deadline {
+                return None;
+            }
+            guard = changed
+                .wait_timeout(guard, (deadline - now).min(Duration::from_millis(200)))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Number of lines in the relay's log so far.
+    pub fn log_lines(&self) -> usize {
+        let (text, _) = &*self.relay_log;
+        text.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lines()
+            .count()
+    }
+
+    /// A field of `/proc/<relay>/status` in kB (e.g. `VmRSS`), or a count (`Threads`).
+    pub fn relay_status_field(&self, field: &str) -> u64 {
+        proc_status_field(self.relay_pid, field)
+            .unwrap_or_else(|| panic!("{}: no {field} for the relay", self.label))
+    }
+
+    /// The relay's resident memory, in KiB.
+    pub fn relay_rss_kib(&self) -> u64 {
+        self.relay_status_field("VmRSS")
+    }
+
+    /// CPU time the relay's threads have used so far.
+    pub fn relay_cpu(&self) -> Duration {
+        process_cpu(self.relay_pid)
     }
 
     /// The bus's `MIPC_ROOT_KEY`.
@@ -409,10 +662,8 @@ impl Bus {
 
     /// What the relay printed so far.
     pub fn relay_log(&self) -> String {
-        self.relay_log
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        let (text, _) = &*self.relay_log;
+        text.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Starts `c-tests/build/<program>` with `args` on this bus.
@@ -430,12 +681,27 @@ impl Bus {
         self.spawn_command(program, cmd)
     }
 
+    /// Starts `c-tests/build/<program>` with `args` and extra environment on this bus, its
+    /// stdin a pipe that `write_line` writes to.
+    pub fn spawn_stdin(&mut self, program: &str, args: &[&str], env: &[(&str, &str)]) -> ProcId {
+        let mut cmd = Command::new(c_program(program));
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.spawn_command_io(program, cmd, true)
+    }
+
     /// Starts a prepared command (e.g. a C program under valgrind) on this bus; `label`
     /// names it in failure messages.
-    pub fn spawn_command(&mut self, label: &str, mut cmd: Command) -> ProcId {
+    pub fn spawn_command(&mut self, label: &str, cmd: Command) -> ProcId {
+        self.spawn_command_io(label, cmd, false)
+    }
+
+    fn spawn_command_io(&mut self, label: &str, mut cmd: Command, stdin: bool) -> ProcId {
         let shown = format!("{cmd:?}");
         cmd.env("MIPC_ROOT_KEY", self.key.to_string())
-            .stdin(Stdio::null())
+            .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         // If the test process dies without running Drop, take the program with it.
@@ -448,6 +714,7 @@ impl Bus {
         }
         let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {shown}: {e}"));
         let pid = child.id() as i32;
+        let stdin = child.stdin.take();
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -478,6 +745,8 @@ impl Bus {
             stdout_open: true,
             stderr: Some(stderr),
             status: None,
+            stdin,
+            cursor: 0,
         });
         ProcId(self.procs.len() - 1)
     }
@@ -494,16 +763,97 @@ impl Bus {
         self.procs[id.0].pid
     }
 
+    /// Writes `line` and a newline to the stdin of a program started with `spawn_stdin`.
+    pub fn write_line(&mut self, id: ProcId, line: &str) {
+        let p = &mut self.procs[id.0];
+        let stdin = p
+            .stdin
+            .as_mut()
+            .unwrap_or_else(|| panic!("{} was not started with spawn_stdin", p.program));
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| stdin.flush())
+            .unwrap_or_else(|e| panic!("write to the stdin of {}: {e}", p.program));
+    }
+
+    /// Waits for the next stdout line of a program (after the lines earlier `wait_line`
+    /// calls returned) that satisfies `pred`, and returns it. Panics with the program's
+    /// output if it ends first.
+    pub fn wait_line(&mut self, id: ProcId, pred: impl Fn(&str) -> bool) -> String {
+        match self.wait_line_for(id, pred, None) {
+            Some(line) => line,
+            None => {
+                let finished = self.wait_exit(id);
+                panic!(
+                    "{}: {} ended without the line waited for{}: {}\n--- relay ---\n{}",
+                    self.label,
+                    finished.program,
+                    self.watchdog_note(),
+                    finished.describe(),
+                    self.relay_log()
+                );
+            }
+        }
+    }
+
+    /// Waits for the next stdout line of a program that starts with `prefix`.
+    pub fn wait_line_starting(&mut self, id: ProcId, prefix: &str) -> String {
+        self.wait_line(id, |l| l.starts_with(prefix))
+    }
+
+    /// Like `wait_line`, but gives up after `limit` (`None`: never) and returns `None` then,
+    /// or when the program's stdout closed first.
+    pub fn wait_line_for(
+        &mut self,
+        id: ProcId,
+        pred: impl Fn(&str) -> bool,
+        limit: Option<Duration>,
+    ) -> Option<String> {
+        let deadline = limit.map(|l| Instant::now() + l);
+        let p = &mut self.procs[id.0];
+        if let Some(i) = (p.cursor..p.stdout.len()).find(|&i| pred(&p.stdout[i])) {
+            p.cursor = i + 1;
+            return Some(p.stdout[i].clone());
+        }
+        while p.stdout_open {
+            let next = match deadline {
+                None => p.lines.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(d) => p
+                    .lines
+                    .recv_timeout(d.saturating_duration_since(Instant::now())),
+            };
+            match next {
+                Ok(line) => {
+                    let hit = pred(&line);
+                    p.stdout.push(line);
+                    if hit {
+                        p.cursor = p.stdout.len();
+                        return p.stdout.last().cloned();
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => p.stdout_open = false,
+            }
+        }
+        None
+    }
+
+    /// The stdout lines of a program read so far (by `wait_*` calls).
+    pub fn lines_so_far(&self, id: ProcId) -> Vec<String> {
+        self.procs[id.0].stdout.clone()
+    }
+
     /// Waits for the line `ready` from a program; panics with its output if it ends first.
     pub fn wait_ready(&mut self, id: ProcId) {
         let p = &mut self.procs[id.0];
-        if p.stdout.iter().any(|l| l == "ready") {
+        let is_ready = |l: &str| l == "ready" || l.starts_with("ready ");
+        if p.stdout.iter().any(|l| is_ready(l)) {
             return;
         }
         while p.stdout_open {
             match p.lines.recv() {
                 Ok(line) => {
-                    let ready = line == "ready";
+                    let ready = is_ready(&line);
                     p.stdout.push(line);
                     if ready {
                         return;
@@ -618,9 +968,10 @@ impl Bus {
         };
         self.relay_status = Some(relay_status);
         self.watchdog.stop();
-        if let Some(t) = self.relay_log_thread.take() {
+        for t in self.relay_log_threads.drain(..) {
             let _ = t.join();
         }
+        let _ = std::fs::remove_dir_all(&self.state_dir);
 
         let leftovers = self.queues();
         for q in &leftovers {
