@@ -21,6 +21,10 @@ pub enum RelayErrorCode {
     NameInUse = 5,
     /// The relay refused the message as malformed.
     BadMessage = 6,
+    /// A call to `"mipc_main"` with an api id the relay does not serve.
+    NotServed = 7,
+    /// The relay's name table is full.
+    TableFull = 8,
 }
 
 impl RelayErrorCode {
@@ -33,6 +37,8 @@ impl RelayErrorCode {
             4 => RelayErrorCode::Deadlock,
             5 => RelayErrorCode::NameInUse,
             6 => RelayErrorCode::BadMessage,
+            7 => RelayErrorCode::NotServed,
+            8 => RelayErrorCode::TableFull,
             _ => return None,
         })
     }
@@ -70,6 +76,10 @@ pub enum MipcError {
     Deadlock,
     /// The name is held by another live entry.
     NameInUse,
+    /// The relay serves no such api (a call to `"mipc_main"` other than PING).
+    NotServed,
+    /// The relay's name table is full.
+    TableFull,
     /// The relay's root queue does not exist (no relay is running).
     RelayUnavailable,
     /// The queue waited on was removed.
@@ -97,6 +107,8 @@ impl MipcError {
             MipcError::DestinationBusy => libc::EBUSY,
             MipcError::Deadlock => libc::EDEADLK,
             MipcError::NameInUse => libc::EADDRINUSE,
+            MipcError::NotServed => libc::EOPNOTSUPP,
+            MipcError::TableFull => libc::ENOSPC,
             MipcError::RelayUnavailable => libc::ENOENT,
             MipcError::QueueRemoved => libc::EIDRM,
             MipcError::BadMessage(_) => libc::EBADMSG,
@@ -114,6 +126,8 @@ impl MipcError {
             RelayErrorCode::Deadlock => MipcError::Deadlock,
             RelayErrorCode::NameInUse => MipcError::NameInUse,
             RelayErrorCode::BadMessage => MipcError::BadArgument("message refused by the relay"),
+            RelayErrorCode::NotServed => MipcError::NotServed,
+            RelayErrorCode::TableFull => MipcError::TableFull,
         }
     }
 }
@@ -140,6 +154,8 @@ impl fmt::Display for MipcError {
             MipcError::DestinationBusy => f.write_str("destination busy (its queue is full)"),
             MipcError::Deadlock => f.write_str("deadlock: the destination is waiting on this caller"),
             MipcError::NameInUse => f.write_str("name in use by another live entry"),
+            MipcError::NotServed => f.write_str("mipc_main serves no such api (only PING)"),
+            MipcError::TableFull => f.write_str("the relay's name table is full"),
             MipcError::RelayUnavailable => f.write_str("relay not running (no root queue)"),
             MipcError::QueueRemoved => f.write_str("queue removed while waiting"),
             MipcError::BadMessage(e) => write!(f, "malformed message: {e}"),

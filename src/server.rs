@@ -10,24 +10,16 @@ use crate::client::{self, check_api, check_payload, with_buf};
 use crate::error::{MipcError, Result};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
+use crate::table::{Serving, SERVING_MAX};
 use crate::timer;
-use crate::wire::{self, Build, CallTag, Header, MsgBuf, MIPC_MSG_TYPE_WAKE, MTYPE_LEN};
+use crate::wire::{self, Build, Header, MsgBuf, MIPC_MSG_TYPE_WAKE, MTYPE_LEN};
 use std::cell::Cell;
 use std::os::raw::c_long;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The request a thread is serving: who asked, for which api, under which tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Serving {
-    src: MipcName,
-    api: u32,
-    tag: CallTag,
-    /// The caller's queue, for a direct call: the answer goes straight there.
-    reply_queue: Option<QueueId>,
-}
-
 thread_local! {
+    /// The request this thread was last handed: an answer from this thread matches it exactly.
     static SERVING: Cell<Option<Serving>> = const { Cell::new(None) };
 }
 
@@ -103,6 +95,12 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
             }
             continue; // a stale wake of an earlier wait
         }
+        if mtype == 0 && hdr.src.is_relay() {
+            // The relay sends nothing but answers (pong, greeting, lookup, error); one that
+            // reaches a server loop is late, and a handler that answered it would start a
+            // ping-pong with the relay.
+            continue;
+        }
         return deliver(&entry, msg, Some(hdr), out);
     });
     if let Some(w) = wake {
@@ -139,16 +137,30 @@ fn deliver(
         ));
     }
     out[..bytes.len()].copy_from_slice(bytes);
+    // Every tagged request is remembered by this thread (an answer to an async one, too,
+    // must carry its tag, or its caller would take it for the answer it waits for); only
+    // sync requests go on the entry's list for worker threads (async ones are rarely
+    // answered and would crowd it).
     let serving = hdr.and_then(|h| match h.tag {
-        Some(tag) if !tag.is_reply() => Some(Serving {
-            src: h.src,
-            api: h.msg_type,
-            tag,
-            reply_queue: h.reply_queue.map(QueueId),
-        }),
+        Some(tag) if !tag.is_reply() => Some((
+            Serving {
+                src: h.src,
+                api: h.msg_type,
+                tag,
+                reply_queue: h.reply_queue.map(QueueId),
+            },
+            h.sync_flag != 0,
+        )),
         _ => None,
     });
-    SERVING.with(|s| s.set(serving));
+    if let Some((sv, true)) = serving {
+        let mut list = entry.serving.lock().map_err(|_| MipcError::Internal)?;
+        if list.len() >= SERVING_MAX {
+            list.pop_front();
+        }
+        list.push_back(sv);
+    }
+    let _ = SERVING.try_with(|s| s.set(serving.map(|(sv, _)| sv)));
     Ok(bytes.len() - MTYPE_LEN)
 }
 
@@ -197,13 +209,7 @@ fn receive_foreign(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) ->
 pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Result<()> {
     check_api(api)?;
     check_payload(answer.len() as u64)?;
-    let serving = SERVING.with(|s| match s.get() {
-        Some(sv) if sv.src == *to && sv.api == api => {
-            s.set(None);
-            Some(sv)
-        }
-        _ => None,
-    });
+    let serving = answering(to, from, api);
     with_buf(|buf| {
         buf.build(Build {
             mtype: api as c_long,
@@ -223,6 +229,36 @@ pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Resul
         }
         client::send_to_relay(buf.as_sendable(), false)
     })
+}
+
+/// The request an answer from `from` to `to` for `api` belongs to. The thread that was handed
+/// the request matches it exactly; another thread (a worker) takes the oldest unanswered
+/// request of that caller and api, which is right when a daemon's workers answer in the
+/// order requests came (a worker pool with one queue). The request is then forgotten: one
+/// answer per request.
+fn answering(to: &MipcName, from: &MipcName, api: u32) -> Option<Serving> {
+    let here = SERVING
+        .try_with(|s| match s.get() {
+            Some(sv) if sv.src == *to && sv.api == api => {
+                s.set(None);
+                Some(sv)
+            }
+            _ => None,
+        })
+        .ok()
+        .flatten();
+    let Some(entry) = crate::table::by_name(from) else {
+        return here;
+    };
+    let Ok(mut list) = entry.serving.lock() else {
+        return here;
+    };
+    let pos = match here {
+        Some(sv) => list.iter().position(|x| x.tag == sv.tag),
+        None => list.iter().position(|x| x.src == *to && x.api == api),
+    };
+    let found = pos.and_then(|p| list.remove(p));
+    here.or(found)
 }
 
 /// The handler table of `mthread_register_mq`: one row per registering thread, one handler

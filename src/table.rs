@@ -35,6 +35,26 @@ pub struct Entry {
     /// The direct call this entry's thread waits on, if any: the waker wakes it with "peer
     /// died" when that server's process exits (`timer.rs`).
     pub direct_wait: Mutex<Option<DirectWait>>,
+    /// Requests delivered to this entry's handlers and not answered yet, oldest first: an
+    /// answer sent from another thread (a worker pool) takes the oldest of its caller and api.
+    pub serving: Mutex<VecDeque<Serving>>,
+}
+
+/// Most unanswered requests an entry remembers (older ones are forgotten: their answers go
+/// out untagged, as from a legacy server).
+pub const SERVING_MAX: usize = 256;
+
+/// A request being served: who asked, for which api, under which tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Serving {
+    /// The caller.
+    pub src: MipcName,
+    /// The api id.
+    pub api: u32,
+    /// The request's tag.
+    pub tag: crate::wire::CallTag,
+    /// The caller's queue, for a direct call: the answer goes straight there.
+    pub reply_queue: Option<QueueId>,
 }
 
 /// A direct call waiting on a server's process.
@@ -67,6 +87,7 @@ impl Entry {
             owned,
             stash: Mutex::new(VecDeque::new()),
             direct_wait: Mutex::new(None),
+            serving: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -176,6 +197,11 @@ pub fn by_queue(queue: QueueId) -> Option<Arc<Entry>> {
 
 /// The entry named `name`, if this process has one.
 pub fn by_name(name: &MipcName) -> Option<Arc<Entry>> {
+    if let Ok(e) = mine() {
+        if e.name == *name {
+            return Some(e);
+        }
+    }
     table().ok()?.iter().find(|e| e.name == *name).cloned()
 }
 

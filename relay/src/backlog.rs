@@ -20,7 +20,7 @@ use std::os::raw::c_long;
 use std::time::Instant;
 
 /// Most messages parked for one destination.
-pub const MAX_ITEMS_PER_DESTINATION: usize = 256;
+pub const MAX_ITEMS_PER_DESTINATION: usize = 1024;
 /// Most bytes parked in all (2 MiB: about a thousand full-size messages).
 pub const MAX_BYTES: usize = 2 << 20;
 

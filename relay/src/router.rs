@@ -521,7 +521,11 @@ impl Router {
             MIPC_MSG_TYPE_HELLO => self.hello(port, hdr, payload),
             MIPC_MSG_TYPE_PING => self.pong(port, msg, hdr),
             MIPC_MSG_TYPE_LOOKUP => self.lookup(port, hdr, payload),
-            other => Err(Rejected::Control(other, hdr.src)),
+            other => {
+                // A caller that waits must not wait for nothing.
+                self.fail(port, msg, hdr, RelayErrorCode::NotServed);
+                Err(Rejected::Control(other, hdr.src))
+            }
         }
     }
 
@@ -626,16 +630,29 @@ impl Router {
             return Err(Rejected::BadNotice(hdr.src));
         }
         let queue = QueueId(mqd);
+        // A HELLO never gets an answer written onto a queue that another entry owns, nor
+        // onto a live entry's queue in a process other than its own: the answer would land
+        // in that daemon's receive loop.
+        if let Some((holder, _)) = self
+            .entries
+            .iter()
+            .find(|(n, e)| **n != hdr.src && e.queue == queue)
+        {
+            return Err(Rejected::QueueInUse(hdr.src, *holder));
+        }
         let status = match self.entries.get_mut(&hdr.src) {
-            Some(e) if e.queue == queue => {
-                e.ext = true;
-                if e.pid.is_none() {
-                    e.pid = Some(pid);
-                    port.watch(pid);
+            Some(e) if e.queue == queue => match e.pid {
+                Some(p) if p != pid => return Err(Rejected::NameInUse(hdr.src)),
+                _ => {
+                    e.ext = true;
+                    if e.pid.is_none() {
+                        e.pid = Some(pid);
+                        port.watch(pid);
+                    }
+                    self.dirty = true;
+                    0
                 }
-                self.dirty = true;
-                0
-            }
+            },
             Some(_) => RelayErrorCode::NameInUse as i32,
             None => {
                 // Its NOTICE was lost or refused for a dead holder meanwhile: register now.
@@ -650,6 +667,8 @@ impl Router {
                         port.watch(pid);
                         0
                     }
+                    Err(Rejected::TableFull(_)) => RelayErrorCode::TableFull as i32,
+                    Err(r @ Rejected::QueueInUse(..)) => return Err(r),
                     Err(_) => RelayErrorCode::NameInUse as i32,
                 }
             }
@@ -667,10 +686,10 @@ impl Router {
             tag: None,
         });
         let _ = port.send(queue, self.reply.as_sendable());
-        if status == 0 {
-            Ok(Handled::Greeted(hdr.src, pid))
-        } else {
-            Err(Rejected::NameInUse(hdr.src))
+        match status {
+            0 => Ok(Handled::Greeted(hdr.src, pid)),
+            s if s == RelayErrorCode::TableFull as i32 => Err(Rejected::TableFull(hdr.src)),
+            _ => Err(Rejected::NameInUse(hdr.src)),
         }
     }
 
@@ -729,6 +748,11 @@ impl Router {
         msg: &MsgBuf,
         hdr: &Header,
     ) -> Result<Handled, Rejected> {
+        // Only a request is answered: a PING with no answer wanted, or one that is itself an
+        // answer (a daemon answering a ping sent in its name), would bounce forever.
+        if hdr.sync_flag == 0 || hdr.tag.is_some_and(|t| t.is_reply()) {
+            return Err(Rejected::Control(MIPC_MSG_TYPE_PING, hdr.src));
+        }
         let Some(caller) = self.entries.get(&hdr.src) else {
             return Err(Rejected::NoSuchDestination(MipcName::RELAY, hdr.src));
         };

@@ -47,7 +47,10 @@ fn an_uncontended_caller_goes_direct() {
     bus.kill(server);
     let log = finish(bus);
     let relayed = forwarded(&log);
-    assert!(relayed < 10, "600 direct calls, but the relay forwarded {relayed} messages:\n{log}");
+    assert!(
+        relayed < 10,
+        "600 direct calls, but the relay forwarded {relayed} messages:\n{log}"
+    );
 }
 
 /// 4 processes x 4 threads x 200 direct sync calls, every answer checked byte for byte. Sixteen
@@ -59,7 +62,13 @@ fn direct_calls_under_load_get_their_own_answers() {
     let mut bus = Bus::start("direct_stress");
     let server = bus.spawn_ready("middleware_server", &[]);
     let clients: Vec<_> = (0..4)
-        .map(|i| bus.spawn_env("stress_client", &["4", "200", &format!("direct{i}")], &DIRECT))
+        .map(|i| {
+            bus.spawn_env(
+                "stress_client",
+                &["4", "200", &format!("direct{i}")],
+                &DIRECT,
+            )
+        })
         .collect();
     for c in clients {
         bus.wait_exit(c).assert_success().assert_line("ok 800");
@@ -67,7 +76,10 @@ fn direct_calls_under_load_get_their_own_answers() {
     let server = bus.kill(server);
     assert!(!server.stderr.contains("BUG"), "{}", server.describe());
     let log = finish(bus);
-    eprintln!("direct under load: the relay forwarded {} of 3200 calls", forwarded(&log));
+    eprintln!(
+        "direct under load: the relay forwarded {} of 3200 calls",
+        forwarded(&log)
+    );
 }
 
 /// Async messages and sync calls of one sender, numbered 1..=600, arrive in order at the

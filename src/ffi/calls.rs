@@ -187,7 +187,7 @@ pub unsafe extern "C" fn mipc_user_thread_info_register(
     guard("mipc_user_thread_info_register", || {
         // SAFETY: forwarded from this function's contract.
         let name = unsafe { args::name(name, "name") }?;
-        let q = queue_arg(mqd)?;
+        let q = existing_queue_arg(mqd)?;
         table::register(Entry::new(name, q, tid, false, false)).map(|_| MIPC_OK)
     })
 }
@@ -222,6 +222,18 @@ pub unsafe extern "C" fn mipc_user_thread_info_find(
         }
         Ok(MIPC_OK)
     })
+}
+
+/// Checks a queue id argument that is only recorded (not used at once): it must name a
+/// queue that exists now, so a table never holds a closed or made-up id.
+pub(crate) fn existing_queue_arg(mqd: c_int) -> Result<QueueId, MipcError> {
+    let q = queue_arg(mqd)?;
+    match crate::sysv::stat(q) {
+        Err(crate::sysv::QueueError::Gone) => {
+            Err(MipcError::BadArgument("no queue with that id exists"))
+        }
+        _ => Ok(q),
+    }
 }
 
 /// Checks a queue id argument.

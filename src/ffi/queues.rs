@@ -2,7 +2,7 @@
 //! apart, the handler table, and `msgsnd`/`msgget` wrappers.
 
 use super::args;
-use super::calls::queue_arg;
+use super::calls::{existing_queue_arg, queue_arg};
 use super::guard;
 use crate::config;
 use crate::error::MipcError;
@@ -211,7 +211,7 @@ pub unsafe extern "C" fn mthread_register_mq(
     mq_index: *mut c_int,
 ) -> c_int {
     guard("mthread_register_mq", || {
-        let q = queue_arg(mqd)?;
+        let q = existing_queue_arg(mqd)?;
         let handler = handler.ok_or(MipcError::NullPointer("handler"))?;
         if thread_index.is_null() {
             return Err(MipcError::NullPointer("thread_index"));

@@ -219,6 +219,7 @@ fn send_response_and_ping_arguments() {
 fn table_functions() {
     let mut name = [0x55 as c_char; 32];
     let mut mqd: c_int = -5;
+    let q = Queue::new();
     // SAFETY: outputs are 32 bytes and one int, as the contract says.
     unsafe {
         fails(
@@ -252,7 +253,7 @@ fn table_functions() {
         for k in 0..20 {
             let n = std::ffi::CString::new(format!("t{k}")).unwrap();
             assert_eq!(
-                mipc_user_thread_info_register(n.as_ptr(), 1000 + k, 0x7000 + k as libc::pthread_t),
+                mipc_user_thread_info_register(n.as_ptr(), q.0 .0, 0x7000 + k as libc::pthread_t),
                 MIPC_OK
             );
         }
@@ -262,7 +263,7 @@ fn table_functions() {
         );
         assert_eq!(
             (CStr::from_ptr(name.as_ptr()).to_str().unwrap(), mqd),
-            ("t17", 1017)
+            ("t17", q.0 .0)
         );
     }
 }
@@ -455,15 +456,17 @@ unsafe extern "C" fn handler(msg: *mut c_char, size: c_int) -> c_int {
 fn handler_table() {
     let (mut ti, mut mi) = (-1, -1);
     let mut msg = [0 as c_char; 100];
+    let q = Queue::new();
+    let id = q.0 .0;
     // SAFETY: index pointers are valid ints; msg has 100 bytes.
     unsafe {
         fails(
-            mthread_register_mq(3, None, &mut ti, &mut mi),
+            mthread_register_mq(id, None, &mut ti, &mut mi),
             "handler is NULL",
             libc::EINVAL,
         );
         fails(
-            mthread_register_mq(3, Some(handler), null_mut(), &mut mi),
+            mthread_register_mq(id, Some(handler), null_mut(), &mut mi),
             "thread_index is NULL",
             libc::EINVAL,
         );
@@ -473,7 +476,7 @@ fn handler_table() {
             libc::EINVAL,
         );
         assert_eq!(
-            mthread_register_mq(3, Some(handler), &mut ti, &mut mi),
+            mthread_register_mq(id, Some(handler), &mut ti, &mut mi),
             MIPC_OK
         );
         assert!(ti >= 0 && mi >= 0);
