@@ -8,7 +8,7 @@ use mipc::sysv::{self, QueueError, QueueId, RecvFlags};
 use mipc::wire::MsgBuf;
 use mipc::MipcName;
 use std::fmt;
-use std::path::{Path, PathBuf};
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
@@ -58,7 +58,7 @@ pub struct Shared {
     /// The name table and routing rules.
     pub router: Mutex<Router>,
     /// The state file of this bus.
-    pub state: PathBuf,
+    pub state: Mutex<state::Store>,
     /// The death watcher, once started.
     pub watcher: OnceLock<Arc<Watcher>>,
 }
@@ -145,7 +145,7 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) {
                     return;
                 };
                 r.parked_failed(&mut port, &dst, queue, item, e);
-                persist(&mut r, &shared.state);
+                persist(&mut r, shared);
             }
         }
     }
@@ -214,17 +214,22 @@ struct SigSet(libc::sigset_t);
 // SAFETY: a sigset_t is plain data with no pointers into thread-local state.
 unsafe impl Send for SigSet {}
 
-/// Saves the name table when it changed.
-pub(crate) fn persist(router: &mut Router, path: &Path) {
-    if router.take_dirty() {
-        if let Err(e) = state::save(path, &state::encode(router.entries())) {
-            if let Some(n) = SAVE_FAILED.hit() {
-                logln!(
-                    Warn,
-                    "cannot save the name table to {}: {e} (#{n})",
-                    path.display()
-                );
-            }
+/// Saves what changed in the name table (a line per change; see `state.rs`).
+pub(crate) fn persist(router: &mut Router, shared: &Shared) {
+    let changes = router.take_changes();
+    if changes.is_empty() {
+        return;
+    }
+    let Ok(mut store) = shared.state.lock() else {
+        return;
+    };
+    if let Err(e) = store.record(router, changes) {
+        if let Some(n) = SAVE_FAILED.hit() {
+            logln!(
+                Warn,
+                "cannot save the name table to {}: {e} (#{n})",
+                store.path().display()
+            );
         }
     }
 }
@@ -277,22 +282,27 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     root_id.store(root.0, Ordering::SeqCst);
     let shared = Arc::new(Shared {
         router: Mutex::new(Router::new(opts.max_entries)),
-        state: state::path(opts.key),
+        state: Mutex::new(state::Store::new(state::path(opts.key))),
         watcher: OnceLock::new(),
     });
     let watcher = Watcher::spawn(shared.clone()).map_err(RelayError::Setup)?;
     let _ = shared.watcher.set(watcher);
     let mut port = shared.port();
-    let saved = state::load(&shared.state);
+    let saved = shared
+        .state
+        .lock()
+        .map(|mut s| s.load())
+        .unwrap_or_default();
     if !saved.is_empty() {
         if let Ok(mut r) = shared.router.lock() {
             let n = r.restore(&mut port, saved);
-            persist(&mut r, &shared.state);
-            logln!(
-                Info,
-                "took back {n} entries from {}",
-                shared.state.display()
-            );
+            persist(&mut r, &shared);
+            let path = shared
+                .state
+                .lock()
+                .map(|s| s.path().display().to_string())
+                .unwrap_or_default();
+            logln!(Info, "took back {n} entries from {path}");
         }
     }
     // SAFETY: getpid has no preconditions.
@@ -319,7 +329,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
                 };
                 let out = r.handle(&mut port, &buf, Instant::now());
                 if !matches!(out, Ok(Handled::Forwarded) | Ok(Handled::Parked)) {
-                    persist(&mut r, &shared.state);
+                    persist(&mut r, &shared);
                 }
                 drop(r);
                 log_outcome(&out);
@@ -340,10 +350,12 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     if let Ok(mut r) = shared.router.lock() {
         let swept = r.sweep_dead(&mut port);
         if r.entries().next().is_none() {
-            state::remove(&shared.state);
+            if let Ok(mut store) = shared.state.lock() {
+                store.remove();
+            }
         } else {
             // Live processes are still registered: a relay started later takes them back.
-            persist(&mut r, &shared.state);
+            persist(&mut r, &shared);
         }
         logln!(
             Info,

@@ -174,8 +174,24 @@ pub struct Router {
     max_entries: usize,
     reply: Box<MsgBuf>,
     stats: Stats,
-    dirty: bool,
+    changes: Changes,
     backlogs: Backlogs,
+}
+
+/// What changed in the table since it was last saved (`state.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Save the whole table (after a restore, or too many changes to list).
+    pub rewrite: bool,
+    /// Names whose entry was added, changed or removed.
+    pub names: Vec<MipcName>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        !self.rewrite && self.names.is_empty()
+    }
 }
 
 impl fmt::Debug for Router {
@@ -201,7 +217,7 @@ impl Router {
             max_entries,
             reply: MsgBuf::boxed(),
             stats: Stats::default(),
-            dirty: false,
+            changes: Changes::default(),
             backlogs: Backlogs::default(),
         }
     }
@@ -221,9 +237,17 @@ impl Router {
         self.stats
     }
 
-    /// Whether the table changed since the last call (then it should be saved).
-    pub fn take_dirty(&mut self) -> bool {
-        std::mem::take(&mut self.dirty)
+    /// What changed in the table since the last call (to be saved).
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::take(&mut self.changes)
+    }
+
+    fn changed(&mut self, name: MipcName) {
+        if self.changes.names.len() < self.max_entries {
+            self.changes.names.push(name);
+        } else {
+            self.changes.rewrite = true;
+        }
     }
 
     /// Takes back entries saved by an earlier relay of this bus. An entry whose queue is gone
@@ -245,7 +269,7 @@ impl Router {
             self.entries.insert(name, entry);
             kept += 1;
         }
-        self.dirty = true;
+        self.changes.rewrite = true;
         kept
     }
 
@@ -419,7 +443,7 @@ impl Router {
         if let Some(pid) = port.last_receiver(e.queue) {
             e.pid = Some(pid);
             port.watch(pid);
-            self.dirty = true;
+            self.changed(*name);
         }
     }
 
@@ -608,7 +632,7 @@ impl Router {
                 pending: None,
             },
         );
-        self.dirty = true;
+        self.changed(name);
         Ok(())
     }
 
@@ -649,7 +673,7 @@ impl Router {
                         e.pid = Some(pid);
                         port.watch(pid);
                     }
-                    self.dirty = true;
+                    self.changed(hdr.src);
                     0
                 }
             },
@@ -779,7 +803,7 @@ impl Router {
         let Some(gone) = self.entries.remove(name) else {
             return;
         };
-        self.dirty = true;
+        self.changed(*name);
         if remove_queue {
             port.remove_queue(gone.queue);
         }

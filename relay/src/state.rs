@@ -3,15 +3,19 @@
 //! sent meanwhile, outlives the relay by itself: SysV queues are kernel-persistent).
 //!
 //! One small text file per bus, `$MIPC_STATE_DIR/mipc-<key>.entries` (default `/dev/shm`,
-//! else `/tmp`), rewritten (write, then rename) whenever the table changes; registrations are
-//! rare, so this costs nothing on the message path. Names are hex-encoded: they may hold any
-//! byte but NUL.
+//! else `/tmp`): a snapshot of the table followed by a log of changes, one line each
+//! (`+ name queue pid ext thread` for an entry added or changed, `- name` for one removed).
+//! A registration appends one line; when the log grows past twice the table, the file is
+//! written anew (write, then rename). Nothing of this is on the message path. Names are
+//! hex-encoded: they may hold any byte but NUL. A line cut short by a crash is skipped.
 
-use crate::router::Entry;
+use crate::router::{Changes, Entry, Router};
 use mipc::sysv::QueueId;
 use mipc::MipcName;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 const MAGIC: &str = "mipc-entries 1";
@@ -47,51 +51,159 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// The file's text for these entries.
+fn entry_line(name: &MipcName, e: &Entry) -> String {
+    format!(
+        "+ {} {} {} {} {}\n",
+        hex(name.as_bytes()),
+        e.queue.0,
+        e.pid.unwrap_or(0),
+        u8::from(e.ext),
+        e.thread_id
+    )
+}
+
+/// The file's text for these entries (a snapshot, no log).
 pub fn encode<'a>(entries: impl Iterator<Item = (&'a MipcName, &'a Entry)>) -> String {
     let mut out = String::from(MAGIC);
     out.push('\n');
     for (name, e) in entries {
-        let _ = writeln!(
-            out,
-            "{} {} {} {} {}",
-            hex(name.as_bytes()),
-            e.queue.0,
-            e.pid.unwrap_or(0),
-            u8::from(e.ext),
-            e.thread_id
-        );
+        out.push_str(&entry_line(name, e));
     }
     out
 }
 
-/// Entries read back from the file's text; lines that do not parse are skipped.
+fn parse_entry(fields: &[&str]) -> Option<(MipcName, Entry)> {
+    let [name, queue, pid, ext, tid] = fields else {
+        return None;
+    };
+    let name = MipcName::new(&unhex(name)?).ok()?;
+    let queue: i32 = queue.parse().ok().filter(|q| *q >= 0)?;
+    let pid: i32 = pid.parse().ok()?;
+    Some((
+        name,
+        Entry {
+            queue: QueueId(queue),
+            pid: (pid > 0).then_some(pid),
+            ext: *ext == "1",
+            thread_id: tid.parse().ok()?,
+            pending: None,
+        },
+    ))
+}
+
+/// Entries read back from the file's text: the snapshot with the log applied in order; lines
+/// that do not parse are skipped. Also returns how many lines there were.
 pub fn decode(text: &str) -> Vec<(MipcName, Entry)> {
+    decode_counted(text).0
+}
+
+fn decode_counted(text: &str) -> (Vec<(MipcName, Entry)>, usize) {
     let mut lines = text.lines();
     if lines.next() != Some(MAGIC) {
-        return Vec::new();
+        return (Vec::new(), 0);
     }
-    lines
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(' ').collect();
-            let [name, queue, pid, ext, tid] = f.as_slice() else {
-                return None;
-            };
-            let name = MipcName::new(&unhex(name)?).ok()?;
-            let queue: i32 = queue.parse().ok().filter(|q| *q >= 0)?;
-            let pid: i32 = pid.parse().ok()?;
-            Some((
-                name,
-                Entry {
-                    queue: QueueId(queue),
-                    pid: (pid > 0).then_some(pid),
-                    ext: *ext == "1",
-                    thread_id: tid.parse().ok()?,
-                    pending: None,
-                },
-            ))
-        })
-        .collect()
+    let mut order: Vec<MipcName> = Vec::new();
+    let mut table: HashMap<MipcName, Entry> = HashMap::new();
+    let mut count = 0;
+    for line in lines {
+        count += 1;
+        let f: Vec<&str> = line.split(' ').collect();
+        match f.split_first() {
+            Some((&"-", [name])) => {
+                if let Some(n) = unhex(name).and_then(|b| MipcName::new(&b).ok()) {
+                    table.remove(&n);
+                }
+            }
+            Some((&"+", rest)) => {
+                if let Some((n, e)) = parse_entry(rest) {
+                    if table.insert(n, e).is_none() {
+                        order.push(n);
+                    }
+                }
+            }
+            // The first format had no marks: a snapshot line.
+            _ => {
+                if let Some((n, e)) = parse_entry(&f) {
+                    if table.insert(n, e).is_none() {
+                        order.push(n);
+                    }
+                }
+            }
+        }
+    }
+    let out = order
+        .into_iter()
+        .filter_map(|n| table.remove(&n).map(|e| (n, e)))
+        .collect();
+    (out, count)
+}
+
+/// The state file of one bus, and how long its log has grown.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    lines: usize,
+}
+
+impl Store {
+    /// The store at `path`.
+    pub fn new(path: PathBuf) -> Store {
+        Store { path, lines: 0 }
+    }
+
+    /// Where the file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The entries saved by an earlier relay of this bus (none when there is no file).
+    pub fn load(&mut self) -> Vec<(MipcName, Entry)> {
+        let (entries, lines) = std::fs::read_to_string(&self.path)
+            .map(|t| decode_counted(&t))
+            .unwrap_or_default();
+        self.lines = lines;
+        entries
+    }
+
+    /// Saves `changes` of `router`'s table: a line per change, or the whole table anew when
+    /// asked to or when the log has grown past twice the table.
+    ///
+    /// # Errors
+    /// When the directory is not writable.
+    pub fn record(&mut self, router: &Router, changes: Changes) -> io::Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let n = router.entries().count();
+        if changes.rewrite || self.lines + changes.names.len() > 2 * n + 64 {
+            save(&self.path, &encode(router.entries()))?;
+            self.lines = n;
+            return Ok(());
+        }
+        let mut text = String::new();
+        for name in &changes.names {
+            match router.entry(name) {
+                Some(e) => text.push_str(&entry_line(name, e)),
+                None => text.push_str(&format!("- {}\n", hex(name.as_bytes()))),
+            }
+        }
+        if self.lines == 0 && !self.path.exists() {
+            text.insert_str(0, &format!("{MAGIC}\n"));
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.path)?;
+        f.write_all(text.as_bytes())?;
+        self.lines += changes.names.len();
+        Ok(())
+    }
+
+    /// Removes the file (a clean stop with no entry left).
+    pub fn remove(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        self.lines = 0;
+    }
 }
 
 /// Writes the file atomically (a reader never sees half of it).
@@ -102,18 +214,6 @@ pub fn save(path: &Path, text: &str) -> io::Result<()> {
     let tmp = path.with_extension("entries.tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
-}
-
-/// Reads the file; a missing file is an empty table.
-pub fn load(path: &Path) -> Vec<(MipcName, Entry)> {
-    std::fs::read_to_string(path)
-        .map(|t| decode(&t))
-        .unwrap_or_default()
-}
-
-/// Removes the file (a clean stop with no entry left).
-pub fn remove(path: &Path) {
-    let _ = std::fs::remove_file(path);
 }
 
 #[cfg(test)]
@@ -140,6 +240,23 @@ mod tests {
         };
         let text = encode([(&name, &e), (&legacy, &l)].into_iter());
         assert_eq!(decode(&text), vec![(name, e), (legacy, l)]);
+    }
+
+    #[test]
+    fn the_log_applies_in_order() {
+        let text = format!(
+            "{MAGIC}\n+ 61 1 0 0 0\n+ 62 2 0 0 0\n- 61\n+ 62 3 5 1 0\n+ 61 4 0 0 0\n+ 63 9 0 0"
+        );
+        let mut got: Vec<_> = decode(&text)
+            .iter()
+            .map(|(n, e)| (n.as_bytes().to_vec(), e.queue.0, e.pid))
+            .collect();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![(b"a".to_vec(), 4, None), (b"b".to_vec(), 3, Some(5))],
+            "the log applies in order; a cut line is skipped"
+        );
     }
 
     #[test]

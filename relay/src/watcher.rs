@@ -75,7 +75,7 @@ fn report(shared: &Arc<Shared>, pid: i32) {
     };
     let mut port = shared.port();
     let names = r.peer_died(&mut port, pid);
-    crate::daemon::persist(&mut r, &shared.state);
+    crate::daemon::persist(&mut r, shared);
     if !names.is_empty() {
         let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         logln!(

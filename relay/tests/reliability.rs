@@ -1417,17 +1417,12 @@ fn saved_entries(bus: &Bus) -> BTreeMap<String, (i32, i32)> {
         .state_dir()
         .join(format!("mipc-{:08x}.entries", bus.key() as u32));
     let text = std::fs::read_to_string(&path).unwrap_or_default();
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(' ').collect();
-            let name: Vec<u8> = (0..f.first()?.len() / 2)
-                .map(|i| u8::from_str_radix(&f[0][2 * i..2 * i + 2], 16).ok())
-                .collect::<Option<_>>()?;
-            Some((
-                String::from_utf8_lossy(&name).into_owned(),
-                (f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?),
-            ))
+    // The relay's own reader (snapshot plus log of changes).
+    mipc_relay::state::decode(&text)
+        .into_iter()
+        .map(|(name, e)| {
+            let name = String::from_utf8_lossy(name.as_bytes()).into_owned();
+            (name, (e.queue.0, e.pid.unwrap_or(0)))
         })
         .collect()
 }
