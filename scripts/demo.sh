@@ -22,6 +22,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A daemon's "ready" line, or the relay's "info: ready:" (not "already", which it may say
+# when it finds the root queue a killed relay left).
+is_ready() { [[ $1 == ready* || $1 == *"info: ready:"* ]]; }
+
 # start NAME LABEL CMD...: runs CMD with its output on a fifo, prints it prefixed with
 # LABEL, and returns once CMD printed its "ready" line (no sleeping).
 start() {
@@ -33,9 +37,9 @@ start() {
   local line
   while IFS= read -r -t 10 line <&$fd; do
     printf '  %-12s %s\n' "[$label]" "$line"
-    [[ $line == *ready* ]] && break
+    is_ready "$line" && break
   done
-  [[ ${line:-} == *ready* ]] || { echo "demo: $label did not start"; exit 1; }
+  is_ready "${line:-}" || { echo "demo: $label did not start"; exit 1; }
   # Keep printing what it says, in the background.
   (while IFS= read -r line <&$fd; do printf '  %-12s %s\n' "[$label]" "$line"; done) &
 }

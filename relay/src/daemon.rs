@@ -1,6 +1,8 @@
 //! The relay process: root queue, signals, the receive loop, and the SysV [`Port`].
 
 use crate::log::Limiter;
+use crate::pending::{self, PendingStore};
+use crate::router::Pending;
 use crate::router::{Handled, Port, Rejected, Router};
 use crate::state;
 use crate::watcher::Watcher;
@@ -59,6 +61,8 @@ pub struct Shared {
     pub router: Mutex<Router>,
     /// The state file of this bus.
     pub state: Mutex<state::Store>,
+    /// Pending calls in mapped memory (none if the file could not be mapped).
+    pub pending: Mutex<Option<PendingStore>>,
     /// The death watcher, once started.
     pub watcher: OnceLock<Arc<Watcher>>,
 }
@@ -102,6 +106,15 @@ impl Port for SysvPort {
             .ok()
             .map(|s| s.last_receiver)
             .filter(|&p| p > 0)
+    }
+    fn pending_changed(&mut self, caller: &MipcName, p: Option<&Pending>) {
+        if let Some(shared) = &self.shared {
+            if let Ok(mut store) = shared.pending.lock() {
+                if let Some(store) = store.as_mut() {
+                    store.set(caller, p);
+                }
+            }
+        }
     }
     fn drain(&mut self, dst: MipcName) {
         let Some(shared) = self.shared.clone() else {
@@ -153,7 +166,13 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) {
 
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
+/// The name of live process `pid` (a zombie, a relay killed but not yet reaped, is dead).
 fn process_name(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit_once(") ")?.1.chars().next()?;
+    if matches!(state, 'Z' | 'X' | 'x') {
+        return None;
+    }
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .ok()
         .map(|s| s.trim().to_string())
@@ -283,11 +302,30 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     let shared = Arc::new(Shared {
         router: Mutex::new(Router::new(opts.max_entries)),
         state: Mutex::new(state::Store::new(state::path(opts.key))),
+        pending: Mutex::new(None),
         watcher: OnceLock::new(),
     });
     let watcher = Watcher::spawn(shared.clone()).map_err(RelayError::Setup)?;
     let _ = shared.watcher.set(watcher);
     let mut port = shared.port();
+    let pending_path = pending::path_beside(&state::path(opts.key));
+    let calls = match PendingStore::open(pending_path.clone(), opts.max_entries) {
+        Ok(mut store) => {
+            let calls = store.load();
+            if let Ok(mut slot) = shared.pending.lock() {
+                *slot = Some(store);
+            }
+            calls
+        }
+        Err(e) => {
+            let path = pending_path.display();
+            logln!(
+                Warn,
+                "pending calls will not outlive a restart: cannot map {path}: {e}"
+            );
+            Vec::new()
+        }
+    };
     let saved = shared
         .state
         .lock()
@@ -295,7 +333,14 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         .unwrap_or_default();
     if !saved.is_empty() {
         if let Ok(mut r) = shared.router.lock() {
-            let n = r.restore(&mut port, saved);
+            let (n, left_out) = r.restore(&mut port, saved);
+            for (name, why) in left_out {
+                logln!(Info, "not taking back {name}: {why}");
+            }
+            let calls = r.restore_pending(&mut port, calls);
+            if calls > 0 {
+                logln!(Info, "took back {calls} pending calls");
+            }
             persist(&mut r, &shared);
             let path = shared
                 .state
@@ -351,6 +396,9 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         let swept = r.sweep_dead(&mut port);
         if r.entries().next().is_none() {
             if let Ok(mut store) = shared.state.lock() {
+                store.remove();
+            }
+            if let Ok(Some(store)) = shared.pending.lock().as_deref() {
                 store.remove();
             }
         } else {

@@ -6,6 +6,7 @@
 //! - [`daemon`]: root queue, signals, the receive loop, the SysV port;
 //! - [`watcher`]: death notices of registered processes (pidfd);
 //! - [`state`]: the name table on disk, for a relay restarted after SIGKILL;
+//! - [`pending`]: pending calls in mapped memory, for the same;
 //! - [`log`]: the relay's log lines;
 //! - [`mem`]: an in-memory port for tests and fuzzers;
 //! - [`fuzzing`]: the bodies of the fuzz targets, with the invariants they check.
@@ -16,6 +17,7 @@ pub mod backlog;
 pub mod daemon;
 pub mod fuzzing;
 pub mod mem;
+pub mod pending;
 pub mod router;
 pub mod state;
 pub mod watcher;

@@ -39,6 +39,9 @@ pub trait Port {
     /// `dst` just got a backlog: start sending it ([`Router::next_parked`]) with blocking
     /// sends, apart from the relay's receive loop.
     fn drain(&mut self, dst: MipcName);
+    /// `caller`'s pending call changed (or ended, with `None`): keep it where a relay
+    /// started after this one finds it (`pending.rs`).
+    fn pending_changed(&mut self, caller: &MipcName, p: Option<&Pending>);
 }
 
 /// A sync call the relay forwarded and whose answer it has not seen yet.
@@ -252,16 +255,23 @@ impl Router {
 
     /// Takes back entries saved by an earlier relay of this bus. An entry whose queue is gone
     /// is left out; one whose process is known to be dead is left out and its queue removed.
-    /// Returns how many entries were taken back.
-    pub fn restore(&mut self, port: &mut impl Port, saved: Vec<(MipcName, Entry)>) -> usize {
+    /// Returns how many entries were taken back, and which were left out and why.
+    pub fn restore(
+        &mut self,
+        port: &mut impl Port,
+        saved: Vec<(MipcName, Entry)>,
+    ) -> (usize, Vec<(MipcName, &'static str)>) {
         let mut kept = 0;
+        let mut left_out = Vec::new();
         for (name, entry) in saved.into_iter().take(self.max_entries) {
             if !port.queue_exists(entry.queue) {
+                left_out.push((name, "its queue is gone"));
                 continue;
             }
             if let Some(pid) = entry.pid {
                 if !port.pid_alive(pid) {
                     port.remove_queue(entry.queue);
+                    left_out.push((name, "its process is dead"));
                     continue;
                 }
                 port.watch(pid);
@@ -270,6 +280,43 @@ impl Router {
             kept += 1;
         }
         self.changes.rewrite = true;
+        (kept, left_out)
+    }
+
+    /// Takes back the pending calls an earlier relay of this bus left (`pending.rs`), for
+    /// callers that are still registered. A call whose callee did not come back (its process
+    /// died while no relay ran) is failed at once with "peer died".
+    pub fn restore_pending(
+        &mut self,
+        port: &mut impl Port,
+        calls: Vec<(MipcName, Pending)>,
+    ) -> usize {
+        let mut kept = 0;
+        for (caller, p) in calls {
+            let callee_back = self.entries.contains_key(&p.callee);
+            match self.entries.get_mut(&caller) {
+                Some(e) if callee_back => {
+                    e.pending = Some(p);
+                    kept += 1;
+                }
+                Some(e) => {
+                    port.pending_changed(&caller, None);
+                    if e.ext {
+                        let queue = e.queue;
+                        self.send_error(
+                            port,
+                            queue,
+                            &caller,
+                            p.mtype,
+                            p.api,
+                            p.tag,
+                            RelayErrorCode::PeerDied,
+                        );
+                    }
+                }
+                None => port.pending_changed(&caller, None),
+            }
+        }
         kept
     }
 
@@ -328,7 +375,7 @@ impl Router {
         }
         match port.send(queue, bytes) {
             Ok(()) => {
-                self.note_delivery(&hdr, msg.mtype(), call, now);
+                self.note_delivery(port, &hdr, msg.mtype(), call, now);
                 self.learn_pid(port, &hdr.dst);
                 Ok(Handled::Forwarded)
             }
@@ -373,7 +420,7 @@ impl Router {
                 if fresh {
                     port.drain(hdr.dst);
                 }
-                self.note_delivery(hdr, msg.mtype(), call, now);
+                self.note_delivery(port, hdr, msg.mtype(), call, now);
                 Ok(Handled::Parked)
             }
             Err(_) => {
@@ -449,23 +496,33 @@ impl Router {
 
     /// Keeps track of sync calls: a forwarded call is pending for its caller until its answer
     /// passes through.
-    fn note_delivery(&mut self, hdr: &Header, mtype: c_long, call: Option<CallTag>, now: Instant) {
+    fn note_delivery(
+        &mut self,
+        port: &mut impl Port,
+        hdr: &Header,
+        mtype: c_long,
+        call: Option<CallTag>,
+        now: Instant,
+    ) {
         if let Some(tag) = call {
             if let Some(src) = self.entries.get_mut(&hdr.src) {
                 let until =
                     (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64));
-                src.pending = Some(Pending {
+                let p = Pending {
                     callee: hdr.dst,
                     mtype,
                     api: hdr.msg_type,
                     tag,
                     until,
-                });
+                };
+                src.pending = Some(p);
+                port.pending_changed(&hdr.src, Some(&p));
             }
         } else if let Some(t) = hdr.tag.filter(|t| t.is_reply()) {
             if let Some(caller) = self.entries.get_mut(&hdr.dst) {
                 if caller.pending.is_some_and(|p| p.tag.id() == t.id()) {
                     caller.pending = None;
+                    port.pending_changed(&hdr.dst, None);
                 }
             }
         }
@@ -804,6 +861,9 @@ impl Router {
             return;
         };
         self.changed(*name);
+        if gone.pending.is_some() {
+            port.pending_changed(name, None);
+        }
         if remove_queue {
             port.remove_queue(gone.queue);
         }
@@ -824,6 +884,7 @@ impl Router {
             if let Some(e) = self.entries.get_mut(&caller) {
                 e.pending = None;
             }
+            port.pending_changed(&caller, None);
             self.send_error(
                 port,
                 queue,

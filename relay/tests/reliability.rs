@@ -709,14 +709,9 @@ fn relay_restart_under_traffic_keeps_entries_and_queued_messages() {
 }
 
 /// A caller blocked forever on a server across a relay restart still gets "peer died" when
-/// the server is then killed: the new relay must know the call is pending.
-///
-/// Known gap, not fixed yet: the relay keeps its name table across a restart but not its
-/// pending calls (persisting them without a file write per call needs a memory-mapped
-/// table). A caller with a timeout ends at its timeout; one with -1 waits on. Run with
-/// `--ignored` to see it fail.
+/// the server is then killed: the new relay must know the call is pending (the relay keeps
+/// pending calls in a memory-mapped table beside its state file, relay/src/pending.rs).
 #[test]
-#[ignore = "known gap: pending calls are not kept across a relay restart (docs/RELIABILITY.md, guarantee 5)"]
 fn caller_blocked_across_relay_restart_learns_of_dead_peer() {
     let _serial = serial();
     let mut bus = Bus::start("restart_pending");

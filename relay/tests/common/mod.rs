@@ -422,7 +422,7 @@ fn spawn_relay(
     let thread = std::thread::spawn(move || {
         let mut ready_tx = Some(ready_tx);
         for line in text_lines(stderr) {
-            let is_ready = line.contains("ready");
+            let is_ready = line.contains("info: ready:");
             {
                 let (text, changed) = &*log;
                 let mut l = text.lock().unwrap_or_else(|e| e.into_inner());

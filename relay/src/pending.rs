@@ -1,0 +1,247 @@
+//! Pending sync calls in memory that outlives the relay: a file in the state directory
+//! (`mipc-<key>.pending`, next to the name table), mapped into the relay, one 128-byte slot
+//! per caller with a call in flight. Recording a call is a few stores into the mapping, no
+//! system call, so it costs nothing on the message path; and a relay killed with SIGKILL
+//! leaves the slots in the page cache, where the relay started after it finds them, so a
+//! caller blocked across a restart still gets "peer died" or "deadlock" from the new relay.
+//!
+//! Slot layout (native endian): `u32 used`, `u32 api`, `u32 tag`, `u32 pad`, `i64 mtype`,
+//! `u64 until` (CLOCK_MONOTONIC ns, 0: forever), caller name field (32 bytes), callee name
+//! field (32 bytes), 32 bytes unused.
+
+use crate::router::Pending;
+use mipc::fasthash::FastMap;
+use mipc::wire::{CallTag, MIPC_NAME_MAX_LEN};
+use mipc::MipcName;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const SLOT: usize = 128;
+
+/// The mapped table of pending calls.
+#[derive(Debug)]
+pub struct PendingStore {
+    path: PathBuf,
+    base: *mut u8,
+    slots: usize,
+    by_caller: FastMap<MipcName, usize>,
+    free: Vec<usize>,
+}
+
+// SAFETY: the mapping is owned by this value alone (no aliasing pointer escapes), so moving
+// it to another thread is moving exclusive access.
+unsafe impl Send for PendingStore {}
+
+/// The pending-calls file of the bus whose name table is at `entries_path`.
+pub fn path_beside(entries_path: &Path) -> PathBuf {
+    entries_path.with_extension("pending")
+}
+
+/// `mtype` as stored: 8 bytes on every target (a `long` is 4 bytes on ARM32, where this
+/// conversion is not a no-op).
+#[allow(clippy::useless_conversion)]
+fn wide(mtype: std::os::raw::c_long) -> i64 {
+    i64::from(mtype)
+}
+
+fn mono_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a live timespec for clock_gettime to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+impl PendingStore {
+    /// Opens (making it if needed) the file at `path` with room for `slots` callers and
+    /// maps it.
+    ///
+    /// # Errors
+    /// When the file cannot be made, sized or mapped.
+    pub fn open(path: PathBuf, slots: usize) -> io::Result<PendingStore> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        let len = slots * SLOT;
+        file.set_len(len as u64)?;
+        // SAFETY: maps len bytes of a file we hold open for reading and writing, shared so
+        // that the data outlives this process; the fd may be closed after mmap.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(PendingStore {
+            path,
+            base: base.cast(),
+            slots,
+            by_caller: FastMap::default(),
+            free: (0..slots).rev().collect(),
+        })
+    }
+
+    fn slot(&mut self, i: usize) -> &mut [u8] {
+        // SAFETY: i < slots, so the SLOT bytes at i * SLOT lie within the mapping, which this
+        // value owns exclusively (&mut self).
+        unsafe { std::slice::from_raw_parts_mut(self.base.add(i * SLOT), SLOT) }
+    }
+
+    /// The calls an earlier relay left, with their slots taken back.
+    pub fn load(&mut self) -> Vec<(MipcName, Pending)> {
+        let (now_i, now_ns) = (Instant::now(), mono_ns());
+        let mut out = Vec::new();
+        let mut used = Vec::new();
+        for i in 0..self.slots {
+            let s = self.slot(i);
+            let word = |o: usize| u32::from_ne_bytes([s[o], s[o + 1], s[o + 2], s[o + 3]]);
+            if word(0) != 1 {
+                continue;
+            }
+            let mut l = [0u8; 8];
+            l.copy_from_slice(&s[16..24]);
+            let mtype = i64::from_ne_bytes(l);
+            l.copy_from_slice(&s[24..32]);
+            let until_ns = u64::from_ne_bytes(l);
+            let field = |o: usize| -> Option<MipcName> {
+                let f: &[u8; MIPC_NAME_MAX_LEN] = s[o..o + MIPC_NAME_MAX_LEN].try_into().ok()?;
+                MipcName::from_field(f).ok()
+            };
+            let (Some(caller), Some(callee), Some(tag)) =
+                (field(32), field(64), CallTag::request(word(8)))
+            else {
+                s.fill(0);
+                continue;
+            };
+            let until = (until_ns != 0)
+                .then(|| now_i + Duration::from_nanos(until_ns.saturating_sub(now_ns)));
+            out.push((
+                caller,
+                Pending {
+                    callee,
+                    mtype: mtype as std::os::raw::c_long,
+                    api: word(4),
+                    tag,
+                    until,
+                },
+            ));
+            used.push((caller, i));
+        }
+        for (caller, i) in used {
+            self.free.retain(|&f| f != i);
+            self.by_caller.insert(caller, i);
+        }
+        out
+    }
+
+    /// Records `caller`'s pending call, or clears it with `None`.
+    pub fn set(&mut self, caller: &MipcName, p: Option<&Pending>) {
+        match p {
+            Some(p) => {
+                let i = match self.by_caller.get(caller) {
+                    Some(&i) => i,
+                    None => {
+                        let Some(i) = self.free.pop() else { return };
+                        self.by_caller.insert(*caller, i);
+                        i
+                    }
+                };
+                let until = p.until.map_or(0, |u| {
+                    let left = u.saturating_duration_since(Instant::now());
+                    (mono_ns() + left.as_nanos() as u64).max(1)
+                });
+                let s = self.slot(i);
+                s[4..8].copy_from_slice(&p.api.to_ne_bytes());
+                s[8..12].copy_from_slice(&p.tag.raw().to_ne_bytes());
+                s[16..24].copy_from_slice(&wide(p.mtype).to_ne_bytes());
+                s[24..32].copy_from_slice(&until.to_ne_bytes());
+                s[32..64].copy_from_slice(caller.field());
+                s[64..96].copy_from_slice(p.callee.field());
+                s[0..4].copy_from_slice(&1u32.to_ne_bytes()); // last: the slot is complete
+            }
+            None => {
+                if let Some(i) = self.by_caller.remove(caller) {
+                    self.slot(i)[0..4].fill(0);
+                    self.free.push(i);
+                }
+            }
+        }
+    }
+
+    /// Removes the file (a clean stop with no entry left).
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for PendingStore {
+    fn drop(&mut self) {
+        // SAFETY: base and slots * SLOT are what mmap returned and was given.
+        unsafe { libc::munmap(self.base.cast(), self.slots * SLOT) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_outlive_the_store() {
+        let dir = std::env::temp_dir().join(format!("mipc-pending-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("x.pending");
+        let a = MipcName::new(b"caller_a").unwrap();
+        let b = MipcName::new(b"caller_b").unwrap();
+        let p = Pending {
+            callee: MipcName::new(b"server").unwrap(),
+            mtype: 42,
+            api: 42,
+            tag: CallTag::request(7).unwrap(),
+            until: None,
+        };
+        let timed = Pending {
+            until: Some(Instant::now() + Duration::from_secs(60)),
+            ..p
+        };
+        {
+            let mut s = PendingStore::open(path.clone(), 8).unwrap();
+            assert!(s.load().is_empty());
+            s.set(&a, Some(&p));
+            s.set(&b, Some(&timed));
+            s.set(&b, None);
+            s.set(&b, Some(&timed));
+        } // dropped like a killed relay: nothing cleared
+        let mut s = PendingStore::open(path.clone(), 8).unwrap();
+        let mut got = s.load();
+        got.sort_by_key(|(n, _)| n.as_bytes().to_vec());
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], (a, p));
+        assert_eq!(got[1].1.tag, timed.tag);
+        let left = got[1]
+            .1
+            .until
+            .unwrap()
+            .saturating_duration_since(Instant::now());
+        assert!(left > Duration::from_secs(58) && left <= Duration::from_secs(60));
+        s.set(&a, None);
+        drop(s);
+        let mut s = PendingStore::open(path.clone(), 8).unwrap();
+        assert_eq!(s.load().len(), 1);
+        s.remove();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
