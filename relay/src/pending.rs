@@ -26,6 +26,8 @@ pub struct PendingStore {
     path: PathBuf,
     base: *mut u8,
     slots: usize,
+    /// An earlier relay left the file (only then is it worth reading).
+    existed: bool,
     by_caller: FastMap<MipcName, usize>,
     free: Vec<usize>,
 }
@@ -69,6 +71,7 @@ impl PendingStore {
             .create(true)
             .truncate(false)
             .open(&path)?;
+        let existed = file.metadata()?.len() > 0;
         let len = slots * SLOT;
         file.set_len(len as u64)?;
         // SAFETY: maps len bytes of a file we hold open for reading and writing, shared so
@@ -90,6 +93,7 @@ impl PendingStore {
             path,
             base: base.cast(),
             slots,
+            existed,
             by_caller: FastMap::default(),
             free: (0..slots).rev().collect(),
         })
@@ -103,6 +107,9 @@ impl PendingStore {
 
     /// The calls an earlier relay left, with their slots taken back.
     pub fn load(&mut self) -> Vec<(MipcName, Pending)> {
+        if !self.existed {
+            return Vec::new(); // a new, empty table: reading it would only map its pages
+        }
         let (now_i, now_ns) = (Instant::now(), mono_ns());
         let mut out = Vec::new();
         let mut used = Vec::new();
@@ -145,6 +152,11 @@ impl PendingStore {
             self.free.retain(|&f| f != i);
             self.by_caller.insert(caller, i);
         }
+        // The scan mapped every page; let them go from the relay's resident set (the data
+        // stays in the file, and a page comes back when a call is recorded in it).
+        // SAFETY: base and slots * SLOT are the mapping; MADV_DONTNEED on a shared file
+        // mapping only drops the process's page table entries.
+        unsafe { libc::madvise(self.base.cast(), self.slots * SLOT, libc::MADV_DONTNEED) };
         out
     }
 
