@@ -47,6 +47,13 @@ ifneq ($(shell command -v $(CXX) 2>/dev/null),)
 CTESTS_BINS += $(CTESTS_BUILD)/header_cxx.ok
 endif
 
+# The bench's minimal C relay forwards exactly the SPEC bytes: the legacy relay of the
+# interoperability test (relay/tests/c_scenarios.rs). It uses the header only.
+CTESTS_BINS += $(CTESTS_BUILD)/crelay
+$(CTESTS_BUILD)/crelay: bench/crelay.c bench/common.h $(CTESTS_HEADERS) | c-tests-need-lib $(CTESTS_BUILD)
+	$(CC) $(CTESTS_CFLAGS) -Ibench -o $@ $< -lpthread
+
+
 .PHONY: c-tests c-tests-asan c-tests-clean c-tests-need-lib
 
 c-tests: $(CTESTS_BINS)

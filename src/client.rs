@@ -302,15 +302,19 @@ fn register_with_relay(name: &MipcName, queue: QueueId, tid: libc::pthread_t) ->
 }
 
 /// Unregisters `entry` with the relay and, if this process made its queue, removes it.
+///
+/// The queue goes first: a process killed between the two steps is still registered, and
+/// the relay removes what is left when it sees the process die; the other way round, the
+/// relay would forget the entry and the queue would outlive everyone.
 pub fn retire(entry: &Entry) {
-    with_buf(|buf| {
-        notice(buf, false, &entry.name, entry.queue, entry.tid);
-        let _ = send_to_relay(buf.as_sendable(), true);
-    });
     // SAFETY: getpid has no preconditions.
     if entry.owned && entry.pid == unsafe { libc::getpid() } {
         let _ = sysv::remove(entry.queue);
     }
+    with_buf(|buf| {
+        notice(buf, false, &entry.name, entry.queue, entry.tid);
+        let _ = send_to_relay(buf.as_sendable(), true);
+    });
 }
 
 /// Unregisters every entry of the calling thread and removes their queues.

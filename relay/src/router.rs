@@ -179,6 +179,9 @@ pub struct Router {
     stats: Stats,
     changes: Changes,
     backlogs: Backlogs,
+    /// Queues of unregistered entries with a known process, removed if that process dies
+    /// while they still exist (a daemon killed in the middle of its exit), oldest first.
+    retired: std::collections::VecDeque<(i32, QueueId)>,
 }
 
 /// What changed in the table since it was last saved (`state.rs`).
@@ -222,6 +225,7 @@ impl Router {
             stats: Stats::default(),
             changes: Changes::default(),
             backlogs: Backlogs::default(),
+            retired: std::collections::VecDeque::new(),
         }
     }
 
@@ -303,15 +307,7 @@ impl Router {
                     port.pending_changed(&caller, None);
                     if e.ext {
                         let queue = e.queue;
-                        self.send_error(
-                            port,
-                            queue,
-                            &caller,
-                            p.mtype,
-                            p.api,
-                            p.tag,
-                            RelayErrorCode::PeerDied,
-                        );
+                        self.fail_call(port, &caller, queue, &p, RelayErrorCode::PeerDied);
                     }
                 }
                 None => port.pending_changed(&caller, None),
@@ -369,25 +365,40 @@ impl Router {
         } else {
             msg.as_sendable_untagged(&hdr)
         };
+        // Recorded before the send: once the server has the request, the call is pending
+        // (also for a relay started after this one is killed right after the send).
+        self.note_delivery(port, &hdr, msg.mtype(), call, now);
         if self.backlogs.has(&hdr.dst) {
             // Behind messages already waiting for room: keep the order.
             return self.park(port, msg, &hdr, queue, bytes, call, now);
         }
         match port.send(queue, bytes) {
             Ok(()) => {
-                self.note_delivery(port, &hdr, msg.mtype(), call, now);
                 self.learn_pid(port, &hdr.dst);
                 Ok(Handled::Forwarded)
             }
             Err(QueueError::Full) => self.park(port, msg, &hdr, queue, bytes, call, now),
             Err(QueueError::Gone) => {
+                self.forget_call(port, &hdr.src, call);
                 self.drop_entry(port, &hdr.dst, false);
                 self.fail(port, msg, &hdr, RelayErrorCode::PeerDied);
                 Err(Rejected::Gone(hdr.dst))
             }
             Err(e) => {
+                self.forget_call(port, &hdr.src, call);
                 self.fail(port, msg, &hdr, RelayErrorCode::PeerDied);
                 Err(Rejected::Queue(hdr.dst, e))
+            }
+        }
+    }
+
+    /// A call recorded as pending could not be delivered: it is not pending after all.
+    fn forget_call(&mut self, port: &mut impl Port, caller: &MipcName, call: Option<CallTag>) {
+        let Some(tag) = call else { return };
+        if let Some(e) = self.entries.get_mut(caller) {
+            if e.pending.is_some_and(|p| p.tag == tag) {
+                e.pending = None;
+                port.pending_changed(caller, None);
             }
         }
     }
@@ -420,10 +431,10 @@ impl Router {
                 if fresh {
                     port.drain(hdr.dst);
                 }
-                self.note_delivery(port, hdr, msg.mtype(), call, now);
                 Ok(Handled::Parked)
             }
             Err(_) => {
+                self.forget_call(port, &hdr.src, call);
                 self.fail(port, msg, hdr, RelayErrorCode::DestinationBusy);
                 Err(Rejected::Busy(hdr.dst))
             }
@@ -460,6 +471,18 @@ impl Router {
             self.drop_entry(port, dst, false);
         }
         self.fail_parked(port, item, RelayErrorCode::PeerDied);
+    }
+
+    /// Tells `caller` (whose queue is `queue`) that its pending call `p` failed with `code`.
+    fn fail_call(
+        &mut self,
+        port: &mut impl Port,
+        caller: &MipcName,
+        queue: QueueId,
+        p: &Pending,
+        code: RelayErrorCode,
+    ) {
+        self.send_error(port, queue, caller, p.mtype, p.api, p.tag, code);
     }
 
     fn fail_parked(&mut self, port: &mut impl Port, item: Parked, code: RelayErrorCode) {
@@ -624,6 +647,12 @@ impl Router {
         if !info.hold {
             return match self.entries.get(&info.name) {
                 Some(e) if e.queue == queue => {
+                    if let Some(pid) = e.pid {
+                        if self.retired.len() >= self.max_entries {
+                            self.retired.pop_front();
+                        }
+                        self.retired.push_back((pid, queue));
+                    }
                     self.drop_entry(port, &info.name, false);
                     Ok(Handled::Unregistered(info.name))
                 }
@@ -885,21 +914,19 @@ impl Router {
                 e.pending = None;
             }
             port.pending_changed(&caller, None);
-            self.send_error(
-                port,
-                queue,
-                &caller,
-                p.mtype,
-                p.api,
-                p.tag,
-                RelayErrorCode::PeerDied,
-            );
+            self.fail_call(port, &caller, queue, &p, RelayErrorCode::PeerDied);
         }
     }
 
     /// Process `pid` died: drops its entries, removes their queues, and fails the calls
     /// waiting on them. Returns the names dropped.
     pub fn peer_died(&mut self, port: &mut impl Port, pid: i32) -> Vec<MipcName> {
+        self.retired.retain(|&(p, q)| {
+            if p == pid {
+                port.remove_queue(q); // gone already unless its owner died mid-exit
+            }
+            p != pid
+        });
         let names: Vec<MipcName> = self
             .entries
             .iter()
@@ -914,6 +941,14 @@ impl Router {
 
     /// On shutdown: removes the queues of entries whose process is known to be dead.
     pub fn sweep_dead(&mut self, port: &mut impl Port) -> usize {
+        let retired: Vec<(i32, QueueId)> = self.retired.drain(..).collect();
+        for (pid, q) in retired {
+            if port.pid_alive(pid) {
+                self.retired.push_back((pid, q));
+            } else {
+                port.remove_queue(q);
+            }
+        }
         let unknown: Vec<MipcName> = self
             .entries
             .iter()

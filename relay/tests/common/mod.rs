@@ -114,6 +114,19 @@ impl Finished {
         self.stdout.last().map(String::as_str).unwrap_or("")
     }
 
+    /// Panics unless an `errors` run (c-tests/errors.c) passed every check: status 0, a last
+    /// line `ok N`, and no `FAIL` line.
+    pub fn assert_errors_passed(&self) -> &Self {
+        self.assert_success();
+        assert!(self.last_line().starts_with("ok "), "{}", self.describe());
+        assert!(
+            !self.stdout.iter().any(|l| l.starts_with("FAIL")),
+            "{}",
+            self.describe()
+        );
+        self
+    }
+
     /// Panics with the whole output unless the program exited with status 0.
     pub fn assert_success(&self) -> &Self {
         assert!(
@@ -392,10 +405,24 @@ fn spawn_relay(
     env: &[(String, String)],
     log: &RelayLog,
 ) -> (Child, JoinHandle<()>, Receiver<()>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mipc_main"));
+    // `MIPC_TEST_RELAY` (a c-tests/build program) runs another relay instead of mipc_main: a
+    // byte-exact legacy relay, which runs until its stdin closes (kept open by the Child).
+    let other = env
+        .iter()
+        .find(|(k, _)| k == "MIPC_TEST_RELAY")
+        .map(|(_, v)| c_program(v));
+    let mut cmd = Command::new(
+        other
+            .as_deref()
+            .unwrap_or(Path::new(env!("CARGO_BIN_EXE_mipc_main"))),
+    );
     cmd.env("MIPC_ROOT_KEY", key.to_string())
         .env("MIPC_STATE_DIR", state_dir)
-        .stdin(Stdio::null())
+        .stdin(if other.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     // Entries with an empty name are command-line arguments.
@@ -422,7 +449,8 @@ fn spawn_relay(
     let thread = std::thread::spawn(move || {
         let mut ready_tx = Some(ready_tx);
         for line in text_lines(stderr) {
-            let is_ready = line.contains("info: ready:");
+            // "mipc_main: info: ready: ..." (or "crelay: ready: ..."), not "already".
+            let is_ready = line.contains(": ready:");
             {
                 let (text, changed) = &*log;
                 let mut l = text.lock().unwrap_or_else(|e| e.into_inner());
