@@ -485,6 +485,26 @@ impl Router {
         self.send_error(port, queue, caller, p.mtype, p.api, p.tag, code);
     }
 
+    /// Builds an answer of the relay in its reply buffer.
+    fn build_answer(
+        &mut self,
+        mtype: c_long,
+        to: &MipcName,
+        msg_type: u32,
+        payload: &[u8],
+        tag: Option<CallTag>,
+    ) {
+        self.reply.build(Build {
+            mtype,
+            src: &MipcName::RELAY,
+            dst: to,
+            msg_type,
+            sync_flag: 0,
+            payload,
+            tag,
+        });
+    }
+
     fn fail_parked(&mut self, port: &mut impl Port, item: Parked, code: RelayErrorCode) {
         let Some(c) = item.call else { return };
         let Some(queue) = self
@@ -599,15 +619,7 @@ impl Router {
         let mut payload = [0u8; 8];
         payload[..4].copy_from_slice(&(code as i32).to_ne_bytes());
         payload[4..].copy_from_slice(&api.to_ne_bytes());
-        self.reply.build(Build {
-            mtype,
-            src: &MipcName::RELAY,
-            dst: to,
-            msg_type: MIPC_MSG_TYPE_ERROR,
-            sync_flag: 0,
-            payload: &payload,
-            tag: Some(tag.reply()),
-        });
+        self.build_answer(mtype, to, MIPC_MSG_TYPE_ERROR, &payload, Some(tag.reply()));
         if port.send(queue, self.reply.as_sendable()).is_ok() {
             self.stats.errors_sent += 1;
         }
@@ -786,15 +798,13 @@ impl Router {
         let mut answer = [0u8; 8];
         answer[..4].copy_from_slice(&mipc::client::HELLO_VERSION.to_ne_bytes());
         answer[4..].copy_from_slice(&status.to_ne_bytes());
-        self.reply.build(Build {
-            mtype: MIPC_MSG_TYPE_HELLO as c_long,
-            src: &MipcName::RELAY,
-            dst: &hdr.src,
-            msg_type: MIPC_MSG_TYPE_HELLO,
-            sync_flag: 0,
-            payload: &answer,
-            tag: None,
-        });
+        self.build_answer(
+            MIPC_MSG_TYPE_HELLO as c_long,
+            &hdr.src,
+            MIPC_MSG_TYPE_HELLO,
+            &answer,
+            None,
+        );
         let _ = port.send(queue, self.reply.as_sendable());
         match status {
             0 => Ok(Handled::Greeted(hdr.src, pid)),
@@ -837,15 +847,13 @@ impl Router {
         answer[..4].copy_from_slice(&status.to_ne_bytes());
         answer[4..8].copy_from_slice(&queue.to_ne_bytes());
         answer[8..].copy_from_slice(&pid.to_ne_bytes());
-        self.reply.build(Build {
-            mtype: MIPC_MSG_TYPE_LOOKUP as c_long,
-            src: &MipcName::RELAY,
-            dst: &hdr.src,
-            msg_type: MIPC_MSG_TYPE_LOOKUP,
-            sync_flag: 0,
-            payload: &answer,
-            tag: Some(tag.reply()),
-        });
+        self.build_answer(
+            MIPC_MSG_TYPE_LOOKUP as c_long,
+            &hdr.src,
+            MIPC_MSG_TYPE_LOOKUP,
+            &answer,
+            Some(tag.reply()),
+        );
         match port.send(caller_queue, self.reply.as_sendable()) {
             Ok(()) => Ok(Handled::LookedUp),
             Err(e) => Err(Rejected::Queue(hdr.src, e)),
@@ -868,15 +876,13 @@ impl Router {
         };
         let (queue, ext) = (caller.queue, caller.ext);
         let tag = hdr.tag.filter(|t| ext && !t.is_reply()).map(CallTag::reply);
-        self.reply.build(Build {
-            mtype: msg.mtype(),
-            src: &MipcName::RELAY,
-            dst: &hdr.src,
-            msg_type: MIPC_MSG_TYPE_PING,
-            sync_flag: 0,
-            payload: &0i32.to_ne_bytes(),
+        self.build_answer(
+            msg.mtype(),
+            &hdr.src,
+            MIPC_MSG_TYPE_PING,
+            &0i32.to_ne_bytes(),
             tag,
-        });
+        );
         match port.send(queue, self.reply.as_sendable()) {
             Ok(()) => Ok(Handled::Ponged),
             Err(e) => Err(Rejected::Queue(hdr.src, e)),
