@@ -945,8 +945,18 @@ impl Router {
         names
     }
 
-    /// On shutdown: removes the queues of entries whose process is known to be dead.
+    /// On shutdown: drops entries whose queue is gone, and removes the queues of entries
+    /// whose process is known to be dead.
     pub fn sweep_dead(&mut self, port: &mut impl Port) -> usize {
+        let vanished: Vec<MipcName> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| !port.queue_exists(e.queue))
+            .map(|(n, _)| *n)
+            .collect();
+        for n in &vanished {
+            self.drop_entry(port, n, false);
+        }
         let retired: Vec<(i32, QueueId)> = self.retired.drain(..).collect();
         for (pid, q) in retired {
             if port.pid_alive(pid) {
