@@ -1,7 +1,7 @@
 # mipc-rs: the C side of the build. Rust is built by cargo; this file builds the C tests,
 # runs the demo, the test suite and the benchmarks.
 #
-#   make            the library (target/release/libmipc.{so,a}), mipc_main, the C programs
+#   make            the library (target/release/libmipc.{so,a}, libmipc.so.1 link), mipc_main, the C programs
 #   make demo       relay + middleware daemons talking, then everything stopped and removed
 #   make test       every check and test (what CI runs): scripts/test.sh
 #   make bench      the benchmark suite, rewrites docs/PERFORMANCE.md
@@ -11,7 +11,8 @@
 #                   PREFIX=/usr/local DESTDIR= LIBDIR BINDIR INCLUDEDIR, TARGET=<triple> for a
 #                   cross build, INIT=procd|systemd|sysv to put one init file in its system place)
 #   make uninstall  remove what `make install` put there (same variables)
-#   make test-install  install into a temporary DESTDIR and check it (scripts/test-install.sh)
+#   make test-install  install into temporary DESTDIRs and check the tree, the init files and the
+#                   package recipes (scripts/test-install.sh, scripts/test-packaging.sh)
 
 CARGO ?= cargo
 

@@ -128,3 +128,4 @@ uninstall:
 
 test-install:
 	./scripts/test-install.sh
+	./scripts/test-packaging.sh
