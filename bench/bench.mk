@@ -90,6 +90,7 @@ bench-baseline:
 bench-cargo:
 	@mkdir -p $(BENCH_BUILD) && date +%s.%N > $(BENCH_BUILD)/.started
 	$(BENCH_CARGO) build --release --workspace
+	ln -sfn libmipc.so $(BENCH_LIBDIR)/libmipc.so.1
 
 bench-programs: $(BENCH_BINS)
 
