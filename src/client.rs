@@ -15,18 +15,16 @@ use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
 use crate::table::{self, DirectWait, Entry, STASH_MAX};
 use crate::timer;
+use crate::wire::control::{ErrorAnswer, Hello, HelloAnswer, HELLO_VERSION};
 use crate::wire::{
-    self, Build, CallTag, Header, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_ERROR,
-    MIPC_MSG_TYPE_HELLO, MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING, MIPC_MSG_TYPE_WAKE,
+    self, Build, CallTag, Control, Envelope, Header, Kind, MsgBuf, ThreadInfo, MIPC_API_ID_MAX,
+    MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_PING,
 };
 use std::cell::RefCell;
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Version of the HELLO exchange this library speaks (docs/PROTOCOL.md).
-pub const HELLO_VERSION: u32 = 1;
 
 /// How long a sync call may wait: `None` is forever.
 pub type Wait = Option<Duration>;
@@ -234,26 +232,40 @@ pub fn init(name: &MipcName) -> Result<QueueId> {
 }
 
 fn notice(buf: &mut MsgBuf, hold: bool, name: &MipcName, queue: QueueId, tid: libc::pthread_t) {
-    let info = wire::thread_info_bytes(hold, tid, name, queue.0);
-    buf.build(Build {
-        mtype: MIPC_MSG_TYPE_NOTICE as c_long,
-        src: name,
-        dst: &MipcName::RELAY,
-        msg_type: MIPC_MSG_TYPE_NOTICE,
-        sync_flag: 0,
-        payload: &info,
-        tag: None,
-    });
+    let info = ThreadInfo {
+        hold,
+        thread_id: tid as u64,
+        name: *name,
+        mqd: queue.0,
+    };
+    buf.build_control(to_relay(name, Kind::Notice.mtype(), 0, None), &info);
 }
 
-/// The HELLO payload: version, pid, queue id, flags (all native `u32`/`i32`).
-pub fn hello_payload(queue: QueueId) -> [u8; 16] {
-    let mut p = [0u8; 16];
-    p[0..4].copy_from_slice(&HELLO_VERSION.to_ne_bytes());
-    // SAFETY: getpid has no preconditions.
-    p[4..8].copy_from_slice(&unsafe { libc::getpid() }.to_ne_bytes());
-    p[8..12].copy_from_slice(&queue.0.to_ne_bytes());
-    p
+/// The envelope of a control message from `src` to the relay.
+pub(crate) fn to_relay(
+    src: &MipcName,
+    mtype: c_long,
+    sync_flag: i32,
+    tag: Option<CallTag>,
+) -> Envelope<'_> {
+    Envelope {
+        mtype,
+        src,
+        dst: &MipcName::RELAY,
+        sync_flag,
+        tag,
+    }
+}
+
+/// The greeting of the entry whose queue is `queue`.
+pub fn hello(queue: QueueId) -> Hello {
+    Hello {
+        version: HELLO_VERSION,
+        // SAFETY: getpid has no preconditions.
+        pid: unsafe { libc::getpid() },
+        mqd: queue.0,
+        flags: 0,
+    }
 }
 
 fn register_with_relay(name: &MipcName, queue: QueueId, tid: libc::pthread_t) -> Result<bool> {
@@ -264,31 +276,21 @@ fn register_with_relay(name: &MipcName, queue: QueueId, tid: libc::pthread_t) ->
             return Ok(false);
         }
         let timeout = Duration::from_millis(config::hello_timeout_ms() as u64);
-        buf.build(Build {
-            mtype: MIPC_MSG_TYPE_HELLO as c_long,
-            src: name,
-            dst: &MipcName::RELAY,
-            msg_type: MIPC_MSG_TYPE_HELLO,
-            sync_flag: sync_flag_of(Some(timeout)),
-            payload: &hello_payload(queue),
-            tag: None,
-        });
+        let env = to_relay(name, Kind::Hello.mtype(), sync_flag_of(Some(timeout)), None);
+        buf.build_control(env, &hello(queue));
         send_to_relay(buf.as_sendable(), false)?;
         let deadline = Instant::now() + timeout;
         match wait_answer(
             queue,
             None,
-            MIPC_MSG_TYPE_HELLO as c_long,
+            Kind::Hello.mtype(),
             None,
             Some(deadline),
             None,
             buf,
         ) {
-            Ok(hdr) if hdr.msg_type == MIPC_MSG_TYPE_HELLO && hdr.src.is_relay() => {
-                let p = wire::payload(buf.mtext(), &hdr);
-                let status = p
-                    .get(4..8)
-                    .map(|s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
+            Ok(hdr) if hdr.msg_type == Kind::Hello.msg_type() && hdr.src.is_relay() => {
+                let status = HelloAnswer::decode(buf, &hdr).map(|a| a.status);
                 match status.and_then(RelayErrorCode::from_i32) {
                     None => Ok(true),
                     Some(code) => Err(MipcError::from_relay(code)),
@@ -577,25 +579,22 @@ pub(crate) fn wait_answer(
         let n = sysv::recv(queue, buf.raw_mut(), mtype, RecvFlags::default())?;
         buf.set_mtext_len(n);
         let Ok(hdr) = buf.decode() else { continue };
-        if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
+        if timer::is_wake(&hdr) {
             let p = wire::payload(buf.mtext(), &hdr);
             match ids
                 .iter()
                 .flatten()
-                .find_map(|&id| timer::wake_reason(&hdr, p, id))
+                .find_map(|&id| timer::wake_reason(p, id))
             {
                 Some(timer::Reason::Timeout) => return Err(MipcError::Timeout),
                 Some(timer::Reason::PeerDied) => return Err(MipcError::PeerDied),
                 None => continue, // the wake of an earlier wait that ended otherwise
             }
         }
-        if hdr.msg_type == MIPC_MSG_TYPE_ERROR && hdr.src.is_relay() {
+        if hdr.msg_type == Kind::Error.msg_type() && hdr.src.is_relay() {
             if let (Some(mine), Some(t)) = (expect, hdr.tag) {
                 if t == mine.reply() {
-                    let p = wire::payload(buf.mtext(), &hdr);
-                    let code = p
-                        .get(0..4)
-                        .map(|s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
+                    let code = ErrorAnswer::decode(buf, &hdr).map(|a| a.code);
                     return Err(code
                         .and_then(RelayErrorCode::from_i32)
                         .map(MipcError::from_relay)

@@ -23,15 +23,15 @@ use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId};
 use crate::table::Entry;
 use crate::timer;
-use crate::wire::{self, Build, MsgBuf, MIPC_MSG_TYPE_LOOKUP};
+use crate::wire::control::{Lookup, LookupAnswer};
+use crate::wire::{self, Control, Kind, MsgBuf};
 use once_cell::sync::Lazy;
-use std::os::raw::c_long;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Messages sent through the relay after a direct send failed, before looking up again.
-pub const RELAY_SPELL: u32 = 64;
+pub(crate) const RELAY_SPELL: u32 = 64;
 /// Most destinations remembered.
 const MAX_ROUTES: usize = 1024;
 
@@ -130,19 +130,12 @@ pub fn send(dst: &MipcName, route: &Route, msg: &[u8]) -> bool {
 /// request's tag: `i32 status` (0: direct is fine), `i32 queue`, `i32 pid`.
 fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
     let tag = next_tag();
-    buf.build(Build {
-        mtype: MIPC_MSG_TYPE_LOOKUP as c_long,
-        src: &entry.name,
-        dst: &MipcName::RELAY,
-        msg_type: MIPC_MSG_TYPE_LOOKUP,
-        sync_flag: config::hello_timeout_ms(),
-        payload: dst.field(),
-        tag: Some(tag),
-    });
+    let mtype = Kind::Lookup.mtype();
+    let env = client::to_relay(&entry.name, mtype, config::hello_timeout_ms(), Some(tag));
+    buf.build_control(env, &Lookup { name: *dst });
     send_to_relay(buf.as_sendable(), false)?;
     let wait: Wait = Some(Duration::from_millis(config::hello_timeout_ms() as u64));
     let deadline = wait.map(|d| Instant::now() + d);
-    let mtype = MIPC_MSG_TYPE_LOOKUP as c_long;
     let hdr = match client::wait_answer(
         entry.queue,
         Some(entry),
@@ -156,14 +149,14 @@ fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Rout
         Err(MipcError::Timeout) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let p = wire::payload(buf.mtext(), &hdr);
-    let word = |i: usize| {
-        p.get(i * 4..i * 4 + 4)
-            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    Ok(match (word(0), word(1), word(2)) {
-        (Some(0), Some(q), Some(pid)) if q >= 0 && pid > 0 => timer::watch(pid).map(|dead| Route {
-            queue: QueueId(q),
+    let answer = LookupAnswer::get(wire::payload(buf.mtext(), &hdr));
+    Ok(match answer {
+        Some(LookupAnswer {
+            status: 0,
+            queue,
+            pid,
+        }) if queue >= 0 && pid > 0 => timer::watch(pid).map(|dead| Route {
+            queue: QueueId(queue),
             pid,
             dead,
         }),

@@ -12,7 +12,7 @@ use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
 use crate::table::{Serving, SERVING_MAX};
 use crate::timer;
-use crate::wire::{self, Build, Header, MsgBuf, MIPC_MSG_TYPE_WAKE, MTYPE_LEN};
+use crate::wire::{self, Build, Header, Kind, MsgBuf, MTYPE_LEN};
 use std::cell::Cell;
 use std::os::raw::c_long;
 use std::sync::Mutex;
@@ -88,9 +88,9 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
         msg.set_mtext_len(n);
         // SPEC §2: a receiver rejects bytes that are not a MIPC message (they are consumed).
         let hdr = msg.decode().map_err(MipcError::BadMessage)?;
-        if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
+        if timer::is_wake(&hdr) {
             let p = wire::payload(msg.mtext(), &hdr);
-            if wake.is_some_and(|w| timer::wake_reason(&hdr, p, w.id()).is_some()) {
+            if wake.is_some_and(|w| timer::wake_reason(p, w.id()).is_some()) {
                 return Err(MipcError::Timeout);
             }
             continue; // a stale wake of an earlier wait
@@ -112,7 +112,7 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
 /// The SysV type a WAKE must have to end a receive of type `want`.
 fn wake_type(want: c_long) -> c_long {
     match want {
-        0 => MIPC_MSG_TYPE_WAKE as c_long,
+        0 => Kind::Wake.mtype(),
         w if w > 0 => w,
         _ => 1,
     }
@@ -184,10 +184,10 @@ fn receive_foreign(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) ->
         };
         let mtext = &out[MTYPE_LEN..MTYPE_LEN + n];
         let hdr = wire::decode(mtext).map_err(MipcError::BadMessage)?;
-        if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
-            if wake.is_some_and(|w| {
-                timer::wake_reason(&hdr, wire::payload(mtext, &hdr), w.id()).is_some()
-            }) {
+        if timer::is_wake(&hdr) {
+            if wake
+                .is_some_and(|w| timer::wake_reason(wire::payload(mtext, &hdr), w.id()).is_some())
+            {
                 return Err(MipcError::Timeout);
             }
             continue;

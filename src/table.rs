@@ -42,7 +42,7 @@ pub struct Entry {
 
 /// Most unanswered requests an entry remembers (older ones are forgotten: their answers go
 /// out untagged, as from a legacy server).
-pub const SERVING_MAX: usize = 256;
+pub(crate) const SERVING_MAX: usize = 256;
 
 /// A request being served: who asked, for which api, under which tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,8 @@
 use crate::fasthash::FastMap;
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId};
-use crate::wire::{Build, Header, MsgBuf, MIPC_MSG_TYPE_WAKE};
+use crate::wire::control::Wake;
+use crate::wire::{Control, Envelope, Header, Kind, MsgBuf};
 use once_cell::sync::Lazy;
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -166,29 +167,32 @@ pub fn disarm(w: WakeId) {
 
 /// Builds the WAKE message of wait `id`.
 pub fn wake_message(buf: &mut MsgBuf, mtype: c_long, id: u64, reason: Reason) {
-    let mut payload = [0u8; 12];
-    payload[..8].copy_from_slice(&id.to_ne_bytes());
-    payload[8..].copy_from_slice(&(reason as u32).to_ne_bytes());
-    buf.build(Build {
+    let env = Envelope {
         mtype,
         src: &MipcName::RELAY,
         dst: &MipcName::RELAY,
-        msg_type: MIPC_MSG_TYPE_WAKE,
         sync_flag: 0,
-        payload: &payload,
         tag: None,
-    });
+    };
+    buf.build_control(
+        env,
+        &Wake {
+            id,
+            reason: reason as u32,
+        },
+    );
 }
 
-/// Why a received message woke wait `id`, if it is that wait's WAKE.
-pub fn wake_reason(hdr: &Header, payload: &[u8], id: u64) -> Option<Reason> {
-    if hdr.msg_type != MIPC_MSG_TYPE_WAKE || !hdr.src.is_relay() || payload.len() != 12 {
-        return None;
-    }
-    if payload[..8] != id.to_ne_bytes() {
-        return None;
-    }
-    Some(if payload[8..] == 1u32.to_ne_bytes() {
+/// Whether a received message is a WAKE (put there by a waker, never by a peer: the relay
+/// forwards no reserved type but PING).
+pub fn is_wake(hdr: &Header) -> bool {
+    hdr.msg_type == Kind::Wake.msg_type() && hdr.src.is_relay()
+}
+
+/// Why the WAKE whose payload is `payload` woke wait `id`, if it is that wait's WAKE.
+pub fn wake_reason(payload: &[u8], id: u64) -> Option<Reason> {
+    let wake = Wake::get(payload).filter(|w| w.id == id)?;
+    Some(if wake.reason == Reason::PeerDied as u32 {
         Reason::PeerDied
     } else {
         Reason::Timeout

@@ -5,10 +5,10 @@
 use crate::backlog::{self, Backlogs, Parked};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::{QueueError, QueueId};
-use mipc::wire::{
-    self, Build, CallTag, Header, MsgBuf, WireError, MIPC_MSG_TYPE_ERROR, MIPC_MSG_TYPE_HELLO,
-    MIPC_MSG_TYPE_LOOKUP, MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING,
+use mipc::wire::control::{
+    ErrorAnswer, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_VERSION,
 };
+use mipc::wire::{self, CallTag, Control, Envelope, Header, Kind, MsgBuf, ThreadInfo, WireError};
 use mipc::MipcName;
 use std::collections::HashMap;
 use std::fmt;
@@ -347,7 +347,7 @@ impl Router {
         if hdr.dst.is_relay() {
             return self.control(port, msg, &hdr);
         }
-        if wire::is_control(hdr.msg_type) && hdr.msg_type != MIPC_MSG_TYPE_PING {
+        if wire::is_control(hdr.msg_type) && hdr.msg_type != Kind::Ping.msg_type() {
             return Err(Rejected::Control(hdr.msg_type, hdr.src));
         }
         let Some(dst) = self.entries.get(&hdr.dst) else {
@@ -486,23 +486,21 @@ impl Router {
     }
 
     /// Builds an answer of the relay in its reply buffer.
-    fn build_answer(
+    fn build_answer<C: Control>(
         &mut self,
         mtype: c_long,
         to: &MipcName,
-        msg_type: u32,
-        payload: &[u8],
+        answer: &C,
         tag: Option<CallTag>,
     ) {
-        self.reply.build(Build {
+        let env = Envelope {
             mtype,
             src: &MipcName::RELAY,
             dst: to,
-            msg_type,
             sync_flag: 0,
-            payload,
             tag,
-        });
+        };
+        self.reply.build_control(env, answer);
     }
 
     fn fail_parked(&mut self, port: &mut impl Port, item: Parked, code: RelayErrorCode) {
@@ -616,10 +614,11 @@ impl Router {
         tag: CallTag,
         code: RelayErrorCode,
     ) {
-        let mut payload = [0u8; 8];
-        payload[..4].copy_from_slice(&(code as i32).to_ne_bytes());
-        payload[4..].copy_from_slice(&api.to_ne_bytes());
-        self.build_answer(mtype, to, MIPC_MSG_TYPE_ERROR, &payload, Some(tag.reply()));
+        let answer = ErrorAnswer {
+            code: code as i32,
+            api,
+        };
+        self.build_answer(mtype, to, &answer, Some(tag.reply()));
         if port.send(queue, self.reply.as_sendable()).is_ok() {
             self.stats.errors_sent += 1;
         }
@@ -632,12 +631,13 @@ impl Router {
         hdr: &Header,
     ) -> Result<Handled, Rejected> {
         let payload = wire::payload(msg.mtext(), hdr);
-        match hdr.msg_type {
-            MIPC_MSG_TYPE_NOTICE => self.notice(port, hdr, payload),
-            MIPC_MSG_TYPE_HELLO => self.hello(port, hdr, payload),
-            MIPC_MSG_TYPE_PING => self.pong(port, msg, hdr),
-            MIPC_MSG_TYPE_LOOKUP => self.lookup(port, hdr, payload),
-            other => {
+        match Kind::from_msg_type(hdr.msg_type) {
+            Some(Kind::Notice) => self.notice(port, hdr, payload),
+            Some(Kind::Hello) => self.hello(port, hdr, payload),
+            Some(Kind::Ping) => self.pong(port, msg, hdr),
+            Some(Kind::Lookup) => self.lookup(port, hdr, payload),
+            Some(Kind::Error | Kind::Wake) | None => {
+                let other = hdr.msg_type;
                 // A caller that waits must not wait for nothing.
                 self.fail(port, msg, hdr, RelayErrorCode::NotServed);
                 Err(Rejected::Control(other, hdr.src))
@@ -651,7 +651,7 @@ impl Router {
         hdr: &Header,
         payload: &[u8],
     ) -> Result<Handled, Rejected> {
-        let info = wire::decode_thread_info(payload).map_err(|_| Rejected::BadNotice(hdr.src))?;
+        let info = ThreadInfo::get(payload).ok_or(Rejected::BadNotice(hdr.src))?;
         if info.name != hdr.src || info.mqd < 0 {
             return Err(Rejected::BadNotice(hdr.src));
         }
@@ -740,12 +740,7 @@ impl Router {
         hdr: &Header,
         payload: &[u8],
     ) -> Result<Handled, Rejected> {
-        let word = |i: usize| {
-            payload
-                .get(i * 4..i * 4 + 4)
-                .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-        };
-        let (Some(_version), Some(pid), Some(mqd)) = (word(0), word(1), word(2)) else {
+        let Some(Hello { pid, mqd, .. }) = Hello::get(payload) else {
             return Err(Rejected::BadNotice(hdr.src));
         };
         if pid <= 0 || mqd < 0 {
@@ -795,16 +790,11 @@ impl Router {
                 }
             }
         };
-        let mut answer = [0u8; 8];
-        answer[..4].copy_from_slice(&mipc::client::HELLO_VERSION.to_ne_bytes());
-        answer[4..].copy_from_slice(&status.to_ne_bytes());
-        self.build_answer(
-            MIPC_MSG_TYPE_HELLO as c_long,
-            &hdr.src,
-            MIPC_MSG_TYPE_HELLO,
-            &answer,
-            None,
-        );
+        let answer = HelloAnswer {
+            version: HELLO_VERSION,
+            status,
+        };
+        self.build_answer(Kind::Hello.mtype(), &hdr.src, &answer, None);
         let _ = port.send(queue, self.reply.as_sendable());
         match status {
             0 => Ok(Handled::Greeted(hdr.src, pid)),
@@ -823,7 +813,7 @@ impl Router {
         hdr: &Header,
         payload: &[u8],
     ) -> Result<Handled, Rejected> {
-        let refuse = || Rejected::Control(MIPC_MSG_TYPE_LOOKUP, hdr.src);
+        let refuse = || Rejected::Control(Kind::Lookup.msg_type(), hdr.src);
         let Some(caller) = self.entries.get(&hdr.src).filter(|e| e.ext) else {
             return Err(refuse());
         };
@@ -831,9 +821,7 @@ impl Router {
             return Err(refuse());
         };
         let caller_queue = caller.queue;
-        let target = payload
-            .get(..mipc::wire::MIPC_NAME_MAX_LEN)
-            .and_then(|f| MipcName::from_field(f.try_into().ok()?).ok());
+        let target = Lookup::get(payload).map(|l| l.name);
         let found = target.and_then(|n| self.entries.get(&n).map(|e| (n, e)));
         let (status, queue, pid) = match found {
             Some((n, e)) if e.ext && !self.backlogs.has(&n) => match e.pid {
@@ -843,17 +831,8 @@ impl Router {
             Some(_) => (RelayErrorCode::DestinationBusy as i32, -1, 0),
             None => (RelayErrorCode::NoSuchDestination as i32, -1, 0),
         };
-        let mut answer = [0u8; 12];
-        answer[..4].copy_from_slice(&status.to_ne_bytes());
-        answer[4..8].copy_from_slice(&queue.to_ne_bytes());
-        answer[8..].copy_from_slice(&pid.to_ne_bytes());
-        self.build_answer(
-            MIPC_MSG_TYPE_LOOKUP as c_long,
-            &hdr.src,
-            MIPC_MSG_TYPE_LOOKUP,
-            &answer,
-            Some(tag.reply()),
-        );
+        let answer = LookupAnswer { status, queue, pid };
+        self.build_answer(Kind::Lookup.mtype(), &hdr.src, &answer, Some(tag.reply()));
         match port.send(caller_queue, self.reply.as_sendable()) {
             Ok(()) => Ok(Handled::LookedUp),
             Err(e) => Err(Rejected::Queue(hdr.src, e)),
@@ -869,20 +848,14 @@ impl Router {
         // Only a request is answered: a PING with no answer wanted, or one that is itself an
         // answer (a daemon answering a ping sent in its name), would bounce forever.
         if hdr.sync_flag == 0 || hdr.tag.is_some_and(|t| t.is_reply()) {
-            return Err(Rejected::Control(MIPC_MSG_TYPE_PING, hdr.src));
+            return Err(Rejected::Control(Kind::Ping.msg_type(), hdr.src));
         }
         let Some(caller) = self.entries.get(&hdr.src) else {
             return Err(Rejected::NoSuchDestination(MipcName::RELAY, hdr.src));
         };
         let (queue, ext) = (caller.queue, caller.ext);
         let tag = hdr.tag.filter(|t| ext && !t.is_reply()).map(CallTag::reply);
-        self.build_answer(
-            msg.mtype(),
-            &hdr.src,
-            MIPC_MSG_TYPE_PING,
-            &0i32.to_ne_bytes(),
-            tag,
-        );
+        self.build_answer(msg.mtype(), &hdr.src, &Pong { result: 0 }, tag);
         match port.send(queue, self.reply.as_sendable()) {
             Ok(()) => Ok(Handled::Ponged),
             Err(e) => Err(Rejected::Queue(hdr.src, e)),
