@@ -12,6 +12,7 @@ use crate::config;
 use crate::direct;
 use crate::error::{MipcError, RelayErrorCode, Result};
 use crate::name::MipcName;
+use crate::os::{self, ThreadId};
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
 use crate::table::{self, DirectWait, Entry, STASH_MAX};
 use crate::timer;
@@ -231,10 +232,10 @@ pub fn init(name: &MipcName) -> Result<QueueId> {
     }
 }
 
-fn notice(buf: &mut MsgBuf, hold: bool, name: &MipcName, queue: QueueId, tid: libc::pthread_t) {
+fn notice(buf: &mut MsgBuf, hold: bool, name: &MipcName, queue: QueueId, tid: ThreadId) {
     let info = ThreadInfo {
         hold,
-        thread_id: tid as u64,
+        thread_id: tid.0,
         name: *name,
         mqd: queue.0,
     };
@@ -261,14 +262,13 @@ pub(crate) fn to_relay(
 pub fn hello(queue: QueueId) -> Hello {
     Hello {
         version: HELLO_VERSION,
-        // SAFETY: getpid has no preconditions.
-        pid: unsafe { libc::getpid() },
+        pid: os::getpid(),
         mqd: queue.0,
         flags: 0,
     }
 }
 
-fn register_with_relay(name: &MipcName, queue: QueueId, tid: libc::pthread_t) -> Result<bool> {
+fn register_with_relay(name: &MipcName, queue: QueueId, tid: ThreadId) -> Result<bool> {
     with_buf(|buf| {
         notice(buf, true, name, queue, tid);
         send_to_relay(buf.as_sendable(), false)?;
@@ -309,8 +309,7 @@ fn register_with_relay(name: &MipcName, queue: QueueId, tid: libc::pthread_t) ->
 /// the relay removes what is left when it sees the process die; the other way round, the
 /// relay would forget the entry and the queue would outlive everyone.
 pub fn retire(entry: &Entry) {
-    // SAFETY: getpid has no preconditions.
-    if entry.owned && entry.pid == unsafe { libc::getpid() } {
+    if entry.owned && entry.pid == os::getpid() {
         let _ = sysv::remove(entry.queue);
     }
     with_buf(|buf| {
@@ -326,8 +325,7 @@ pub fn retire(entry: &Entry) {
 /// [`MipcError::NotRegistered`] when the thread had none.
 pub fn exit_thread() -> Result<usize> {
     let tid = table::current_thread();
-    // SAFETY: pthread_equal only compares two ids.
-    let gone = table::take(|e| unsafe { libc::pthread_equal(e.tid, tid) != 0 })?;
+    let gone = table::take(|e| e.tid == tid)?;
     if gone.is_empty() {
         return Err(MipcError::NotRegistered);
     }
@@ -338,8 +336,7 @@ pub fn exit_thread() -> Result<usize> {
 extern "C" fn cleanup_at_exit() {
     // Nothing may unwind out of an atexit handler.
     let _ = std::panic::catch_unwind(|| {
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
+        let pid = os::getpid();
         if let Ok(gone) = table::take(|e| e.owned && e.pid == pid) {
             gone.iter().for_each(|e| retire(e));
         }
@@ -349,9 +346,9 @@ extern "C" fn cleanup_at_exit() {
 fn install_exit_cleanup() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: cleanup_at_exit is an extern "C" fn with no arguments that does not unwind
-        // (it only sends, removes queues and ignores every error).
-        unsafe { libc::atexit(cleanup_at_exit) };
+        // cleanup_at_exit does not unwind (it catches panics, and only sends, removes
+        // queues and ignores every error).
+        os::process::at_exit(cleanup_at_exit);
     });
 }
 

@@ -19,6 +19,7 @@ pub mod error;
 pub mod fasthash;
 pub mod ffi;
 pub mod name;
+pub mod os;
 pub mod server;
 pub mod sysv;
 pub mod table;

@@ -269,7 +269,7 @@ pub struct HandlerTable<H> {
 }
 
 /// A thread's handlers, one per queue.
-type HandlerRow<H> = (libc::pthread_t, Vec<(QueueId, H)>);
+type HandlerRow<H> = (crate::os::ThreadId, Vec<(QueueId, H)>);
 
 impl<H: Copy> HandlerTable<H> {
     /// An empty table.
@@ -287,11 +287,7 @@ impl<H: Copy> HandlerTable<H> {
     pub fn register(&self, queue: QueueId, handler: H) -> Result<(usize, usize)> {
         let tid = crate::table::current_thread();
         let mut rows = self.rows.lock().map_err(|_| MipcError::Internal)?;
-        // SAFETY: pthread_equal only compares two ids.
-        let ti = match rows
-            .iter()
-            .position(|(t, _)| unsafe { libc::pthread_equal(*t, tid) } != 0)
-        {
+        let ti = match rows.iter().position(|(t, _)| *t == tid) {
             Some(i) => i,
             None => {
                 rows.push((tid, Vec::new()));

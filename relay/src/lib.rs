@@ -11,6 +11,8 @@
 //! - [`mem`]: an in-memory port for tests and fuzzers;
 //! - [`fuzzing`]: the bodies of the fuzz targets, with the invariants they check.
 
+#![forbid(unsafe_code)]
+
 #[macro_use]
 pub mod log;
 pub mod backlog;

@@ -4,9 +4,11 @@
 
 use crate::daemon::Shared;
 
+use mipc::os::fd::{self, Doorbell};
+use mipc::os::pid_alive;
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +20,7 @@ const FALLBACK_PERIOD: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Watcher {
     tx: Sender<i32>,
-    wake: OwnedFd,
+    wake: Doorbell,
 }
 
 impl Watcher {
@@ -28,13 +30,7 @@ impl Watcher {
     /// # Errors
     /// When the eventfd or the thread cannot be made.
     pub fn spawn(shared: Arc<Shared>) -> io::Result<Arc<Watcher>> {
-        // SAFETY: eventfd takes no pointers.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a new descriptor that nothing else owns.
-        let wake = unsafe { OwnedFd::from_raw_fd(fd) };
+        let wake = Doorbell::new()?;
         let (tx, rx) = channel();
         let watcher = Arc::new(Watcher { tx, wake });
         let w = watcher.clone();
@@ -47,26 +43,9 @@ impl Watcher {
     /// Asks for `pid` to be watched.
     pub fn watch(&self, pid: i32) {
         if self.tx.send(pid).is_ok() {
-            let one: u64 = 1;
-            // SAFETY: writes 8 bytes from a live u64 to our eventfd.
-            unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+            self.wake.ring();
         }
     }
-}
-
-fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags, no pointers.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd is a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-}
-
-fn pid_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
 }
 
 fn report(shared: &Arc<Shared>, pid: i32) {
@@ -90,41 +69,22 @@ fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, shared: &Arc<Shared>) {
     let mut fds: HashMap<i32, OwnedFd> = HashMap::new();
     let mut fallback: Vec<i32> = Vec::new();
     loop {
-        let mut polls = vec![libc::pollfd {
-            fd: watcher.wake.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
         let pids: Vec<i32> = fds.keys().copied().collect();
-        polls.extend(pids.iter().map(|p| libc::pollfd {
-            fd: fds[p].as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }));
-        let timeout = if fallback.is_empty() {
-            -1
-        } else {
-            FALLBACK_PERIOD.as_millis() as i32
-        };
-        // SAFETY: polls is a live array of polls.len() pollfd structs.
-        let n = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, timeout) };
-        if n < 0 {
-            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
+        let mut polled = vec![watcher.wake.as_fd()];
+        polled.extend(pids.iter().map(|p| fds[p].as_fd()));
+        let timeout = (!fallback.is_empty()).then_some(FALLBACK_PERIOD);
+        let ready = match fd::poll_readable(&polled, timeout) {
+            Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                logln!(Error, "death watcher stopped: {e}");
+                return;
             }
-            logln!(
-                Error,
-                "death watcher stopped: {}",
-                io::Error::last_os_error()
-            );
-            return;
-        }
-        if polls[0].revents != 0 {
-            let mut count = 0u64;
-            // SAFETY: reads 8 bytes into a live u64 from our non-blocking eventfd.
-            unsafe { libc::read(watcher.wake.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
+        };
+        if ready[0] {
+            watcher.wake.drain();
             for pid in rx.try_iter() {
-                match pidfd_open(pid) {
+                match fd::pidfd_open(pid) {
                     Ok(fd) => {
                         fds.insert(pid, fd);
                     }
@@ -134,7 +94,7 @@ fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, shared: &Arc<Shared>) {
             }
         }
         for (i, pid) in pids.iter().enumerate() {
-            if polls[i + 1].revents != 0 {
+            if ready[i + 1] {
                 fds.remove(pid);
                 report(shared, *pid);
             }

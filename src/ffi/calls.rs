@@ -4,6 +4,7 @@ use super::args;
 use super::guard;
 use crate::client;
 use crate::error::MipcError;
+use crate::os::ThreadId;
 use crate::sysv::QueueId;
 use crate::table::{self, Entry};
 use crate::wire::MIPC_OK;
@@ -188,6 +189,7 @@ pub unsafe extern "C" fn mipc_user_thread_info_register(
         // SAFETY: forwarded from this function's contract.
         let name = unsafe { args::name(name, "name") }?;
         let q = existing_queue_arg(mqd)?;
+        let tid = ThreadId::from_pthread(tid);
         table::register(Entry::new(name, q, tid, false, false)).map(|_| MIPC_OK)
     })
 }
@@ -214,7 +216,7 @@ pub unsafe extern "C" fn mipc_user_thread_info_find(
         if mqd_out.is_null() {
             return Err(MipcError::NullPointer("mqd_out"));
         }
-        let e = table::by_thread(tid)?;
+        let e = table::by_thread(ThreadId::from_pthread(tid))?;
         // SAFETY: both outputs are non-NULL and sized as this function's contract says.
         unsafe {
             args::write_name(name_out, &e.name);
