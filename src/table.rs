@@ -207,8 +207,3 @@ pub fn take(pick: impl Fn(&Entry) -> bool) -> Result<Vec<Arc<Entry>>> {
     GENERATION.fetch_add(1, Ordering::Release);
     Ok(gone)
 }
-
-/// Number of entries (for tests and diagnostics).
-pub fn len() -> usize {
-    table().map(|t| t.len()).unwrap_or(0)
-}

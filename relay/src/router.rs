@@ -36,7 +36,7 @@ pub trait Port {
     /// The process that last received from queue `q`, if any did (a legacy entry's owner:
     /// only the owner reads its queue).
     fn last_receiver(&mut self, q: QueueId) -> Option<i32>;
-    /// `dst` just got a backlog: start sending it ([`Router::next_parked`]) with blocking
+    /// `dst` just got a backlog: start sending it ([`Router::next_parked_batch`]) with blocking
     /// sends, apart from the relay's receive loop.
     fn drain(&mut self, dst: MipcName);
     /// `caller`'s pending call changed (or ended, with `None`): keep it where a relay
@@ -442,12 +442,16 @@ impl Router {
     }
 
     /// For the drainer of `dst`: the next parked message and the queue to send it to, or
-    /// `None` when the backlog is empty (it is then gone, and the drainer ends).
+    /// `None` when the backlog is empty (it is then gone, and the drainer ends). For tests
+    /// and the fuzzer; the drainer takes batches ([`Router::next_parked_batch`]).
+    #[cfg(any(test, feature = "testing"))]
     pub fn next_parked(&mut self, dst: &MipcName, now: Instant) -> Option<(QueueId, Parked)> {
         self.backlogs.next(dst, now)
     }
 
-    /// Like [`Router::next_parked`], up to `max` messages at once (one lock for a batch).
+    /// For the drainer of `dst`: up to `max` parked messages and the queue to send them to
+    /// (one lock for a batch), or `None` when the backlog is empty (it is then gone, and the
+    /// drainer ends).
     pub fn next_parked_batch(
         &mut self,
         dst: &MipcName,
@@ -516,7 +520,8 @@ impl Router {
         self.send_error(port, queue, &c.caller, c.mtype, c.api, c.tag, code);
     }
 
-    /// Bytes and messages waiting in backlogs.
+    /// Bytes and messages waiting in backlogs (for tests).
+    #[cfg(any(test, feature = "testing"))]
     pub fn backlog(&self) -> (usize, usize) {
         (self.backlogs.bytes(), self.backlogs.items())
     }
