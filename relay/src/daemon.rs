@@ -216,6 +216,24 @@ fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayEr
         .map_err(RelayError::Setup)
 }
 
+/// Process `pid` died (the watcher says): drops its entries and saves the table.
+fn report_death(shared: &Arc<Shared>, pid: i32) {
+    let Ok(mut r) = shared.router.lock() else {
+        return;
+    };
+    let mut port = shared.port();
+    let names = r.peer_died(&mut port, pid);
+    persist(&mut r, shared);
+    if !names.is_empty() {
+        let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        logln!(
+            Info,
+            "process {pid} died: dropped {} and removed its queues",
+            list.join(", ")
+        );
+    }
+}
+
 /// Saves what changed in the name table (a line per change; see `state.rs`).
 pub(crate) fn persist(router: &mut Router, shared: &Shared) {
     let changes = router.take_changes();
@@ -288,7 +306,9 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         pending: Mutex::new(None),
         watcher: OnceLock::new(),
     });
-    let watcher = Watcher::spawn(shared.clone()).map_err(RelayError::Setup)?;
+    let for_watcher = shared.clone();
+    let watcher =
+        Watcher::spawn(move |pid| report_death(&for_watcher, pid)).map_err(RelayError::Setup)?;
     let _ = shared.watcher.set(watcher);
     let mut port = shared.port();
     let pending_path = pending::path_beside(&state::path(opts.key));

@@ -2,8 +2,6 @@
 //! process (Linux 5.3+) and tells the router when one exits. On a kernel without pidfd it
 //! falls back to checking the watched processes once a second.
 
-use crate::daemon::Shared;
-
 use mipc::os::fd::{self, Doorbell};
 use mipc::os::pid_alive;
 use std::collections::HashMap;
@@ -24,19 +22,19 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// Starts the watcher thread; it reports deaths to the relay's router and saves the
-    /// table when that changes it.
+    /// Starts the watcher thread; it calls `died` with the pid of each watched process that
+    /// ends (the daemon tells its router).
     ///
     /// # Errors
     /// When the eventfd or the thread cannot be made.
-    pub fn spawn(shared: Arc<Shared>) -> io::Result<Arc<Watcher>> {
+    pub fn spawn(died: impl Fn(i32) + Send + 'static) -> io::Result<Arc<Watcher>> {
         let wake = Doorbell::new()?;
         let (tx, rx) = channel();
         let watcher = Arc::new(Watcher { tx, wake });
         let w = watcher.clone();
         std::thread::Builder::new()
             .name("mipc-watch".into())
-            .spawn(move || watch_loop(&w, rx, &shared))?;
+            .spawn(move || watch_loop(&w, rx, &died))?;
         Ok(watcher)
     }
 
@@ -48,24 +46,7 @@ impl Watcher {
     }
 }
 
-fn report(shared: &Arc<Shared>, pid: i32) {
-    let Ok(mut r) = shared.router.lock() else {
-        return;
-    };
-    let mut port = shared.port();
-    let names = r.peer_died(&mut port, pid);
-    crate::daemon::persist(&mut r, shared);
-    if !names.is_empty() {
-        let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        logln!(
-            Info,
-            "process {pid} died: dropped {} and removed its queues",
-            list.join(", ")
-        );
-    }
-}
-
-fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, shared: &Arc<Shared>) {
+fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, report: &impl Fn(i32)) {
     let mut fds: HashMap<i32, OwnedFd> = HashMap::new();
     let mut fallback: Vec<i32> = Vec::new();
     loop {
@@ -88,7 +69,7 @@ fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, shared: &Arc<Shared>) {
                     Ok(fd) => {
                         fds.insert(pid, fd);
                     }
-                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => report(shared, pid),
+                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => report(pid),
                     Err(_) => fallback.push(pid),
                 }
             }
@@ -96,13 +77,13 @@ fn watch_loop(watcher: &Arc<Watcher>, rx: Receiver<i32>, shared: &Arc<Shared>) {
         for (i, pid) in pids.iter().enumerate() {
             if ready[i + 1] {
                 fds.remove(pid);
-                report(shared, *pid);
+                report(*pid);
             }
         }
         let (dead, alive): (Vec<i32>, Vec<i32>) = fallback.iter().partition(|&&p| !pid_alive(p));
         fallback = alive;
         for pid in dead {
-            report(shared, pid);
+            report(pid);
         }
     }
 }
