@@ -15,14 +15,16 @@
 //! as "deadlock" (the calls end at their timeouts instead), and the trace of a future
 //! monitor misses them.
 
-use crate::client::{self, next_tag, send_to_relay, Wait};
 use crate::config;
 use crate::error::{MipcError, Result};
 use crate::fasthash::FastMap;
+use crate::link::{next_tag, send_to_relay, to_relay};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId};
 use crate::table::Entry;
+use crate::timeout::CallTimeout;
 use crate::timer;
+use crate::wait::{wait_answer, AnswerWait, Watch};
 use crate::wire::control::{Lookup, LookupAnswer};
 use crate::wire::{self, Control, Kind, MsgBuf};
 use once_cell::sync::Lazy;
@@ -47,6 +49,14 @@ pub struct Route {
 }
 
 impl Route {
+    /// What a wait on this route's server watches.
+    pub(crate) fn watch(&self) -> Watch<'_> {
+        Watch {
+            pid: self.pid,
+            dead: &self.dead,
+        }
+    }
+
     /// Whether the waker saw the destination's process die.
     pub fn is_dead(&self) -> bool {
         self.dead.load(Ordering::SeqCst)
@@ -131,20 +141,19 @@ pub fn send(dst: &MipcName, route: &Route, msg: &[u8]) -> bool {
 fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
     let tag = next_tag();
     let mtype = Kind::Lookup.mtype();
-    let env = client::to_relay(&entry.name, mtype, config::hello_timeout_ms(), Some(tag));
+    let env = to_relay(&entry.name, mtype, config::hello_timeout_ms(), Some(tag));
     buf.build_control(env, &Lookup { name: *dst });
     send_to_relay(buf.as_sendable(), false)?;
-    let wait: Wait = Some(Duration::from_millis(config::hello_timeout_ms() as u64));
-    let deadline = wait.map(|d| Instant::now() + d);
-    let hdr = match client::wait_answer(
-        entry.queue,
-        Some(entry),
+    let wait = CallTimeout::after(Duration::from_millis(config::hello_timeout_ms() as u64));
+    let answer = AnswerWait {
+        queue: entry.queue,
+        entry: Some(entry),
         mtype,
-        Some(tag),
-        deadline,
-        None,
-        buf,
-    ) {
+        expect: Some(tag),
+        deadline: wait.deadline(Instant::now()),
+        watch: None,
+    };
+    let hdr = match wait_answer(&answer, buf) {
         Ok(h) => h,
         Err(MipcError::Timeout) => return Ok(None),
         Err(e) => return Err(e),

@@ -18,12 +18,15 @@ pub mod direct;
 pub mod error;
 pub mod fasthash;
 pub mod ffi;
+pub mod link;
 pub mod name;
 pub mod os;
 pub mod server;
 pub mod sysv;
 pub mod table;
+pub mod timeout;
 pub mod timer;
+pub mod wait;
 pub mod wire;
 
 pub use error::{MipcError, RelayErrorCode};

@@ -16,6 +16,7 @@
 
 pub mod control;
 
+pub use crate::name::MIPC_NAME_MAX_LEN;
 use crate::name::{MipcName, NameError};
 use std::fmt;
 use std::mem::{offset_of, size_of};
@@ -23,8 +24,6 @@ use std::os::raw::{c_char, c_int, c_long, c_uchar, c_uint};
 
 pub use control::{Control, Envelope, Kind};
 
-/// Size of a name field, terminator included.
-pub const MIPC_NAME_MAX_LEN: usize = 32;
 /// Largest payload of one message, in bytes.
 pub const MIPC_MSG_MAX_LEN: usize = 2048;
 /// Default SysV key of the relay's root queue ("MIPC"); `MIPC_ROOT_KEY` overrides it.
