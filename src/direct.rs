@@ -9,7 +9,7 @@
 //! - dead peers: the caller's waker watches the server's process (pidfd) while it waits;
 //! - ordering: once a destination is direct, this process's async messages to it go direct
 //!   too; a destination that is full or gone goes back to the relay, which keeps order with
-//!   its backlog, for the next [`RELAY_SPELL`] messages before it is looked up again.
+//!   its backlog, for the next `RELAY_SPELL` (64) messages before it is looked up again.
 //!
 //! What it gives up: the relay does not see direct calls, so it cannot report a call cycle
 //! as "deadlock" (the calls end at their timeouts instead), and the trace of a future

@@ -2,11 +2,16 @@
 //! Marvell OMCI SDK (see `MIPC-SPEC.md`).
 //!
 //! The crate is a safe Rust core with a thin C ABI over it:
-//! - [`wire`]: the SPEC §2 structs, constants and codec (no I/O);
+//! - [`wire`]: the SPEC §2 structs, constants and codec (no I/O), and in [`wire::control`]
+//!   every control message of the reserved range;
 //! - [`name`]: checked entry names;
 //! - [`sysv`]: the only module that touches System V queues;
+//! - [`os`]: every other OS call (pids, thread ids, eventfd, timerfd, pidfd, poll, signals,
+//!   the mapped file); with `sysv` and `ffi` the only places with `unsafe`;
 //! - [`table`]: the per-process table of entries;
-//! - [`timer`]: timeouts without polling;
+//! - [`timer`]: timeouts without polling; [`timeout`]: the two readings of a legacy timeout;
+//! - [`link`]: the link to the relay (root queue, sends, buffer, call tags);
+//! - [`wait`]: the one receive-until-deadline loop, and the wait for a call's answer;
 //! - [`client`]: registration, sends and sync calls;
 //! - [`direct`]: the opt-in direct path (two queue hops instead of four);
 //! - [`server`]: receiving, answering, the handler table;

@@ -4,7 +4,7 @@
 //! Receiving from an entry of ours goes through the library's buffer: the call tag is taken
 //! off (so handlers see the exact legacy bytes and sizes) and remembered as the thread's
 //! *serving context*, which [`respond`] puts back on the answer. Requests that a sync call
-//! of this thread kept aside while it waited (see `client.rs`) come out first, in order.
+//! of this thread kept aside while it waited (see `wait.rs`) come out first, in order.
 
 use crate::error::{MipcError, Result};
 use crate::link::{check_api, check_payload, send_to_relay, with_buf};

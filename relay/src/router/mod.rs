@@ -2,9 +2,9 @@
 //! I/O of its own; every queue or process question goes through a [`Port`], so tests and
 //! fuzzers can drive it with an in-memory one.
 //!
-//! By concept: [`table`] (the name table and the processes behind it), [`control`] (messages
-//! to the relay itself), [`calls`] (pending sync calls, deadlock detection, error answers),
-//! [`parking`] (the backlog of a full queue) and [`changes`] (what to save).
+//! By concept: `table.rs` (the name table and the processes behind it), `control.rs` (messages
+//! to the relay itself), `calls.rs` (pending sync calls, deadlock detection, error answers),
+//! `parking.rs` (the backlog of a full queue) and `changes.rs` (what to save).
 
 mod calls;
 mod changes;
