@@ -12,7 +12,7 @@ use crate::config;
 use crate::direct;
 use crate::error::{MipcError, RelayErrorCode, Result};
 use crate::link::{check_api, check_payload, next_tag, send_to_relay, send_to_relay_until};
-use crate::link::{to_relay, wait_for_relay, with_buf};
+use crate::link::{relay_stalled, send_to_relay_bounded, to_relay, wait_for_relay, with_buf};
 use crate::name::MipcName;
 use crate::os::{self, ThreadId};
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
@@ -77,35 +77,80 @@ pub fn hello(queue: QueueId) -> Hello {
 fn register_with_relay(name: &MipcName, queue: QueueId, tid: ThreadId) -> Result<bool> {
     with_buf(|buf| {
         notice(buf, true, name, queue, tid);
-        send_to_relay(buf.as_sendable(), false)?;
-        if !config::extensions_enabled() {
-            return Ok(false);
+        send_to_relay_bounded(buf.as_sendable())?;
+        let registered = greet(name, queue, buf);
+        if registered.is_err() {
+            // The relay may read the NOTICE later: take the registration back behind it.
+            notice(buf, false, name, queue, tid);
+            let _ = send_to_relay(buf.as_sendable(), true);
         }
-        let timeout = CallTimeout::after(Duration::from_millis(config::hello_timeout_ms() as u64));
-        let env = to_relay(name, Kind::Hello.mtype(), timeout.sync_flag(), None);
-        buf.build_control(env, &hello(queue));
-        send_to_relay(buf.as_sendable(), false)?;
-        let answer = AnswerWait {
-            queue,
-            entry: None,
-            mtype: Kind::Hello.mtype(),
-            expect: None,
-            deadline: timeout.deadline(Instant::now()),
-            watch: None,
-        };
+        registered
+    })
+}
+
+/// Greets the relay after the NOTICE: `Ok(true)` for a mipc-rs relay, `Ok(false)` for a
+/// legacy one, which reads the greeting but never answers. A relay that reads nothing is
+/// neither: when the greeting is not answered within `MIPC_HELLO_TIMEOUT_MS`, the root
+/// queue tells which it is (see [`relay_stalled`]); a stopped relay ends `mipc_init` at
+/// once, one that read nothing since is waited for up to `MIPC_SEND_TIMEOUT_MS`.
+fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
+    if !config::extensions_enabled() {
+        return Ok(false);
+    }
+    let timeout = CallTimeout::after(Duration::from_millis(config::hello_timeout_ms() as u64));
+    let env = to_relay(name, Kind::Hello.mtype(), timeout.sync_flag(), None);
+    buf.build_control(env, &hello(queue));
+    let sent_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let start = Instant::now();
+    send_to_relay_bounded(buf.as_sendable())?;
+    let mut answer = AnswerWait {
+        queue,
+        entry: None,
+        mtype: Kind::Hello.mtype(),
+        expect: None,
+        deadline: timeout.deadline(Instant::now()),
+        watch: None,
+    };
+    let mut extended = false;
+    loop {
         match wait_answer(&answer, buf) {
             Ok(hdr) if hdr.msg_type == Kind::Hello.msg_type() && hdr.src.is_relay() => {
                 let status = HelloAnswer::decode(buf, &hdr).map(|a| a.status);
-                match status.and_then(RelayErrorCode::from_i32) {
+                return match status.and_then(RelayErrorCode::from_i32) {
                     None => Ok(true),
                     Some(code) => Err(MipcError::from_relay(code)),
-                }
+                };
             }
-            // No greeting: a legacy relay. It got the NOTICE; speak its bytes only.
-            Ok(_) | Err(MipcError::Timeout) => Ok(false),
-            Err(e) => Err(e),
+            Err(MipcError::Timeout) => {}
+            // Another message: a legacy relay. It got the NOTICE; speak its bytes only.
+            Ok(_) => return Ok(false),
+            Err(e) => return Err(e),
         }
-    })
+        let stalled = |why| {
+            let e = MipcError::RelayStalled(why);
+            crate::link::log_stall_once(&e, start.elapsed());
+            Err(e)
+        };
+        match relay_stalled(sent_at) {
+            // No greeting and the relay reads its queue: a legacy relay.
+            None => return Ok(false),
+            Some(true) => return stalled("the relay process is stopped; mipc_init gave up"),
+            Some(false) if extended => {
+                return stalled("it read nothing within MIPC_SEND_TIMEOUT_MS; mipc_init gave up")
+            }
+            Some(false) => match config::send_timeout() {
+                Some(limit) if start + limit <= Instant::now() => {
+                    return stalled("it read nothing within MIPC_SEND_TIMEOUT_MS; mipc_init gave up")
+                }
+                limit => {
+                    answer.deadline = limit.map(|l| start + l);
+                    extended = true;
+                }
+            },
+        }
+    }
 }
 
 /// Unregisters `entry` with the relay and, if this process made its queue, removes it.
@@ -185,7 +230,7 @@ pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i
                 return Ok(());
             }
         }
-        send_to_relay(buf.as_sendable(), false)
+        send_to_relay_bounded(buf.as_sendable())
     })
 }
 

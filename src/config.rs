@@ -74,6 +74,25 @@ pub fn init_timeout_ms() -> Option<u64> {
         .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
+/// Default of `MIPC_SEND_TIMEOUT_MS`.
+pub const SEND_TIMEOUT_DEFAULT_MS: u64 = 5000;
+
+/// How long a send waits for room on the relay's full root queue before it gives up with
+/// "relay not draining its queue": `MIPC_SEND_TIMEOUT_MS` (milliseconds, `0` not at all,
+/// `-1` forever as the original library did), default 5 s. `None` is forever. Read once
+/// per process, on the first send that finds the root queue full.
+pub fn send_timeout() -> Option<std::time::Duration> {
+    static VALUE: std::sync::OnceLock<Option<std::time::Duration>> = std::sync::OnceLock::new();
+    *VALUE.get_or_init(|| {
+        let ms = std::env::var("MIPC_SEND_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .filter(|&v| v >= -1)
+            .unwrap_or(SEND_TIMEOUT_DEFAULT_MS as i64);
+        (ms >= 0).then(|| std::time::Duration::from_millis(ms as u64))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@
 use crate::config;
 use crate::error::{MipcError, Result};
 use crate::fasthash::FastMap;
-use crate::link::{next_tag, send_to_relay, to_relay};
+use crate::link::{next_tag, send_to_relay_bounded, to_relay};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId};
 use crate::table::Entry;
@@ -143,7 +143,7 @@ fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Rout
     let mtype = Kind::Lookup.mtype();
     let env = to_relay(&entry.name, mtype, config::hello_timeout_ms(), Some(tag));
     buf.build_control(env, &Lookup { name: *dst });
-    send_to_relay(buf.as_sendable(), false)?;
+    send_to_relay_bounded(buf.as_sendable())?;
     let wait = CallTimeout::after(Duration::from_millis(config::hello_timeout_ms() as u64));
     let answer = AnswerWait {
         queue: entry.queue,

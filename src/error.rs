@@ -82,6 +82,10 @@ pub enum MipcError {
     TableFull,
     /// The relay's root queue does not exist (no relay is running).
     RelayUnavailable,
+    /// The relay exists but takes nothing off its root queue (stopped, hung, or far behind):
+    /// a send found the queue full for `MIPC_SEND_TIMEOUT_MS`, or `mipc_init` got no
+    /// greeting from a relay that is stopped or read nothing. The text says which.
+    RelayStalled(&'static str),
     /// The queue waited on was removed.
     QueueRemoved,
     /// A received message broke the wire format.
@@ -110,6 +114,7 @@ impl MipcError {
             MipcError::NotServed => libc::EOPNOTSUPP,
             MipcError::TableFull => libc::ENOSPC,
             MipcError::RelayUnavailable => libc::ENOENT,
+            MipcError::RelayStalled(_) => libc::EAGAIN,
             MipcError::QueueRemoved => libc::EIDRM,
             MipcError::BadMessage(_) => libc::EBADMSG,
             MipcError::Queue(q) => q.errno(),
@@ -157,6 +162,7 @@ impl fmt::Display for MipcError {
             MipcError::NotServed => f.write_str("mipc_main serves no such api (only PING)"),
             MipcError::TableFull => f.write_str("the relay's name table is full"),
             MipcError::RelayUnavailable => f.write_str("relay not running (no root queue)"),
+            MipcError::RelayStalled(why) => write!(f, "relay not draining its queue ({why})"),
             MipcError::QueueRemoved => f.write_str("queue removed while waiting"),
             MipcError::BadMessage(e) => write!(f, "malformed message: {e}"),
             MipcError::Queue(e) => write!(f, "queue error: {e}"),

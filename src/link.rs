@@ -125,31 +125,94 @@ pub fn send_to_relay(msg: &[u8], nowait: bool) -> Result<()> {
     Err(MipcError::RelayUnavailable)
 }
 
-/// Sends to the relay, giving up at `deadline`: while the root queue is full (the relay is
-/// down or swamped) the send is retried after growing pauses (1 ms to 50 ms) instead of
-/// blocking past the caller's timeout. With no deadline it blocks, as the original did.
+/// First pause of a send that found the root queue full, doubled after each try.
+const FULL_FIRST_PAUSE: Duration = Duration::from_micros(50);
+/// Longest pause between two tries: how late a send notices that the relay drains again.
+const FULL_MAX_PAUSE: Duration = Duration::from_millis(5);
+
+/// Sends to the relay, bounded: a full root queue (the relay stopped, hung, or far behind)
+/// is waited on for at most `MIPC_SEND_TIMEOUT_MS` (see [`config::send_timeout`]) and at
+/// most until `deadline` (a sync call's own timeout), whichever comes first.
+///
+/// The first try never blocks, so the usual send costs one `msgsnd`, as before. SysV has no
+/// timed `msgsnd` and no descriptor to poll, and a blocked `msgsnd` only ends early on a
+/// signal, which a library must not take from its host program; so while the queue stays
+/// full the send is tried again after pauses that double from 50 us to 5 ms (a few hundred
+/// tries per second at most, never a busy loop). With `MIPC_SEND_TIMEOUT_MS=-1` and no
+/// `deadline` it blocks in `msgsnd` as the original library did.
 ///
 /// # Errors
-/// [`MipcError::Timeout`] when the root queue stayed full until `deadline`; as
-/// [`send_to_relay`] otherwise.
+/// [`MipcError::Timeout`] when `deadline` came first; [`MipcError::RelayStalled`] when the
+/// send timeout did (logged once per process on stderr); as [`send_to_relay`] otherwise.
 pub fn send_to_relay_until(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
-    let Some(deadline) = deadline else {
-        return send_to_relay(msg, false);
+    match send_to_relay(msg, true) {
+        Err(MipcError::DestinationBusy) => {}
+        other => return other,
+    }
+    let start = Instant::now();
+    let stall = config::send_timeout().map(|d| start + d);
+    let limit = match (deadline, stall) {
+        (None, None) => return send_to_relay(msg, false),
+        (Some(d), Some(s)) => d.min(s),
+        (d, s) => d.or(s).unwrap_or(start),
     };
-    let mut pause = Duration::from_millis(1);
+    let mut pause = FULL_FIRST_PAUSE;
     loop {
-        match send_to_relay(msg, true) {
-            Err(MipcError::DestinationBusy) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(MipcError::Timeout);
-                }
-                std::thread::sleep(pause.min(deadline - now));
-                pause = (pause * 2).min(Duration::from_millis(50));
+        let now = Instant::now();
+        if now >= limit {
+            if deadline.is_some_and(|d| d <= limit) && stall.is_none_or(|s| s > limit) {
+                return Err(MipcError::Timeout);
             }
+            let e = MipcError::RelayStalled("its root queue stayed full for MIPC_SEND_TIMEOUT_MS");
+            log_stall_once(&e, start.elapsed());
+            return Err(e);
+        }
+        std::thread::sleep(pause.min(limit - now));
+        pause = (pause * 2).min(FULL_MAX_PAUSE);
+        match send_to_relay(msg, true) {
+            Err(MipcError::DestinationBusy) => {}
             other => return other,
         }
     }
+}
+
+/// Sends to the relay, bounded by `MIPC_SEND_TIMEOUT_MS` only (async messages, answers,
+/// registrations): [`send_to_relay_until`] without a deadline of its own.
+///
+/// # Errors
+/// As [`send_to_relay_until`].
+pub fn send_to_relay_bounded(msg: &[u8]) -> Result<()> {
+    send_to_relay_until(msg, None)
+}
+
+/// Writes one line on stderr the first time this process finds the relay stalled; later
+/// stalls only return their error (a stalled relay must not flood the daemons' logs).
+pub(crate) fn log_stall_once(e: &MipcError, waited: Duration) {
+    static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !LOGGED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "libmipc[{}]: {e} after {} ms; sends give up instead of hanging \
+             (MIPC_SEND_TIMEOUT_MS; logged once per process)",
+            crate::os::getpid(),
+            waited.as_millis()
+        );
+    }
+}
+
+/// Whether the relay is stalled rather than slow or legacy, judged after a greeting sent at
+/// `sent` (seconds since the epoch) went unanswered: messages wait on the root queue and
+/// its last reader is stopped (`Some(true)`, give up now), or it read nothing since
+/// `sent` (`Some(false)`: the relay is stalled or far behind, wait longer). `None`: the
+/// relay reads its queue (a legacy relay that does not greet), or the queue cannot be read.
+pub(crate) fn relay_stalled(sent: i64) -> Option<bool> {
+    let st = sysv::stat(root().ok()?).ok()?;
+    if st.messages == 0 {
+        return None;
+    }
+    if st.last_receiver > 0 && crate::os::process::is_stopped(st.last_receiver) {
+        return Some(true);
+    }
+    (st.last_receive < sent).then_some(false)
 }
 
 /// Waits until the relay's root queue exists, sleeping between looks (1 ms growing to

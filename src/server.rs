@@ -7,7 +7,7 @@
 //! of this thread kept aside while it waited (see `wait.rs`) come out first, in order.
 
 use crate::error::{MipcError, Result};
-use crate::link::{check_api, check_payload, send_to_relay, with_buf};
+use crate::link::{check_api, check_payload, send_to_relay_bounded, with_buf};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueId, RecvFlags};
 use crate::table::{self, Serving, SERVING_MAX};
@@ -174,7 +174,7 @@ pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Resul
                 return Ok(());
             }
         }
-        send_to_relay(buf.as_sendable(), false)
+        send_to_relay_bounded(buf.as_sendable())
     })
 }
 

@@ -232,6 +232,8 @@ pub struct QueueStat {
     pub last_sender: i32,
     /// Process that received last.
     pub last_receiver: i32,
+    /// When a message was last received, in seconds since the epoch (0: never).
+    pub last_receive: i64,
 }
 
 /// Reads a queue's state.
@@ -255,7 +257,29 @@ pub fn stat(q: QueueId) -> Result<QueueStat, QueueError> {
         capacity: ds.msg_qbytes as u64,
         last_sender: ds.msg_lspid,
         last_receiver: ds.msg_lrpid,
+        last_receive: ds.msg_rtime as i64,
     })
+}
+
+/// Sets a queue's byte capacity (`msg_qbytes`, via `IPC_SET`); owner, mode and the rest
+/// stay. Going above the system's `msgmnb` needs `CAP_SYS_RESOURCE`.
+///
+/// # Errors
+/// [`QueueError::Permission`] without that capability (or not the queue's owner),
+/// [`QueueError::Gone`] when it does not exist.
+pub fn set_capacity(q: QueueId, bytes: u64) -> Result<(), QueueError> {
+    // SAFETY: msqid_ds is plain old data; all zeroes is a valid value.
+    let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: ds is a valid, writable msqid_ds for IPC_STAT to fill.
+    if unsafe { libc::msgctl(q.0, libc::IPC_STAT, &mut ds) } != 0 {
+        return Err(QueueError::last());
+    }
+    ds.msg_qbytes = bytes as _;
+    // SAFETY: ds is a valid msqid_ds; IPC_SET reads its owner, mode and msg_qbytes.
+    if unsafe { libc::msgctl(q.0, libc::IPC_SET, &mut ds) } != 0 {
+        return Err(QueueError::last());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

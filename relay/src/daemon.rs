@@ -25,6 +25,37 @@ pub struct Options {
     pub mode: u32,
     /// Most entries kept.
     pub max_entries: usize,
+    /// Byte capacity to give the root queue (`msg_qbytes`); 0 leaves the system's
+    /// (`kernel.msgmnb`, 16 KiB by default). See [`DEFAULT_ROOT_QUEUE_BYTES`].
+    pub queue_bytes: u64,
+}
+
+/// The root queue's default capacity: 256 KiB, room for a burst of 128 full-size (2 KiB)
+/// messages, e.g. 16 daemons sending 8 each, or about 2 000 small ones (a registration
+/// storm at boot), where the system's 16 KiB holds 7 full-size messages. Memory is only
+/// used by messages actually waiting. docs/PERFORMANCE.md has the measurement behind it.
+pub const DEFAULT_ROOT_QUEUE_BYTES: u64 = 256 * 1024;
+
+/// Gives the root queue `bytes` of capacity when it has less. Above `kernel.msgmnb` that
+/// needs `CAP_SYS_RESOURCE` (a relay started as root has it); without it the queue keeps
+/// its size and the relay says so once.
+fn size_root(q: QueueId, bytes: u64) {
+    let Ok(st) = sysv::stat(q) else { return };
+    if bytes == 0 || st.capacity >= bytes {
+        return;
+    }
+    match sysv::set_capacity(q, bytes) {
+        Ok(()) => logln!(
+            Debug,
+            "root queue capacity {} -> {bytes} bytes",
+            st.capacity
+        ),
+        Err(e) => logln!(
+            Info,
+            "root queue keeps {} bytes, not {bytes}: {e} (raising it needs CAP_SYS_RESOURCE)",
+            st.capacity
+        ),
+    }
 }
 
 /// Why the relay could not run.
@@ -299,6 +330,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     let root_id = Arc::new(std::sync::atomic::AtomicI32::new(-1));
     handle_signals(root_id.clone())?;
     let mut root = open_root(opts.key, opts.mode)?;
+    size_root(root, opts.queue_bytes);
     root_id.store(root.0, Ordering::SeqCst);
     let shared = Arc::new(Shared {
         router: Mutex::new(Router::new(opts.max_entries)),
@@ -389,6 +421,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
                     root.0
                 );
                 root = open_root(opts.key, opts.mode)?;
+                size_root(root, opts.queue_bytes);
                 root_id.store(root.0, Ordering::SeqCst);
             }
             Err(e) => return Err(RelayError::Receive(e)),

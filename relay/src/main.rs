@@ -1,7 +1,7 @@
 //! `mipc_main`: the MIPC relay daemon. Runs in the foreground; stop it with SIGTERM or SIGINT.
 #![forbid(unsafe_code)]
 
-use mipc_relay::daemon::{self, Options};
+use mipc_relay::daemon::{self, Options, DEFAULT_ROOT_QUEUE_BYTES};
 use mipc_relay::router::DEFAULT_MAX_ENTRIES;
 use std::process::ExitCode;
 
@@ -11,6 +11,9 @@ Relays MIPC messages between registered entries over System V message queues.
   -k, --key KEY          root queue key, decimal or 0x hex (default: $MIPC_ROOT_KEY or 0x4D495043)
   -m, --mode MODE        root queue permission bits, octal (default: $MIPC_QUEUE_MODE or 0600)
   -n, --max-entries N    most registered entries (default 4096)
+  -q, --queue-bytes N    root queue capacity in bytes, raised when the relay has
+                         CAP_SYS_RESOURCE; 0 keeps the system's (kernel.msgmnb)
+                         (default: $MIPC_ROOT_QUEUE_BYTES or 262144)
   -l, --log LEVEL        error, warn, info or debug (default: $MIPC_LOG or info)
   -h, --help             this text
   -V, --version          version";
@@ -20,6 +23,10 @@ fn parse(args: &[String]) -> Result<Option<(Options, Option<String>)>, String> {
         key: mipc::config::root_key(),
         mode: mipc::config::queue_mode(),
         max_entries: DEFAULT_MAX_ENTRIES,
+        queue_bytes: std::env::var("MIPC_ROOT_QUEUE_BYTES")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_ROOT_QUEUE_BYTES),
     };
     let mut level = None;
     let mut it = args.iter();
@@ -46,6 +53,10 @@ fn parse(args: &[String]) -> Result<Option<(Options, Option<String>)>, String> {
             "-n" | "--max-entries" => {
                 let v = value("a number")?;
                 opts.max_entries = v.parse().map_err(|_| format!("bad number {v:?}"))?;
+            }
+            "-q" | "--queue-bytes" => {
+                let v = value("a number")?;
+                opts.queue_bytes = v.parse().map_err(|_| format!("bad number {v:?}"))?;
             }
             "-l" | "--log" => level = Some(value("a level")?),
             other => return Err(format!("unknown argument {other:?}")),

@@ -14,6 +14,18 @@ pub fn pid_alive(pid: i32) -> bool {
     matches!(kill(Pid::from_raw(pid), None), Ok(()) | Err(Errno::EPERM))
 }
 
+/// Whether process `pid` is stopped (SIGSTOP, a job-control stop, or a debugger): state `T`
+/// or `t` in `/proc/<pid>/stat`. `false` when that cannot be read.
+pub fn is_stopped(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may hold anything.
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+        .is_some_and(|c| c == 'T' || c == 't')
+}
+
 /// A thread, as the C API names one (`pthread_t`), kept as an integer inside the crate.
 ///
 /// `pthread_t` is an integer on glibc but a pointer on musl; only
@@ -76,5 +88,6 @@ mod tests {
         let other = std::thread::spawn(current_thread).join().unwrap();
         assert_ne!(me, other);
         assert!(monotonic_ns() > 0);
+        assert!(!is_stopped(getpid()));
     }
 }

@@ -553,6 +553,32 @@ impl Bus {
         }
     }
 
+    /// Stops the relay with SIGSTOP (as a debugger or a hang would): it keeps its root queue
+    /// but takes nothing off it. `continue_relay` resumes it; shutting the bus down (also
+    /// when a test fails) continues it first, so a stopped relay never outlives its test.
+    pub fn stop_relay(&mut self) {
+        assert!(self.relay_status.is_none(), "the relay is not running");
+        // SAFETY: the relay is not reaped yet (no status), so its pid is still ours.
+        unsafe { libc::kill(self.relay_pid, libc::SIGSTOP) };
+        // SIGSTOP is asynchronous: wait until the kernel shows it stopped.
+        let stat = format!("/proc/{}/stat", self.relay_pid);
+        while !std::fs::read_to_string(&stat)
+            .ok()
+            .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.starts_with('T')))
+            .unwrap_or(true)
+        {
+            std::thread::yield_now();
+        }
+    }
+
+    /// Resumes a relay stopped by `stop_relay` (SIGCONT).
+    pub fn continue_relay(&mut self) {
+        if self.relay_status.is_none() {
+            // SAFETY: the relay is not reaped yet (no status), so its pid is still ours.
+            unsafe { libc::kill(self.relay_pid, libc::SIGCONT) };
+        }
+    }
+
     /// Kills the relay with SIGKILL (it cannot clean up: its root queue and state file stay)
     /// and reaps it. Returns its exit status.
     pub fn kill_relay(&mut self) -> ExitStatus {
@@ -989,7 +1015,11 @@ impl Bus {
             Some(status) => status,
             None => {
                 // SAFETY: the relay is not reaped yet (no status), so its pid is still ours.
-                unsafe { libc::kill(self.relay_pid, libc::SIGTERM) };
+                // A relay a test stopped (stop_relay) must run to see SIGTERM.
+                unsafe {
+                    libc::kill(self.relay_pid, libc::SIGCONT);
+                    libc::kill(self.relay_pid, libc::SIGTERM)
+                };
                 // The watchdog still runs: a relay that ignores SIGTERM gets SIGKILL.
                 reap(&mut self.relay, &live)
             }

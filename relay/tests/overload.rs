@@ -1,0 +1,204 @@
+//! A relay that stops draining its root queue (SIGSTOP here; a debugger or a hang alike):
+//! every API call of a daemon returns within its bound instead of hanging with the relay,
+//! with "relay not draining its queue" where the send was what could not finish; once the
+//! relay runs again, traffic flows and every message reported sent is delivered, byte for
+//! byte (c-tests/stall.c checks each one's sequence number and pattern).
+//!
+//! The bus's `shutdown` (also on a failing test) continues the relay before it stops it, so
+//! no stopped relay or queue outlives a test.
+
+mod common;
+
+use common::{Bus, ProcId};
+use std::time::Duration;
+
+/// The send bound the programs of these tests use (`MIPC_SEND_TIMEOUT_MS`).
+const SEND_MS: u64 = 400;
+/// How late a bounded call may return on a machine busy with other builds.
+const SLACK_MS: u64 = 3000;
+
+/// One result line of c-tests/stall.c: `WORD RC MS REASON`.
+struct Outcome {
+    rc: i32,
+    ms: u64,
+    reason: String,
+}
+
+fn command(bus: &mut Bus, id: ProcId, line: &str) -> Outcome {
+    bus.write_line(id, line);
+    let word = line.split_whitespace().next().unwrap_or_default().to_string();
+    let got = bus.wait_line(id, |l| {
+        l.starts_with(&format!("{word} ")) || l.starts_with("FAIL")
+    });
+    let f: Vec<&str> = got.split_whitespace().collect();
+    assert!(f.len() == 4 && f[0] == word, "{line}: unexpected answer {got:?}");
+    Outcome {
+        rc: f[1].parse().expect("rc"),
+        ms: f[2].parse().expect("ms"),
+        reason: f[3].replace('_', " "),
+    }
+}
+
+/// Asserts that a call failed with `reason` after about `bound_ms`, not much later.
+fn assert_bounded(what: &str, o: &Outcome, reason: &str, bound_ms: u64) {
+    assert_eq!(o.rc, -1, "{what}: expected MIPC_ERROR, got {} ({})", o.rc, o.reason);
+    assert!(o.reason.contains(reason), "{what}: reason {:?}, expected {reason:?}", o.reason);
+    assert!(
+        o.ms + 5 >= bound_ms && o.ms <= bound_ms + SLACK_MS,
+        "{what}: returned after {} ms, bound {bound_ms} ms",
+        o.ms
+    );
+}
+
+const STALLED: &str = "relay not draining its queue";
+
+/// The root queue's byte capacity.
+fn root_capacity(bus: &Bus) -> u64 {
+    let q = mipc::sysv::open_key(bus.key(), false, 0).expect("root queue");
+    mipc::sysv::stat(q).expect("stat root queue").capacity
+}
+
+/// Whether this process (and so the relay it starts) has `CAP_SYS_RESOURCE`.
+fn has_cap_sys_resource() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 24) != 0) // bit 24: CAP_SYS_RESOURCE
+}
+
+/// The relay is stopped while a sender fills its root queue: the sender's async sends,
+/// answers, sync calls (with and without a timeout), pings and a new registration all return
+/// within their bounds. Continued, the relay delivers every message reported sent, and sync
+/// and async traffic flow again.
+#[test]
+fn a_stopped_relay_bounds_every_call() {
+    let mut bus = Bus::start("overload_stop");
+    // The relay raises its root queue to 256 KiB when it may (CAP_SYS_RESOURCE), and says
+    // so when it may not (a container without that capability).
+    let capacity = root_capacity(&bus);
+    if has_cap_sys_resource() {
+        assert_eq!(capacity, 256 * 1024, "root queue not raised");
+    } else {
+        assert!(bus.relay_log().contains("root queue keeps"), "{}", bus.relay_log());
+    }
+    let env = [("MIPC_SEND_TIMEOUT_MS", "400")];
+    let rx = bus.spawn_stdin("stall", &["ovl_rx"], &env);
+    let tx = bus.spawn_stdin("stall", &["ovl_tx"], &env);
+    bus.wait_ready(rx);
+    bus.wait_ready(tx);
+
+    bus.stop_relay();
+    // Messages go on the root queue until it is full (full-size ones, then the smallest, so
+    // that not even a short answer fits); then the bound ends the send.
+    let mut sent = 0;
+    let mut bytes = 0;
+    for size in [2000, 4] {
+        bus.write_line(tx, &format!("fill ovl_rx 1000000 {size}"));
+        let fill = bus.wait_line(tx, |l| l.starts_with("fill ") || l.starts_with("FAIL"));
+        let f: Vec<&str> = fill.split_whitespace().collect();
+        assert_eq!(f.len(), 5, "{fill}");
+        sent += f[1].parse::<u64>().expect("sent");
+        bytes += f[2].parse::<u64>().expect("bytes");
+        let ms: u64 = f[3].parse().expect("ms");
+        assert!(f[4].replace('_', " ").contains(STALLED), "{fill}");
+        assert!(ms + 5 >= SEND_MS && ms <= SEND_MS + SLACK_MS, "{fill}");
+    }
+    assert!(sent > 0 && bytes <= capacity, "sent {sent} messages, {bytes} bytes");
+
+    let o = command(&mut bus, tx, "async ovl_rx 2000");
+    assert_bounded("mipc_send_msg", &o, STALLED, SEND_MS);
+    let o = command(&mut bus, tx, "respond ovl_rx");
+    assert_bounded("mipc_response_msg", &o, STALLED, SEND_MS);
+    // A call's own timeout ends it when it is the shorter bound...
+    let o = command(&mut bus, tx, "sync ovl_rx 150");
+    assert_bounded("mipc_send_sync_msg (150 ms)", &o, "timeout", 150);
+    let o = command(&mut bus, tx, "ping mipc_main 150");
+    assert_bounded("mipc_ping (150 ms)", &o, "timeout", 150);
+    // ...the send bound when the call waits forever for its answer.
+    let o = command(&mut bus, tx, "sync ovl_rx -1");
+    assert_bounded("mipc_send_sync_msg (-1)", &o, STALLED, SEND_MS);
+    let o = command(&mut bus, tx, "init ovl_new");
+    assert_bounded("mipc_init", &o, STALLED, SEND_MS);
+
+    bus.continue_relay();
+    // Everything reported sent arrives, in order and intact.
+    bus.write_line(rx, &format!("recv {sent}"));
+    let got = bus.wait_line(rx, |l| l.starts_with("recv ") || l.starts_with("FAIL"));
+    assert_eq!(got, format!("recv {sent} {bytes}"), "delivered after SIGCONT");
+    // And traffic flows again, both ways.
+    bus.write_line(rx, "serve 1");
+    let o = command(&mut bus, tx, "sync ovl_rx 10000");
+    assert_eq!((o.rc, o.reason.as_str()), (0, "-"), "sync call after SIGCONT");
+    bus.wait_line(rx, |l| l == "serve 1");
+    let o = command(&mut bus, tx, "async ovl_rx 2000");
+    assert_eq!(o.rc, 0, "async send after SIGCONT: {}", o.reason);
+    bus.write_line(rx, "recv 1");
+    bus.wait_line(rx, |l| l == "recv 1 2000");
+
+    // The stall was logged once, on stderr, however many calls met it.
+    bus.signal(tx, libc::SIGTERM);
+    let out = bus.wait_exit(tx);
+    assert_eq!(
+        out.stderr.matches(STALLED).count(),
+        1,
+        "the stall must be logged once:\n{}",
+        out.stderr
+    );
+    bus.kill(rx);
+    bus.finish();
+}
+
+/// With room on the root queue but the relay stopped: a new daemon's `mipc_init` gives up
+/// after its greeting timeout with a clear reason (it used to fall back to the legacy
+/// protocol silently), sync calls end at their timeout, and an async message is accepted and
+/// delivered once the relay runs again.
+#[test]
+fn a_stopped_relay_with_room_left() {
+    let mut bus = Bus::start("overload_room");
+    let env = [("MIPC_SEND_TIMEOUT_MS", "400"), ("MIPC_HELLO_TIMEOUT_MS", "300")];
+    let rx = bus.spawn_stdin("stall", &["room_rx"], &env);
+    let tx = bus.spawn_stdin("stall", &["room_tx"], &env);
+    bus.wait_ready(rx);
+    bus.wait_ready(tx);
+
+    bus.stop_relay();
+    let started = std::time::Instant::now();
+    let late = bus.spawn_env("stall", &["room_late"], &env);
+    let out = bus.wait_exit(late);
+    let took = started.elapsed();
+    assert!(
+        out.last_line().starts_with("FAIL mipc_init") && out.last_line().contains(STALLED),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.last_line().contains("stopped"),
+        "the reason names the stopped relay: {}",
+        out.describe()
+    );
+    assert!(
+        took < Duration::from_millis(300 + SLACK_MS),
+        "mipc_init took {took:?} against a stopped relay"
+    );
+
+    let o = command(&mut bus, tx, "sync room_rx 200");
+    assert_bounded("mipc_send_sync_msg (200 ms)", &o, "timeout", 200);
+    let o = command(&mut bus, tx, "async room_rx 1500");
+    assert_eq!(o.rc, 0, "async send with room on the queue: {}", o.reason);
+    assert!(o.ms < SLACK_MS, "async send took {} ms", o.ms);
+    let o = command(&mut bus, tx, "init room_new");
+    assert_bounded("mipc_init (room left)", &o, STALLED, 300);
+
+    bus.continue_relay();
+    bus.write_line(rx, "recv 1");
+    let got = bus.wait_line(rx, |l| l.starts_with("recv ") || l.starts_with("FAIL"));
+    assert_eq!(got, "recv 1 1500");
+    // The registrations that gave up were taken back: a new one of the same name works.
+    let o = command(&mut bus, tx, "init room_new");
+    assert_eq!(o.rc, 0, "mipc_init after SIGCONT: {}", o.reason);
+    bus.kill(tx);
+    bus.kill(rx);
+    bus.finish();
+}
