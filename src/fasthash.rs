@@ -1,8 +1,10 @@
 //! A small multiplicative hasher (the FxHash recipe) for the library's internal maps: wait
 //! ids, pids and this process's own route names. Their keys never come from a peer, so they
 //! need no protection against chosen collisions, and SipHash was a third of the instructions
-//! of a direct call. The relay's name table, whose keys anyone on the bus chooses, keeps
-//! the standard hasher.
+//! of a direct call. The relay's name table, whose keys anyone on the bus chooses, uses
+//! [`KeyedMap`]: the same hasher started from a secret random state of the process, so that
+//! nobody on the bus can compute which names collide (SipHash there was a third of the
+//! relay's instructions per forwarded message).
 
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -49,6 +51,54 @@ impl Hasher for FastHasher {
         self.0
     }
 }
+
+/// A [`FastHasher`] builder whose hashers start from a random state, one per process.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyedBuild(u64);
+
+impl Default for KeyedBuild {
+    fn default() -> Self {
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        // RandomState draws its keys from the OS's random source once per thread.
+        let seed = *SEED.get_or_init(|| {
+            use std::hash::BuildHasher;
+            std::collections::hash_map::RandomState::new().hash_one(0x6d69_7063_u64)
+        });
+        KeyedBuild(seed)
+    }
+}
+
+impl std::hash::BuildHasher for KeyedBuild {
+    type Hasher = KeyedHasher;
+    fn build_hasher(&self) -> KeyedHasher {
+        KeyedHasher(FastHasher(self.0))
+    }
+}
+
+/// [`FastHasher`] with a final mix (MurmurHash3's `fmix64`): without it, names that differ
+/// only in the high bits of their last word would share a bucket whatever the seed.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyedHasher(FastHasher);
+
+impl Hasher for KeyedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.0.write_usize(v);
+    }
+    fn finish(&self) -> u64 {
+        let mut x = self.0 .0;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+}
+
+/// A `HashMap` with [`FastHasher`] started from a secret random state ([`KeyedBuild`]).
+pub type KeyedMap<K, V> = std::collections::HashMap<K, V, KeyedBuild>;
 
 /// `HashMap`/`HashSet` builder with [`FastHasher`].
 pub type FastBuild = BuildHasherDefault<FastHasher>;

@@ -15,7 +15,8 @@
 use mipc::sysv::QueueId;
 use mipc::wire::CallTag;
 use mipc::MipcName;
-use std::collections::{HashMap, VecDeque};
+use mipc::fasthash::KeyedMap;
+use std::collections::VecDeque;
 use std::os::raw::c_long;
 use std::time::Instant;
 
@@ -63,7 +64,7 @@ struct Backlog {
 /// Backlogs of all destinations.
 #[derive(Debug, Default)]
 pub struct Backlogs {
-    by_dst: HashMap<MipcName, Backlog>,
+    by_dst: KeyedMap<MipcName, Backlog>,
     bytes: usize,
 }
 

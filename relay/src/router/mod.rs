@@ -17,7 +17,7 @@ use mipc::error::RelayErrorCode;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::{self, CallTag, Control, Envelope, Header, Kind, MsgBuf, WireError};
 use mipc::MipcName;
-use std::collections::HashMap;
+use mipc::fasthash::KeyedMap;
 use std::fmt;
 use std::os::raw::c_long;
 use std::time::Instant;
@@ -231,7 +231,7 @@ impl Changes {
 
 /// The name table and routing rules.
 pub struct Router {
-    entries: HashMap<MipcName, Entry>,
+    entries: KeyedMap<MipcName, Entry>,
     max_entries: usize,
     reply: Box<MsgBuf>,
     stats: Stats,
@@ -261,7 +261,7 @@ impl Router {
     /// An empty table that holds at most `max_entries` names.
     pub fn new(max_entries: usize) -> Router {
         Router {
-            entries: HashMap::new(),
+            entries: KeyedMap::default(),
             max_entries,
             reply: MsgBuf::boxed(),
             stats: Stats::default(),
