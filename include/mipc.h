@@ -221,7 +221,8 @@ const char *mipc_version(void);
 
  # Returns
  The entry's queue id (the "mipc fd"), or `MIPC_ERROR` (NULL or invalid name, name in use
- by another live process, no relay within `MIPC_INIT_TIMEOUT_MS`).
+ by another live process, no relay within `MIPC_INIT_TIMEOUT_MS`, "relay not draining its
+ queue": the relay is stopped or read nothing within `MIPC_SEND_TIMEOUT_MS`).
 
  # Safety
  `name` is NULL or a NUL-terminated string (only its first 32 bytes are ever read).
@@ -244,7 +245,9 @@ int mipc_exit(void);
  # Returns
  `MIPC_OK` when the answer arrived and fit; `MIPC_ERROR` otherwise: bad arguments, payload
  over 2048 bytes, thread not registered, no such destination, peer died, destination busy,
- timeout, or an answer longer than `out_size` (whose first `out_size` bytes were copied).
+ timeout, "relay not draining its queue" (the request could not be sent within
+ `MIPC_SEND_TIMEOUT_MS`), or an answer longer than `out_size` (whose first `out_size`
+ bytes were copied).
 
  # Safety
  `dst` is NULL or a NUL-terminated string; `in` is NULL or points to `in_size` readable
@@ -256,7 +259,8 @@ int mipc_send_sync_msg(const char *dst, unsigned int api_id, const void *in, uns
  Sends one message from `src` to `dst` through the relay without waiting.
 
  # Returns
- `MIPC_OK`, or `MIPC_ERROR` (bad arguments, payload over 2048 bytes, no relay).
+ `MIPC_OK`, or `MIPC_ERROR` (bad arguments, payload over 2048 bytes, no relay, "relay not
+ draining its queue": its root queue stayed full for `MIPC_SEND_TIMEOUT_MS`, default 5 s).
 
  # Safety
  `src` and `dst` are NULL or NUL-terminated strings; `in` is NULL or points to `in_size`
@@ -366,7 +370,8 @@ int mipc_mq_create(void);
  own name, `api_id` the request's api id; `out_size` bytes at `out` are the answer.
 
  # Returns
- `MIPC_OK`, or `MIPC_ERROR` (bad arguments, answer over 2048 bytes, no relay).
+ `MIPC_OK`, or `MIPC_ERROR` (bad arguments, answer over 2048 bytes, no relay, "relay not
+ draining its queue" after `MIPC_SEND_TIMEOUT_MS`).
 
  # Safety
  `to` and `from` are NULL or NUL-terminated strings; `out` is NULL or points to

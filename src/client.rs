@@ -142,7 +142,9 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
             }
             Some(false) => match config::send_timeout() {
                 Some(limit) if start + limit <= Instant::now() => {
-                    return stalled("it read nothing within MIPC_SEND_TIMEOUT_MS; mipc_init gave up")
+                    return stalled(
+                        "it read nothing within MIPC_SEND_TIMEOUT_MS; mipc_init gave up",
+                    )
                 }
                 limit => {
                     answer.deadline = limit.map(|l| start + l);

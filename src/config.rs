@@ -75,7 +75,7 @@ pub fn init_timeout_ms() -> Option<u64> {
 }
 
 /// Default of `MIPC_SEND_TIMEOUT_MS`.
-pub const SEND_TIMEOUT_DEFAULT_MS: u64 = 5000;
+const SEND_TIMEOUT_DEFAULT_MS: u64 = 5000;
 
 /// How long a send waits for room on the relay's full root queue before it gives up with
 /// "relay not draining its queue": `MIPC_SEND_TIMEOUT_MS` (milliseconds, `0` not at all,

@@ -125,8 +125,8 @@ pub fn send_to_relay(msg: &[u8], nowait: bool) -> Result<()> {
     Err(MipcError::RelayUnavailable)
 }
 
-/// First pause of a send that found the root queue full, doubled after each try.
-const FULL_FIRST_PAUSE: Duration = Duration::from_micros(50);
+/// Shortest pause of a send that found the root queue full.
+const FULL_FIRST_PAUSE: Duration = Duration::from_micros(10);
 /// Longest pause between two tries: how late a send notices that the relay drains again.
 const FULL_MAX_PAUSE: Duration = Duration::from_millis(5);
 
@@ -137,9 +137,13 @@ const FULL_MAX_PAUSE: Duration = Duration::from_millis(5);
 /// The first try never blocks, so the usual send costs one `msgsnd`, as before. SysV has no
 /// timed `msgsnd` and no descriptor to poll, and a blocked `msgsnd` only ends early on a
 /// signal, which a library must not take from its host program; so while the queue stays
-/// full the send is tried again after pauses that double from 50 us to 5 ms (a few hundred
-/// tries per second at most, never a busy loop). With `MIPC_SEND_TIMEOUT_MS=-1` and no
-/// `deadline` it blocks in `msgsnd` as the original library did.
+/// full the send is tried again after pauses of an eighth of the time it has waited so far,
+/// at least 10 us and at most 5 ms (with the thread's timer slack lowered to 1 us meanwhile,
+/// see [`FineTimer`](crate::os::process::FineTimer)). A relay that is only busy keeps getting
+/// work within microseconds of making room (its queue is refilled about as soon as with a
+/// blocking `msgsnd`), while a stalled one costs about 200 tries per second and blocked
+/// thread: never a busy loop. With `MIPC_SEND_TIMEOUT_MS=-1` and no `deadline` it blocks in
+/// `msgsnd` as the original library did.
 ///
 /// # Errors
 /// [`MipcError::Timeout`] when `deadline` came first; [`MipcError::RelayStalled`] when the
@@ -156,7 +160,7 @@ pub fn send_to_relay_until(msg: &[u8], deadline: Option<Instant>) -> Result<()> 
         (Some(d), Some(s)) => d.min(s),
         (d, s) => d.or(s).unwrap_or(start),
     };
-    let mut pause = FULL_FIRST_PAUSE;
+    let _fine = crate::os::process::FineTimer::new();
     loop {
         let now = Instant::now();
         if now >= limit {
@@ -167,8 +171,8 @@ pub fn send_to_relay_until(msg: &[u8], deadline: Option<Instant>) -> Result<()> 
             log_stall_once(&e, start.elapsed());
             return Err(e);
         }
+        let pause = ((now - start) / 8).clamp(FULL_FIRST_PAUSE, FULL_MAX_PAUSE);
         std::thread::sleep(pause.min(limit - now));
-        pause = (pause * 2).min(FULL_MAX_PAUSE);
         match send_to_relay(msg, true) {
             Err(MipcError::DestinationBusy) => {}
             other => return other,

@@ -12,10 +12,10 @@
 //! [`MAX_BYTES`] in all. Past them a sync caller gets "destination busy" at once and an async
 //! message is dropped (and counted): only a receiver that stopped reading gets there.
 
+use mipc::fasthash::KeyedMap;
 use mipc::sysv::QueueId;
 use mipc::wire::CallTag;
 use mipc::MipcName;
-use mipc::fasthash::KeyedMap;
 use std::collections::VecDeque;
 use std::os::raw::c_long;
 use std::time::Instant;

@@ -26,12 +26,19 @@ struct Outcome {
 
 fn command(bus: &mut Bus, id: ProcId, line: &str) -> Outcome {
     bus.write_line(id, line);
-    let word = line.split_whitespace().next().unwrap_or_default().to_string();
+    let word = line
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
     let got = bus.wait_line(id, |l| {
         l.starts_with(&format!("{word} ")) || l.starts_with("FAIL")
     });
     let f: Vec<&str> = got.split_whitespace().collect();
-    assert!(f.len() == 4 && f[0] == word, "{line}: unexpected answer {got:?}");
+    assert!(
+        f.len() == 4 && f[0] == word,
+        "{line}: unexpected answer {got:?}"
+    );
     Outcome {
         rc: f[1].parse().expect("rc"),
         ms: f[2].parse().expect("ms"),
@@ -41,8 +48,16 @@ fn command(bus: &mut Bus, id: ProcId, line: &str) -> Outcome {
 
 /// Asserts that a call failed with `reason` after about `bound_ms`, not much later.
 fn assert_bounded(what: &str, o: &Outcome, reason: &str, bound_ms: u64) {
-    assert_eq!(o.rc, -1, "{what}: expected MIPC_ERROR, got {} ({})", o.rc, o.reason);
-    assert!(o.reason.contains(reason), "{what}: reason {:?}, expected {reason:?}", o.reason);
+    assert_eq!(
+        o.rc, -1,
+        "{what}: expected MIPC_ERROR, got {} ({})",
+        o.rc, o.reason
+    );
+    assert!(
+        o.reason.contains(reason),
+        "{what}: reason {:?}, expected {reason:?}",
+        o.reason
+    );
     assert!(
         o.ms + 5 >= bound_ms && o.ms <= bound_ms + SLACK_MS,
         "{what}: returned after {} ms, bound {bound_ms} ms",
@@ -81,7 +96,11 @@ fn a_stopped_relay_bounds_every_call() {
     if has_cap_sys_resource() {
         assert_eq!(capacity, 256 * 1024, "root queue not raised");
     } else {
-        assert!(bus.relay_log().contains("root queue keeps"), "{}", bus.relay_log());
+        assert!(
+            bus.relay_log().contains("root queue keeps"),
+            "{}",
+            bus.relay_log()
+        );
     }
     let env = [("MIPC_SEND_TIMEOUT_MS", "400")];
     let rx = bus.spawn_stdin("stall", &["ovl_rx"], &env);
@@ -105,7 +124,10 @@ fn a_stopped_relay_bounds_every_call() {
         assert!(f[4].replace('_', " ").contains(STALLED), "{fill}");
         assert!(ms + 5 >= SEND_MS && ms <= SEND_MS + SLACK_MS, "{fill}");
     }
-    assert!(sent > 0 && bytes <= capacity, "sent {sent} messages, {bytes} bytes");
+    assert!(
+        sent > 0 && bytes <= capacity,
+        "sent {sent} messages, {bytes} bytes"
+    );
 
     let o = command(&mut bus, tx, "async ovl_rx 2000");
     assert_bounded("mipc_send_msg", &o, STALLED, SEND_MS);
@@ -126,11 +148,19 @@ fn a_stopped_relay_bounds_every_call() {
     // Everything reported sent arrives, in order and intact.
     bus.write_line(rx, &format!("recv {sent}"));
     let got = bus.wait_line(rx, |l| l.starts_with("recv ") || l.starts_with("FAIL"));
-    assert_eq!(got, format!("recv {sent} {bytes}"), "delivered after SIGCONT");
+    assert_eq!(
+        got,
+        format!("recv {sent} {bytes}"),
+        "delivered after SIGCONT"
+    );
     // And traffic flows again, both ways.
     bus.write_line(rx, "serve 1");
     let o = command(&mut bus, tx, "sync ovl_rx 10000");
-    assert_eq!((o.rc, o.reason.as_str()), (0, "-"), "sync call after SIGCONT");
+    assert_eq!(
+        (o.rc, o.reason.as_str()),
+        (0, "-"),
+        "sync call after SIGCONT"
+    );
     bus.wait_line(rx, |l| l == "serve 1");
     let o = command(&mut bus, tx, "async ovl_rx 2000");
     assert_eq!(o.rc, 0, "async send after SIGCONT: {}", o.reason);
@@ -157,7 +187,10 @@ fn a_stopped_relay_bounds_every_call() {
 #[test]
 fn a_stopped_relay_with_room_left() {
     let mut bus = Bus::start("overload_room");
-    let env = [("MIPC_SEND_TIMEOUT_MS", "400"), ("MIPC_HELLO_TIMEOUT_MS", "300")];
+    let env = [
+        ("MIPC_SEND_TIMEOUT_MS", "400"),
+        ("MIPC_HELLO_TIMEOUT_MS", "300"),
+    ];
     let rx = bus.spawn_stdin("stall", &["room_rx"], &env);
     let tx = bus.spawn_stdin("stall", &["room_tx"], &env);
     bus.wait_ready(rx);

@@ -114,7 +114,8 @@ pub extern "C" fn mipc_mq_create() -> c_int {
 /// own name, `api_id` the request's api id; `out_size` bytes at `out` are the answer.
 ///
 /// # Returns
-/// `MIPC_OK`, or `MIPC_ERROR` (bad arguments, answer over 2048 bytes, no relay).
+/// `MIPC_OK`, or `MIPC_ERROR` (bad arguments, answer over 2048 bytes, no relay, "relay not
+/// draining its queue" after `MIPC_SEND_TIMEOUT_MS`).
 ///
 /// # Safety
 /// `to` and `from` are NULL or NUL-terminated strings; `out` is NULL or points to

@@ -14,10 +14,10 @@ mod table;
 
 use crate::backlog::Backlogs;
 use mipc::error::RelayErrorCode;
+use mipc::fasthash::KeyedMap;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::{self, CallTag, Control, Envelope, Header, Kind, MsgBuf, WireError};
 use mipc::MipcName;
-use mipc::fasthash::KeyedMap;
 use std::fmt;
 use std::os::raw::c_long;
 use std::time::Instant;
