@@ -59,6 +59,10 @@ impl Parked {
 struct Backlog {
     queue: QueueId,
     items: VecDeque<Parked>,
+    /// No parked item expires before this (`None`: none has a deadline). Parking looks for
+    /// expired items only once it has passed, so a flood of async messages (no deadline)
+    /// parks in constant time, not in a pass over the whole backlog per message.
+    earliest: Option<Instant>,
 }
 
 /// Backlogs of all destinations.
@@ -100,12 +104,21 @@ impl Backlogs {
         let backlog = self.by_dst.entry(dst).or_insert_with(|| Backlog {
             queue,
             items: VecDeque::new(),
+            earliest: None,
         });
         // Callers that gave up free their room first.
-        let before: usize = backlog.items.iter().map(|p| p.bytes.len()).sum();
-        backlog.items.retain(|p| !p.expired(now));
-        let after: usize = backlog.items.iter().map(|p| p.bytes.len()).sum();
-        self.bytes -= before - after;
+        if backlog.earliest.is_some_and(|e| e <= now) {
+            let mut freed = 0;
+            backlog.items.retain(|p| {
+                let gone = p.expired(now);
+                if gone {
+                    freed += p.bytes.len();
+                }
+                !gone
+            });
+            self.bytes -= freed;
+            backlog.earliest = backlog.items.iter().filter_map(|p| p.until).min();
+        }
         if backlog.items.len() >= MAX_ITEMS_PER_DESTINATION
             || self.bytes + item.bytes.len() > MAX_BYTES
         {
@@ -115,6 +128,9 @@ impl Backlogs {
             return Err(item);
         }
         self.bytes += item.bytes.len();
+        if let Some(u) = item.until {
+            backlog.earliest = Some(backlog.earliest.map_or(u, |e| e.min(u)));
+        }
         backlog.items.push_back(item);
         Ok(fresh)
     }

@@ -12,8 +12,9 @@ use mipc::wire::MsgBuf;
 use mipc::MipcName;
 use std::fmt;
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
 /// How the relay runs.
@@ -97,6 +98,23 @@ pub struct Shared {
     pub pending: Mutex<Option<PendingStore>>,
     /// The death watcher, once started.
     pub watcher: OnceLock<Arc<Watcher>>,
+    /// Destinations whose backlog waits for a drainer thread, and the idle drainers.
+    pub drainers: Drainers,
+}
+
+/// The drainer threads: each sends one destination's backlog at a time, then waits (blocked
+/// on a condition variable, no CPU) for the next. A thread is started only when none is idle,
+/// so a receiver that falls behind again and again costs a wake-up, not a thread start.
+#[derive(Debug, Default)]
+pub struct Drainers {
+    work: Mutex<DrainWork>,
+    ready: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct DrainWork {
+    todo: VecDeque<MipcName>,
+    idle: usize,
 }
 
 impl Shared {
@@ -151,15 +169,47 @@ impl Port for SysvPort {
         let Some(shared) = self.shared.clone() else {
             return;
         };
+        let Ok(mut work) = shared.drainers.work.lock() else {
+            return;
+        };
+        work.todo.push_back(dst);
+        if work.idle > 0 {
+            shared.drainers.ready.notify_one();
+            return;
+        }
+        drop(work);
         let started = std::thread::Builder::new()
             .name("mipc-drain".into())
-            .spawn(move || drain(&shared, dst));
+            .spawn(move || drainer(&shared));
         if let Err(e) = started {
             logln!(
                 Error,
                 "cannot start a drainer for {dst}: {e}; its backlog waits"
             );
         }
+    }
+}
+
+/// A drainer thread: takes destinations off the to-do list and drains each, forever.
+fn drainer(shared: &Arc<Shared>) {
+    loop {
+        let dst = {
+            let Ok(mut work) = shared.drainers.work.lock() else {
+                return;
+            };
+            loop {
+                if let Some(dst) = work.todo.pop_front() {
+                    break dst;
+                }
+                work.idle += 1;
+                work = match shared.drainers.ready.wait(work) {
+                    Ok(w) => w,
+                    Err(_) => return,
+                };
+                work.idle -= 1;
+            }
+        };
+        drain(shared, dst);
     }
 }
 
@@ -170,17 +220,20 @@ const DRAIN_BATCH: usize = 32;
 /// for room on that queue; the receive loop goes on for everyone else.
 fn drain(shared: &Arc<Shared>, dst: MipcName) {
     let mut port = shared.port();
-    logln!(
-        Info,
-        "{dst}: queue full, holding its messages until it reads"
-    );
+    // A receiver that falls behind under a flood does so again and again: log a few.
+    if let Some(n) = BACKLOGGED.hit() {
+        logln!(
+            Info,
+            "{dst}: queue full, holding its messages until it reads (#{n})"
+        );
+    }
     loop {
         let next = match shared.router.lock() {
             Ok(mut r) => r.next_parked_batch(&dst, Instant::now(), DRAIN_BATCH),
             Err(_) => return,
         };
         let Some((queue, batch)) = next else {
-            logln!(Info, "{dst}: backlog delivered");
+            logln!(Debug, "{dst}: backlog delivered");
             return;
         };
         for item in batch {
@@ -286,6 +339,7 @@ pub(crate) fn persist(router: &mut Router, shared: &Shared) {
 }
 
 static SAVE_FAILED: Limiter = Limiter::new();
+static BACKLOGGED: Limiter = Limiter::new();
 static MALFORMED: Limiter = Limiter::new();
 static UNDELIVERED: Limiter = Limiter::new();
 
@@ -337,6 +391,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         state: Mutex::new(state::Store::new(state::path(opts.key))),
         pending: Mutex::new(None),
         watcher: OnceLock::new(),
+        drainers: Drainers::default(),
     });
     let for_watcher = shared.clone();
     let watcher =
