@@ -124,11 +124,17 @@ impl Router {
         }
     }
 
-    /// Whether a call from `src` to `dst` closes a cycle: `dst` waits (transitively) on `src`.
-    pub(super) fn would_deadlock(&self, src: &MipcName, dst: &MipcName, now: Instant) -> bool {
-        let mut cur = *dst;
+    /// Whether a call from `src` closes a cycle: its destination, whose own pending call is
+    /// `first`, waits (transitively) on `src`.
+    pub(super) fn would_deadlock_from(
+        &self,
+        src: &MipcName,
+        first: Option<Pending>,
+        now: Instant,
+    ) -> bool {
+        let mut next = first;
         for _ in 0..self.entries.len().min(64) {
-            let Some(p) = self.entries.get(&cur).and_then(|e| e.pending) else {
+            let Some(p) = next else {
                 return false;
             };
             if p.until.is_some_and(|u| u <= now) {
@@ -137,7 +143,7 @@ impl Router {
             if p.callee == *src {
                 return true;
             }
-            cur = p.callee;
+            next = self.entries.get(&p.callee).and_then(|e| e.pending);
         }
         false
     }

@@ -328,9 +328,12 @@ impl Router {
                 Rejected::NoSuchDestination(hdr.src, hdr.dst),
             );
         };
-        let (queue, dst_ext) = (dst.queue, dst.ext);
+        // One lookup of the destination serves the whole route: its queue, whether it knows
+        // tags, whether its pid is still to learn, and the first link of the deadlock chain.
+        let (queue, dst_ext, pid_known, dst_pending) =
+            (dst.queue, dst.ext, dst.pid.is_some(), dst.pending);
         let call = hdr.tag.filter(|t| !t.is_reply() && hdr.sync_flag != 0);
-        if call.is_some() && self.would_deadlock(&hdr.src, &hdr.dst, now) {
+        if call.is_some() && self.would_deadlock_from(&hdr.src, dst_pending, now) {
             return self.refuse(port, msg, &hdr, Rejected::Deadlock(hdr.src, hdr.dst));
         }
         let bytes = if dst_ext {
@@ -355,7 +358,9 @@ impl Router {
         }
         match port.send(queue, bytes) {
             Ok(()) => {
-                self.learn_pid(port, &hdr.dst);
+                if !pid_known {
+                    self.learn_pid(port, &hdr.dst);
+                }
                 Ok(Handled::Forwarded)
             }
             Err(QueueError::Full) => self.park(port, &d),
