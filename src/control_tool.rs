@@ -12,7 +12,6 @@
 //!
 //! All integers are native-endian, as in the SPEC §2 header.
 
-
 use crate::name::MipcName;
 use crate::wire::{MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN, MTEXT_MAX_TAGGED};
 use std::fmt;
@@ -706,7 +705,9 @@ impl StatsReport {
         let mut r = Reader { b: body };
         let nc = r.u32()? as usize;
         let nb = r.u32()? as usize;
-        if nc.saturating_mul(COUNTER_LEN).saturating_add(nb.saturating_mul(BACKLOG_LEN))
+        if nc
+            .saturating_mul(COUNTER_LEN)
+            .saturating_add(nb.saturating_mul(BACKLOG_LEN))
             != r.b.len()
         {
             return Err(ToolWireError::BadCount);
@@ -992,7 +993,9 @@ mod tests {
             counters: Counter::ALL.iter().map(|c| (*c as u32, 7)).collect(),
             backlog: (0..200).map(|i| (name(&format!("d{i}")), i)).collect(),
         };
-        report.counters.push((reject_counter_id(RejectReason::Busy), 3));
+        report
+            .counters
+            .push((reject_counter_id(RejectReason::Busy), 3));
         let mut out = Vec::new();
         report.encode(&mut out);
         assert!(out.len() + ANSWER_HEAD_LEN <= MIPC_MSG_MAX_LEN);
@@ -1051,7 +1054,10 @@ mod tests {
         };
         let mut out = Vec::new();
         ev.encode(&mut out);
-        assert_eq!(EventRecord::decode(&out).unwrap().msg.len(), MTEXT_MAX_TAGGED);
+        assert_eq!(
+            EventRecord::decode(&out).unwrap().msg.len(),
+            MTEXT_MAX_TAGGED
+        );
         assert!(EventRecord::decode(&[0u8; 3]).is_err());
         assert!(EventRecord::decode(&[0xFFu8; 200]).is_err());
     }
