@@ -12,6 +12,8 @@
 //! - [`server`]: receiving, answering, the handler table;
 //! - [`ffi`]: the C exports of SPEC §3 (`libmipc.so`, `include/mipc.h`).
 
+/// cbindgen:ignore
+pub mod bus;
 pub mod client;
 pub mod config;
 /// The relay's control channel for tools (not part of the C API).

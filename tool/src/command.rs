@@ -1,6 +1,18 @@
-//! The verbs. (Phase B: filled in once the relay's side exists.)
+//! The verbs: each opens the bus through the library's safe API, does its work, and turns a
+//! failure into an exit code and one line for stderr.
 
-use crate::cli::{self, Command, Verb};
+use crate::cli::{self, Command, Data, Filter, Verb};
+use crate::events::{self, capture_packet, Tracker};
+use crate::hexdump;
+use crate::json::{self, Object};
+use crate::pcapng;
+use mipc::bus::{Closer, ControlLink};
+use mipc::control_tool::{counter_name, Counter, EntryInfo, StatsReport};
+use mipc::{client, MipcError, MipcName};
+use std::io::{IsTerminal, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Exit codes (README table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +38,53 @@ pub struct Failure {
     pub message: String,
 }
 
+impl Failure {
+    fn new(exit: Exit, message: impl Into<String>) -> Failure {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+}
+
+type Res = Result<(), Failure>;
+
+/// The exit code and message of a library error, `what` naming the operation.
+fn fail(what: &str, e: MipcError) -> Failure {
+    let exit = match e {
+        MipcError::RelayUnavailable => Exit::NoRelay,
+        MipcError::Timeout => Exit::Timeout,
+        MipcError::NoSuchDestination
+        | MipcError::PeerDied
+        | MipcError::DestinationBusy
+        | MipcError::Deadlock
+        | MipcError::NotServed => Exit::Destination,
+        _ => Exit::Failed,
+    };
+    let message = match e {
+        MipcError::RelayUnavailable => format!(
+            "no relay on bus {:#x} (is mipc_main running with this key?)",
+            mipc::config::root_key()
+        ),
+        e => format!("{what}: {e}"),
+    };
+    Failure::new(exit, message)
+}
+
+fn io_fail(what: &str, e: std::io::Error) -> Failure {
+    Failure::new(Exit::Failed, format!("{what}: {e}"))
+}
+
 /// Runs a parsed command.
 ///
 /// # Errors
 /// [`Failure`] with the exit code and message to print.
-pub fn run(cmd: Command) -> Result<(), Failure> {
+pub fn run(cmd: Command) -> Res {
+    if let Some(key) = cmd.global.key {
+        // Before any thread starts: the library reads the key from the environment.
+        std::env::set_var("MIPC_ROOT_KEY", key.to_string());
+    }
+    let timeout = cmd.global.timeout_ms.map(Duration::from_millis);
     match cmd.verb {
         Verb::Help(v) => {
             println!("{}", cli::help(v));
@@ -40,9 +94,450 @@ pub fn run(cmd: Command) -> Result<(), Failure> {
             println!("mipc {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
-        _ => Err(Failure {
-            exit: Exit::Failed,
-            message: "not implemented yet".into(),
-        }),
+        Verb::List { verbose, json } => list(timeout, verbose, json),
+        Verb::Stats { json } => stats(timeout, json),
+        Verb::Wait { names } => wait(timeout, &names),
+        Verb::Ping {
+            name,
+            count,
+            interval_ms,
+        } => ping(timeout, &name, count, interval_ms),
+        Verb::Call {
+            name,
+            api,
+            data,
+            raw,
+            send,
+        } => call(timeout, &name, api, &data, raw, send),
+        Verb::Monitor {
+            filter,
+            count,
+            json,
+        } => monitor(timeout, &filter, count, Sink::Lines { json }),
+        Verb::Capture {
+            filter,
+            count,
+            output,
+        } => {
+            let out: Box<dyn Write> = if output == "-" {
+                if std::io::stdout().is_terminal() {
+                    return Err(Failure::new(
+                        Exit::Usage,
+                        "capture: refusing to write pcapng to a terminal (use -o FILE or a pipe)",
+                    ));
+                }
+                Box::new(std::io::stdout().lock())
+            } else {
+                let f = std::fs::File::create(&output)
+                    .map_err(|e| io_fail(&format!("capture: {output}"), e))?;
+                if f.is_terminal() {
+                    return Err(Failure::new(
+                        Exit::Usage,
+                        "capture: refusing to write pcapng to a terminal",
+                    ));
+                }
+                Box::new(std::io::BufWriter::new(f))
+            };
+            let w = pcapng::Writer::new(out).map_err(|e| io_fail("capture", e))?;
+            monitor(timeout, &filter, count, Sink::Pcap(w))
+        }
+    }
+}
+
+fn open() -> Result<ControlLink, Failure> {
+    ControlLink::open().map_err(|e| fail("open", e))
+}
+
+/// SIGINT/SIGTERM end a blocking verb cleanly: a thread takes them and removes the verb's
+/// queue, which ends its wait; the flag tells the verb it was stopped.
+fn stop_on_signals() -> Result<(Arc<Mutex<Option<Closer>>>, Arc<AtomicBool>), Failure> {
+    let signals = mipc::os::signals::StopSignals::block()
+        .map_err(|e| io_fail("blocking SIGINT/SIGTERM", e))?;
+    let closer: Arc<Mutex<Option<Closer>>> = Arc::new(Mutex::new(None));
+    let stopped = Arc::new(AtomicBool::new(false));
+    let (c, s) = (closer.clone(), stopped.clone());
+    std::thread::Builder::new()
+        .name("mipc-signals".into())
+        .spawn(move || {
+            signals.wait();
+            s.store(true, Ordering::SeqCst);
+            if let Ok(Some(closer)) = c.lock().map(|g| *g) {
+                closer.close();
+            }
+        })
+        .map_err(|e| io_fail("starting the signal thread", e))?;
+    Ok((closer, stopped))
+}
+
+// ---- list ----
+
+fn since_text(secs: u64) -> String {
+    let t = events::rfc3339(secs * 1_000_000_000);
+    format!("{} {}", &t[..10], &t[11..19])
+}
+
+fn list(timeout: Option<Duration>, verbose: bool, json: bool) -> Res {
+    let mut link = open()?;
+    let mut entries = link.list(timeout).map_err(|e| fail("list", e))?;
+    entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
+    let mut out = std::io::stdout().lock();
+    let text = if json {
+        let items = entries.iter().map(|e| entry_json(e, verbose));
+        Object::new().raw("entries", &json::array(items)).end() + "\n"
+    } else {
+        list_text(&entries, verbose)
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|e| io_fail("stdout", e))
+}
+
+fn entry_json(e: &EntryInfo, verbose: bool) -> String {
+    let mut o = Object::new()
+        .str("name", &e.name.to_string())
+        .num("pid", e.pid)
+        .num("thread", e.thread)
+        .num("queue", e.queue)
+        .num("queued_msgs", e.queued_msgs)
+        .num("queued_bytes", e.queued_bytes)
+        .str("kind", if e.greeted() { "greeted" } else { "legacy" })
+        .num("since", e.since);
+    if verbose {
+        o = o
+            .num("msgs_in", e.msgs_in)
+            .num("msgs_out", e.msgs_out)
+            .num("bytes_in", e.bytes_in)
+            .num("bytes_out", e.bytes_out)
+            .num("held", e.backlog);
+    }
+    o.end()
+}
+
+fn list_text(entries: &[EntryInfo], verbose: bool) -> String {
+    let mut rows: Vec<Vec<String>> = Vec::with_capacity(entries.len() + 1);
+    let mut head: Vec<&str> = vec![
+        "NAME", "PID", "THREAD", "QUEUE", "MSGS", "BYTES", "KIND", "SINCE (UTC)",
+    ];
+    if verbose {
+        head.extend(["IN", "OUT", "BYTES_IN", "BYTES_OUT", "HELD"]);
+    }
+    rows.push(head.iter().map(|s| s.to_string()).collect());
+    for e in entries {
+        let mut r = vec![
+            e.name.to_string(),
+            if e.pid > 0 { e.pid.to_string() } else { "-".into() },
+            format!("{:#x}", e.thread),
+            e.queue.to_string(),
+            e.queued_msgs.to_string(),
+            e.queued_bytes.to_string(),
+            if e.greeted() { "greeted" } else { "legacy" }.into(),
+            since_text(e.since),
+        ];
+        if verbose {
+            r.extend([
+                e.msgs_in.to_string(),
+                e.msgs_out.to_string(),
+                e.bytes_in.to_string(),
+                e.bytes_out.to_string(),
+                e.backlog.to_string(),
+            ]);
+        }
+        rows.push(r);
+    }
+    let cols = rows[0].len();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let mut line = String::new();
+        for (c, cell) in r.iter().enumerate() {
+            // Names and kinds left-aligned, numbers right-aligned.
+            let left = matches!(c, 0 | 2 | 6 | 7);
+            if c > 0 {
+                line.push_str("  ");
+            }
+            if left {
+                line.push_str(&format!("{cell:<w$}", w = widths[c]));
+            } else {
+                line.push_str(&format!("{cell:>w$}", w = widths[c]));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push_str(&format!("{} entries\n", entries.len()));
+    out
+}
+
+// ---- stats ----
+
+fn duration_text(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h:02}h {m:02}m {s:02}s")
+    } else if h > 0 {
+        format!("{h}h {m:02}m {s:02}s")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+fn bytes_text(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}
+
+/// The relay's counters as lines for people (also the relay's exit line's source of names).
+pub fn stats_text(r: &StatsReport) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<22}{v}\n"));
+    for (id, v) in &r.counters {
+        let v = *v;
+        let name = counter_name(*id);
+        if *id >= 100 {
+            if v > 0 {
+                line(&format!("  {}", &name["rejected.".len().min(name.len())..].replace('_', " ")), v.to_string());
+            }
+            continue;
+        }
+        let shown = match *id {
+            x if x == Counter::Uptime as u32 => duration_text(v),
+            x if x == Counter::ForwardedBytes as u32 => bytes_text(v),
+            _ => v.to_string(),
+        };
+        line(&name.replace('_', " "), shown);
+    }
+    if !r.backlog.is_empty() {
+        out.push_str("held for full queues:\n");
+        for (n, c) in &r.backlog {
+            out.push_str(&format!("  {:<20}{c}\n", n.to_string()));
+        }
+    }
+    out
+}
+
+fn stats(timeout: Option<Duration>, json: bool) -> Res {
+    let mut link = open()?;
+    let r = link.stats(timeout).map_err(|e| fail("stats", e))?;
+    let text = if json {
+        let mut o = Object::new();
+        for (id, v) in &r.counters {
+            o = o.num(&counter_name(*id), *v);
+        }
+        let backlog = r.backlog.iter().map(|(n, c)| {
+            Object::new()
+                .str("name", &n.to_string())
+                .num("held", *c)
+                .end()
+        });
+        o.raw("backlog", &json::array(backlog)).end() + "\n"
+    } else {
+        stats_text(&r)
+    };
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| io_fail("stdout", e))
+}
+
+// ---- wait ----
+
+fn wait(timeout: Option<Duration>, names: &[String]) -> Res {
+    let (closer, stopped) = stop_on_signals()?;
+    let names: Vec<MipcName> = names
+        .iter()
+        .map(|n| MipcName::new(n.as_bytes()).expect("checked by the parser"))
+        .collect();
+    let mut link = open()?;
+    *closer.lock().map_err(|_| Failure::new(Exit::Failed, "lock"))? = Some(link.closer());
+    match link.wait_for(&names, timeout) {
+        Ok(()) => Ok(()),
+        Err(_) if stopped.load(Ordering::SeqCst) => Err(Failure::new(Exit::Failed, "")),
+        Err(MipcError::Timeout) => Err(Failure::new(
+            Exit::Timeout,
+            format!(
+                "wait: timed out after {} ms",
+                timeout.map_or(0, |t| t.as_millis())
+            ),
+        )),
+        Err(e) => Err(fail("wait", e)),
+    }
+}
+
+// ---- ping, call, send: through a registered entry of our own ----
+
+/// Registers an entry named after this process for ping/call/send, and unregisters it when
+/// dropped.
+struct OwnEntry;
+
+impl OwnEntry {
+    fn register() -> Result<OwnEntry, Failure> {
+        // Fail fast, in one line, when there is no relay (init would wait for one).
+        drop(open()?);
+        let name = format!("mipc-{}", std::process::id());
+        let name = MipcName::new(name.as_bytes()).expect("a short name");
+        client::init(&name).map_err(|e| fail("register", e))?;
+        Ok(OwnEntry)
+    }
+}
+
+impl Drop for OwnEntry {
+    fn drop(&mut self) {
+        let _ = client::exit_thread();
+    }
+}
+
+fn ping(timeout: Option<Duration>, name: &str, count: u32, interval_ms: u64) -> Res {
+    let dst = MipcName::new(name.as_bytes()).expect("checked by the parser");
+    let _entry = OwnEntry::register()?;
+    let wait = Some(timeout.unwrap_or(Duration::from_millis(1000)));
+    let mut times: Vec<f64> = Vec::new();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "PING {name}");
+    for seq in 1..=count {
+        let t0 = Instant::now();
+        match client::ping(&dst, wait) {
+            Ok(()) => {
+                let ms = t0.elapsed().as_secs_f64() * 1e3;
+                times.push(ms);
+                let _ = writeln!(out, "answer from {name}: seq={seq} time={ms:.3} ms");
+            }
+            Err(MipcError::Timeout) => {
+                let _ = writeln!(out, "no answer from {name}: seq={seq} timed out");
+            }
+            Err(e) => return Err(fail(&format!("ping {name}"), e)),
+        }
+        let _ = out.flush();
+        if seq < count {
+            std::thread::sleep(Duration::from_millis(interval_ms));
+        }
+    }
+    let lost = count as usize - times.len();
+    let _ = writeln!(
+        out,
+        "--- {name} ping statistics ---\n{count} sent, {} answered, {}% lost",
+        times.len(),
+        lost * 100 / count as usize
+    );
+    if !times.is_empty() {
+        let min = times.iter().cloned().fold(f64::INFINITY, f64::min);
+        let max = times.iter().cloned().fold(0.0, f64::max);
+        let avg = times.iter().sum::<f64>() / times.len() as f64;
+        let _ = writeln!(out, "round-trip min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+    }
+    if lost > 0 {
+        Err(Failure::new(Exit::Failed, ""))
+    } else {
+        Ok(())
+    }
+}
+
+fn payload(data: &Data) -> Result<Vec<u8>, Failure> {
+    let bytes = match data {
+        Data::Empty => Vec::new(),
+        Data::Text(t) => t.as_bytes().to_vec(),
+        Data::Hex(h) => cli::parse_hex(h).expect("checked by the parser"),
+        Data::File(f) if f == "-" => {
+            let mut b = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut b)
+                .map_err(|e| io_fail("stdin", e))?;
+            b
+        }
+        Data::File(f) => std::fs::read(f).map_err(|e| io_fail(f, e))?,
+    };
+    if bytes.len() > mipc::wire::MIPC_MSG_MAX_LEN {
+        return Err(Failure::new(
+            Exit::Usage,
+            format!("payload of {} bytes is over 2048 (MIPC_MSG_MAX_LEN)", bytes.len()),
+        ));
+    }
+    Ok(bytes)
+}
+
+fn call(timeout: Option<Duration>, name: &str, api: u32, data: &Data, raw: bool, send: bool) -> Res {
+    let dst = MipcName::new(name.as_bytes()).expect("checked by the parser");
+    let input = payload(data)?;
+    let _entry = OwnEntry::register()?;
+    let me = MipcName::new(format!("mipc-{}", std::process::id()).as_bytes()).expect("short");
+    if send {
+        return client::send(&me, &dst, api, &input, 0).map_err(|e| fail("send", e));
+    }
+    let wait = Some(timeout.unwrap_or(Duration::from_millis(5000)));
+    let mut answer = vec![0u8; mipc::wire::MIPC_MSG_MAX_LEN];
+    let n = client::call(&dst, api, &input, &mut answer, wait)
+        .map_err(|e| fail(&format!("call {name} {api:#x}"), e))?;
+    let mut out = std::io::stdout().lock();
+    if raw {
+        out.write_all(&answer[..n])
+    } else if n == 0 {
+        writeln!(out, "(empty answer)")
+    } else {
+        out.write_all(hexdump::hexdump(&answer[..n]).as_bytes())
+    }
+    .map_err(|e| io_fail("stdout", e))
+}
+
+// ---- monitor and capture ----
+
+enum Sink {
+    Lines { json: bool },
+    Pcap(pcapng::Writer<Box<dyn Write>>),
+}
+
+fn monitor(timeout: Option<Duration>, filter: &Filter, count: Option<u64>, mut sink: Sink) -> Res {
+    let (closer, stopped) = stop_on_signals()?;
+    let link = open()?;
+    let mut mon = link.monitor(None).map_err(|e| fail("monitor", e))?;
+    *closer.lock().map_err(|_| Failure::new(Exit::Failed, "lock"))? = Some(mon.closer());
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut tracker = Tracker::default();
+    let mut seen = 0u64;
+    let mut record = Vec::new();
+    let stdout = std::io::stdout();
+    loop {
+        if count.is_some_and(|c| seen >= c) {
+            return Ok(());
+        }
+        let ev = match mon.next(deadline) {
+            Ok(Some(ev)) => ev,
+            Ok(None) => return Ok(()),
+            Err(_) if stopped.load(Ordering::SeqCst) => return Ok(()),
+            Err(e) => return Err(fail("monitor", e)),
+        };
+        let shown = tracker.show(&ev);
+        if !events::matches(filter, &shown) {
+            continue;
+        }
+        seen += 1;
+        let written = match &mut sink {
+            Sink::Lines { json } => {
+                let line = if *json {
+                    events::json_line(&shown)
+                } else {
+                    events::text_line(&shown)
+                };
+                let mut out = stdout.lock();
+                writeln!(out, "{line}").and_then(|_| out.flush())
+            }
+            Sink::Pcap(w) => {
+                ev.encode(&mut record);
+                let (pkt, comment) = capture_packet(&shown, &record);
+                w.packet(shown.time_ns, &pkt, comment.as_deref())
+                    .and_then(|_| w.flush())
+            }
+        };
+        if let Err(e) = written {
+            // A closed pipe (| head) ends the monitor quietly.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(io_fail("output", e));
+        }
     }
 }

@@ -50,13 +50,6 @@ impl Object {
         self
     }
 
-    /// A boolean field.
-    pub fn bool(mut self, k: &str, v: bool) -> Object {
-        self.key(k);
-        self.out.push_str(if v { "true" } else { "false" });
-        self
-    }
-
     /// A field holding already-written JSON (an object or an array).
     pub fn raw(mut self, k: &str, json: &str) -> Object {
         self.key(k);
@@ -113,13 +106,12 @@ mod tests {
             .str("name", "a\"b\\c\n\u{1}")
             .num("pid", 42)
             .num("big", u64::MAX)
-            .bool("greeted", true)
             .float("ms", 0.25)
             .raw("list", &array(["1".to_string(), "2".to_string()]))
             .end();
         assert_eq!(
             o,
-            r#"{"name":"a\"b\\c\n\u0001","pid":42,"big":18446744073709551615,"greeted":true,"ms":0.25,"list":[1,2]}"#
+            r#"{"name":"a\"b\\c\n\u0001","pid":42,"big":18446744073709551615,"ms":0.25,"list":[1,2]}"#
         );
         assert_eq!(Object::new().end(), "{}");
     }
