@@ -212,9 +212,14 @@ impl ControlLink {
     /// # Errors
     /// As [`ControlLink::list`].
     pub fn stats(&mut self, wait: Option<Duration>) -> Result<StatsReport> {
-        let (head, body) = self.ask(RequestBody::Stats, Some(wait.unwrap_or(DEFAULT_ANSWER_WAIT)))?;
+        let (head, body) = self.ask(
+            RequestBody::Stats,
+            Some(wait.unwrap_or(DEFAULT_ANSWER_WAIT)),
+        )?;
         if head.status != ToolStatus::Ok {
-            return Err(MipcError::BadArgument("the relay refused the stats request"));
+            return Err(MipcError::BadArgument(
+                "the relay refused the stats request",
+            ));
         }
         StatsReport::decode(&body).map_err(|_| bad_answer())
     }

@@ -811,10 +811,8 @@ pub struct EventRecord<'a> {
 }
 
 impl<'a> EventRecord<'a> {
-    /// Writes the record into `out` (cleared first); the message is cut to what fits
-    /// [`EVENT_MAX_LEN`].
+    /// Appends the record to `out`; the message is cut to what fits [`EVENT_MAX_LEN`].
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.clear();
         let msg = &self.msg[..self.msg.len().min(MTEXT_MAX_TAGGED)];
         put_u32(out, MIPC_MSG_TYPE_MONITOR_EVENT);
         put_u16(out, TOOL_VERSION as u16);

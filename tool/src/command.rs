@@ -215,7 +215,14 @@ fn entry_json(e: &EntryInfo, verbose: bool) -> String {
 fn list_text(entries: &[EntryInfo], verbose: bool) -> String {
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(entries.len() + 1);
     let mut head: Vec<&str> = vec![
-        "NAME", "PID", "THREAD", "QUEUE", "MSGS", "BYTES", "KIND", "SINCE (UTC)",
+        "NAME",
+        "PID",
+        "THREAD",
+        "QUEUE",
+        "MSGS",
+        "BYTES",
+        "KIND",
+        "SINCE (UTC)",
     ];
     if verbose {
         head.extend(["IN", "OUT", "BYTES_IN", "BYTES_OUT", "HELD"]);
@@ -224,7 +231,11 @@ fn list_text(entries: &[EntryInfo], verbose: bool) -> String {
     for e in entries {
         let mut r = vec![
             e.name.to_string(),
-            if e.pid > 0 { e.pid.to_string() } else { "-".into() },
+            if e.pid > 0 {
+                e.pid.to_string()
+            } else {
+                "-".into()
+            },
             format!("{:#x}", e.thread),
             e.queue.to_string(),
             e.queued_msgs.to_string(),
@@ -302,7 +313,13 @@ pub fn stats_text(r: &StatsReport) -> String {
         let name = counter_name(*id);
         if *id >= 100 {
             if v > 0 {
-                line(&format!("  {}", &name["rejected.".len().min(name.len())..].replace('_', " ")), v.to_string());
+                line(
+                    &format!(
+                        "  {}",
+                        &name["rejected.".len().min(name.len())..].replace('_', " ")
+                    ),
+                    v.to_string(),
+                );
             }
             continue;
         }
@@ -354,7 +371,9 @@ fn wait(timeout: Option<Duration>, names: &[String]) -> Res {
         .map(|n| MipcName::new(n.as_bytes()).expect("checked by the parser"))
         .collect();
     let mut link = open()?;
-    *closer.lock().map_err(|_| Failure::new(Exit::Failed, "lock"))? = Some(link.closer());
+    *closer
+        .lock()
+        .map_err(|_| Failure::new(Exit::Failed, "lock"))? = Some(link.closer());
     match link.wait_for(&names, timeout) {
         Ok(()) => Ok(()),
         Err(_) if stopped.load(Ordering::SeqCst) => Err(Failure::new(Exit::Failed, "")),
@@ -428,7 +447,10 @@ fn ping(timeout: Option<Duration>, name: &str, count: u32, interval_ms: u64) -> 
         let min = times.iter().cloned().fold(f64::INFINITY, f64::min);
         let max = times.iter().cloned().fold(0.0, f64::max);
         let avg = times.iter().sum::<f64>() / times.len() as f64;
-        let _ = writeln!(out, "round-trip min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms");
+        let _ = writeln!(
+            out,
+            "round-trip min/avg/max = {min:.3}/{avg:.3}/{max:.3} ms"
+        );
     }
     if lost > 0 {
         Err(Failure::new(Exit::Failed, ""))
@@ -454,13 +476,23 @@ fn payload(data: &Data) -> Result<Vec<u8>, Failure> {
     if bytes.len() > mipc::wire::MIPC_MSG_MAX_LEN {
         return Err(Failure::new(
             Exit::Usage,
-            format!("payload of {} bytes is over 2048 (MIPC_MSG_MAX_LEN)", bytes.len()),
+            format!(
+                "payload of {} bytes is over 2048 (MIPC_MSG_MAX_LEN)",
+                bytes.len()
+            ),
         ));
     }
     Ok(bytes)
 }
 
-fn call(timeout: Option<Duration>, name: &str, api: u32, data: &Data, raw: bool, send: bool) -> Res {
+fn call(
+    timeout: Option<Duration>,
+    name: &str,
+    api: u32,
+    data: &Data,
+    raw: bool,
+    send: bool,
+) -> Res {
     let dst = MipcName::new(name.as_bytes()).expect("checked by the parser");
     let input = payload(data)?;
     let _entry = OwnEntry::register()?;
@@ -494,7 +526,9 @@ fn monitor(timeout: Option<Duration>, filter: &Filter, count: Option<u64>, mut s
     let (closer, stopped) = stop_on_signals()?;
     let link = open()?;
     let mut mon = link.monitor(None).map_err(|e| fail("monitor", e))?;
-    *closer.lock().map_err(|_| Failure::new(Exit::Failed, "lock"))? = Some(mon.closer());
+    *closer
+        .lock()
+        .map_err(|_| Failure::new(Exit::Failed, "lock"))? = Some(mon.closer());
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut tracker = Tracker::default();
     let mut seen = 0u64;
@@ -526,6 +560,7 @@ fn monitor(timeout: Option<Duration>, filter: &Filter, count: Option<u64>, mut s
                 writeln!(out, "{line}").and_then(|_| out.flush())
             }
             Sink::Pcap(w) => {
+                record.clear();
                 ev.encode(&mut record);
                 let (pkt, comment) = capture_packet(&shown, &record);
                 w.packet(shown.time_ns, &pkt, comment.as_deref())
