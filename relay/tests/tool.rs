@@ -1,0 +1,333 @@
+//! The `mipc` tool against a real relay: every verb, each test on its own bus (issue 9).
+//!
+//! Run: `cargo build --release && make c-tests && cargo test -p mipc-relay --test tool`
+//! (the test builds the `mipc` binary beside `mipc_main` itself).
+
+mod common;
+
+use common::Bus;
+use mipc::sysv::{self, QueueId};
+use mipc::wire::{self, Build, MsgBuf, MIPC_MSG_TYPE_NOTICE};
+use mipc::MipcName;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The `mipc` binary, built (once per test run) into the directory of `mipc_main`.
+fn mipc_bin() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let relay = Path::new(env!("CARGO_BIN_EXE_mipc_main"));
+            let dir = relay.parent().expect("target dir");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let mut cmd = Command::new(cargo);
+            cmd.args(["build", "-q", "-p", "mipc-tool", "--bin", "mipc"]);
+            if dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            let st = cmd.status().expect("cargo build -p mipc-tool");
+            assert!(st.success(), "building the mipc tool failed");
+            dir.join("mipc")
+        })
+        .clone()
+}
+
+fn mipc_cmd(args: &[&str]) -> Command {
+    let mut cmd = Command::new(mipc_bin());
+    cmd.args(args);
+    cmd
+}
+
+/// Runs `mipc ARGS` on the bus to completion.
+fn mipc(bus: &mut Bus, args: &[&str]) -> common::Finished {
+    let id = bus.spawn_command("mipc", mipc_cmd(args));
+    bus.wait_exit(id)
+}
+
+fn code(f: &common::Finished) -> i32 {
+    f.status.code().unwrap_or(-1)
+}
+
+/// Starts `mipc monitor ARGS` and returns once it is attached: it sends messages to a name
+/// nobody holds until the monitor shows one being rejected (no sleeping).
+fn attached_monitor(bus: &mut Bus, args: &[&str]) -> common::ProcId {
+    let mut all = vec!["monitor"];
+    all.extend_from_slice(args);
+    let id = bus.spawn_command("mipc monitor", mipc_cmd(&all));
+    for _ in 0..200 {
+        mipc(bus, &["send", "attach-probe", "1"]);
+        if bus
+            .wait_line_for(
+                id,
+                |l| l.contains("attach-probe"),
+                Some(Duration::from_millis(100)),
+            )
+            .is_some()
+        {
+            return id;
+        }
+    }
+    panic!("the monitor never attached: {}", bus.relay_log());
+}
+
+/// Registers `n` legacy entries straight on the root queue (NOTICE bytes, SPEC §2), each
+/// with a queue of its own; returns the queues (removed by the caller).
+fn register_many(bus: &Bus, n: usize) -> Vec<QueueId> {
+    let root = sysv::open_key(bus.key(), false, 0).expect("root queue");
+    let mut queues = Vec::with_capacity(n);
+    let mut buf = MsgBuf::boxed();
+    for i in 0..n {
+        let q = sysv::create_private(0o600).expect("queue");
+        queues.push(q);
+        let name = MipcName::new(format!("bulk_{i:04}").as_bytes()).unwrap();
+        let info = wire::thread_info_bytes(true, 1000 + i as u64, &name, q.0);
+        buf.build(Build {
+            mtype: MIPC_MSG_TYPE_NOTICE as _,
+            src: &name,
+            dst: &MipcName::RELAY,
+            msg_type: MIPC_MSG_TYPE_NOTICE,
+            sync_flag: 0,
+            payload: &info,
+            tag: None,
+        });
+        sysv::send(root, buf.as_sendable(), false).expect("NOTICE");
+    }
+    queues
+}
+
+#[test]
+fn list_shows_a_thousand_entries_from_one_snapshot() {
+    let mut bus = Bus::start("tool_list_1000");
+    let server = bus.spawn_ready("probe_server", &["probe"]);
+    let queues = register_many(&bus, 1000);
+    // The NOTICEs are on the root queue before this request, so the relay has them all.
+    let out = mipc(&mut bus, &["list", "--json"]);
+    assert_eq!(code(&out), 0, "{}", out.describe());
+    let json = out.stdout.join("\n");
+    let bulk = json.matches("\"name\":\"bulk_").count();
+    assert_eq!(bulk, 1000, "{}", &json[..json.len().min(400)]);
+    assert!(json.contains("\"name\":\"probe\""), "{json:.400}");
+    assert!(json.contains("\"kind\":\"greeted\"") && json.contains("\"kind\":\"legacy\""));
+
+    let text = mipc(&mut bus, &["list", "-v"]);
+    assert_eq!(code(&text), 0, "{}", text.describe());
+    assert!(text.stdout[0].starts_with("NAME") && text.stdout[0].contains("BYTES_OUT"));
+    assert_eq!(text.last_line(), "1001 entries");
+    let probe = text
+        .stdout
+        .iter()
+        .find(|l| l.starts_with("probe "))
+        .expect("probe listed");
+    assert!(probe.contains(&bus.pid(server).to_string()), "{probe}");
+    for q in queues {
+        let _ = sysv::remove(q);
+    }
+    bus.kill(server);
+    bus.finish();
+}
+
+#[test]
+fn ping_call_and_send_reach_a_daemon() {
+    let mut bus = Bus::start("tool_ping_call");
+    let server = bus.spawn_ready("probe_server", &["probe"]);
+    let ping = mipc(&mut bus, &["ping", "probe", "-c", "3", "-i", "0"]);
+    assert_eq!(code(&ping), 0, "{}", ping.describe());
+    assert_eq!(
+        ping.stdout
+            .iter()
+            .filter(|l| l.starts_with("answer from probe: seq="))
+            .count(),
+        3
+    );
+    ping.assert_line("3 sent, 3 answered, 0% lost");
+
+    let call = mipc(&mut bus, &["call", "probe", "1", "Hello, MIPC!"]);
+    assert_eq!(code(&call), 0, "{}", call.describe());
+    call.assert_line(
+        "00000000  48 65 6c 6c 6f 2c 20 4d  49 50 43 21              |Hello, MIPC!|",
+    );
+    let raw = mipc(&mut bus, &["call", "probe", "0x1", "--hex", "00 01 ff", "--raw"]);
+    assert_eq!(code(&raw), 0, "{}", raw.describe());
+    let send = mipc(&mut bus, &["send", "probe", "1", "async"]);
+    assert_eq!(code(&send), 0, "{}", send.describe());
+    bus.wait_line(server, |l| l.starts_with("got 1 from mipc-"));
+
+    // Failures: a name nobody holds, a daemon that never answers.
+    let nobody = mipc(&mut bus, &["call", "nobody", "1"]);
+    assert_eq!(code(&nobody), 5, "{}", nobody.describe());
+    assert!(nobody.stderr.contains("no such destination"), "{}", nobody.stderr);
+    let never = mipc(&mut bus, &["-t", "100", "call", "probe", "4"]);
+    assert_eq!(code(&never), 4, "{}", never.describe());
+    bus.kill(server);
+    bus.finish();
+}
+
+#[test]
+fn wait_returns_when_a_late_daemon_registers_and_times_out_otherwise() {
+    let mut bus = Bus::start("tool_wait");
+    let timed_out = mipc(&mut bus, &["wait", "late", "-t", "100"]);
+    assert_eq!(code(&timed_out), 4, "{}", timed_out.describe());
+    assert!(timed_out.stderr.contains("timed out"), "{}", timed_out.stderr);
+
+    let waiter = bus.spawn_command("mipc wait", mipc_cmd(&["wait", "late", "other"]));
+    let other = bus.spawn_ready("probe_server", &["other"]);
+    let late = bus.spawn_ready("probe_server", &["late"]);
+    let done = bus.wait_exit(waiter);
+    assert_eq!(code(&done), 0, "{}", done.describe());
+    // Already registered: at once.
+    let again = mipc(&mut bus, &["wait", "late", "-t", "5000"]);
+    assert_eq!(code(&again), 0, "{}", again.describe());
+    bus.kill(other);
+    bus.kill(late);
+    bus.finish();
+}
+
+#[test]
+fn monitor_sees_calls_with_latency_messages_registrations_deaths_and_rejections() {
+    let mut bus = Bus::start("tool_monitor");
+    let mon = attached_monitor(&mut bus, &["--json"]);
+    let server = bus.spawn_ready("probe_server", &["probe"]);
+    let reg = bus.wait_line(mon, |l| l.contains("\"event\":\"register\"") && l.contains("\"name\":\"probe\""));
+    assert!(reg.contains(&format!("\"pid\":{}", bus.pid(server))), "{reg}");
+
+    // A sync call that takes at least 30 ms (SLOW: u32 delay then text).
+    let caller = bus.run(
+        "caller",
+        &["cli", "call", "probe", "6", "1000", "30:pong"],
+    );
+    caller.assert_success().assert_line_starts("ok ");
+    let req = bus.wait_line(mon, |l| l.contains("\"src\":\"cli\",\"dst\":\"probe\",\"api\":6"));
+    assert!(req.contains("\"type\":\"sync\""), "{req}");
+    let ans = bus.wait_line(mon, |l| l.contains("\"src\":\"probe\",\"dst\":\"cli\",\"api\":6"));
+    assert!(ans.contains("\"type\":\"answer\""), "{ans}");
+    let latency: f64 = ans
+        .split("\"latency_ms\":")
+        .nth(1)
+        .and_then(|s| s.trim_end_matches('}').parse().ok())
+        .unwrap_or_else(|| panic!("no latency in {ans}"));
+    assert!((30.0..1000.0).contains(&latency), "{latency} ms in {ans}");
+    assert!(ans.contains(&format!("\"payload\":\"{}\"", hex(b"pong"))), "{ans}");
+
+    // An async message, and one the relay rejects.
+    mipc(&mut bus, &["send", "probe", "0x10", "tick"]);
+    let asy = bus.wait_line(mon, |l| l.contains("\"api\":16"));
+    assert!(asy.contains("\"type\":\"async\"") && asy.contains(&hex(b"tick")), "{asy}");
+    mipc(&mut bus, &["send", "nobody", "3"]);
+    let rej = bus.wait_line(mon, |l| l.contains("\"event\":\"reject\"") && l.contains("\"dst\":\"nobody\""));
+    assert!(rej.contains("no such destination"), "{rej}");
+
+    // A death.
+    let pid = bus.pid(server);
+    bus.kill(server);
+    let died = bus.wait_line(mon, |l| l.contains("\"event\":\"death\""));
+    assert!(died.contains("\"name\":\"probe\"") && died.contains(&format!("\"pid\":{pid}")), "{died}");
+    bus.signal(mon, libc::SIGINT);
+    let m = bus.wait_exit(mon);
+    assert_eq!(code(&m), 0, "{}", m.describe());
+    bus.finish();
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn a_stuck_monitor_loses_events_and_slows_nobody() {
+    let mut bus = Bus::start("tool_stuck_monitor");
+    let server = bus.spawn_ready("probe_server", &["probe"]);
+    let mon = attached_monitor(&mut bus, &[]);
+    bus.signal(mon, libc::SIGSTOP);
+    // Far more events than a default queue (16 KiB) holds.
+    let flood = bus.run("caller", &["cli", "flood", "probe", "1", "2000"]);
+    flood.assert_success();
+    let line = flood.last_line().to_string();
+    assert!(line.starts_with("flood ok=2000 "), "{}", flood.describe());
+    let stats = mipc(&mut bus, &["stats", "--json"]);
+    let json = stats.stdout.join("");
+    let lost: u64 = json
+        .split("\"monitor_events_lost\":")
+        .nth(1)
+        .and_then(|s| s.split([',', '}']).next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    assert!(lost > 0, "{json}");
+    bus.signal(mon, libc::SIGCONT);
+    // The first event after the queue drained says how many were lost.
+    mipc(&mut bus, &["send", "nobody", "1"]);
+    let told = bus.wait_line(mon, |l| l.contains("events lost]"));
+    assert!(told.contains("] rejected") || told.contains("->"), "{told}");
+    bus.signal(mon, libc::SIGTERM);
+    bus.wait_exit(mon);
+    bus.kill(server);
+    bus.finish();
+}
+
+#[test]
+fn direct_calls_are_not_missed_by_a_monitor() {
+    let mut bus = Bus::start("tool_direct");
+    let server = bus.spawn_ready("probe_server", &["probe"]);
+    // A direct caller whose route exists before the monitor attaches.
+    let caller = bus.spawn_stdin(
+        "caller",
+        &["dcli", "call", "probe", "1", "1000", "before", "line", "call", "probe", "1", "1000", "after"],
+        &[("MIPC_DIRECT", "1")],
+    );
+    bus.wait_line_starting(caller, "ok ");
+    let mon = attached_monitor(&mut bus, &["--json", "-n", "dcli", "-n", "dcli2", "-n", "attach-probe"]);
+    bus.write_line(caller, "go");
+    bus.wait_line_starting(caller, "ok ");
+    let req = bus.wait_line(mon, |l| l.contains(&hex(b"after")) && l.contains("\"type\":\"sync\""));
+    assert!(req.contains("\"src\":\"dcli\""), "{req}");
+    bus.wait_line(mon, |l| l.contains("\"dst\":\"dcli\"") && l.contains("\"type\":\"answer\""));
+    // And a new direct caller while the monitor is attached.
+    let fresh = bus.spawn_env(
+        "caller",
+        &["dcli2", "call", "probe", "1", "1000", "fresh"],
+        &[("MIPC_DIRECT", "1")],
+    );
+    bus.wait_exit(fresh).assert_success();
+    bus.wait_line(mon, |l| l.contains(&hex(b"fresh")) && l.contains("\"src\":\"dcli2\""));
+    bus.wait_line(mon, |l| l.contains("\"dst\":\"dcli2\"") && l.contains("\"type\":\"answer\""));
+    bus.signal(mon, libc::SIGINT);
+    bus.wait_exit(mon);
+    bus.wait_exit(caller).assert_success();
+    bus.kill(server);
+    bus.finish();
+}
+
+#[test]
+fn stats_and_no_relay() {
+    let mut bus = Bus::start("tool_stats");
+    mipc(&mut bus, &["send", "nobody", "1"]);
+    let s = mipc(&mut bus, &["stats"]);
+    assert_eq!(code(&s), 0, "{}", s.describe());
+    assert!(s.stdout.iter().any(|l| l.starts_with("uptime")), "{}", s.describe());
+    assert!(
+        s.stdout.iter().any(|l| l.trim_start().starts_with("no such destination") && l.trim_end().ends_with(" 1")),
+        "{}",
+        s.describe()
+    );
+    let j = mipc(&mut bus, &["stats", "--json"]);
+    assert!(j.stdout.join("").contains("\"rejected.no_such_destination\":1"), "{}", j.describe());
+    bus.finish();
+
+    // No relay on the bus: one line, exit code 3, for every verb.
+    for args in [
+        vec!["list"],
+        vec!["stats"],
+        vec!["wait", "x"],
+        vec!["monitor"],
+        vec!["ping", "x"],
+        vec!["call", "x", "1"],
+    ] {
+        let mut cmd = mipc_cmd(&["-k", "0x1ee7c0de"]);
+        cmd.args(&args);
+        let out = cmd.output().expect("run mipc");
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("no relay"), "{err}");
+    }
+}
