@@ -331,3 +331,124 @@ fn stats_and_no_relay() {
         assert!(err.contains("no relay"), "{err}");
     }
 }
+
+/// Waits until the relay reports `n` monitors (`mipc stats`; each round trip is the pause).
+fn wait_monitors(bus: &mut Bus, n: u64) {
+    for _ in 0..500 {
+        let s = mipc(bus, &["stats", "--json"]);
+        if s.stdout.join("").contains(&format!("\"monitors\":{n},")) {
+            return;
+        }
+    }
+    panic!("the relay never reported {n} monitors");
+}
+
+/// Runs `tshark` with the shipped dissector on `file`, one `|`-separated line per packet.
+fn tshark(file: &Path, fields: &[&str]) -> Vec<String> {
+    let lua = Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/wireshark/mipc.lua");
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-X")
+        .arg(format!("lua_script:{}", lua.display()))
+        .arg("-r")
+        .arg(file)
+        .args(["-T", "fields", "-E", "separator=|"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark (apt-get install tshark)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn json_field<'a>(line: &'a str, key: &str) -> &'a str {
+    let pat = format!("\"{key}\":");
+    let rest = line.split(&pat).nth(1).unwrap_or("");
+    let rest = rest.strip_prefix('"').unwrap_or(rest);
+    rest.split(['"', ',', '}']).next().unwrap_or("")
+}
+
+#[test]
+fn capture_of_the_demo_decodes_in_tshark() {
+    let mut bus = Bus::start("tool_capture");
+    let dir = std::env::temp_dir().join(format!("mipc-capture-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("demo.pcapng");
+    let names = ["-n", "middleware", "-n", "alarm_apm"];
+    let mon = {
+        let mut args = vec!["monitor", "--json"];
+        args.extend_from_slice(&names);
+        bus.spawn_command("mipc monitor", mipc_cmd(&args))
+    };
+    wait_monitors(&mut bus, 1);
+    // The README demo's traffic.
+    let mw = bus.spawn_ready("middleware_server", &["-v"]);
+    bus.run("middleware_client", &["middleware", "mw_client"]).assert_success();
+    let alarm = bus.spawn_ready("alarm_apm", &[]);
+    bus.run("main_apm", &[]).assert_success();
+    bus.kill(mw);
+    bus.kill(alarm);
+    bus.wait_line(mon, |l| l.contains("\"event\":\"death\"") && l.contains("alarm_apm"));
+    bus.signal(mon, libc::SIGINT);
+    let seen: Vec<String> = bus.wait_exit(mon).stdout;
+    let messages: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.contains("\"event\":\"message\""))
+        .collect();
+    assert!(messages.len() >= 10, "{seen:#?}");
+
+    // Now the same traffic again, captured: the capture stops by itself after as many
+    // events as the monitor saw.
+    let count = seen.len().to_string();
+    let mut args = vec!["capture", "-o", file.to_str().unwrap(), "-N", &count];
+    args.extend_from_slice(&names);
+    let cap = bus.spawn_command("mipc capture", mipc_cmd(&args));
+    wait_monitors(&mut bus, 1);
+    let mw = bus.spawn_ready("middleware_server", &["-v"]);
+    bus.run("middleware_client", &["middleware", "mw_client"]).assert_success();
+    let alarm = bus.spawn_ready("alarm_apm", &[]);
+    bus.run("main_apm", &[]).assert_success();
+    bus.kill(mw);
+    bus.kill(alarm);
+    let done = bus.wait_exit(cap);
+    assert_eq!(code(&done), 0, "{}", done.describe());
+
+    let rows = tshark(
+        &file,
+        &["mipc.src", "mipc.dst", "mipc.msg_type", "mipc.payload", "mipc.kind", "frame.comment"],
+    );
+    let decoded: Vec<(String, String, u64, String)> = rows
+        .iter()
+        .filter(|r| r.ends_with('|')) // no comment: a plain forwarded message
+        .map(|r| {
+            let f: Vec<&str> = r.split('|').collect();
+            let api = u64::from_str_radix(f[2].trim_start_matches("0x"), 16).unwrap();
+            (f[0].to_string(), f[1].to_string(), api, f[3].to_string())
+        })
+        .collect();
+    let want: Vec<(String, String, u64, String)> = messages
+        .iter()
+        .map(|l| {
+            (
+                json_field(l, "src").to_string(),
+                json_field(l, "dst").to_string(),
+                json_field(l, "api").parse().unwrap(),
+                json_field(l, "payload").to_string(),
+            )
+        })
+        .collect();
+    // The clients' own names differ per run (none: they are fixed), so the two runs match.
+    assert_eq!(decoded, want, "{rows:#?}");
+    assert!(
+        decoded.iter().any(|(s, d, api, p)| s == "mw_client"
+            && d == "middleware"
+            && *api == 2
+            && !p.is_empty()),
+        "{decoded:#?}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    bus.finish();
+}
