@@ -4,18 +4,18 @@
 //!
 //! A [`ControlLink`] is a private queue of this process plus the relay's root queue. It
 //! registers no name: requests carry the private queue's id and this process's pid
-//! ([`crate::control_tool::RequestHead`]), and the relay answers there. The queue is removed
+//! ([`crate::wire::tool::RequestHead`]), and the relay answers there. The queue is removed
 //! when the link is dropped.
 
 use crate::config;
-use crate::control_tool::{
+use crate::wire::tool::{
     AnswerHead, EntryInfo, EventRecord, ListPage, Request, RequestBody, RequestHead, StatsReport,
     ToolStatus, EVENT_MAX_LEN, MIPC_MSG_TYPE_MONITOR_EVENT,
 };
 use crate::error::{MipcError, Result};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
-use crate::timer;
+use crate::wait::Waiting;
 use crate::wire::{self, Build, MsgBuf, MTYPE_LEN};
 use std::os::raw::c_long;
 use std::time::{Duration, Instant};
@@ -115,35 +115,16 @@ impl ControlLink {
         }
     }
 
-    /// Receives the next message of `mtype` (0: any) into the link's buffer, until
-    /// `deadline`; returns its `mtext` length, or `None` at the deadline.
+    /// Receives the next message of `mtype` into the link's buffer, until `deadline`;
+    /// returns its `mtext` length, or `None` at the deadline.
     fn receive(&mut self, mtype: c_long, deadline: Option<Instant>) -> Result<Option<usize>> {
-        let wake = match deadline {
-            Some(d) => Some(timer::arm(d, self.queue, mtype.max(1)).ok_or(MipcError::Internal)?),
-            None => None,
-        };
-        // A WAKE with mtype 1 is looked for too when receiving "any" type.
-        let result = loop {
-            let n = match sysv::recv(self.queue, &mut self.buf, mtype, RecvFlags::default()) {
-                Ok(n) => n,
-                Err(QueueError::Gone) => break Err(MipcError::QueueRemoved),
-                Err(e) => break Err(e.into()),
-            };
-            let mtext = &self.buf[MTYPE_LEN..MTYPE_LEN + n];
-            if let (Some(w), Ok(hdr)) = (&wake, wire::decode(mtext)) {
-                if hdr.msg_type == wire::MIPC_MSG_TYPE_WAKE {
-                    if timer::wake_reason(&hdr, wire::payload(mtext, &hdr), w.id()).is_some() {
-                        break Ok(None);
-                    }
-                    continue; // an earlier wait's wake-up
-                }
-            }
-            break Ok(Some(n));
-        };
-        if let Some(w) = wake {
-            timer::disarm(w);
+        let w = Waiting::arm(self.queue, mtype, deadline)?;
+        match w.recv(self.queue, &mut self.buf, mtype, RecvFlags::default()) {
+            Ok((n, _)) => Ok(Some(n)),
+            Err(MipcError::Timeout) => Ok(None),
+            Err(MipcError::Queue(QueueError::Gone)) => Err(MipcError::QueueRemoved),
+            Err(e) => Err(e),
         }
-        result
     }
 
     /// Sends `body` and waits for the answer with the same request id.

@@ -21,10 +21,6 @@
 pub mod bus;
 pub mod client;
 pub mod config;
-/// The relay's control channel for tools (not part of the C API).
-///
-/// cbindgen:ignore
-pub mod control_tool;
 pub mod direct;
 pub mod error;
 pub mod fasthash;

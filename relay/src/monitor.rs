@@ -7,7 +7,7 @@
 //! ([`Monitors::is_empty`]). A monitor is detached when it asks, when its queue is gone, or
 //! when its process dies (the relay watches it like an entry's).
 
-use mipc::control_tool::{EventKind, EventRecord, ToolStatus, MIPC_MSG_TYPE_MONITOR_EVENT};
+use mipc::wire::tool::{EventKind, EventRecord, ToolStatus, MIPC_MSG_TYPE_MONITOR_EVENT};
 use mipc::sysv::{QueueError, QueueId};
 use mipc::MipcName;
 use std::os::raw::c_long;
@@ -165,7 +165,7 @@ impl Monitors {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mipc::control_tool::EventRecord;
+    use mipc::wire::tool::EventRecord;
     use mipc::wire::MTYPE_LEN;
 
     #[test]

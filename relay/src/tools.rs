@@ -2,7 +2,7 @@
 //! served page by page, processes waiting for a name, and the counters of `mipc stats`.
 //! No I/O here: the router answers with what these return.
 
-use mipc::control_tool::{
+use mipc::wire::tool::{
     AnswerHead, Counter, EntryInfo, ListPage, RejectReason, StatsReport, ToolStatus, LIST_PAGE_MAX,
 };
 use mipc::sysv::QueueId;
@@ -209,7 +209,7 @@ pub fn report(
         .collect();
     for r in RejectReason::ALL {
         counters.push((
-            mipc::control_tool::reject_counter_id(r),
+            mipc::wire::tool::reject_counter_id(r),
             c.rejected_by[r as usize - 1],
         ));
     }
@@ -225,7 +225,7 @@ pub fn summary_line(r: &StatsReport) -> String {
         .iter()
         .filter_map(|x| {
             let n = r
-                .get(mipc::control_tool::reject_counter_id(*x))
+                .get(mipc::wire::tool::reject_counter_id(*x))
                 .unwrap_or(0);
             (n > 0).then(|| format!("{n} {}", x.name().replace('_', " ")))
         })
@@ -280,7 +280,7 @@ pub fn build_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mipc::control_tool::ENTRY_GREETED;
+    use mipc::wire::tool::ENTRY_GREETED;
 
     fn entry(i: usize) -> EntryInfo {
         EntryInfo {

@@ -2,7 +2,7 @@
 
 use super::{args, guard};
 use crate::bus::ControlLink;
-use crate::client;
+use crate::timeout::CallTimeout;
 use crate::wire::MIPC_OK;
 use std::os::raw::{c_char, c_int};
 
@@ -21,7 +21,7 @@ pub unsafe extern "C" fn mipc_wait_for(name: *const c_char, timeout: c_int) -> c
     guard("mipc_wait_for", || {
         // SAFETY: forwarded from this function's contract.
         let name = unsafe { args::name(name, "name") }?;
-        let wait = client::wait_from_ms(timeout)?;
+        let wait = CallTimeout::from_ms(timeout)?.duration();
         let mut link = ControlLink::open()?;
         link.wait_for(&[name], wait).map(|()| MIPC_OK)
     })

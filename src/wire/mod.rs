@@ -15,6 +15,10 @@
 #![allow(non_camel_case_types, non_snake_case)]
 
 pub mod control;
+/// The tools' control channel (`mipc list/stats/monitor/wait`); not part of the C API.
+///
+/// cbindgen:ignore
+pub mod tool;
 
 pub use crate::name::MIPC_NAME_MAX_LEN;
 use crate::name::{MipcName, NameError};

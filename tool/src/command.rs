@@ -7,7 +7,8 @@ use crate::hexdump;
 use crate::json::{self, Object};
 use crate::pcapng;
 use mipc::bus::{Closer, ControlLink};
-use mipc::control_tool::{counter_name, Counter, EntryInfo, StatsReport};
+use mipc::wire::tool::{counter_name, Counter, EntryInfo, StatsReport};
+use mipc::timeout::CallTimeout;
 use mipc::{client, MipcError, MipcName};
 use std::io::{IsTerminal, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -414,7 +415,7 @@ impl Drop for OwnEntry {
 fn ping(timeout: Option<Duration>, name: &str, count: u32, interval_ms: u64) -> Res {
     let dst = MipcName::new(name.as_bytes()).expect("checked by the parser");
     let _entry = OwnEntry::register()?;
-    let wait = Some(timeout.unwrap_or(Duration::from_millis(1000)));
+    let wait = CallTimeout::after(timeout.unwrap_or(Duration::from_millis(1000)));
     let mut times: Vec<f64> = Vec::new();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "PING {name}");
@@ -500,7 +501,7 @@ fn call(
     if send {
         return client::send(&me, &dst, api, &input, 0).map_err(|e| fail("send", e));
     }
-    let wait = Some(timeout.unwrap_or(Duration::from_millis(5000)));
+    let wait = CallTimeout::after(timeout.unwrap_or(Duration::from_millis(5000)));
     let mut answer = vec![0u8; mipc::wire::MIPC_MSG_MAX_LEN];
     let n = client::call(&dst, api, &input, &mut answer, wait)
         .map_err(|e| fail(&format!("call {name} {api:#x}"), e))?;

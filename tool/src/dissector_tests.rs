@@ -2,7 +2,7 @@
 
 use crate::events::{capture_packet, Tracker};
 use crate::pcapng::Writer;
-use mipc::control_tool::{EventKind, EventRecord};
+use mipc::wire::tool::{EventKind, EventRecord};
 use mipc::wire::{Build, CallTag, MsgBuf};
 use mipc::MipcName;
 use std::path::PathBuf;

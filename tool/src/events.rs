@@ -9,7 +9,7 @@
 use crate::cli::Filter;
 use crate::hexdump;
 use crate::json::Object;
-use mipc::control_tool::{EventKind, EventRecord, RejectReason, MIPC_MSG_TYPE_MONITOR_EVENT};
+use mipc::wire::tool::{EventKind, EventRecord, RejectReason, MIPC_MSG_TYPE_MONITOR_EVENT};
 use mipc::wire::{self, Header};
 use mipc::{MipcName, RelayErrorCode};
 use std::collections::{HashMap, VecDeque};

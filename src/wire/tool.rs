@@ -1,5 +1,7 @@
 //! The relay's control channel for tools (`mipc list/stats/monitor/capture/wait`, and
-//! `mipc_wait_for`): typed messages with their encode/decode, no I/O (docs/PROTOCOL.md §7).
+//! `mipc_wait_for`): typed messages with their encode/decode, no I/O (docs/PROTOCOL.md §7, §8).
+//! Their types are rows of the `kinds!` table in `control.rs`; unlike the fixed-size payloads
+//! there, these have variable lengths (pages, counters), so each has its own codec here.
 //!
 //! A tool does not register a name for these: it makes a private queue, and every request
 //! it sends to the root queue (`dst_name = "mipc_main"`, `mtype = msg_type =` the request's
@@ -13,7 +15,7 @@
 //! All integers are native-endian, as in the SPEC §2 header.
 
 use crate::name::MipcName;
-use crate::wire::{MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN, MTEXT_MAX_TAGGED};
+use super::{MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN, MTEXT_MAX_TAGGED};
 use std::fmt;
 
 /// A snapshot page of the name table (request and answer).
@@ -28,7 +30,10 @@ pub const MIPC_MSG_TYPE_MONITOR_DETACH: u32 = 0x7FFF_FF09;
 pub const MIPC_MSG_TYPE_MONITOR_EVENT: u32 = 0x7FFF_FF0A;
 /// Answer once a name is registered (request and answer).
 pub const MIPC_MSG_TYPE_WAIT_FOR: u32 = 0x7FFF_FF0B;
-/// First type of the tool channel; `0x7FFFFF0C`-`0x7FFFFF0F` are spare.
+/// The relay to a direct caller's entry: drop your direct routes (a monitor attached; no
+/// payload). The library looks for it before each direct send.
+pub const MIPC_MSG_TYPE_DROP_ROUTES: u32 = 0x7FFF_FF0C;
+/// First type of the tool channel; `0x7FFFFF0D`-`0x7FFFFF0F` are spare.
 pub const TOOL_TYPE_MIN: u32 = 0x7FFF_FF06;
 /// Last type of the tool channel.
 pub const TOOL_TYPE_MAX: u32 = 0x7FFF_FF0F;
@@ -864,6 +869,94 @@ impl<'a> EventRecord<'a> {
             name,
             msg,
         })
+    }
+}
+
+/// Round-trips one value of every tool message, derived from `seed` bytes (the wire fuzzer
+/// passes its input through `control::samples`; any bytes do).
+///
+/// # Panics
+/// When one does not round-trip.
+pub fn samples(seed: &[u8], name: &MipcName) {
+    let w = |i: usize| {
+        let mut b = [0u8; 8];
+        for (k, x) in b.iter_mut().enumerate() {
+            *x = seed.get(i * 8 + k).copied().unwrap_or(k as u8);
+        }
+        u64::from_ne_bytes(b)
+    };
+    let (a, b) = (w(0), w(1));
+    let head = RequestHead {
+        pid: a as i32,
+        reply_queue: (a >> 32) as i32,
+        request_id: b as u32,
+    };
+    for body in [
+        RequestBody::List { cursor: b as u32 },
+        RequestBody::Stats,
+        RequestBody::MonitorAttach { flags: (b >> 32) as u32 },
+        RequestBody::MonitorDetach,
+        RequestBody::WaitFor {
+            name: *name,
+            timeout_ms: (b >> 32) as i32,
+        },
+    ] {
+        let req = Request { head, body };
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        assert_eq!(Request::decode(req.msg_type(), &out), Ok(req));
+    }
+    let entry = EntryInfo {
+        name: *name,
+        pid: a as i32,
+        queue: b as i32,
+        thread: a ^ b,
+        flags: (a >> 8) as u32,
+        queued_msgs: (b >> 8) as u32,
+        since: a.rotate_left(7),
+        queued_bytes: b.rotate_left(9),
+        backlog: (a >> 16) as u32,
+        msgs_in: a,
+        msgs_out: b,
+        bytes_in: !a,
+        bytes_out: !b,
+    };
+    let count = (a % (LIST_PAGE_MAX as u64 + 1)) as usize;
+    let page = ListPage {
+        total: count as u32 + (b % 1000) as u32,
+        first: (b % 1000) as u32,
+        entries: vec![entry; count],
+    };
+    let mut out = Vec::new();
+    page.encode(&mut out);
+    assert_eq!(ListPage::decode(&out), Ok(page));
+    let report = StatsReport {
+        counters: vec![(a as u32, b), (b as u32, a)],
+        backlog: vec![(*name, a as u32)],
+    };
+    let mut out = Vec::new();
+    report.encode(&mut out);
+    assert_eq!(StatsReport::decode(&out), Ok(report));
+    let ev = EventRecord {
+        kind: EventKind::from_code(a as u16),
+        time_ns: b,
+        seq: a as u32,
+        lost: (a >> 32) as u32,
+        pid: b as i32,
+        code: (b >> 32) as i32,
+        name: (a & 1 == 1).then_some(*name),
+        msg: &seed[..seed.len().min(MTEXT_MAX_TAGGED)],
+    };
+    let mut out = Vec::new();
+    ev.encode(&mut out);
+    assert_eq!(EventRecord::decode(&out), Ok(ev));
+    // Whatever the bytes, decoding never panics.
+    let _ = EventRecord::decode(seed);
+    let _ = ListPage::decode(seed);
+    let _ = StatsReport::decode(seed);
+    let _ = AnswerHead::decode(seed);
+    for t in TOOL_TYPE_MIN..=TOOL_TYPE_MAX {
+        let _ = Request::decode(t, seed);
     }
 }
 
