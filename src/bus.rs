@@ -8,14 +8,14 @@
 //! when the link is dropped.
 
 use crate::config;
-use crate::wire::tool::{
-    AnswerHead, EntryInfo, EventRecord, ListPage, Request, RequestBody, RequestHead, StatsReport,
-    ToolStatus, EVENT_MAX_LEN, MIPC_MSG_TYPE_MONITOR_EVENT,
-};
 use crate::error::{MipcError, Result};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
 use crate::wait::Waiting;
+use crate::wire::tool::{
+    AnswerHead, EntryInfo, EventRecord, ListPage, Request, RequestBody, RequestHead, StatsReport,
+    ToolStatus, EVENT_MAX_LEN, MIPC_MSG_TYPE_MONITOR_EVENT,
+};
 use crate::wire::{self, Build, MsgBuf, MTYPE_LEN};
 use std::os::raw::c_long;
 use std::time::{Duration, Instant};

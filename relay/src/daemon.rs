@@ -107,6 +107,9 @@ impl Port for SysvPort {
             .map(|s| s.last_receiver)
             .filter(|&p| p > 0)
     }
+    fn queue_stat(&mut self, q: QueueId) -> Option<(u64, u64)> {
+        sysv::stat(q).ok().map(|s| (s.messages, s.bytes))
+    }
     fn pending_changed(&mut self, caller: &MipcName, p: Option<&Pending>) {
         if let Some(shared) = &self.shared {
             if let Ok(mut store) = shared.pending.lock() {
@@ -266,6 +269,7 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
         Ok(Handled::Greeted(n, pid)) => logln!(Debug, "{n} is a mipc-rs entry of process {pid}"),
         Ok(Handled::Ponged) => logln!(Debug, "answered a ping"),
         Ok(Handled::LookedUp) => logln!(Debug, "answered a lookup"),
+        Ok(Handled::Tool) => logln!(Debug, "answered a tool's request"),
         Err(r @ Rejected::Malformed(_))
         | Err(r @ Rejected::BadNotice(_))
         | Err(r @ Rejected::Control(..)) => {
@@ -360,6 +364,12 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         opts.key,
         root.0
     );
+    // Units ordered after a Type=notify mipc_main start once the root queue is served.
+    match crate::notify::notify("READY=1") {
+        Ok(true) => logln!(Debug, "told the service manager: READY=1"),
+        Ok(false) => {}
+        Err(e) => logln!(Warn, "cannot tell NOTIFY_SOCKET that we are ready: {e}"),
+    }
     let mut buf = MsgBuf::boxed();
     let flags = RecvFlags {
         truncate: true,
@@ -409,10 +419,9 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         }
         logln!(
             Info,
-            "stopped ({} entries, {} of dead processes removed; {:?})",
-            r.entries().count(),
+            "stopped, {} of dead processes removed; {}",
             swept,
-            r.stats()
+            crate::tools::summary_line(&r.stats_report(Instant::now()))
         );
     }
     Ok(())

@@ -7,8 +7,8 @@
 //! ([`Monitors::is_empty`]). A monitor is detached when it asks, when its queue is gone, or
 //! when its process dies (the relay watches it like an entry's).
 
-use mipc::wire::tool::{EventKind, EventRecord, ToolStatus, MIPC_MSG_TYPE_MONITOR_EVENT};
 use mipc::sysv::{QueueError, QueueId};
+use mipc::wire::tool::{EventKind, EventRecord, ToolStatus, MIPC_MSG_TYPE_MONITOR_EVENT};
 use mipc::MipcName;
 use std::os::raw::c_long;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -2,10 +2,10 @@
 //! served page by page, processes waiting for a name, and the counters of `mipc stats`.
 //! No I/O here: the router answers with what these return.
 
+use mipc::sysv::QueueId;
 use mipc::wire::tool::{
     AnswerHead, Counter, EntryInfo, ListPage, RejectReason, StatsReport, ToolStatus, LIST_PAGE_MAX,
 };
-use mipc::sysv::QueueId;
 use mipc::wire::{Build, MsgBuf};
 use mipc::MipcName;
 use std::collections::VecDeque;
@@ -224,9 +224,7 @@ pub fn summary_line(r: &StatsReport) -> String {
     let mut reasons: Vec<String> = RejectReason::ALL
         .iter()
         .filter_map(|x| {
-            let n = r
-                .get(mipc::wire::tool::reject_counter_id(*x))
-                .unwrap_or(0);
+            let n = r.get(mipc::wire::tool::reject_counter_id(*x)).unwrap_or(0);
             (n > 0).then(|| format!("{n} {}", x.name().replace('_', " ")))
         })
         .collect();

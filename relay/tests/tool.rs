@@ -145,10 +145,11 @@ fn ping_call_and_send_reach_a_daemon() {
 
     let call = mipc(&mut bus, &["call", "probe", "1", "Hello, MIPC!"]);
     assert_eq!(code(&call), 0, "{}", call.describe());
-    call.assert_line(
-        "00000000  48 65 6c 6c 6f 2c 20 4d  49 50 43 21              |Hello, MIPC!|",
+    call.assert_line("00000000  48 65 6c 6c 6f 2c 20 4d  49 50 43 21              |Hello, MIPC!|");
+    let raw = mipc(
+        &mut bus,
+        &["call", "probe", "0x1", "--hex", "00 01 ff", "--raw"],
     );
-    let raw = mipc(&mut bus, &["call", "probe", "0x1", "--hex", "00 01 ff", "--raw"]);
     assert_eq!(code(&raw), 0, "{}", raw.describe());
     let send = mipc(&mut bus, &["send", "probe", "1", "async"]);
     assert_eq!(code(&send), 0, "{}", send.describe());
@@ -157,7 +158,11 @@ fn ping_call_and_send_reach_a_daemon() {
     // Failures: a name nobody holds, a daemon that never answers.
     let nobody = mipc(&mut bus, &["call", "nobody", "1"]);
     assert_eq!(code(&nobody), 5, "{}", nobody.describe());
-    assert!(nobody.stderr.contains("no such destination"), "{}", nobody.stderr);
+    assert!(
+        nobody.stderr.contains("no such destination"),
+        "{}",
+        nobody.stderr
+    );
     let never = mipc(&mut bus, &["-t", "100", "call", "probe", "4"]);
     assert_eq!(code(&never), 4, "{}", never.describe());
     bus.kill(server);
@@ -169,7 +174,11 @@ fn wait_returns_when_a_late_daemon_registers_and_times_out_otherwise() {
     let mut bus = Bus::start("tool_wait");
     let timed_out = mipc(&mut bus, &["wait", "late", "-t", "100"]);
     assert_eq!(code(&timed_out), 4, "{}", timed_out.describe());
-    assert!(timed_out.stderr.contains("timed out"), "{}", timed_out.stderr);
+    assert!(
+        timed_out.stderr.contains("timed out"),
+        "{}",
+        timed_out.stderr
+    );
 
     let waiter = bus.spawn_command("mipc wait", mipc_cmd(&["wait", "late", "other"]));
     let other = bus.spawn_ready("probe_server", &["other"]);
@@ -189,18 +198,24 @@ fn monitor_sees_calls_with_latency_messages_registrations_deaths_and_rejections(
     let mut bus = Bus::start("tool_monitor");
     let mon = attached_monitor(&mut bus, &["--json"]);
     let server = bus.spawn_ready("probe_server", &["probe"]);
-    let reg = bus.wait_line(mon, |l| l.contains("\"event\":\"register\"") && l.contains("\"name\":\"probe\""));
-    assert!(reg.contains(&format!("\"pid\":{}", bus.pid(server))), "{reg}");
+    let reg = bus.wait_line(mon, |l| {
+        l.contains("\"event\":\"register\"") && l.contains("\"name\":\"probe\"")
+    });
+    assert!(
+        reg.contains(&format!("\"pid\":{}", bus.pid(server))),
+        "{reg}"
+    );
 
     // A sync call that takes at least 30 ms (SLOW: u32 delay then text).
-    let caller = bus.run(
-        "caller",
-        &["cli", "call", "probe", "6", "1000", "30:pong"],
-    );
+    let caller = bus.run("caller", &["cli", "call", "probe", "6", "1000", "30:pong"]);
     caller.assert_success().assert_line_starts("ok ");
-    let req = bus.wait_line(mon, |l| l.contains("\"src\":\"cli\",\"dst\":\"probe\",\"api\":6"));
+    let req = bus.wait_line(mon, |l| {
+        l.contains("\"src\":\"cli\",\"dst\":\"probe\",\"api\":6")
+    });
     assert!(req.contains("\"type\":\"sync\""), "{req}");
-    let ans = bus.wait_line(mon, |l| l.contains("\"src\":\"probe\",\"dst\":\"cli\",\"api\":6"));
+    let ans = bus.wait_line(mon, |l| {
+        l.contains("\"src\":\"probe\",\"dst\":\"cli\",\"api\":6")
+    });
     assert!(ans.contains("\"type\":\"answer\""), "{ans}");
     let latency: f64 = ans
         .split("\"latency_ms\":")
@@ -208,21 +223,32 @@ fn monitor_sees_calls_with_latency_messages_registrations_deaths_and_rejections(
         .and_then(|s| s.trim_end_matches('}').parse().ok())
         .unwrap_or_else(|| panic!("no latency in {ans}"));
     assert!((30.0..1000.0).contains(&latency), "{latency} ms in {ans}");
-    assert!(ans.contains(&format!("\"payload\":\"{}\"", hex(b"pong"))), "{ans}");
+    assert!(
+        ans.contains(&format!("\"payload\":\"{}\"", hex(b"pong"))),
+        "{ans}"
+    );
 
     // An async message, and one the relay rejects.
     mipc(&mut bus, &["send", "probe", "0x10", "tick"]);
     let asy = bus.wait_line(mon, |l| l.contains("\"api\":16"));
-    assert!(asy.contains("\"type\":\"async\"") && asy.contains(&hex(b"tick")), "{asy}");
+    assert!(
+        asy.contains("\"type\":\"async\"") && asy.contains(&hex(b"tick")),
+        "{asy}"
+    );
     mipc(&mut bus, &["send", "nobody", "3"]);
-    let rej = bus.wait_line(mon, |l| l.contains("\"event\":\"reject\"") && l.contains("\"dst\":\"nobody\""));
+    let rej = bus.wait_line(mon, |l| {
+        l.contains("\"event\":\"reject\"") && l.contains("\"dst\":\"nobody\"")
+    });
     assert!(rej.contains("no such destination"), "{rej}");
 
     // A death.
     let pid = bus.pid(server);
     bus.kill(server);
     let died = bus.wait_line(mon, |l| l.contains("\"event\":\"death\""));
-    assert!(died.contains("\"name\":\"probe\"") && died.contains(&format!("\"pid\":{pid}")), "{died}");
+    assert!(
+        died.contains("\"name\":\"probe\"") && died.contains(&format!("\"pid\":{pid}")),
+        "{died}"
+    );
     bus.signal(mon, libc::SIGINT);
     let m = bus.wait_exit(mon);
     assert_eq!(code(&m), 0, "{}", m.describe());
@@ -271,16 +297,26 @@ fn direct_calls_are_not_missed_by_a_monitor() {
     // A direct caller whose route exists before the monitor attaches.
     let caller = bus.spawn_stdin(
         "caller",
-        &["dcli", "call", "probe", "1", "1000", "before", "line", "call", "probe", "1", "1000", "after"],
+        &[
+            "dcli", "call", "probe", "1", "1000", "before", "line", "call", "probe", "1", "1000",
+            "after",
+        ],
         &[("MIPC_DIRECT", "1")],
     );
     bus.wait_line_starting(caller, "ok ");
-    let mon = attached_monitor(&mut bus, &["--json", "-n", "dcli", "-n", "dcli2", "-n", "attach-probe"]);
+    let mon = attached_monitor(
+        &mut bus,
+        &["--json", "-n", "dcli", "-n", "dcli2", "-n", "attach-probe"],
+    );
     bus.write_line(caller, "go");
     bus.wait_line_starting(caller, "ok ");
-    let req = bus.wait_line(mon, |l| l.contains(&hex(b"after")) && l.contains("\"type\":\"sync\""));
+    let req = bus.wait_line(mon, |l| {
+        l.contains(&hex(b"after")) && l.contains("\"type\":\"sync\"")
+    });
     assert!(req.contains("\"src\":\"dcli\""), "{req}");
-    bus.wait_line(mon, |l| l.contains("\"dst\":\"dcli\"") && l.contains("\"type\":\"answer\""));
+    bus.wait_line(mon, |l| {
+        l.contains("\"dst\":\"dcli\"") && l.contains("\"type\":\"answer\"")
+    });
     // And a new direct caller while the monitor is attached.
     let fresh = bus.spawn_env(
         "caller",
@@ -288,8 +324,12 @@ fn direct_calls_are_not_missed_by_a_monitor() {
         &[("MIPC_DIRECT", "1")],
     );
     bus.wait_exit(fresh).assert_success();
-    bus.wait_line(mon, |l| l.contains(&hex(b"fresh")) && l.contains("\"src\":\"dcli2\""));
-    bus.wait_line(mon, |l| l.contains("\"dst\":\"dcli2\"") && l.contains("\"type\":\"answer\""));
+    bus.wait_line(mon, |l| {
+        l.contains(&hex(b"fresh")) && l.contains("\"src\":\"dcli2\"")
+    });
+    bus.wait_line(mon, |l| {
+        l.contains("\"dst\":\"dcli2\"") && l.contains("\"type\":\"answer\"")
+    });
     bus.signal(mon, libc::SIGINT);
     bus.wait_exit(mon);
     bus.wait_exit(caller).assert_success();
@@ -303,14 +343,27 @@ fn stats_and_no_relay() {
     mipc(&mut bus, &["send", "nobody", "1"]);
     let s = mipc(&mut bus, &["stats"]);
     assert_eq!(code(&s), 0, "{}", s.describe());
-    assert!(s.stdout.iter().any(|l| l.starts_with("uptime")), "{}", s.describe());
     assert!(
-        s.stdout.iter().any(|l| l.trim_start().starts_with("no such destination") && l.trim_end().ends_with(" 1")),
+        s.stdout.iter().any(|l| l.starts_with("uptime")),
+        "{}",
+        s.describe()
+    );
+    assert!(
+        s.stdout
+            .iter()
+            .any(|l| l.trim_start().starts_with("no such destination")
+                && l.trim_end().ends_with(" 1")),
         "{}",
         s.describe()
     );
     let j = mipc(&mut bus, &["stats", "--json"]);
-    assert!(j.stdout.join("").contains("\"rejected.no_such_destination\":1"), "{}", j.describe());
+    assert!(
+        j.stdout
+            .join("")
+            .contains("\"rejected.no_such_destination\":1"),
+        "{}",
+        j.describe()
+    );
     bus.finish();
 
     // No relay on the bus: one line, exit code 3, for every verb.
@@ -356,7 +409,11 @@ fn tshark(file: &Path, fields: &[&str]) -> Vec<String> {
         cmd.args(["-e", f]);
     }
     let out = cmd.output().expect("tshark (apt-get install tshark)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -386,7 +443,8 @@ fn capture_of_the_demo_decodes_in_tshark() {
     wait_monitors(&mut bus, 1);
     // The README demo's traffic.
     let mw = bus.spawn_ready("middleware_server", &["-v"]);
-    bus.run("middleware_client", &["middleware", "mw_client"]).assert_success();
+    bus.run("middleware_client", &["middleware", "mw_client"])
+        .assert_success();
     let alarm = bus.spawn_ready("alarm_apm", &[]);
     bus.run("main_apm", &[]).assert_success();
     bus.kill(mw);
@@ -411,7 +469,8 @@ fn capture_of_the_demo_decodes_in_tshark() {
     let cap = bus.spawn_command("mipc capture", mipc_cmd(&args));
     wait_monitors(&mut bus, 1);
     let mw = bus.spawn_ready("middleware_server", &["-v"]);
-    bus.run("middleware_client", &["middleware", "mw_client"]).assert_success();
+    bus.run("middleware_client", &["middleware", "mw_client"])
+        .assert_success();
     let alarm = bus.spawn_ready("alarm_apm", &[]);
     bus.run("main_apm", &[]).assert_success();
     bus.kill(mw);
@@ -421,7 +480,14 @@ fn capture_of_the_demo_decodes_in_tshark() {
 
     let rows = tshark(
         &file,
-        &["mipc.src", "mipc.dst", "mipc.msg_type", "mipc.payload", "mipc.kind", "frame.comment"],
+        &[
+            "mipc.src",
+            "mipc.dst",
+            "mipc.msg_type",
+            "mipc.payload",
+            "mipc.kind",
+            "frame.comment",
+        ],
     );
     let decoded: Vec<(String, String, u64, String)> = rows
         .iter()

@@ -14,8 +14,8 @@
 //!
 //! All integers are native-endian, as in the SPEC §2 header.
 
-use crate::name::MipcName;
 use super::{MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN, MTEXT_MAX_TAGGED};
+use crate::name::MipcName;
 use std::fmt;
 
 /// A snapshot page of the name table (request and answer).
@@ -894,7 +894,9 @@ pub fn samples(seed: &[u8], name: &MipcName) {
     for body in [
         RequestBody::List { cursor: b as u32 },
         RequestBody::Stats,
-        RequestBody::MonitorAttach { flags: (b >> 32) as u32 },
+        RequestBody::MonitorAttach {
+            flags: (b >> 32) as u32,
+        },
         RequestBody::MonitorDetach,
         RequestBody::WaitFor {
             name: *name,
