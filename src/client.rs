@@ -182,7 +182,11 @@ pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i
         // Once a destination is direct, async messages to it go direct too: one sender's
         // messages must not overtake each other on two paths.
         let cached = ext.then(|| direct::cached(dst)).flatten();
-        let cached = cached.filter(|_| !mine.as_ref().is_some_and(|e| direct::routes_dropped(e.queue)));
+        let cached = cached.filter(|_| {
+            !mine
+                .as_ref()
+                .is_some_and(|e| direct::routes_dropped(e.queue))
+        });
         if let Some(r) = cached {
             if direct::send(dst, &r, buf.as_sendable()) {
                 return Ok(());

@@ -746,6 +746,9 @@ pub enum EventKind {
     /// The relay answered a caller with an error (`code` a `RelayErrorCode`; the message is
     /// the ERROR it sent).
     ErrorAnswer,
+    /// A registered entry greeted the relay: it is a mipc-rs entry of process `pid` (the
+    /// message is its HELLO).
+    Greeted,
     /// A kind this code does not know.
     Other(u16),
 }
@@ -760,6 +763,7 @@ impl EventKind {
             EventKind::Died => 4,
             EventKind::Rejected => 5,
             EventKind::ErrorAnswer => 6,
+            EventKind::Greeted => 7,
             EventKind::Other(c) => c,
         }
     }
@@ -772,6 +776,7 @@ impl EventKind {
             4 => EventKind::Died,
             5 => EventKind::Rejected,
             6 => EventKind::ErrorAnswer,
+            7 => EventKind::Greeted,
             c => EventKind::Other(c),
         }
     }
@@ -784,6 +789,7 @@ impl EventKind {
             EventKind::Died => "death",
             EventKind::Rejected => "reject",
             EventKind::ErrorAnswer => "error",
+            EventKind::Greeted => "greet",
             EventKind::Other(_) => "event",
         }
     }
@@ -1112,6 +1118,7 @@ mod tests {
             EventKind::Died,
             EventKind::Rejected,
             EventKind::ErrorAnswer,
+            EventKind::Greeted,
             EventKind::Other(0x10),
         ] {
             let ev = EventRecord {

@@ -281,10 +281,11 @@ pub fn text_line(s: &Shown) -> String {
                 line.push_str(&format!(" {}", hexdump::preview(&s.payload, 24)));
             }
         }
-        EventKind::Registered | EventKind::Unregistered | EventKind::Died => {
+        EventKind::Registered | EventKind::Unregistered | EventKind::Died | EventKind::Greeted => {
             let what = match s.kind {
                 EventKind::Registered => "registered",
                 EventKind::Unregistered => "unregistered",
+                EventKind::Greeted => "greeted the relay (mipc-rs)",
                 _ => "died",
             };
             line.push_str(&format!(" {} {what}", who(s.name)));

@@ -5,7 +5,7 @@
 use super::{Handled, Port, Rejected, Router};
 use crate::monitor::{wall_ns, About};
 use crate::tools::{self, Totals, Waiter};
-use mipc::sysv::QueueId;
+use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::tool::{
     EntryInfo, EventKind, RejectReason, Request, RequestBody, ToolStatus, ENTRY_GREETED,
     MIPC_MSG_TYPE_DROP_ROUTES,
@@ -124,6 +124,15 @@ impl Router {
                 EventKind::Unregistered,
                 About {
                     name: Some(*n),
+                    msg: mtext,
+                    ..About::default()
+                },
+            ),
+            Ok(Handled::Greeted(n, pid)) => (
+                EventKind::Greeted,
+                About {
+                    name: Some(*n),
+                    pid: *pid,
                     msg: mtext,
                     ..About::default()
                 },
@@ -247,8 +256,10 @@ impl Router {
                 tools::build_answer(&mut reply, &hdr.src, ty, id, status, |_| {});
             }
             RequestBody::MonitorDetach => {
+                // Not answered: a monitor detaches on its way out, its queue may be gone.
                 self.monitors.detach(reply_queue);
-                tools::build_answer(&mut reply, &hdr.src, ty, id, ToolStatus::Ok, |_| {});
+                self.reply = reply;
+                return Ok(Handled::Tool);
             }
             RequestBody::WaitFor { name, timeout_ms } => {
                 if !self.entries.contains_key(&name) {
@@ -276,7 +287,8 @@ impl Router {
         let sent = port.send(reply_queue, reply.as_sendable());
         self.reply = reply;
         match sent {
-            Ok(()) => Ok(Handled::Tool),
+            // A tool that is gone asks nothing any more.
+            Ok(()) | Err(QueueError::Gone) => Ok(Handled::Tool),
             Err(e) => Err(Rejected::Queue(hdr.src, e)),
         }
     }
