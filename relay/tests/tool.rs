@@ -374,7 +374,21 @@ fn stats_and_no_relay() {
         "{}",
         j.describe()
     );
-    bus.finish();
+    // The relay's exit line reads the same counters, written for people.
+    let end = bus.shutdown();
+    assert!(
+        end.relay_status.success() && end.leftovers.is_empty(),
+        "{end:?}"
+    );
+    let line = end
+        .relay_log
+        .lines()
+        .find(|l| l.contains("stopped"))
+        .unwrap_or_else(|| panic!("{}", end.relay_log));
+    assert!(
+        line.contains("messages forwarded") && line.contains("1 rejected (1 no such destination)"),
+        "{line}"
+    );
 
     // No relay on the bus: one line, exit code 3, for every verb.
     for args in [
@@ -529,4 +543,25 @@ fn capture_of_the_demo_decodes_in_tshark() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
     bus.finish();
+}
+
+#[test]
+fn the_relay_tells_systemd_when_it_is_ready() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = std::env::temp_dir().join(format!("mipc-notify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notify");
+    let sock = UnixDatagram::bind(&path).unwrap();
+    sock.set_read_timeout(Some(common::default_limit()))
+        .unwrap();
+    let bus = Bus::start_with(
+        "tool_notify",
+        common::default_limit(),
+        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+    );
+    let mut buf = [0u8; 64];
+    let n = sock.recv(&mut buf).expect("READY=1 from mipc_main");
+    assert_eq!(&buf[..n], b"READY=1");
+    bus.finish();
+    std::fs::remove_dir_all(&dir).unwrap();
 }
