@@ -213,7 +213,7 @@ pub fn report(
             c.rejected_by[r as usize - 1],
         ));
     }
-    backlog.sort_by(|a, b| b.1.cmp(&a.1));
+    backlog.sort_by_key(|b| std::cmp::Reverse(b.1));
     backlog.truncate(StatsReport::backlog_room(counters.len()));
     StatsReport { counters, backlog }
 }

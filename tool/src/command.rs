@@ -149,9 +149,12 @@ fn open() -> Result<ControlLink, Failure> {
     ControlLink::open().map_err(|e| fail("open", e))
 }
 
+/// What the signal thread needs: the queue to remove, and a flag for the verb.
+type Stopper = (Arc<Mutex<Option<Closer>>>, Arc<AtomicBool>);
+
 /// SIGINT/SIGTERM end a blocking verb cleanly: a thread takes them and removes the verb's
 /// queue, which ends its wait; the flag tells the verb it was stopped.
-fn stop_on_signals() -> Result<(Arc<Mutex<Option<Closer>>>, Arc<AtomicBool>), Failure> {
+fn stop_on_signals() -> Result<Stopper, Failure> {
     let signals = mipc::os::signals::StopSignals::block()
         .map_err(|e| io_fail("blocking SIGINT/SIGTERM", e))?;
     let closer: Arc<Mutex<Option<Closer>>> = Arc::new(Mutex::new(None));
