@@ -285,7 +285,7 @@ pub fn text_line(s: &Shown) -> String {
             let what = match s.kind {
                 EventKind::Registered => "registered",
                 EventKind::Unregistered => "unregistered",
-                EventKind::Greeted => "greeted the relay (mipc-rs)",
+                EventKind::Greeted => "greeted the relay: a mipc-rs entry",
                 _ => "died",
             };
             line.push_str(&format!(" {} {what}", who(s.name)));

@@ -263,6 +263,10 @@ pub struct Router {
     counters: Counters,
     /// Processes that got a direct route since the last monitor attached.
     direct_pids: Vec<i32>,
+    /// A message is being handled (its error answers are reported after it).
+    handling: bool,
+    /// Error answers to report after the message being handled.
+    deferred: Vec<(i32, Vec<u8>)>,
 }
 
 impl fmt::Debug for Router {
@@ -296,6 +300,8 @@ impl Router {
             waiters: Waiters::default(),
             counters: Counters::new(Instant::now()),
             direct_pids: Vec::new(),
+            handling: false,
+            deferred: Vec::new(),
         }
     }
 
@@ -325,7 +331,9 @@ impl Router {
         msg: &MsgBuf,
         now: Instant,
     ) -> Result<Handled, Rejected> {
+        self.handling = true;
         let out = self.route(port, msg, now);
+        self.handling = false;
         match out {
             Ok(Handled::Forwarded) => self.stats.forwarded += 1,
             Ok(Handled::Parked) => self.stats.parked += 1,
@@ -333,6 +341,9 @@ impl Router {
             Err(_) => self.stats.rejected += 1,
         }
         self.observe(port, msg, &out);
+        if !self.deferred.is_empty() {
+            self.flush_deferred(port);
+        }
         out
     }
 

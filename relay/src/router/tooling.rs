@@ -152,6 +152,21 @@ impl Router {
         self.emit(port, kind, about);
     }
 
+    /// Reports the error answers held back while a message was handled.
+    pub(super) fn flush_deferred(&mut self, port: &mut impl Port) {
+        for (code, bytes) in std::mem::take(&mut self.deferred) {
+            self.emit(
+                port,
+                EventKind::ErrorAnswer,
+                About {
+                    code,
+                    msg: &bytes,
+                    ..About::default()
+                },
+            );
+        }
+    }
+
     /// Sends one event to every monitor (nothing when none is attached).
     pub(super) fn emit(&mut self, port: &mut impl Port, kind: EventKind, about: About<'_>) {
         if self.monitors.is_empty() {
@@ -160,9 +175,15 @@ impl Router {
         self.monitors.emit(&mut |q, b| port.send(q, b), kind, about);
     }
 
-    /// Reports an error answer the relay just sent (in its reply buffer).
+    /// Reports an error answer the relay just sent (in its reply buffer). While a message is
+    /// being handled the report waits until that message's own event went out, so a monitor
+    /// sees the request before the relay's answer to it.
     pub(super) fn error_sent(&mut self, port: &mut impl Port, code: i32) {
         if self.monitors.is_empty() {
+            return;
+        }
+        if self.handling {
+            self.deferred.push((code, self.reply.mtext().to_vec()));
             return;
         }
         let about = About {
