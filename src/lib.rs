@@ -138,6 +138,7 @@ mod header_tests {
             "mipc_receive_msg",
             "mthread_register_mq",
             "mthread_check_mq_msg",
+            "mipc_wait_for",
         ];
         expected.sort();
         assert_eq!(
