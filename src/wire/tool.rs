@@ -626,6 +626,24 @@ impl Counter {
         Counter::Backlog,
     ];
 
+    /// What people read (`mipc stats`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Counter::Uptime => "uptime",
+            Counter::Entries => "entries",
+            Counter::Forwarded => "messages forwarded",
+            Counter::ForwardedBytes => "payload forwarded",
+            Counter::Parked => "held for a full queue",
+            Counter::ErrorsAnswered => "error answers",
+            Counter::Registrations => "registrations",
+            Counter::Deaths => "deaths",
+            Counter::Monitors => "monitors attached",
+            Counter::MonitorLost => "monitor events lost",
+            Counter::Rejected => "messages rejected",
+            Counter::Backlog => "held now",
+        }
+    }
+
     /// A short, stable name (used in `--json` and the relay's exit line).
     pub fn name(self) -> &'static str {
         match self {
@@ -640,7 +658,7 @@ impl Counter {
             Counter::Monitors => "monitors",
             Counter::MonitorLost => "monitor_events_lost",
             Counter::Rejected => "rejected",
-            Counter::Backlog => "backlog",
+            Counter::Backlog => "held_now",
         }
     }
 }

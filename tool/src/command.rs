@@ -308,36 +308,54 @@ fn bytes_text(b: u64) -> String {
     }
 }
 
-/// The relay's counters as lines for people (also the relay's exit line's source of names).
+/// The relay's counters as lines for people.
 pub fn stats_text(r: &StatsReport) -> String {
+    use mipc::wire::tool::{reject_counter_id, RejectReason};
+    const ORDER: [Counter; 12] = [
+        Counter::Uptime,
+        Counter::Entries,
+        Counter::Registrations,
+        Counter::Deaths,
+        Counter::Forwarded,
+        Counter::ForwardedBytes,
+        Counter::Parked,
+        Counter::Backlog,
+        Counter::Rejected,
+        Counter::ErrorsAnswered,
+        Counter::Monitors,
+        Counter::MonitorLost,
+    ];
     let mut out = String::new();
-    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<22}{v}\n"));
-    for (id, v) in &r.counters {
-        let v = *v;
-        let name = counter_name(*id);
-        if *id >= 100 {
-            if v > 0 {
-                line(
-                    &format!(
-                        "  {}",
-                        &name["rejected.".len().min(name.len())..].replace('_', " ")
-                    ),
-                    v.to_string(),
-                );
-            }
-            continue;
-        }
-        let shown = match *id {
-            x if x == Counter::Uptime as u32 => duration_text(v),
-            x if x == Counter::ForwardedBytes as u32 => bytes_text(v),
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<24}{v}\n"));
+    for c in ORDER {
+        let Some(v) = r.get(c as u32) else { continue };
+        let shown = match c {
+            Counter::Uptime => duration_text(v),
+            Counter::ForwardedBytes => bytes_text(v),
             _ => v.to_string(),
         };
-        line(&name.replace('_', " "), shown);
+        line(c.label(), shown);
+        if c == Counter::Rejected {
+            for reason in RejectReason::ALL {
+                let n = r.get(reject_counter_id(reason)).unwrap_or(0);
+                if n > 0 {
+                    line(&format!("  {}", reason.name().replace('_', " ")), n.to_string());
+                }
+            }
+        }
+    }
+    // Counters of a newer relay, by number.
+    for (id, v) in &r.counters {
+        let known = Counter::ALL.iter().any(|c| *c as u32 == *id)
+            || id.checked_sub(100).and_then(|c| RejectReason::from_code(c as i32)).is_some();
+        if !known {
+            line(&counter_name(*id), v.to_string());
+        }
     }
     if !r.backlog.is_empty() {
         out.push_str("held for full queues:\n");
         for (n, c) in &r.backlog {
-            out.push_str(&format!("  {:<20}{c}\n", n.to_string()));
+            out.push_str(&format!("  {:<22}{c}\n", n.to_string()));
         }
     }
     out
