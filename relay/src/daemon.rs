@@ -304,8 +304,10 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     handle_signals(root_id.clone())?;
     let mut root = open_root(opts.key, opts.mode)?;
     root_id.store(root.0, Ordering::SeqCst);
+    let mut router = Router::new(opts.max_entries);
+    router.set_root(root);
     let shared = Arc::new(Shared {
-        router: Mutex::new(Router::new(opts.max_entries)),
+        router: Mutex::new(router),
         state: Mutex::new(state::Store::new(state::path(opts.key))),
         pending: Mutex::new(None),
         watcher: OnceLock::new(),
@@ -400,6 +402,9 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
                 );
                 root = open_root(opts.key, opts.mode)?;
                 root_id.store(root.0, Ordering::SeqCst);
+                if let Ok(mut r) = shared.router.lock() {
+                    r.set_root(root);
+                }
             }
             Err(e) => return Err(RelayError::Receive(e)),
         }

@@ -339,7 +339,10 @@ pub fn stats_text(r: &StatsReport) -> String {
             for reason in RejectReason::ALL {
                 let n = r.get(reject_counter_id(reason)).unwrap_or(0);
                 if n > 0 {
-                    line(&format!("  {}", reason.name().replace('_', " ")), n.to_string());
+                    line(
+                        &format!("  {}", reason.name().replace('_', " ")),
+                        n.to_string(),
+                    );
                 }
             }
         }
@@ -347,7 +350,10 @@ pub fn stats_text(r: &StatsReport) -> String {
     // Counters of a newer relay, by number.
     for (id, v) in &r.counters {
         let known = Counter::ALL.iter().any(|c| *c as u32 == *id)
-            || id.checked_sub(100).and_then(|c| RejectReason::from_code(c as i32)).is_some();
+            || id
+                .checked_sub(100)
+                .and_then(|c| RejectReason::from_code(c as i32))
+                .is_some();
         if !known {
             line(&counter_name(*id), v.to_string());
         }

@@ -267,6 +267,8 @@ pub struct Router {
     handling: bool,
     /// Error answers to report after the message being handled.
     deferred: Vec<(i32, Vec<u8>)>,
+    /// The root queue, once the daemon says.
+    root: Option<QueueId>,
 }
 
 impl fmt::Debug for Router {
@@ -302,6 +304,7 @@ impl Router {
             direct_pids: Vec::new(),
             handling: false,
             deferred: Vec::new(),
+            root: None,
         }
     }
 

@@ -215,6 +215,11 @@ impl Router {
         }
     }
 
+    /// The root queue (tools' answers never go there).
+    pub fn set_root(&mut self, root: QueueId) {
+        self.root = Some(root);
+    }
+
     /// Whether direct routes may be given out (no monitor would miss their calls).
     pub(super) fn direct_allowed(&self) -> bool {
         self.monitors.is_empty()
@@ -241,6 +246,15 @@ impl Router {
         let req = Request::decode(hdr.msg_type, payload)
             .map_err(|_| Rejected::Control(hdr.msg_type, hdr.src))?;
         let reply_queue = QueueId(req.head.reply_queue);
+        // Answers and events go only to a tool's own queue: never to the root queue (the
+        // relay would feed itself) nor to an entry's (a forged request must not make the
+        // relay write into a daemon's queue).
+        if Some(reply_queue) == self.root {
+            return Err(Rejected::Control(hdr.msg_type, hdr.src));
+        }
+        if let Some((holder, _)) = self.entries.iter().find(|(_, e)| e.queue == reply_queue) {
+            return Err(Rejected::QueueInUse(hdr.src, *holder));
+        }
         let id = req.head.request_id;
         let ty = hdr.msg_type;
         let mut reply = std::mem::take(&mut self.reply);
