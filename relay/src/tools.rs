@@ -79,6 +79,8 @@ pub struct Waiter {
     pub queue: QueueId,
     /// The waiting tool's own name (the answer's `dst_name`).
     pub tool: MipcName,
+    /// The waiting process (its queue is removed if it dies waiting).
+    pub pid: i32,
     /// The request's id.
     pub request_id: u32,
     /// When the waiter gives up (`None`: when its queue is gone).
@@ -113,6 +115,18 @@ impl Waiters {
         let (done, rest) = self.list.iter().partition(|w| w.name == *name);
         self.list = rest;
         done
+    }
+
+    /// Drops the waiters of a dead process; returns their queues (to remove).
+    pub fn process_died(&mut self, pid: i32) -> Vec<QueueId> {
+        let gone = self
+            .list
+            .iter()
+            .filter(|w| w.pid == pid)
+            .map(|w| w.queue)
+            .collect();
+        self.list.retain(|w| w.pid != pid);
+        gone
     }
 
     /// How many wait.
@@ -338,6 +352,7 @@ mod tests {
             name: n,
             queue: QueueId(1),
             tool,
+            pid: 9,
             request_id: 1,
             until,
         };
@@ -349,6 +364,8 @@ mod tests {
         w.add(mk(Some(now)), now).unwrap();
         w.add(mk(None), now + Duration::from_millis(1)).unwrap();
         assert_eq!(w.len(), 1, "the expired one was dropped");
+        assert_eq!(w.process_died(9), vec![QueueId(1)]);
+        assert!(w.is_empty());
     }
 
     #[test]

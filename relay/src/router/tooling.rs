@@ -202,6 +202,9 @@ impl Router {
         for q in self.monitors.process_died(pid) {
             port.remove_queue(q);
         }
+        for q in self.waiters.process_died(pid) {
+            port.remove_queue(q);
+        }
         for n in names {
             self.emit(
                 port,
@@ -304,11 +307,17 @@ impl Router {
                         name,
                         queue: reply_queue,
                         tool: hdr.src,
+                        pid: req.head.pid,
                         request_id: id,
                         until,
                     };
                     match self.waiters.add(w, now) {
                         Ok(()) => {
+                            // A waiter killed while it waits leaves its queue: the relay
+                            // removes it, as for an entry's.
+                            if req.head.pid > 0 {
+                                port.watch(req.head.pid);
+                            }
                             self.reply = reply;
                             return Ok(Handled::Tool);
                         }
