@@ -2,7 +2,7 @@
 //! for names, and monitoring its traffic. The `mipc` tool and `mipc_wait_for` use it; it will
 //! become part of the native Rust API (an `Endpoint`) later.
 //!
-//! A [`ControlLink`] is a private queue of this process plus the relay's root queue. It
+//! A [`ControlLink`](crate::bus::ControlLink) is a private queue of this process plus the relay's root queue. It
 //! registers no name: requests carry the private queue's id and this process's pid
 //! ([`crate::wire::tool::RequestHead`]), and the relay answers there. The queue is removed
 //! when the link is dropped.

@@ -5,12 +5,12 @@
 //!
 //! A tool does not register a name for these: it makes a private queue, and every request
 //! it sends to the root queue (`dst_name = "mipc_main"`, `mtype = msg_type =` the request's
-//! type) starts with a [`RequestHead`] naming that queue and the tool's process. The relay
+//! type) starts with a [`RequestHead`](crate::wire::tool::RequestHead) naming that queue and the tool's process. The relay
 //! answers on that queue with `mtype = msg_type =` the request's type, `src_name =
-//! "mipc_main"`, and a payload that starts with an [`AnswerHead`] carrying the request id.
+//! "mipc_main"`, and a payload that starts with an [`AnswerHead`](crate::wire::tool::AnswerHead) carrying the request id.
 //! Monitor events are not framed as messages (a copy of a 2 048-byte message does not fit a
-//! message's payload): an event's `mtext` is one [`EventRecord`], `mtype` =
-//! [`MIPC_MSG_TYPE_MONITOR_EVENT`].
+//! message's payload): an event's `mtext` is one [`EventRecord`](crate::wire::tool::EventRecord), `mtype` =
+//! [`MIPC_MSG_TYPE_MONITOR_EVENT`](crate::wire::tool::MIPC_MSG_TYPE_MONITOR_EVENT).
 //!
 //! All integers are native-endian, as in the SPEC §2 header.
 
