@@ -565,3 +565,27 @@ fn the_relay_tells_systemd_when_it_is_ready() {
     bus.finish();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn mipc_wait_for_from_c_returns_when_a_late_daemon_registers_and_times_out_otherwise() {
+    let mut bus = Bus::start("tool_wait_for_c");
+    let none = bus.run("wait_for", &["nobody", "100"]);
+    assert_eq!(code(&none), 1, "{}", none.describe());
+    none.assert_line_starts("wait_for nobody -> MIPC_ERROR: mipc_wait_for: ");
+    assert!(
+        none.stdout
+            .iter()
+            .any(|l| l.contains("timeout (errno 110)")),
+        "{}",
+        none.describe()
+    );
+    let w = bus.spawn_ready("wait_for", &["late", "-1"]);
+    let late = bus.spawn_ready("probe_server", &["late"]);
+    let done = bus.wait_exit(w);
+    done.assert_success()
+        .assert_line("wait_for late -> MIPC_OK");
+    let bad = bus.run("wait_for", &["late", "0"]);
+    assert_eq!(code(&bad), 1, "timeout 0 is refused: {}", bad.describe());
+    bus.kill(late);
+    bus.finish();
+}

@@ -183,7 +183,9 @@ fn since_text(secs: u64) -> String {
 fn list(timeout: Option<Duration>, verbose: bool, json: bool) -> Res {
     let (closer, _) = stop_on_signals()?;
     let mut link = open()?;
-    *closer.lock().map_err(|_| Failure::new(Exit::Failed, "lock"))? = Some(link.closer());
+    *closer
+        .lock()
+        .map_err(|_| Failure::new(Exit::Failed, "lock"))? = Some(link.closer());
     let mut entries = link.list(timeout).map_err(|e| fail("list", e))?;
     entries.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     let mut out = std::io::stdout().lock();
@@ -372,7 +374,9 @@ pub fn stats_text(r: &StatsReport) -> String {
 fn stats(timeout: Option<Duration>, json: bool) -> Res {
     let (closer, _) = stop_on_signals()?;
     let mut link = open()?;
-    *closer.lock().map_err(|_| Failure::new(Exit::Failed, "lock"))? = Some(link.closer());
+    *closer
+        .lock()
+        .map_err(|_| Failure::new(Exit::Failed, "lock"))? = Some(link.closer());
     let r = link.stats(timeout).map_err(|e| fail("stats", e))?;
     let text = if json {
         let mut o = Object::new();
