@@ -10,6 +10,7 @@ mod events;
 mod hexdump;
 mod json;
 mod pcapng;
+mod tables;
 
 use std::process::ExitCode;
 
