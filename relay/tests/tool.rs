@@ -292,7 +292,8 @@ fn a_stuck_monitor_loses_events_and_slows_nobody() {
         .and_then(|s| s.split(' ').next())
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    assert!(n > 0 && n <= lost, "{told} (relay: {lost} lost)");
+    // Sent once the queue had room again, after the relay counted `lost`: maybe more since.
+    assert!(n >= lost, "{told} (relay: {lost} lost)");
     bus.signal(mon, libc::SIGTERM);
     let m = bus.wait_exit(mon);
     assert_eq!(code(&m), 0, "{}", m.describe());
