@@ -151,6 +151,17 @@ fn ping_call_and_send_reach_a_daemon() {
         &["call", "probe", "0x1", "--hex", "00 01 ff", "--raw"],
     );
     assert_eq!(code(&raw), 0, "{}", raw.describe());
+    let file = std::env::temp_dir().join(format!("mipc-call-{}", std::process::id()));
+    std::fs::write(&file, b"from a file\n").unwrap();
+    let at = format!("@{}", file.display());
+    let from_file = mipc(&mut bus, &["call", "probe", "1", &at, "--raw"]);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(code(&from_file), 0, "{}", from_file.describe());
+    from_file.assert_line("from a file");
+    // A monitor with -t stops by itself.
+    let quiet = mipc(&mut bus, &["monitor", "-t", "50", "-n", "nobody-at-all"]);
+    assert_eq!(code(&quiet), 0, "{}", quiet.describe());
+    assert!(quiet.stdout.is_empty(), "{}", quiet.describe());
     let send = mipc(&mut bus, &["send", "probe", "1", "async"]);
     assert_eq!(code(&send), 0, "{}", send.describe());
     bus.wait_line(server, |l| l.starts_with("got 1 from mipc-"));
