@@ -39,7 +39,7 @@ local relay_errors = {
 
 local event_kinds = {
     [1] = "message", [2] = "register", [3] = "unregister", [4] = "death",
-    [5] = "reject", [6] = "error answer", [7] = "greet",
+    [5] = "reject", [6] = "error answer", [7] = "greet", [8] = "relay stopping",
 }
 
 local reject_reasons = {

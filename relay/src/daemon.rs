@@ -410,6 +410,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         }
     }
     if let Ok(mut r) = shared.router.lock() {
+        r.stopping(&mut port);
         let swept = r.sweep_dead(&mut port);
         if r.entries().next().is_none() {
             if let Ok(mut store) = shared.state.lock() {

@@ -601,3 +601,20 @@ fn mipc_wait_for_from_c_returns_when_a_late_daemon_registers_and_times_out_other
     bus.kill(late);
     bus.finish();
 }
+
+#[test]
+fn a_monitor_ends_when_the_relay_stops() {
+    let mut bus = Bus::start("tool_relay_stops");
+    let mon = attached_monitor(&mut bus, &[]);
+    // SAFETY: kill with the pid of the relay this bus started (not reaped yet).
+    unsafe { libc::kill(bus.relay_pid(), libc::SIGTERM) };
+    let m = bus.wait_exit(mon);
+    assert_eq!(code(&m), 3, "{}", m.describe());
+    assert!(
+        m.last_line().ends_with(" the relay is stopping"),
+        "{}",
+        m.describe()
+    );
+    assert!(m.stderr.contains("the relay stopped"), "{}", m.describe());
+    bus.finish();
+}

@@ -51,7 +51,7 @@ pub enum Verb {
     Ping {
         /// Destination.
         name: String,
-        /// `-c`: pings to send (default 4 when not a terminal... always 4 unless set).
+        /// `-c`: pings to send (default 4).
         count: u32,
         /// `-i`: ms between pings (default 1000).
         interval_ms: u64,

@@ -9,7 +9,7 @@ use crate::pcapng;
 use crate::tables::{entry_json, list_text, stats_text};
 use mipc::bus::{Closer, ControlLink};
 use mipc::timeout::CallTimeout;
-use mipc::wire::tool::counter_name;
+use mipc::wire::tool::{counter_name, EventKind};
 use mipc::{client, MipcError, MipcName};
 use std::io::{IsTerminal, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -407,7 +407,8 @@ fn monitor(timeout: Option<Duration>, filter: &Filter, count: Option<u64>, mut s
             Err(e) => return Err(fail("monitor", e)),
         };
         let shown = tracker.show(&ev);
-        if !events::matches(filter, &shown) {
+        let stopping = shown.kind == EventKind::RelayStopping;
+        if !stopping && !events::matches(filter, &shown) {
             continue;
         }
         seen += 1;
@@ -429,6 +430,11 @@ fn monitor(timeout: Option<Duration>, filter: &Filter, count: Option<u64>, mut s
                     .and_then(|_| w.flush())
             }
         };
+        if stopping {
+            // The relay is gone: say so once and end (exit code 3, as with no relay).
+            let _ = written;
+            return Err(Failure::new(Exit::NoRelay, "the relay stopped"));
+        }
         if let Err(e) = written {
             // A closed pipe (| head) ends the monitor quietly.
             if e.kind() == std::io::ErrorKind::BrokenPipe {

@@ -306,6 +306,7 @@ pub fn text_line(s: &Shown) -> String {
                 line.push_str(&format!(" {}", ms(l)));
             }
         }
+        EventKind::RelayStopping => line.push_str(" the relay is stopping"),
         EventKind::Other(k) => {
             line.push_str(&format!(" event {k:#x}"));
             if let Some(n) = s.name {

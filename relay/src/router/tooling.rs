@@ -218,6 +218,11 @@ impl Router {
         }
     }
 
+    /// Tells the monitors that the relay stops (they end instead of waiting forever).
+    pub fn stopping(&mut self, port: &mut impl Port) {
+        self.emit(port, EventKind::RelayStopping, About::default());
+    }
+
     /// The root queue (tools' answers never go there).
     pub fn set_root(&mut self, root: QueueId) {
         self.root = Some(root);

@@ -28,6 +28,8 @@ pub enum EventKind {
     /// A registered entry greeted the relay: it is a mipc-rs entry of process `pid` (the
     /// message is its HELLO).
     Greeted,
+    /// The relay is stopping (SIGTERM): no more events will come.
+    RelayStopping,
     /// A kind this code does not know.
     Other(u16),
 }
@@ -43,6 +45,7 @@ impl EventKind {
             EventKind::Rejected => 5,
             EventKind::ErrorAnswer => 6,
             EventKind::Greeted => 7,
+            EventKind::RelayStopping => 8,
             EventKind::Other(c) => c,
         }
     }
@@ -56,6 +59,7 @@ impl EventKind {
             5 => EventKind::Rejected,
             6 => EventKind::ErrorAnswer,
             7 => EventKind::Greeted,
+            8 => EventKind::RelayStopping,
             c => EventKind::Other(c),
         }
     }
@@ -69,6 +73,7 @@ impl EventKind {
             EventKind::Rejected => "reject",
             EventKind::ErrorAnswer => "error",
             EventKind::Greeted => "greet",
+            EventKind::RelayStopping => "relay_stopping",
             EventKind::Other(_) => "event",
         }
     }

@@ -149,6 +149,7 @@ fn events_round_trip_with_the_largest_message() {
         EventKind::Rejected,
         EventKind::ErrorAnswer,
         EventKind::Greeted,
+        EventKind::RelayStopping,
         EventKind::Other(0x10),
     ] {
         let ev = EventRecord {
