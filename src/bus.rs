@@ -223,6 +223,7 @@ impl ControlLink {
             match head.status {
                 ToolStatus::Ok => {}
                 ToolStatus::TimedOut => return Err(MipcError::Timeout),
+                ToolStatus::Stopping => return Err(MipcError::RelayUnavailable),
                 _ => return Err(MipcError::BadArgument("the relay refused the wait request")),
             }
         }

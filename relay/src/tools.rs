@@ -117,6 +117,11 @@ impl Waiters {
         done
     }
 
+    /// Takes every waiter (the relay stops).
+    pub fn take_all(&mut self) -> Vec<Waiter> {
+        std::mem::take(&mut self.list)
+    }
+
     /// Drops the waiters of a dead process; returns their queues (to remove).
     pub fn process_died(&mut self, pid: i32) -> Vec<QueueId> {
         let gone = self

@@ -618,3 +618,20 @@ fn a_monitor_ends_when_the_relay_stops() {
     assert!(m.stderr.contains("the relay stopped"), "{}", m.describe());
     bus.finish();
 }
+
+#[test]
+fn a_waiting_tool_ends_when_the_relay_stops() {
+    let mut bus = Bus::start_with(
+        "tool_wait_relay_stops",
+        common::default_limit(),
+        &[("MIPC_LOG", "debug")],
+    );
+    let w = bus.spawn_command("mipc wait", mipc_cmd(&["wait", "never"]));
+    // The relay logs the request it recorded (nothing else asks it anything here).
+    bus.wait_log("answered a tool's request");
+    // SAFETY: kill with the pid of the relay this bus started (not reaped yet).
+    unsafe { libc::kill(bus.relay_pid(), libc::SIGTERM) };
+    let done = bus.wait_exit(w);
+    assert_eq!(code(&done), 3, "{}", done.describe());
+    bus.finish();
+}

@@ -218,9 +218,23 @@ impl Router {
         }
     }
 
-    /// Tells the monitors that the relay stops (they end instead of waiting forever).
+    /// Tells the monitors and the tools waiting for names that the relay stops (they end
+    /// instead of waiting forever).
     pub fn stopping(&mut self, port: &mut impl Port) {
         self.emit(port, EventKind::RelayStopping, About::default());
+        let mut reply = std::mem::take(&mut self.reply);
+        for w in self.waiters.take_all() {
+            tools::build_answer(
+                &mut reply,
+                &w.tool,
+                mipc::wire::tool::MIPC_MSG_TYPE_WAIT_FOR,
+                w.request_id,
+                ToolStatus::Stopping,
+                |_| {},
+            );
+            let _ = port.send(w.queue, reply.as_sendable());
+        }
+        self.reply = reply;
     }
 
     /// The root queue (tools' answers never go there).

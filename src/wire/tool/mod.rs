@@ -300,6 +300,8 @@ pub enum ToolStatus {
     TooMany,
     /// `WaitFor` ended without the name registering.
     TimedOut,
+    /// The relay is stopping (a waiter's request ends).
+    Stopping,
     /// A status this code does not know.
     Other(i32),
 }
@@ -313,6 +315,7 @@ impl ToolStatus {
             ToolStatus::NoSnapshot => 2,
             ToolStatus::TooMany => 3,
             ToolStatus::TimedOut => 4,
+            ToolStatus::Stopping => 5,
             ToolStatus::Other(c) => c,
         }
     }
@@ -324,6 +327,7 @@ impl ToolStatus {
             2 => ToolStatus::NoSnapshot,
             3 => ToolStatus::TooMany,
             4 => ToolStatus::TimedOut,
+            5 => ToolStatus::Stopping,
             c => ToolStatus::Other(c),
         }
     }
@@ -337,6 +341,7 @@ impl fmt::Display for ToolStatus {
             ToolStatus::NoSnapshot => f.write_str("the list snapshot expired"),
             ToolStatus::TooMany => f.write_str("the relay serves no more monitors or waiters"),
             ToolStatus::TimedOut => f.write_str("timed out"),
+            ToolStatus::Stopping => f.write_str("the relay is stopping"),
             ToolStatus::Other(c) => write!(f, "relay status {c}"),
         }
     }
