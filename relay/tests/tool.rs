@@ -635,3 +635,21 @@ fn a_waiting_tool_ends_when_the_relay_stops() {
     assert_eq!(code(&done), 3, "{}", done.describe());
     bus.finish();
 }
+
+#[test]
+fn a_killed_monitor_is_detached_and_its_queue_removed() {
+    let mut bus = Bus::start("tool_monitor_killed");
+    let mon = attached_monitor(&mut bus, &[]);
+    let pid = bus.pid(mon);
+    bus.kill(mon);
+    // The relay learns of the death through pidfd, detaches it and removes its queue; the
+    // stats say so (0 monitors), and `finish` fails on any queue left behind.
+    for _ in 0..500 {
+        let s = mipc(&mut bus, &["stats", "--json"]);
+        if s.stdout.join("").contains("\"monitors\":0,") {
+            bus.finish();
+            return;
+        }
+    }
+    panic!("monitor {pid} was never detached");
+}
