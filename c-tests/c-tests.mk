@@ -39,6 +39,8 @@ CTESTS_PROGRAMS := alarm_apm main_apm middleware_server middleware_client stress
 CTESTS_PROGRAMS += direct_order
 # Programs for the overload tests (relay/tests/overload.rs).
 CTESTS_PROGRAMS += stall
+# mipc_wait_for from C (relay/tests/tool.rs).
+CTESTS_PROGRAMS += wait_for
 CTESTS_ASAN_PROGRAMS := errors stress_client middleware_server async_order
 
 CTESTS_BINS := $(addprefix $(CTESTS_BUILD)/,$(CTESTS_PROGRAMS) layout legacy_peer preload_probe) \

@@ -17,6 +17,8 @@
 //! - [`server`]: receiving, answering, the handler table;
 //! - [`ffi`]: the C exports of SPEC §3 (`libmipc.so`, `include/mipc.h`).
 
+/// cbindgen:ignore
+pub mod bus;
 pub mod client;
 pub mod config;
 pub mod direct;
@@ -136,6 +138,7 @@ mod header_tests {
             "mipc_receive_msg",
             "mthread_register_mq",
             "mthread_check_mq_msg",
+            "mipc_wait_for",
         ];
         expected.sort();
         assert_eq!(

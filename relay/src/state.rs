@@ -87,6 +87,7 @@ fn parse_entry(fields: &[&str]) -> Option<(MipcName, Entry)> {
             ext: *ext == "1",
             thread_id: tid.parse().ok()?,
             pending: None,
+            seen: Default::default(),
         },
     ))
 }
@@ -230,6 +231,7 @@ mod tests {
             ext: true,
             thread_id: u64::MAX,
             pending: None,
+            seen: Default::default(),
         };
         let legacy = MipcName::new(b"legacy").unwrap();
         let l = Entry {
@@ -238,6 +240,7 @@ mod tests {
             ext: false,
             thread_id: 7,
             pending: None,
+            seen: Default::default(),
         };
         let text = encode([(&name, &e), (&legacy, &l)].into_iter());
         assert_eq!(decode(&text), vec![(name, e), (legacy, l)]);

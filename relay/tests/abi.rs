@@ -58,6 +58,7 @@ fn exports_exactly_the_c_api() {
         "mipc_last_error",
         "mipc_exit",
         "mipc_version",
+        "mipc_wait_for",
     ];
     want.sort();
     assert_eq!(

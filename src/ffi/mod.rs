@@ -8,9 +8,11 @@
 mod args;
 mod calls;
 mod queues;
+mod wait;
 
 pub use calls::*;
 pub use queues::*;
+pub use wait::*;
 
 use crate::error::MipcError;
 use crate::wire::MIPC_ERROR;

@@ -75,6 +75,20 @@ kinds! {
     Wake = super::MIPC_MSG_TYPE_WAKE,
     /// The direct path's question to the relay (§6).
     Lookup = super::MIPC_MSG_TYPE_LOOKUP,
+    /// A page of the name table for a tool (§7, `tool.rs`).
+    List = super::tool::MIPC_MSG_TYPE_LIST,
+    /// The relay's counters for a tool (§7).
+    Stats = super::tool::MIPC_MSG_TYPE_STATS,
+    /// A tool attaches a monitor (§8).
+    MonitorAttach = super::tool::MIPC_MSG_TYPE_MONITOR_ATTACH,
+    /// A tool detaches its monitor (§8).
+    MonitorDetach = super::tool::MIPC_MSG_TYPE_MONITOR_DETACH,
+    /// One monitor event, relay to monitor only (§8).
+    MonitorEvent = super::tool::MIPC_MSG_TYPE_MONITOR_EVENT,
+    /// A tool waits for a name (§7).
+    WaitFor = super::tool::MIPC_MSG_TYPE_WAIT_FOR,
+    /// The relay tells a direct caller to drop its routes (a monitor attached, §8).
+    DropRoutes = super::tool::MIPC_MSG_TYPE_DROP_ROUTES,
 }
 
 impl Kind {
@@ -443,6 +457,7 @@ pub fn samples(seed: &[u8]) {
         &name,
     );
     assert_round_trip(&Lookup { name }, &name);
+    super::tool::samples(seed, &name);
     assert_round_trip(
         &LookupAnswer {
             status: a as i32,

@@ -16,6 +16,10 @@
 
 pub mod control;
 mod msgbuf;
+/// The tools' control channel (`mipc list/stats/monitor/wait`); not part of the C API.
+///
+/// cbindgen:ignore
+pub mod tool;
 
 pub use msgbuf::{Build, MsgBuf};
 

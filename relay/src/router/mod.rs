@@ -11,8 +11,13 @@ mod changes;
 mod control;
 mod parking;
 mod table;
+mod tooling;
+
+pub use tooling::Seen;
 
 use crate::backlog::Backlogs;
+use crate::monitor::Monitors;
+use crate::tools::{Counters, Snapshots, Waiters};
 use mipc::error::RelayErrorCode;
 use mipc::fasthash::KeyedMap;
 use mipc::sysv::{QueueError, QueueId};
@@ -63,6 +68,10 @@ pub trait Port {
     /// `caller`'s pending call changed (or ended, with `None`): keep it where a relay
     /// started after this one finds it (`pending.rs`).
     fn pending_changed(&mut self, caller: &MipcName, p: Option<&Pending>);
+    /// Messages and bytes waiting in queue `q` (for `mipc list`), if it can be read.
+    fn queue_stat(&mut self, _q: QueueId) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// A sync call the relay forwarded and whose answer it has not seen yet.
@@ -93,6 +102,8 @@ pub struct Entry {
     pub thread_id: u64,
     /// Its outstanding sync call, if any (one per entry: a sync call blocks its thread).
     pub pending: Option<Pending>,
+    /// When it registered and its traffic (`mipc list`).
+    pub seen: Seen,
 }
 
 /// What the router did with a message.
@@ -112,6 +123,8 @@ pub enum Handled {
     Ponged,
     /// A LOOKUP (direct path) was answered.
     LookedUp,
+    /// A tool's request (list, stats, monitor, wait) was answered or recorded.
+    Tool,
 }
 
 /// Why the router did not deliver a message (each becomes one log line).
@@ -240,6 +253,22 @@ pub struct Router {
     /// Queues of unregistered entries with a known process, removed if that process dies
     /// while they still exist (a daemon killed in the middle of its exit), oldest first.
     retired: std::collections::VecDeque<(i32, QueueId)>,
+    /// Attached monitors (`mipc monitor`, `mipc capture`).
+    monitors: Monitors,
+    /// List snapshots being served page by page.
+    snapshots: Snapshots,
+    /// Tools waiting for names.
+    waiters: Waiters,
+    /// Counters beyond `stats` (`mipc stats`).
+    counters: Counters,
+    /// Processes that got a direct route since the last monitor attached.
+    direct_pids: Vec<i32>,
+    /// A message is being handled (its error answers are reported after it).
+    handling: bool,
+    /// Error answers to report after the message being handled.
+    deferred: Vec<(i32, Vec<u8>)>,
+    /// The root queue, once the daemon says.
+    root: Option<QueueId>,
 }
 
 impl fmt::Debug for Router {
@@ -268,6 +297,14 @@ impl Router {
             changes: Changes::default(),
             backlogs: Backlogs::default(),
             retired: std::collections::VecDeque::new(),
+            monitors: Monitors::default(),
+            snapshots: Snapshots::default(),
+            waiters: Waiters::default(),
+            counters: Counters::new(Instant::now()),
+            direct_pids: Vec::new(),
+            handling: false,
+            deferred: Vec::new(),
+            root: None,
         }
     }
 
@@ -297,12 +334,18 @@ impl Router {
         msg: &MsgBuf,
         now: Instant,
     ) -> Result<Handled, Rejected> {
+        self.handling = true;
         let out = self.route(port, msg, now);
+        self.handling = false;
         match out {
             Ok(Handled::Forwarded) => self.stats.forwarded += 1,
             Ok(Handled::Parked) => self.stats.parked += 1,
             Ok(_) => {}
             Err(_) => self.stats.rejected += 1,
+        }
+        self.observe(port, msg, &out);
+        if !self.deferred.is_empty() {
+            self.flush_deferred(port);
         }
         out
     }
@@ -315,7 +358,7 @@ impl Router {
     ) -> Result<Handled, Rejected> {
         let hdr = msg.decode().map_err(Rejected::Malformed)?;
         if hdr.dst.is_relay() {
-            return self.control(port, msg, &hdr);
+            return self.control(port, msg, &hdr, now);
         }
         if wire::is_control(hdr.msg_type) && hdr.msg_type != Kind::Ping.msg_type() {
             return Err(Rejected::Control(hdr.msg_type, hdr.src));
@@ -354,16 +397,27 @@ impl Router {
         };
         if self.backlogs.has(&hdr.dst) {
             // Behind messages already waiting for room: keep the order.
-            return self.park(port, &d);
+            let out = self.park(port, &d);
+            if out.is_ok() {
+                self.count_traffic(&hdr);
+            }
+            return out;
         }
         match port.send(queue, bytes) {
             Ok(()) => {
+                self.count_traffic(&hdr);
                 if !pid_known {
                     self.learn_pid(port, &hdr.dst);
                 }
                 Ok(Handled::Forwarded)
             }
-            Err(QueueError::Full) => self.park(port, &d),
+            Err(QueueError::Full) => {
+                let out = self.park(port, &d);
+                if out.is_ok() {
+                    self.count_traffic(&hdr);
+                }
+                out
+            }
             Err(QueueError::Gone) => {
                 self.forget_call(port, &hdr.src, call);
                 self.drop_entry(port, &hdr.dst, false);

@@ -30,6 +30,10 @@ impl Router {
                 }
                 port.watch(pid);
             }
+            let mut entry = entry;
+            if entry.seen.since == 0 {
+                entry.seen = super::Seen::now();
+            }
             self.entries.insert(name, entry);
             kept += 1;
         }
@@ -100,6 +104,7 @@ impl Router {
                 ext: false,
                 thread_id,
                 pending: None,
+                seen: super::Seen::now(),
             },
         );
         self.changed(name);
@@ -159,6 +164,7 @@ impl Router {
         for n in &names {
             self.drop_entry(port, n, true);
         }
+        self.tool_process_died(port, pid, &names);
         names
     }
 
