@@ -363,7 +363,7 @@ impl Router {
         if wire::is_control(hdr.msg_type) && hdr.msg_type != Kind::Ping.msg_type() {
             return Err(Rejected::Control(hdr.msg_type, hdr.src));
         }
-        let Some(dst) = self.entries.get(&hdr.dst) else {
+        let Some(dst) = self.entries.get_mut(&hdr.dst) else {
             return self.refuse(
                 port,
                 msg,
@@ -372,11 +372,15 @@ impl Router {
             );
         };
         // One lookup of the destination serves the whole route: its queue, whether it knows
-        // tags, whether its pid is still to learn, and the first link of the deadlock chain.
+        // tags, whether its pid is still to learn, the first link of the deadlock chain, and
+        // its traffic counters (counted now, taken back if the message is not delivered).
+        dst.seen.msgs_in += 1;
+        dst.seen.bytes_in += hdr.msg_size as u64;
         let (queue, dst_ext, pid_known, dst_pending) =
             (dst.queue, dst.ext, dst.pid.is_some(), dst.pending);
         let call = hdr.tag.filter(|t| !t.is_reply() && hdr.sync_flag != 0);
         if call.is_some() && self.would_deadlock_from(&hdr.src, dst_pending, now) {
+            self.uncount_received(&hdr);
             return self.refuse(port, msg, &hdr, Rejected::Deadlock(hdr.src, hdr.dst));
         }
         let bytes = if dst_ext {
@@ -398,14 +402,15 @@ impl Router {
         if self.backlogs.has(&hdr.dst) {
             // Behind messages already waiting for room: keep the order.
             let out = self.park(port, &d);
-            if out.is_ok() {
-                self.count_traffic(&hdr);
+            match out {
+                Ok(_) => self.count_sent(&hdr),
+                Err(_) => self.uncount_received(&hdr),
             }
             return out;
         }
         match port.send(queue, bytes) {
             Ok(()) => {
-                self.count_traffic(&hdr);
+                self.count_sent(&hdr);
                 if !pid_known {
                     self.learn_pid(port, &hdr.dst);
                 }
@@ -413,8 +418,9 @@ impl Router {
             }
             Err(QueueError::Full) => {
                 let out = self.park(port, &d);
-                if out.is_ok() {
-                    self.count_traffic(&hdr);
+                match out {
+                    Ok(_) => self.count_sent(&hdr),
+                    Err(_) => self.uncount_received(&hdr),
                 }
                 out
             }
@@ -424,6 +430,7 @@ impl Router {
                 self.refuse(port, msg, &hdr, Rejected::Gone(hdr.dst))
             }
             Err(e) => {
+                self.uncount_received(&hdr);
                 self.forget_call(port, &hdr.src, call);
                 self.refuse(port, msg, &hdr, Rejected::Queue(hdr.dst, e))
             }

@@ -439,15 +439,20 @@ impl Router {
     }
 
     /// Counts a message forwarded (or parked) from `hdr.src` to `hdr.dst`.
-    pub(super) fn count_traffic(&mut self, hdr: &Header) {
-        let size = hdr.msg_size as u64;
-        if let Some(e) = self.entries.get_mut(&hdr.dst) {
-            e.seen.msgs_in += 1;
-            e.seen.bytes_in += size;
-        }
+    pub(super) fn count_sent(&mut self, hdr: &Header) {
+        // The destination's side is counted by `route` in its one lookup of the destination
+        // (and taken back by `uncount_received` when the message is not delivered).
         if let Some(e) = self.entries.get_mut(&hdr.src) {
             e.seen.msgs_out += 1;
-            e.seen.bytes_out += size;
+            e.seen.bytes_out += hdr.msg_size as u64;
+        }
+    }
+
+    /// Takes back what `route` counted for the destination of a message it did not deliver.
+    pub(super) fn uncount_received(&mut self, hdr: &Header) {
+        if let Some(e) = self.entries.get_mut(&hdr.dst) {
+            e.seen.msgs_in = e.seen.msgs_in.saturating_sub(1);
+            e.seen.bytes_in = e.seen.bytes_in.saturating_sub(hdr.msg_size as u64);
         }
     }
 }
