@@ -195,6 +195,7 @@ impl Port for SysvPort {
 
 /// A drainer thread: takes destinations off the to-do list and drains each, forever.
 fn drainer(shared: &Arc<Shared>) {
+    let mut trim_later = false;
     loop {
         let dst = {
             let Ok(mut work) = shared.drainers.work.lock() else {
@@ -202,17 +203,37 @@ fn drainer(shared: &Arc<Shared>) {
             };
             loop {
                 if let Some(dst) = work.todo.pop_front() {
-                    break dst;
+                    break Some(dst);
                 }
                 work.idle += 1;
-                work = match shared.drainers.ready.wait(work) {
-                    Ok(w) => w,
-                    Err(_) => return,
+                // With a trim put off, one timed wait (not a poll: once, then it waits for work).
+                let woke = if trim_later {
+                    shared
+                        .drainers
+                        .ready
+                        .wait_timeout(work, TRIM_PERIOD)
+                        .map(|(w, t)| (w, t.timed_out()))
+                        .map_err(|_| ())
+                } else {
+                    shared
+                        .drainers
+                        .ready
+                        .wait(work)
+                        .map(|w| (w, false))
+                        .map_err(|_| ())
                 };
+                let Ok((w, timed_out)) = woke else { return };
+                work = w;
                 work.idle -= 1;
+                if timed_out {
+                    break None;
+                }
             }
         };
-        drain(shared, dst);
+        match dst {
+            Some(dst) => trim_later = drain(shared, dst),
+            None => trim_later = trim_after_backlogs(shared),
+        }
     }
 }
 
@@ -220,8 +241,9 @@ fn drainer(shared: &Arc<Shared>) {
 const DRAIN_BATCH: usize = 32;
 
 /// Sends the backlog of `dst` with blocking sends until it is empty. Only this thread waits
-/// for room on that queue; the receive loop goes on for everyone else.
-fn drain(shared: &Arc<Shared>, dst: MipcName) {
+/// for room on that queue; the receive loop goes on for everyone else. Returns whether a
+/// trim of the freed memory was put off (see [`trim_after_backlogs`]).
+fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
     let mut port = shared.port();
     // A receiver that falls behind under a flood does so again and again: log a few.
     if let Some(n) = BACKLOGGED.hit() {
@@ -233,22 +255,47 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) {
     loop {
         let next = match shared.router.lock() {
             Ok(mut r) => r.next_parked_batch(&dst, Instant::now(), DRAIN_BATCH),
-            Err(_) => return,
+            Err(_) => return false,
         };
         let Some((queue, batch)) = next else {
             logln!(Debug, "{dst}: backlog delivered");
-            return;
+            return trim_after_backlogs(shared);
         };
         for item in batch {
             if let Err(e) = sysv::send(queue, &item.bytes, false) {
                 let Ok(mut r) = shared.router.lock() else {
-                    return;
+                    return false;
                 };
                 r.parked_failed(&mut port, &dst, queue, item, e);
                 persist(&mut r, shared);
             }
         }
     }
+}
+
+/// How often at most the relay gives backlog memory back (a flood empties and refills
+/// backlogs thousands of times a second).
+const TRIM_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// When every backlog has emptied, gives the memory they held back to the system. Returns
+/// `true` when that was put off (a trim ran less than [`TRIM_PERIOD`] ago): the drainer then
+/// tries again once, a period later.
+fn trim_after_backlogs(shared: &Shared) -> bool {
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    if !shared.router.lock().is_ok_and(|r| r.parked_bytes() == 0) {
+        return false;
+    }
+    let Ok(mut last) = LAST.lock() else {
+        return false;
+    };
+    let now = Instant::now();
+    if last.is_some_and(|t| now.duration_since(t) < TRIM_PERIOD) {
+        return true;
+    }
+    *last = Some(now);
+    drop(last);
+    os::process::trim_heap();
+    false
 }
 
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);

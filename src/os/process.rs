@@ -26,6 +26,17 @@ pub fn is_stopped(pid: i32) -> bool {
         .is_some_and(|c| c == 'T' || c == 't')
 }
 
+/// Gives memory the allocator keeps but does not use back to the system (glibc's
+/// `malloc_trim`; a no-op with other C libraries). For a daemon after a burst: the relay
+/// calls it when its backlogs have emptied, so their peak does not stay in its RSS.
+pub fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers and only returns free memory to the system.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Lowers the calling thread's timer slack to 1 us while it lives (short sleeps then last
 /// what they ask for, not 50 us more), and puts the old slack back when dropped.
 #[derive(Debug)]

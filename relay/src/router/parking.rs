@@ -105,6 +105,11 @@ impl Router {
         self.send_error(port, &call, code);
     }
 
+    /// Bytes waiting in backlogs.
+    pub fn parked_bytes(&self) -> usize {
+        self.backlogs.bytes()
+    }
+
     /// Bytes and messages waiting in backlogs (for tests).
     #[cfg(any(test, feature = "testing"))]
     pub fn backlog(&self) -> (usize, usize) {
