@@ -18,12 +18,23 @@ use mipc::wire::CallTag;
 use mipc::MipcName;
 use std::collections::VecDeque;
 use std::os::raw::c_long;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Most messages parked for one destination.
 pub const MAX_ITEMS_PER_DESTINATION: usize = 1024;
 /// Most bytes parked in all (2 MiB: about a thousand full-size messages).
 pub const MAX_BYTES: usize = 2 << 20;
+
+/// The per-destination bound in force: [`MAX_ITEMS_PER_DESTINATION`] unless the relay was
+/// started with another (`MIPC_BACKLOG_MAX`; 0 parks nothing: a message for a full queue is
+/// refused at once, as the bare C loop drops it).
+static ITEM_LIMIT: AtomicUsize = AtomicUsize::new(MAX_ITEMS_PER_DESTINATION);
+
+/// Sets the per-destination bound (at most [`MAX_ITEMS_PER_DESTINATION`]).
+pub fn set_item_limit(n: usize) {
+    ITEM_LIMIT.store(n.min(MAX_ITEMS_PER_DESTINATION), Ordering::Relaxed);
+}
 
 /// The sync call a parked request belongs to, to fail it if it can never be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +143,7 @@ impl Backlogs {
             self.bytes -= freed;
             backlog.earliest = backlog.items.iter().filter_map(|p| p.until).min();
         }
-        if backlog.items.len() >= MAX_ITEMS_PER_DESTINATION
+        if backlog.items.len() >= ITEM_LIMIT.load(Ordering::Relaxed)
             || self.bytes + item.bytes.len() > MAX_BYTES
         {
             if fresh && backlog.items.is_empty() {

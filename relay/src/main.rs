@@ -84,6 +84,13 @@ fn main() -> ExitCode {
         }
     };
     mipc_relay::log::init(level.as_deref());
+    // Messages parked per full destination (docs/PERFORMANCE.md: the trade-off of this bound).
+    if let Some(n) = std::env::var("MIPC_BACKLOG_MAX")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        mipc_relay::backlog::set_item_limit(n);
+    }
     // A panic in any relay thread ends the process: no half-alive relay.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
