@@ -7,6 +7,7 @@
 #   make bench      the benchmark suite, rewrites docs/PERFORMANCE.md
 #   make soak       the long soak test (about a minute of traffic)
 #   make header     regenerate include/mipc.h after changing an export
+#   make cross      ARM builds (TARGET=<triple> for one), make test-cross their tests (cross.mk)
 
 CARGO ?= cargo
 
@@ -21,6 +22,7 @@ header:
 	MIPC_WRITE_HEADER=1 $(CARGO) build --release -p mipc
 
 include c-tests/c-tests.mk
+include cross.mk
 -include bench/bench.mk
 
 c-tests c-tests-asan: lib
