@@ -303,6 +303,15 @@ fn dead_process_queues_are_removed() {
 /// A legacy peer killed with SIGKILL cannot remove its queue: the relay must.
 #[test]
 fn dead_legacy_peer_queue_is_removed() {
+    // The relay learns a legacy peer's pid from its queue's msg_lrpid (IPC_STAT); qemu-user
+    // 7.2 returns 0 there for 64-bit targets (its target_msqid_ds has 8-byte pid fields), so
+    // an emulated aarch64 relay cannot, unlike one on real hardware.
+    if emulated().is_some_and(|e| e.starts_with("qemu-aarch64")) {
+        eprintln!(
+            "dead_legacy_peer_queue_is_removed: skipped under qemu-aarch64: msg_lrpid reads 0"
+        );
+        return;
+    }
     let mut bus = Bus::start("dead_legacy");
     let peer = bus.spawn_ready("legacy_peer", &["serve", "legacy_dead"]);
     bus.kill(peer);
