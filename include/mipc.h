@@ -20,17 +20,6 @@ typedef struct sysV_msg_payload sysV_msg_payload_t;
 
 
 /*
- Messages sent through the relay after a direct send failed, before looking up again.
- */
-#define RELAY_SPELL 64
-
-/*
- Most unanswered requests an entry remembers (older ones are forgotten: their answers go
- out untagged, as from a legacy server).
- */
-#define SERVING_MAX 256
-
-/*
  Size of a name field, terminator included.
  */
 #define MIPC_NAME_MAX_LEN 32

@@ -14,13 +14,16 @@
 //! what lets a caller tell its own answer from a late one (docs/PROTOCOL.md).
 #![allow(non_camel_case_types, non_snake_case)]
 
+pub mod control;
+
+pub use crate::name::MIPC_NAME_MAX_LEN;
 use crate::name::{MipcName, NameError};
 use std::fmt;
 use std::mem::{offset_of, size_of};
 use std::os::raw::{c_char, c_int, c_long, c_uchar, c_uint};
 
-/// Size of a name field, terminator included.
-pub const MIPC_NAME_MAX_LEN: usize = 32;
+pub use control::{Control, Envelope, Kind};
+
 /// Largest payload of one message, in bytes.
 pub const MIPC_MSG_MAX_LEN: usize = 2048;
 /// Default SysV key of the relay's root queue ("MIPC"); `MIPC_ROOT_KEY` overrides it.
@@ -468,34 +471,36 @@ impl MsgBuf {
     }
 }
 
-/// The bytes of a `MIPC_THREAD_INFO_T`, as a NOTICE carries them.
-pub fn thread_info_bytes(hold: bool, tid: libc::pthread_t, name: &MipcName, mqd: i32) -> Vec<u8> {
-    let mut info = MIPC_THREAD_INFO_T {
-        flag_is_hold: if hold { MIPC_TRUE } else { MIPC_FALSE },
-        thread_id: tid,
-        name: [0; MIPC_NAME_MAX_LEN],
-        mqd,
-    };
-    for (d, s) in info.name.iter_mut().zip(name.field()) {
-        *d = *s as c_char;
-    }
+/// Bytes of `MIPC_THREAD_INFO_T.thread_id` on this target (a C `pthread_t`).
+pub const THREAD_ID_LEN: usize = size_of::<libc::pthread_t>();
+
+/// The bytes of a `MIPC_THREAD_INFO_T`, as a NOTICE carries them. `tid` is written in the
+/// width of this target's `pthread_t` (see `crate::os::ThreadId`).
+pub fn thread_info_bytes(hold: bool, tid: u64, name: &MipcName, mqd: i32) -> Vec<u8> {
     let mut out = vec![0u8; size_of::<MIPC_THREAD_INFO_T>()];
     let put = |out: &mut [u8], off: usize, b: &[u8]| out[off..off + b.len()].copy_from_slice(b);
+    let hold = if hold { MIPC_TRUE } else { MIPC_FALSE };
     put(
         &mut out,
         offset_of!(MIPC_THREAD_INFO_T, flag_is_hold),
-        &info.flag_is_hold.to_ne_bytes(),
+        &hold.to_ne_bytes(),
     );
+    let tid_bytes = tid.to_ne_bytes();
+    let tid_bytes: &[u8] = if THREAD_ID_LEN == 8 {
+        &tid_bytes
+    } else {
+        &(tid as u32).to_ne_bytes()
+    };
     put(
         &mut out,
         offset_of!(MIPC_THREAD_INFO_T, thread_id),
-        &info.thread_id.to_ne_bytes(),
+        tid_bytes,
     );
     put(&mut out, offset_of!(MIPC_THREAD_INFO_T, name), name.field());
     put(
         &mut out,
         offset_of!(MIPC_THREAD_INFO_T, mqd),
-        &info.mqd.to_ne_bytes(),
+        &mqd.to_ne_bytes(),
     );
     out
 }
