@@ -94,6 +94,9 @@ pub fn target_command(program: &Path, exec: Option<&str>) -> Command {
         Some(first) => {
             let mut cmd = Command::new(first);
             cmd.args(words).arg(program);
+            // cargo's LD_LIBRARY_PATH names host libraries (a host libmipc.so among them),
+            // which musl's loader would try and fail on instead of skipping.
+            cmd.env_remove("LD_LIBRARY_PATH");
             cmd
         }
         None => Command::new(program),
