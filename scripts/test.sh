@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The test command (README, CI): installs what is missing, checks formatting and lints,
 # builds everything (C with -Wall -Wextra -Werror, and an ASan+UBSan set), and runs every
-# Rust and C test. Each test runs its own bus (its own MIPC_ROOT_KEY) and removes its queues.
+# Rust and C test, then the ARM cross builds and their tests under qemu (cross.mk). Each test
+# runs its own bus (its own MIPC_ROOT_KEY) and removes its queues.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n==> %s\n' "$*"; }
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "setup"
 ./scripts/setup.sh
@@ -32,6 +33,11 @@ cargo test --workspace
 step "make install into a temporary DESTDIR, init files, package recipes"
 ./scripts/test-install.sh
 ./scripts/test-packaging.sh
+step "cross: ARM builds (glibc 2.17 floor, musl) and their tests under qemu (make test-cross-ci)"
+./scripts/cross-setup.sh
+make --no-print-directory test-cross-ci
 
 step "leftovers"
 ./scripts/check-clean.sh "$snapshot"
+
+step "done"

@@ -57,20 +57,64 @@ pub fn process_cpu(pid: i32) -> Duration {
     Duration::from_nanos(ns)
 }
 
-/// `c-tests/build/`, where `make c-tests` puts the C programs.
+/// `c-tests/build/`, where `make c-tests` puts the C programs (`MIPC_TEST_C_BUILD` in cross
+/// mode, see `target_command`).
 pub fn c_build_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("c-tests")
-        .join("build")
+    cross_path("MIPC_TEST_C_BUILD").unwrap_or_else(|| repo_root().join("c-tests").join("build"))
 }
 
-/// The directory of the release library the C programs link (`cargo build --release`).
+/// The directory of the release library the C programs link (`cargo build --release`;
+/// `MIPC_TEST_LIB_DIR` in cross mode).
 pub fn release_lib_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("release")
+    cross_path("MIPC_TEST_LIB_DIR").unwrap_or_else(|| repo_root().join("target").join("release"))
+}
+
+/// The top of the repository.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Cross mode (`make test-cross`, cross.mk): the C programs and the relay are built for
+/// another architecture and run under an emulator, the kernel of this machine being unable to
+/// start them (no binfmt_misc). The environment says where they are and how to run them:
+/// `MIPC_TEST_C_BUILD` (the C build folder), `MIPC_TEST_LIB_DIR` (the library's folder),
+/// `MIPC_TEST_RELAY_BIN` (`mipc_main`), and `MIPC_TEST_EXEC`, the command put in front of
+/// every program (words split at spaces, e.g. `qemu-arm -L /usr/arm-linux-gnueabihf`).
+/// Relative paths are relative to the top of the repository.
+///
+/// This returns the command that starts `program` (through `exec`, else `MIPC_TEST_EXEC`,
+/// else directly).
+pub fn target_command(program: &Path, exec: Option<&str>) -> Command {
+    let exec = exec
+        .map(str::to_string)
+        .or_else(|| std::env::var("MIPC_TEST_EXEC").ok())
+        .unwrap_or_default();
+    let mut words = exec.split_whitespace();
+    match words.next() {
+        Some(first) => {
+            let mut cmd = Command::new(first);
+            cmd.args(words).arg(program);
+            // cargo's LD_LIBRARY_PATH names host libraries (a host libmipc.so among them),
+            // which musl's loader would try and fail on instead of skipping.
+            cmd.env_remove("LD_LIBRARY_PATH");
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// The reason the programs cannot do what a test needs (ASan, valgrind, host measurements)
+/// when they run under an emulator (`MIPC_TEST_EXEC` set), printed by tests that skip then.
+pub fn emulated() -> Option<String> {
+    std::env::var("MIPC_TEST_EXEC")
+        .ok()
+        .filter(|e| !e.trim().is_empty())
+}
+
+/// A path from the environment (cross mode), relative to the top of the repository.
+fn cross_path(var: &str) -> Option<PathBuf> {
+    let v = std::env::var_os(var).filter(|v| !v.is_empty())?;
+    Some(repo_root().join(v))
 }
 
 /// A C program (or file) under `c-tests/build/`; panics with what to run when it is missing.
@@ -411,10 +455,16 @@ fn spawn_relay(
         .iter()
         .find(|(k, _)| k == "MIPC_TEST_RELAY")
         .map(|(_, v)| c_program(v));
-    let mut cmd = Command::new(
-        other
-            .as_deref()
-            .unwrap_or(Path::new(env!("CARGO_BIN_EXE_mipc_main"))),
+    // The relay's binary and emulator: the bus's own (MIPC_TEST_RELAY_BIN/_EXEC in its
+    // environment: a test mixing architectures), else cross mode's, else ours.
+    let relay_var = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let relay_bin = relay_var("MIPC_TEST_RELAY_BIN")
+        .map(|v| repo_root().join(v))
+        .or_else(|| cross_path("MIPC_TEST_RELAY_BIN"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mipc_main")));
+    let mut cmd = target_command(
+        other.as_deref().unwrap_or(&relay_bin),
+        relay_var("MIPC_TEST_RELAY_EXEC"),
     );
     cmd.env("MIPC_ROOT_KEY", key.to_string())
         .env("MIPC_STATE_DIR", state_dir)
@@ -701,7 +751,7 @@ impl Bus {
 
     /// Starts `c-tests/build/<program>` with `args` and extra environment on this bus.
     pub fn spawn_env(&mut self, program: &str, args: &[&str], env: &[(&str, &str)]) -> ProcId {
-        let mut cmd = Command::new(c_program(program));
+        let mut cmd = target_command(&c_program(program), None);
         cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
@@ -712,7 +762,7 @@ impl Bus {
     /// Starts `c-tests/build/<program>` with `args` and extra environment on this bus, its
     /// stdin a pipe that `write_line` writes to.
     pub fn spawn_stdin(&mut self, program: &str, args: &[&str], env: &[(&str, &str)]) -> ProcId {
-        let mut cmd = Command::new(c_program(program));
+        let mut cmd = target_command(&c_program(program), None);
         cmd.args(args);
         for (k, v) in env {
             cmd.env(k, v);
