@@ -41,10 +41,10 @@ cross_qemu = $(strip \
   $(if $(filter armv7-unknown-linux-musleabihf,$1),qemu-arm -L $(CROSS_CACHE)/musl-armhf) \
   $(if $(filter aarch64-unknown-linux-musl,$1),qemu-aarch64 -L $(CROSS_CACHE)/musl-arm64))
 cross_is_musl = $(filter $(CROSS_MUSL_TARGETS),$1)
-# The library's own unit tests (src/ffi/tests.rs) pass integers where the C API takes a
-# pthread_t, a pointer on musl: until they cast, musl runs the relay's unit tests only.
-CROSS_MUSL_UNIT ?= -p mipc-relay --lib
-CROSS_MUSL_UNIT_NOTE ?= unit tests of mipc-relay only; mipc's do not compile on musl yet (src/ffi/tests.rs)
+# The unit tests of the library and the relay (a pthread_t is a pointer on musl: the tests
+# make theirs with os::ThreadId::to_pthread).
+CROSS_MUSL_UNIT ?= --workspace --lib
+CROSS_MUSL_UNIT_NOTE ?= unit tests of mipc and mipc-relay
 cross_upper = $(shell echo $1 | tr a-z- A-Z_)
 
 CROSS_ALL := $(CROSS_GLIBC_TARGETS) $(CROSS_MUSL_TARGETS)
@@ -79,6 +79,7 @@ else
 	  --target-dir target/static $(CROSS_BUILD_STD_FLAGS)
 	cp target/static/$1/release/mipc_main target/$1/release/mipc_main
 endif
+	ln -sfn libmipc.so target/$1/release/libmipc.so.1
 	$(MAKE) --no-print-directory -f c-tests/c-tests.mk c-tests CC="$(call cross_cc,$1)" \
 	  CTESTS_BUILD=c-tests/build-$1 MIPC_LIBDIR=target/$1/release
 endef
