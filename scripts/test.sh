@@ -30,12 +30,14 @@ trap 'rm -f "$snapshot"' EXIT
 step "tests (Rust unit tests, router, C ABI, and the multi-process C scenarios)"
 cargo test --workspace
 
-step "make install into a temporary DESTDIR, init files, package recipes"
-./scripts/test-install.sh
-./scripts/test-packaging.sh
 step "cross: ARM builds (glibc 2.17 floor, musl) and their tests under qemu (make test-cross-ci)"
 ./scripts/cross-setup.sh
 make --no-print-directory test-cross-ci
+
+# After the cross step, so the armv7 build is there for the installed-tree check under qemu.
+step "make install into a temporary DESTDIR (host and armv7), init files, package recipes"
+./scripts/test-install.sh
+./scripts/test-packaging.sh
 
 step "leftovers"
 ./scripts/check-clean.sh "$snapshot"
