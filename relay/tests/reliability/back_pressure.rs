@@ -129,8 +129,11 @@ fn stuck_server_gets_busy_errors_and_stalls_nobody_else() {
     eprintln!(
         "unrelated pair: {rate_before:.0} calls/s without stuck servers, {rate_after:.0} calls/s with"
     );
+    // A relay that waited on a stuck queue would stop the pair outright (its calls wait
+    // forever); the rates are only a coarse check, loose enough for a loaded CI machine (a
+    // factor of 2 failed there now and then: speed belongs in `make bench`).
     assert!(
-        rate_after >= rate_before / 2.0,
+        rate_after >= rate_before / 10.0,
         "the pair slowed from {rate_before:.0} to {rate_after:.0} calls/s"
     );
     bus.wait_exit(pair).assert_success();
