@@ -10,22 +10,32 @@
 //! - [`client`]: registration, sends and sync calls;
 //! - [`direct`]: the opt-in direct path (two queue hops instead of four);
 //! - [`server`]: receiving, answering, the handler table;
+//! - [`events`]: events and broadcast on the wire (names, patterns, payloads; no I/O);
+//! - [`pubsub`]: subscribing, publishing and broadcasting for the calling thread's entry;
+//! - [`endpoint`]: the native Rust API ([`Endpoint`], [`Timeout`], [`Error`]);
 //! - [`ffi`]: the C exports of SPEC §3 (`libmipc.so`, `include/mipc.h`).
 
 pub mod client;
 pub mod config;
 pub mod direct;
+pub mod endpoint;
 pub mod error;
+pub mod events;
 pub mod fasthash;
 pub mod ffi;
 pub mod name;
+pub mod pubsub;
 pub mod server;
 pub mod sysv;
 pub mod table;
 pub mod timer;
 pub mod wire;
 
+pub use endpoint::{
+    Dispatched, Endpoint, Error, Event, Handlers, Message, Request, Stopper, Timeout,
+};
 pub use error::{MipcError, RelayErrorCode};
+pub use events::{EventName, EventPattern};
 pub use name::MipcName;
 
 #[cfg(test)]
