@@ -72,7 +72,10 @@ impl fmt::Display for EventError {
                 "'*' is allowed only as the last byte of a subscription pattern (\"alarm.*\")",
             ),
             EventError::TooLarge { len, max } => {
-                write!(f, "data of {len} bytes is over the {max} bytes one message carries")
+                write!(
+                    f,
+                    "data of {len} bytes is over the {max} bytes one message carries"
+                )
             }
             EventError::Malformed => f.write_str("malformed event control payload"),
         }
@@ -349,7 +352,10 @@ mod tests {
         assert_eq!(decode_status(&status_payload(None)), Ok(None));
         let full = Some(RelayErrorCode::TableFull);
         assert_eq!(decode_status(&status_payload(full)), Ok(full));
-        assert_eq!(decode_status(&99i32.to_ne_bytes()), Err(EventError::Malformed));
+        assert_eq!(
+            decode_status(&99i32.to_ne_bytes()),
+            Err(EventError::Malformed)
+        );
         assert_eq!(decode_status(&[0, 0]), Err(EventError::Malformed));
     }
 

@@ -76,7 +76,9 @@ fn exchange(kind: u32, pattern: &EventPattern) -> Result<()> {
             buf,
         )?;
         if hdr.msg_type != kind || !hdr.src.is_relay() {
-            return Err(MipcError::BadArgument("unexpected answer to a subscription"));
+            return Err(MipcError::BadArgument(
+                "unexpected answer to a subscription",
+            ));
         }
         match events::decode_status(wire::payload(buf.mtext(), &hdr)) {
             Ok(None) => Ok(()),

@@ -7,9 +7,13 @@
 
 mod args;
 mod calls;
+mod events;
+mod handlers;
 mod queues;
 
 pub use calls::*;
+pub use events::*;
+pub use handlers::*;
 pub use queues::*;
 
 use crate::error::MipcError;
