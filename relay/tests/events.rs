@@ -1,0 +1,418 @@
+//! Events, broadcast, the handler-table C API and the native Rust API (issue 10), each test on
+//! its own bus with C programs of `c-tests/` and Rust programs.
+//!
+//! The Rust programs are this test binary itself, started again with `MIPC_EVENTS_ROLE` set:
+//! the test `role` then plays that part (a server, a subscriber, ...) on the bus whose key
+//! the harness put in `MIPC_ROOT_KEY`, and prints what it does, line by line, like the C
+//! programs. Run normally, `role` does nothing.
+//!
+//! Run: `cargo build --release && make c-tests && cargo test -p mipc-relay --test events`
+
+mod common;
+
+use common::{Bus, ProcId};
+use mipc::{Endpoint, Error, Handlers, Message, Request, Timeout};
+use std::process::Command;
+
+// ---- Rust programs: this binary in a role ----
+
+const ROLE_VAR: &str = "MIPC_EVENTS_ROLE";
+
+/// Starts this test binary as a Rust program of role `role` with `args` on `bus`.
+fn spawn_role(bus: &mut Bus, role: &str, args: &[&str]) -> ProcId {
+    let mut cmd = Command::new(std::env::current_exe().expect("the test binary"));
+    cmd.args([
+        "role",
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "--quiet",
+    ])
+    .env(ROLE_VAR, role)
+    .env("MIPC_EVENTS_ARGS", args.join("\u{1f}"));
+    bus.spawn_command(&format!("rust {role}"), cmd)
+}
+
+fn say(line: impl AsRef<str>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", line.as_ref());
+    let _ = out.flush();
+}
+
+/// The middleware example's insert_entry checksum (c-tests/middleware_api.h).
+fn checksum(table_id: u32, entry: &[u8]) -> i32 {
+    let mut h = 2_166_136_261u32 ^ table_id;
+    for &b in entry {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(16_777_619);
+    }
+    (h & 0x7fff_ffff) as i32
+}
+
+/// insert_entry of the middleware example, in Rust: `middleware_insert_entry_IN_T` is a
+/// `u32` table id, 64 entry bytes and a `u32` size (72 bytes); the answer one `i32`.
+fn insert_entry(req: &Request) -> Vec<u8> {
+    let p = req.payload();
+    let ret = if p.len() == 72 {
+        let table = u32::from_ne_bytes([p[0], p[1], p[2], p[3]]);
+        let size = u32::from_ne_bytes([p[68], p[69], p[70], p[71]]) as usize;
+        if size <= 64 {
+            checksum(table, &p[4..4 + size])
+        } else {
+            -2
+        }
+    } else {
+        -2
+    };
+    say(format!(
+        "rust: insert_entry from {} -> ret {ret}",
+        req.sender()
+    ));
+    ret.to_ne_bytes().to_vec()
+}
+
+fn describe_pid(pid: Option<u32>) -> u32 {
+    pid.unwrap_or(0)
+}
+
+/// `mw_server NAME [PATTERN...]`: the middleware server on `Handlers`, subscribed to the
+/// patterns; api 90 stops it.
+fn role_mw_server(args: &[String]) -> Result<(), Error> {
+    let ep = Endpoint::new(&args[0])?;
+    for p in &args[1..] {
+        ep.subscribe(p)?;
+    }
+    let stopper = ep.stopper();
+    say("ready");
+    ep.run(
+        Handlers::new()
+            .on(1, insert_entry)
+            .on(2, |req| req.payload().iter().rev().copied().collect())
+            .on(90, |_| {
+                stopper.stop().expect("stop");
+                b"bye".to_vec()
+            })
+            .default_handler(|req| {
+                format!(
+                    "default api {} from {} pid {}",
+                    req.api(),
+                    req.sender(),
+                    describe_pid(req.sender_pid())
+                )
+                .into_bytes()
+            })
+            .on_event(|ev| {
+                say(format!(
+                    "event {} from {} pid {}: {}",
+                    ev.name(),
+                    ev.publisher(),
+                    describe_pid(ev.publisher_pid()),
+                    String::from_utf8_lossy(ev.data())
+                ))
+            }),
+    )?;
+    say("served");
+    Ok(())
+}
+
+/// `call NAME DST`: the middleware client's calls in Rust (insert_entry, echo of 1 to 2048
+/// bytes, ping, an unknown api), each answer checked; prints `ok N`.
+fn role_call(args: &[String]) -> Result<(), Error> {
+    let ep = Endpoint::new(&args[0])?;
+    let dst = args[1].as_str();
+    say("ready");
+    let t = Timeout::millis(5000);
+    let mut calls = 0;
+    for (table, size) in [(1u32, 4usize), (3, 64)] {
+        let mut input = vec![0u8; 72];
+        input[..4].copy_from_slice(&table.to_ne_bytes());
+        for i in 0..size {
+            input[4 + i] = (table * 16 + i as u32) as u8;
+        }
+        input[68..].copy_from_slice(&(size as u32).to_ne_bytes());
+        let ret = ep.call(dst, 1, &input, t)?;
+        let want = checksum(table, &input[4..4 + size]);
+        assert_eq!(ret, want.to_ne_bytes(), "insert_entry answer");
+        calls += 1;
+    }
+    for size in [1usize, 100, 2048] {
+        let input: Vec<u8> = (0..size).map(|i| (i * 7 + size) as u8).collect();
+        let answer = ep.call(dst, 2, &input, t)?;
+        let want: Vec<u8> = input.iter().rev().copied().collect();
+        assert_eq!(answer, want, "echo of {size} bytes");
+        calls += 1;
+    }
+    ep.ping(dst, t)?;
+    calls += 1;
+    let text = ep.call(dst, 77, b"?", t)?;
+    say(format!("answer 77: {}", String::from_utf8_lossy(&text)));
+    calls += 1;
+    assert_eq!(
+        ep.call("nobody_here", 1, b"", t),
+        Err(Error::NoSuchDestination)
+    );
+    say(format!("ok {calls}"));
+    Ok(())
+}
+
+/// `ask NAME DST API TEXT`: one call; prints `answer TEXT` or `error REASON`.
+fn role_ask(args: &[String]) -> Result<(), Error> {
+    let ep = Endpoint::new(&args[0])?;
+    let api: u32 = args[2].parse().expect("api id");
+    match ep.call(&args[1], api, args[3].as_bytes(), Timeout::millis(5000)) {
+        Ok(a) => say(format!("answer {}", String::from_utf8_lossy(&a))),
+        Err(e) => say(format!("error {e}")),
+    }
+    Ok(())
+}
+
+/// `serve_once NAME`: serves exactly one request with `serve_once`, then says what it was.
+fn role_serve_once(args: &[String]) -> Result<(), Error> {
+    let ep = Endpoint::new(&args[0])?;
+    say("ready");
+    // Nothing waits yet: a zero timeout only looks.
+    assert_eq!(
+        ep.serve_once(Timeout::After(std::time::Duration::ZERO), |_| Vec::new()),
+        Err(Error::Timeout)
+    );
+    let d = ep.serve_once(Timeout::Never, |req| {
+        let mut a = b"once:".to_vec();
+        a.extend_from_slice(req.payload());
+        a
+    })?;
+    say(format!("served {d:?}"));
+    Ok(())
+}
+
+/// `receive NAME N`: prints the next N messages `receive` returns, one line each.
+fn role_receive(args: &[String]) -> Result<(), Error> {
+    let ep = Endpoint::new(&args[0])?;
+    let n: usize = args[1].parse().expect("count");
+    for p in &args[2..] {
+        ep.subscribe(p)?;
+    }
+    say("ready");
+    for _ in 0..n {
+        match ep.receive(Timeout::Never)? {
+            Message::Request(r) => say(format!(
+                "request api {} from {} wants_answer {}: {}",
+                r.api(),
+                r.sender(),
+                r.wants_answer(),
+                String::from_utf8_lossy(r.payload())
+            )),
+            Message::Event(e) => say(format!(
+                "event {} from {}: {}",
+                e.name(),
+                e.publisher(),
+                String::from_utf8_lossy(e.data())
+            )),
+            Message::Stop => say("stop"),
+        }
+    }
+    Ok(())
+}
+
+/// `rules`: what an endpoint refuses before any message is sent.
+fn role_rules(_: &[String]) -> Result<(), Error> {
+    let a = Endpoint::new("rules_a")?;
+    assert_eq!(
+        Endpoint::new("rules_b").map(|_| ()),
+        Err(Error::ThreadHasEndpoint)
+    );
+    drop(a);
+    // The name is free again at once, and another thread may hold an endpoint of its own.
+    let a = Endpoint::new("rules_a")?;
+    std::thread::spawn(|| Endpoint::new("rules_b").map(|_| ()))
+        .join()
+        .expect("thread")?;
+    let zero = Timeout::After(std::time::Duration::ZERO);
+    assert!(matches!(
+        a.call("rules_a", 1, b"", zero),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        a.call("rules_a", 0x7FFF_FF13, b"", Timeout::Never),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        a.call("x", 1, &[0; 2049], Timeout::Never),
+        Err(Error::PayloadTooLarge { len: 2049, .. })
+    ));
+    assert_eq!(a.publish("alarm.*", b""), Err(Error::InvalidPattern));
+    assert_eq!(a.subscribe("a*b"), Err(Error::InvalidPattern));
+    assert!(matches!(
+        a.broadcast(1, &[0; 2045]),
+        Err(Error::PayloadTooLarge {
+            len: 2045,
+            max: 2044
+        })
+    ));
+    assert!(matches!(
+        a.call(&"n".repeat(32), 1, b"", Timeout::Never),
+        Err(Error::InvalidName(_))
+    ));
+    a.ping("mipc_main", Timeout::millis(5000))?;
+    say("rules ok");
+    Ok(())
+}
+
+/// Runs the role this process was started for; does nothing in a normal test run.
+#[test]
+fn role() {
+    let Ok(role) = std::env::var(ROLE_VAR) else {
+        return;
+    };
+    let args: Vec<String> = std::env::var("MIPC_EVENTS_ARGS")
+        .unwrap_or_default()
+        .split('\u{1f}')
+        .map(str::to_string)
+        .collect();
+    let result = match role.as_str() {
+        "mw_server" => role_mw_server(&args),
+        "call" => role_call(&args),
+        "ask" => role_ask(&args),
+        "serve_once" => role_serve_once(&args),
+        "receive" => role_receive(&args),
+        "rules" => role_rules(&args),
+        other => panic!("unknown role {other}"),
+    };
+    if let Err(e) = result {
+        say(format!("role {role} failed: {e}"));
+        panic!("role {role} failed: {e}");
+    }
+}
+
+// ---- the handler-table C API ----
+
+/// The middleware example on the handler API answers the legacy-style C client, a client
+/// that builds the SPEC bytes by hand, and a Rust client; the default handler answers an api
+/// nobody registered; a one-way api 90 unregisters the entry, which ends mipc_serve through the exit
+/// handler.
+#[test]
+fn handler_api_serves_legacy_raw_and_rust_clients() {
+    let mut bus = Bus::start("handler_api_interop");
+    let server = bus.spawn_ready("middleware_server_handlers", &[]);
+    bus.run("middleware_client", &[])
+        .assert_success()
+        .assert_line("ok 7");
+    bus.run("legacy_peer", &["call", "legacy_caller"])
+        .assert_success()
+        .assert_line_starts("ok ");
+    let rust = spawn_role(&mut bus, "call", &["rust_caller", "middleware"]);
+    let line = bus.wait_line_starting(rust, "answer 77: ");
+    assert!(
+        line.starts_with("answer 77: default api 77 from rust_caller pid "),
+        "{line}"
+    );
+    bus.wait_exit(rust).assert_success().assert_line("ok 7");
+
+    // One way: a caller waiting on an entry that unregisters is told "peer died".
+    bus.run("caller", &["quitter", "send", "middleware", "90", "-"])
+        .assert_success();
+    let server = bus.wait_exit(server);
+    server
+        .assert_success()
+        .assert_line("server: unregister asked by quitter")
+        .assert_line("server: exit reason 1")
+        .assert_line("server: mipc_serve -> 0");
+    bus.finish();
+}
+
+/// SIGTERM ends mipc_serve between two messages: the exit handler runs (reason 2), the
+/// entry is unregistered, its queue removed, and the program exits 0.
+#[test]
+fn handler_api_sigterm_calls_the_exit_handler() {
+    let mut bus = Bus::start("handler_api_sigterm");
+    let server = bus.spawn_ready("middleware_server_handlers", &["mw_term"]);
+    bus.run("caller", &["pinger", "ping", "mw_term", "2000"])
+        .assert_success()
+        .assert_line_starts("ok ");
+    bus.signal(server, libc::SIGTERM);
+    bus.wait_exit(server)
+        .assert_success()
+        .assert_line("server: exit reason 2")
+        .assert_line("server: mipc_serve -> 0");
+    bus.finish();
+}
+
+// ---- the native Rust API ----
+
+/// A Rust server on `Handlers` answers the legacy-style C client, the hand-built SPEC bytes
+/// of legacy_peer, and the C caller (default handler); a Rust stopper ends it.
+#[test]
+fn rust_server_answers_c_and_legacy_clients() {
+    let mut bus = Bus::start("rust_server_interop");
+    let server = spawn_role(&mut bus, "mw_server", &["middleware"]);
+    bus.wait_ready(server);
+    bus.run("middleware_client", &[])
+        .assert_success()
+        .assert_line("ok 7");
+    bus.run("legacy_peer", &["call", "legacy_caller"])
+        .assert_success()
+        .assert_line_starts("ok ");
+    let c = bus.run(
+        "caller",
+        &["c_caller", "call", "middleware", "77", "2000", "hi"],
+    );
+    c.assert_success();
+    assert!(
+        c.last_line().contains(" default api 77 from c_caller pid "),
+        "{}",
+        c.describe()
+    );
+    let rust = spawn_role(&mut bus, "call", &["rust_caller", "middleware"]);
+    bus.wait_exit(rust).assert_success().assert_line("ok 7");
+    let ask = spawn_role(&mut bus, "ask", &["stop_asker", "middleware", "90", "-"]);
+    bus.wait_exit(ask)
+        .assert_success()
+        .assert_line("answer bye");
+    let server = bus.wait_exit(server);
+    server.assert_success().assert_line("served");
+    assert!(
+        server
+            .stdout
+            .iter()
+            .filter(|l| l.starts_with("rust: insert_entry from "))
+            .count()
+            >= 5,
+        "{}",
+        server.describe()
+    );
+    bus.finish();
+}
+
+/// `serve_once` serves one request and returns; `receive` hands out one-way messages with
+/// their sender; a second endpoint on the same thread is refused.
+#[test]
+fn rust_serve_once_and_receive() {
+    let mut bus = Bus::start("rust_serve_once");
+    let once = spawn_role(&mut bus, "serve_once", &["once"]);
+    bus.wait_ready(once);
+    let ask = spawn_role(&mut bus, "ask", &["asker", "once", "5", "x"]);
+    bus.wait_exit(ask)
+        .assert_success()
+        .assert_line("answer once:x");
+    bus.wait_exit(once)
+        .assert_success()
+        .assert_line("served Request(5)");
+
+    let rx = spawn_role(&mut bus, "receive", &["rx", "1"]);
+    bus.wait_ready(rx);
+    bus.run("caller", &["tx", "send", "rx", "12", "hello"])
+        .assert_success();
+    bus.wait_exit(rx)
+        .assert_success()
+        .assert_line("request api 12 from tx wants_answer false: hello");
+    bus.finish();
+}
+
+/// One endpoint per thread; a dropped endpoint's name is free again at once.
+#[test]
+fn rust_endpoint_rules() {
+    let mut bus = Bus::start("rust_endpoint_rules");
+    let r = spawn_role(&mut bus, "rules", &[]);
+    bus.wait_exit(r).assert_success().assert_line("rules ok");
+    bus.finish();
+}
