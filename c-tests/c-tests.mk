@@ -38,7 +38,7 @@ CTESTS_PROGRAMS := alarm_apm main_apm middleware_server middleware_client stress
 # Programs for the direct path's tests (relay/tests/direct.rs).
 CTESTS_PROGRAMS += direct_order
 # Programs for events, broadcast and the handler-table API (relay/tests/events.rs).
-CTESTS_PROGRAMS += middleware_server_handlers
+CTESTS_PROGRAMS += middleware_server_handlers events_peer
 CTESTS_ASAN_PROGRAMS := errors stress_client middleware_server async_order middleware_server_handlers
 
 CTESTS_BINS := $(addprefix $(CTESTS_BUILD)/,$(CTESTS_PROGRAMS) layout legacy_peer preload_probe) \

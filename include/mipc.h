@@ -491,6 +491,20 @@ int mipc_publish(const char *event, const void *data, unsigned int size);
 int mipc_broadcast(unsigned int api_id, const void *data, unsigned int size);
 
 /*
+ The process id of the sender of the message the calling thread last received into `msg`
+ (with `mipc_mq_receive`, or as a handler's `req->msg`), as the relay knows it: taken from
+ the sender's greeting, never from what the sender wrote.
+
+ # Returns
+ The pid, or 0 when unknown: a legacy sender, a legacy relay, a direct call
+ (`MIPC_DIRECT=1`), a buffer this thread did not receive into, or NULL.
+
+ # Safety
+ None: `msg` is only compared with the addresses of recent receive buffers, never read.
+ */
+int mipc_sender_pid(const void *msg);
+
+/*
  Registers `handler` for api `api_id` (replacing an earlier one); NULL removes it.
  `MIPC_MSG_TYPE_EVENT` registers the handler of events. The table is the process's: every
  thread that serves with `mipc_serve` or `mipc_dispatch_once` uses it.

@@ -774,14 +774,17 @@ impl Endpoint {
 
 impl Drop for Endpoint {
     fn drop(&mut self) {
-        let tid = table::current_thread();
-        // SAFETY: pthread_equal only compares two ids.
-        let mine = |e: &table::Entry| {
-            e.queue == self.queue && unsafe { libc::pthread_equal(e.tid, tid) } != 0
-        };
-        if let Ok(gone) = table::take(mine) {
-            gone.iter().for_each(|e| client::retire(e));
-        }
+        unregister(&self.name);
+    }
+}
+
+/// Unregisters the calling thread's entry `name` and removes its queue.
+pub(crate) fn unregister(name: &MipcName) {
+    let Some(mine) = table::by_thread_and_name(table::current_thread(), name) else {
+        return;
+    };
+    if let Ok(gone) = table::take(|e| std::ptr::eq(e, &*mine)) {
+        gone.iter().for_each(|e| client::retire(e));
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`direct`]: the opt-in direct path (two queue hops instead of four);
 //! - [`server`]: receiving, answering, the handler table;
 //! - [`events`]: events and broadcast on the wire (names, patterns, payloads; no I/O);
+//! - [`origin`]: the sender's process of received messages, as the relay reports it;
 //! - [`pubsub`]: subscribing, publishing and broadcasting for the calling thread's entry;
 //! - [`endpoint`]: the native Rust API ([`Endpoint`], [`Timeout`], [`Error`]);
 //! - [`ffi`]: the C exports of SPEC §3 (`libmipc.so`, `include/mipc.h`).
@@ -24,6 +25,7 @@ pub mod events;
 pub mod fasthash;
 pub mod ffi;
 pub mod name;
+pub mod origin;
 pub mod pubsub;
 pub mod server;
 pub mod sysv;

@@ -117,3 +117,19 @@ pub unsafe extern "C" fn mipc_broadcast(
         pubsub::broadcast(api_id, data).map(|_| MIPC_OK)
     })
 }
+
+/// The process id of the sender of the message the calling thread last received into `msg`
+/// (with `mipc_mq_receive`, or as a handler's `req->msg`), as the relay knows it: taken from
+/// the sender's greeting, never from what the sender wrote.
+///
+/// # Returns
+/// The pid, or 0 when unknown: a legacy sender, a legacy relay, a direct call
+/// (`MIPC_DIRECT=1`), a buffer this thread did not receive into, or NULL.
+///
+/// # Safety
+/// None: `msg` is only compared with the addresses of recent receive buffers, never read.
+#[unsafe(no_mangle)]
+pub extern "C" fn mipc_sender_pid(msg: *const c_void) -> c_int {
+    std::panic::catch_unwind(|| crate::origin::recall(msg as usize).map_or(0, |p| p as c_int))
+        .unwrap_or(0)
+}

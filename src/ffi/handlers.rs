@@ -24,7 +24,6 @@ use crate::events::MIPC_MSG_TYPE_EVENT;
 use crate::name::MipcName;
 use crate::server;
 use crate::sysv::QueueId;
-use crate::table;
 use crate::wire::{self, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_OK, MTYPE_LEN};
 use std::collections::HashMap;
 use std::os::raw::{c_char, c_int, c_uint, c_void};
@@ -391,13 +390,7 @@ pub unsafe extern "C" fn mipc_serve(name: *const c_char) -> c_int {
         };
         drop(serving);
         run_exit(reason);
-        let tid = table::current_thread();
-        // SAFETY: pthread_equal only compares two ids.
-        let mine =
-            |e: &table::Entry| e.queue == queue && unsafe { libc::pthread_equal(e.tid, tid) } != 0;
-        if let Ok(gone) = table::take(mine) {
-            gone.iter().for_each(|e| client::retire(e));
-        }
+        endpoint::unregister(&name);
         Ok(MIPC_OK)
     })
 }
