@@ -47,7 +47,11 @@ mod tests {
         remember(0x2000, Some(43));
         assert_eq!((recall(0x1000), recall(0x2000)), (Some(42), Some(43)));
         remember(0x1000, None);
-        assert_eq!(recall(0x1000), None, "a legacy sender's message forgets the old pid");
+        assert_eq!(
+            recall(0x1000),
+            None,
+            "a legacy sender's message forgets the old pid"
+        );
         for i in 0..REMEMBERED {
             remember(0x9000 + i, Some(i as u32));
         }

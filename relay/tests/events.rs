@@ -214,6 +214,53 @@ fn role_receive(args: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
+/// `count NAME N PATTERN...`: subscribes, then receives N events and checks that each
+/// publisher's sequence numbers (the first 4 data bytes) come in order without gaps; prints
+/// `count N in order` or what went wrong.
+fn role_count(args: &[String]) -> Result<(), Error> {
+    let ep = Endpoint::new(&args[0])?;
+    let n: usize = args[1].parse().expect("count");
+    for p in &args[2..] {
+        ep.subscribe(p)?;
+    }
+    say("ready");
+    let mut next = std::collections::HashMap::new();
+    let mut disorder = 0;
+    for _ in 0..n {
+        match ep.receive(Timeout::millis(20_000))? {
+            Message::Event(e) => {
+                let seq = u32::from_ne_bytes(e.data()[..4].try_into().expect("4 bytes"));
+                let want = next.entry(*e.publisher()).or_insert(0u32);
+                if seq != *want {
+                    disorder += 1;
+                }
+                *want = seq + 1;
+            }
+            other => {
+                say(format!("unexpected {other:?}"));
+                disorder += 1;
+            }
+        }
+    }
+    if disorder == 0 {
+        say(format!("count {n} in order"));
+    } else {
+        say(format!("count {n} disorder={disorder}"));
+    }
+    Ok(())
+}
+
+/// `publish NAME EVENT N`: N events with sequence numbers, then event `EVENT.end`.
+fn role_publish(args: &[String]) -> Result<(), Error> {
+    let ep = Endpoint::new(&args[0])?;
+    let n: u32 = args[2].parse().expect("count");
+    for i in 0..n {
+        ep.publish(&args[1], &i.to_ne_bytes())?;
+    }
+    say(format!("published {n}"));
+    Ok(())
+}
+
 /// `rules`: what an endpoint refuses before any message is sent.
 fn role_rules(_: &[String]) -> Result<(), Error> {
     let a = Endpoint::new("rules_a")?;
@@ -276,6 +323,8 @@ fn role() {
         "serve_once" => role_serve_once(&args),
         "receive" => role_receive(&args),
         "rules" => role_rules(&args),
+        "count" => role_count(&args),
+        "publish" => role_publish(&args),
         other => panic!("unknown role {other}"),
     };
     if let Err(e) = result {
@@ -414,5 +463,290 @@ fn rust_endpoint_rules() {
     let mut bus = Bus::start("rust_endpoint_rules");
     let r = spawn_role(&mut bus, "rules", &[]);
     bus.wait_exit(r).assert_success().assert_line("rules ok");
+    bus.finish();
+}
+
+// ---- events and broadcast ----
+
+/// One publisher's events reach every subscriber in other processes, C and Rust, complete and
+/// in order; the publisher sends one message per event whatever their number, and a
+/// subscriber of other events gets none of them.
+#[test]
+fn events_fan_out_to_subscribers_across_processes() {
+    let mut bus = Bus::start("events_fan_out");
+    let n = "300";
+    let mut subs = Vec::new();
+    for i in 0..6 {
+        let name = format!("sub{i}");
+        // Half by exact name, half by prefix.
+        let pattern = if i % 2 == 0 { "alarm.los" } else { "alarm.*" };
+        subs.push(bus.spawn(
+            "events_peer",
+            &[&name, "sub", pattern, "ready", "count", n, "20000"],
+        ));
+    }
+    for &s in &subs {
+        bus.wait_line_starting(s, "ready");
+    }
+    let rust_subs: Vec<ProcId> = (0..2)
+        .map(|i| spawn_role(&mut bus, "count", &[&format!("rsub{i}"), n, "alarm.*"]))
+        .collect();
+    for &s in &rust_subs {
+        bus.wait_ready(s);
+    }
+    let other = bus.spawn(
+        "events_peer",
+        &["omci_sub", "sub", "omci.*", "ready", "recv", "1", "20000"],
+    );
+    bus.wait_line_starting(other, "ready");
+
+    let publisher = bus.run("events_peer", &["alarm_pub", "pubn", "alarm.los", n, "64"]);
+    publisher
+        .assert_success()
+        .assert_line_starts(&format!("pubn {n} ok={n} "));
+    // Another publisher, in Rust, after the C one: its event is the first thing omci_sub gets.
+    let rust_pub = spawn_role(&mut bus, "publish", &["omci_pub", "omci.mib", "1"]);
+    bus.wait_exit(rust_pub).assert_success();
+    for s in subs.into_iter().chain(rust_subs) {
+        bus.wait_exit(s)
+            .assert_success()
+            .assert_line(&format!("count {n} in order"));
+    }
+    let other = bus.wait_exit(other);
+    other.assert_success();
+    assert!(
+        other
+            .last_line()
+            .starts_with("event omci.mib from omci_pub pid "),
+        "{}",
+        other.describe()
+    );
+    bus.finish();
+}
+
+/// Exact names match only themselves, `prefix.*` every name under the prefix (not the prefix
+/// itself), `*` everything; an unsubscribed pattern stops matching.
+#[test]
+fn events_prefix_matching_and_unsubscribe() {
+    let mut bus = Bus::start("events_prefix");
+    let sub = bus.spawn_stdin(
+        "events_peer",
+        &[
+            "matcher",
+            "sub",
+            "alarm.los",
+            "sub",
+            "power.*",
+            "sub",
+            "end",
+            "ready",
+            "recv",
+            "3",
+            "10000",
+            "unsub",
+            "power.*",
+            "ready",
+            "recv",
+            "2",
+            "10000",
+        ],
+        &[],
+    );
+    bus.wait_line_starting(sub, "ready");
+    let all = bus.spawn(
+        "events_peer",
+        &["everything", "sub", "*", "ready", "recv", "9", "10000"],
+    );
+    bus.wait_line_starting(all, "ready");
+    let p = bus.run(
+        "events_peer",
+        &[
+            "pub1",
+            "pub",
+            "alarm.lost",
+            "a",
+            "pub",
+            "alarm.los",
+            "b",
+            "pub",
+            "power",
+            "c",
+            "pub",
+            "power.low",
+            "d",
+            "pub",
+            "x",
+            "e",
+            "pub",
+            "end",
+            "f",
+        ],
+    );
+    p.assert_success();
+    assert_eq!(
+        p.stdout.iter().filter(|l| *l == "pub ok").count(),
+        6,
+        "{}",
+        p.describe()
+    );
+    bus.wait_line_starting(sub, "unsub power.* ok");
+    bus.wait_line(sub, |l| l == "ready");
+    bus.run(
+        "events_peer",
+        &[
+            "pub2",
+            "pub",
+            "power.high",
+            "g",
+            "pub",
+            "alarm.los",
+            "h",
+            "pub",
+            "end",
+            "i",
+        ],
+    )
+    .assert_success();
+    let sub = bus.wait_exit(sub);
+    sub.assert_success();
+    let got: Vec<&str> = sub
+        .stdout
+        .iter()
+        .filter(|l| l.starts_with("event "))
+        .map(|l| l.split(" from ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "event alarm.los",
+            "event power.low",
+            "event end",
+            "event alarm.los",
+            "event end"
+        ],
+        "{}",
+        sub.describe()
+    );
+    let all = bus.wait_exit(all);
+    let got = all
+        .stdout
+        .iter()
+        .filter(|l| l.starts_with("event "))
+        .count();
+    assert_eq!(got, 9, "{}", all.describe());
+    bus.finish();
+}
+
+/// A subscriber that stops reading stalls neither the publisher nor the other subscribers:
+/// its queue fills, the relay keeps a bounded backlog for it and drops the rest.
+#[test]
+fn events_stuck_subscriber_stalls_nobody() {
+    let mut bus = Bus::start("events_stuck");
+    let stuck = bus.spawn_stdin(
+        "events_peer",
+        &["stuck", "sub", "flood", "ready", "line"],
+        &[],
+    );
+    bus.wait_line_starting(stuck, "ready");
+    let reader = bus.spawn(
+        "events_peer",
+        &["reader", "sub", "flood", "ready", "count", "1500", "20000"],
+    );
+    bus.wait_line_starting(reader, "ready");
+    let p = bus.run("events_peer", &["flooder", "pubn", "flood", "1500", "256"]);
+    p.assert_success().assert_line_starts("pubn 1500 ok=1500 ");
+    bus.wait_exit(reader)
+        .assert_success()
+        .assert_line("count 1500 in order");
+    // The relay still answers at once.
+    bus.run("caller", &["pinger", "ping", "mipc_main", "2000"])
+        .assert_success()
+        .assert_line_starts("ok ");
+    bus.write_line(stuck, "go");
+    bus.wait_exit(stuck).assert_success();
+    bus.finish();
+}
+
+/// A broadcast reaches every other registered entry as an ordinary one-way message of its api
+/// id: greeted C and Rust entries, and a legacy peer that checks the exact SPEC bytes; the
+/// legacy peer sees nothing of the events published meanwhile.
+#[test]
+fn broadcast_reaches_every_entry_and_legacy_entries_see_no_events() {
+    let mut bus = Bus::start("broadcast");
+    let legacy = bus.spawn_ready("legacy_peer", &["serve", "legacy_rx"]);
+    let relinked = bus.spawn_ready("middleware_server", &["relinked"]);
+    let c_rx: Vec<ProcId> = (0..3)
+        .map(|i| {
+            bus.spawn(
+                "events_peer",
+                &[&format!("crx{i}"), "ready", "recv", "1", "10000"],
+            )
+        })
+        .collect();
+    for &r in &c_rx {
+        bus.wait_line_starting(r, "ready");
+    }
+    let rust_rx = spawn_role(&mut bus, "receive", &["rrx", "1"]);
+    bus.wait_ready(rust_rx);
+    let all = bus.spawn(
+        "events_peer",
+        &["all", "sub", "*", "ready", "recv", "3", "10000"],
+    );
+    bus.wait_line_starting(all, "ready");
+
+    let b = bus.run(
+        "events_peer",
+        &[
+            "bc", "pub", "noise", "x", "bcast", "300", "hello", "pub", "noise", "y",
+        ],
+    );
+    b.assert_success().assert_line("bcast ok");
+    for r in c_rx {
+        let f = bus.wait_exit(r);
+        f.assert_success();
+        assert!(
+            f.last_line().starts_with("msg api 300 from bc pid ")
+                && f.last_line().ends_with(" sync 0: hello"),
+            "{}",
+            f.describe()
+        );
+    }
+    bus.wait_exit(rust_rx)
+        .assert_success()
+        .assert_line("request api 300 from bc wants_answer false: hello");
+    // The subscriber of everything got the broadcast and the two events, in order.
+    let all = bus.wait_exit(all);
+    all.assert_success();
+    let got: Vec<&str> = all
+        .stdout
+        .iter()
+        .filter(|l| l.starts_with("event ") || l.starts_with("msg "))
+        .map(|l| l.split(" pid ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "event noise from bc",
+            "msg api 300 from bc",
+            "event noise from bc"
+        ],
+        "{}",
+        all.describe()
+    );
+    bus.signal(legacy, libc::SIGTERM);
+    let legacy = bus.wait_exit(legacy);
+    legacy.assert_success().assert_line("served 1");
+    assert!(
+        legacy.stderr.contains("api 300 from bc is not served"),
+        "{}",
+        legacy.describe()
+    );
+    let relinked = bus.kill(relinked);
+    assert!(
+        relinked.stderr.contains("api 300 from bc is not served")
+            && !relinked.stderr.contains("2147483411"),
+        "{}",
+        relinked.describe()
+    );
     bus.finish();
 }
