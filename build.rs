@@ -12,8 +12,11 @@ fn main() {
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-env-changed=MIPC_WRITE_HEADER");
-    // The legacy soname: firmware binaries record NEEDED libmipc.so.
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmipc.so");
+    // A versioned soname, so programs linked against this library record NEEDED libmipc.so.1.
+    // Legacy binaries, linked against the vendor library (no SONAME), record NEEDED
+    // libmipc.so: `make install` also installs that name, a link to libmipc.so.1, and the
+    // Makefile's `lib` rule links target/<...>/release/libmipc.so.1 to cargo's libmipc.so.
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmipc.so.1");
 
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is readable");

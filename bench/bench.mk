@@ -6,10 +6,13 @@
 #                                                $(BENCH_DIRECT_ENV) set in the caller and
 #                                                server (the library's direct path), as its
 #                                                own rows, compared to the floor
+#   make -f bench/bench.mk bench BENCH_BASELINE=REV  also time the sync call of git revision REV
+#                                                (a previous release: its mipc_main and libmipc,
+#                                                built into bench/build/baseline/) in the same rounds
 #   make -f bench/bench.mk bench-build           only build the programs
 #   make -f bench/bench.mk bench-clean           remove bench/build/
 #
-# Targets defined here: bench bench-run bench-build bench-programs bench-clean. Every
+# Targets defined here: bench bench-run bench-build bench-programs bench-baseline bench-clean. Every
 # variable starts with BENCH_, so nothing clashes with the including Makefile.
 
 BENCH_CARGO    ?= cargo
@@ -30,6 +33,15 @@ BENCH_DIRECT_ENV ?= MIPC_DIRECT=1
 # Extra arguments for the driver (see python3 bench/run_bench.py --help).
 BENCH_ARGS       ?=
 
+# A previous release to compare with (a git revision; empty: none).
+BENCH_BASELINE   ?=
+BENCH_BASE_DIR   := $(BENCH_BUILD)/baseline
+ifneq ($(BENCH_BASELINE),)
+BENCH_BASE_ARG   := --baseline $(BENCH_BASE_DIR) --baseline-label "$(BENCH_BASELINE)"
+else
+BENCH_BASE_ARG   :=
+endif
+
 ifeq ($(BENCH_DIRECT),1)
 BENCH_DIRECT_ARG := --direct-env "$(BENCH_DIRECT_ENV)"
 else
@@ -43,23 +55,42 @@ BENCH_MIPC_PROGS := mipc_peer
 BENCH_BINS := $(addprefix $(BENCH_BUILD)/,$(BENCH_RAW_PROGS) $(BENCH_MIPC_PROGS))
 BENCH_DEPS := $(BENCH_DIR)/common.h $(BENCH_INCLUDE)/mipc.h
 
-.PHONY: bench bench-run bench-build bench-programs bench-cargo bench-clean
+.PHONY: bench bench-run bench-build bench-programs bench-cargo bench-baseline bench-clean
 
 bench: bench-run
 
 bench-run: bench-build
 	$(BENCH_PYTHON) $(BENCH_DIR)/run_bench.py --repo . --build $(BENCH_BUILD) \
 	    --started-at "$$(cat $(BENCH_BUILD)/.started 2>/dev/null || echo 0)" \
-	    $(BENCH_DIRECT_ARG) $(BENCH_ARGS)
+	    $(BENCH_DIRECT_ARG) $(BENCH_BASE_ARG) $(BENCH_ARGS)
 
 # cargo first (one build at a time), then the C programs against the fresh library.
 bench-build: bench-cargo
 	$(MAKE) --no-print-directory -f $(BENCH_DIR)/bench.mk bench-programs
+ifneq ($(BENCH_BASELINE),)
+	$(MAKE) --no-print-directory -f $(BENCH_DIR)/bench.mk bench-baseline
+endif
+
+# The baseline: REV's sources exported (git archive, no worktree), built release into their
+# own target dir, and today's mipc_peer.c linked against that library (legacy API only).
+bench-baseline:
+	@rev=$$(git rev-parse --verify "$(BENCH_BASELINE)^{commit}") || exit 1; \
+	src=$(BENCH_BASE_DIR)/src; \
+	if [ "$$(cat $(BENCH_BASE_DIR)/.rev 2>/dev/null)" != "$$rev" ]; then \
+	  rm -rf $$src && mkdir -p $$src && git archive "$$rev" | tar -x -C $$src && \
+	  echo "$$rev" > $(BENCH_BASE_DIR)/.rev; fi; \
+	$(BENCH_CARGO) build --release --manifest-path $$src/Cargo.toml -p mipc -p mipc-relay \
+	    --target-dir $(abspath $(BENCH_BASE_DIR))/target && \
+	lib=$(abspath $(BENCH_BASE_DIR))/target/release && \
+	cp $$lib/mipc_main $(BENCH_BASE_DIR)/mipc_main && \
+	$(BENCH_CC) $(BENCH_CFLAGS) -o $(BENCH_BASE_DIR)/mipc_peer $(BENCH_DIR)/mipc_peer.c \
+	    -L$$lib -lmipc -Wl,-rpath,$$lib $(BENCH_LDLIBS)
 
 # .started: when the build began, so the reported duration includes it.
 bench-cargo:
 	@mkdir -p $(BENCH_BUILD) && date +%s.%N > $(BENCH_BUILD)/.started
 	$(BENCH_CARGO) build --release --workspace
+	ln -sfn libmipc.so $(BENCH_LIBDIR)/libmipc.so.1
 
 bench-programs: $(BENCH_BINS)
 

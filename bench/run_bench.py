@@ -303,6 +303,10 @@ class Bench:
         self.servers = {}
         self.seq = 0
         self.direct_env = {}
+        # A previous release (bench.mk BENCH_BASELINE): its relay, library and caller/server.
+        self.base_dir = os.path.abspath(args.baseline) if args.baseline else None
+        self.base_label = args.baseline_label or "previous release"
+        self.brelay = None
         for item in shlex.split(args.direct_env or ""):
             k, _, v = item.partition("=")
             self.direct_env[k] = v
@@ -365,25 +369,45 @@ class Bench:
         self.key = self.pick_key()
         self.ckey = self.pick_key()
         self.relay_log = os.path.join(self.logs, "mipc_main.log")
-        log = open(self.relay_log, "w")
-        self.relay = subprocess.Popen([self.relay_bin], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                      env=self.env(self.key), start_new_session=True)
+        self.relay = self.start_mipc_main(self.relay_bin, self.key, self.relay_log)
+        self.crelay = Proc(self, "crelay", [self.bin("crelay")], self.env(self.ckey))
+        self.crelay.wait_ready()
+        if self.base_dir:
+            self.bkey = self.pick_key()
+            self.brelay = self.start_mipc_main(os.path.join(self.base_dir, "mipc_main"), self.bkey,
+                                               os.path.join(self.logs, "mipc_main_base.log"))
+            self.log("baseline (%s) mipc_main pid %d on key %#x" % (self.base_label, self.brelay.pid, self.bkey))
+        self.log("mipc_main pid %d on key %#x, crelay pid %d on key %#x"
+                 % (self.relay.pid, self.key, self.crelay.pid, self.ckey))
+
+    def start_mipc_main(self, path, key, log_path):
+        """Starts a mipc_main on `key` and waits for its "ready:" line (it logs to stderr)."""
+        log = open(log_path, "w")
+        relay = subprocess.Popen([path], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                 env=self.env(key), start_new_session=True)
         log.close()
         end = time.monotonic() + 10
         while True:
-            with open(self.relay_log) as f:
-                if "ready" in f.read():
-                    break
-            if self.relay.poll() is not None:
-                with open(self.relay_log) as f:
-                    raise BenchError("mipc_main exited (status %s): %s" % (self.relay.returncode, f.read().strip()))
+            with open(log_path) as f:
+                if ": ready:" in f.read():
+                    return relay
+            if relay.poll() is not None:
+                with open(log_path) as f:
+                    raise BenchError("%s exited (status %s): %s" % (path, relay.returncode, f.read().strip()))
             if time.monotonic() > end:
-                raise BenchError("mipc_main printed no 'ready' within 10 s")
+                relay.kill()
+                raise BenchError("%s printed no 'ready' within 10 s" % path)
             time.sleep(0.005)
-        self.crelay = Proc(self, "crelay", [self.bin("crelay")], self.env(self.ckey))
-        self.crelay.wait_ready()
-        self.log("mipc_main pid %d on key %#x, crelay pid %d on key %#x"
-                 % (self.relay.pid, self.key, self.crelay.pid, self.ckey))
+
+    @staticmethod
+    def stop_mipc_main(relay):
+        if relay and relay.poll() is None:
+            relay.terminate()
+            try:
+                relay.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                relay.kill()
+                relay.wait()
 
     def start_servers(self):
         s = Proc(self, "srv_mipc", [self.bin("mipc_peer"), "serve", "bsrv"], self.env(self.key))
@@ -397,10 +421,16 @@ class Bench:
                      self.env(self.key, self.direct_env))
             s.wait_ready()
             self.servers["direct"] = s
+        if self.base_dir:
+            s = Proc(self, "srv_base", [os.path.join(self.base_dir, "mipc_peer"), "serve", "bsrvb"],
+                     self.env(self.bkey))
+            s.wait_ready()
+            self.servers["base"] = s
 
     def place(self, cpus):
         """Puts the long-lived processes (relays, servers) on `cpus`."""
-        for pid in [self.relay.pid, self.crelay.pid] + [s.pid for s in self.servers.values()]:
+        relays = [self.relay.pid, self.crelay.pid] + ([self.brelay.pid] if self.brelay else [])
+        for pid in relays + [s.pid for s in self.servers.values()]:
             set_affinity(pid, cpus)
 
     def cleanup(self):
@@ -412,13 +442,8 @@ class Bench:
                     self.log("stopping %s: %s" % (p.name, e))
         if self.crelay:
             self.crelay.stop()
-        if self.relay and self.relay.poll() is None:
-            self.relay.terminate()
-            try:
-                self.relay.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.relay.kill()
-                self.relay.wait()
+        self.stop_mipc_main(self.brelay)
+        self.stop_mipc_main(self.relay)
         left = []
         ids = set()
         if os.path.exists(self.qlog):
@@ -448,6 +473,8 @@ class Bench:
             v.append(("mipc", size))
             if self.direct_env:
                 v.append(("direct", size))
+            if self.base_dir:
+                v.append(("base", size))
         return v
 
     def run_call(self, kind, size, count, cpus, path):
@@ -458,6 +485,10 @@ class Bench:
         elif kind == "crelay":
             argv = [self.bin("rawpeer"), "call", name, "rsrv", str(size), str(count), str(LAT_WARMUP), "0", path]
             env = self.env(self.ckey)
+        elif kind == "base":
+            argv = [os.path.join(self.base_dir, "mipc_peer"), "call", name, "bsrvb", str(size), str(count),
+                    str(LAT_WARMUP), "0", path]
+            env = self.env(self.bkey)
         else:
             server = "bsrvd" if kind == "direct" else "bsrv"
             argv = [self.bin("mipc_peer"), "call", name, server, str(size), str(count), str(LAT_WARMUP), "0", path]
@@ -715,6 +746,7 @@ class Bench:
         self.crelay.stop()
         cres = self.crelay.result()
         self.results["crelay_counters"] = cres
+        self.stop_mipc_main(self.brelay)
         self.relay.terminate()
         self.relay.wait(timeout=10)
         with open(self.relay_log) as f:
@@ -838,6 +870,7 @@ LABELS = {
     "crelay": "minimal C relay, raw C peers (4 hops)",
     "mipc": "**mipc-rs sync call** via mipc_main (4 hops)",
     "direct": "**mipc-rs sync call, direct path** (%s)",
+    "base": "mipc-rs %s (previous release) via its mipc_main (4 hops)",
 }
 
 
@@ -860,6 +893,7 @@ def report(bench, total_seconds):
     lat = r["latency"]
     direct = bool(bench.direct_env)
     direct_label = " ".join("%s=%s" % kv for kv in bench.direct_env.items())
+    base = bool(bench.base_dir)
     L = []
     w = L.append
     w("# mipc-rs performance")
@@ -908,6 +942,13 @@ def report(bench, total_seconds):
         q = a["p50_us"] / b["p50_us"]
         targets.append(("direct-path sync call p50 <= 1.3x floor p50 (100 B, one CPU)",
                         "%s / %s us = %.2fx" % (fmt(a["p50_us"]), fmt(b["p50_us"]), q), q <= 1.3))
+    if base:
+        for size in (100, 2048):
+            a, b = one["mipc_%d" % size], one["base_%d" % size]
+            q = a["p50_us"] / b["p50_us"]
+            targets.append(("sync call p50 <= 1.05x the previous release's (%s, %d B, one CPU)"
+                            % (bench.base_label, size),
+                            "%s / %s us = %.2fx" % (fmt(a["p50_us"]), fmt(b["p50_us"]), q), q <= 1.05))
     cap_mode = "relay_cpu" if "relay_cpu" in r["flood"] else "sched"
     fl = r["flood"][cap_mode]
     tot_m = sum(x["mipc"]["sent"] for x in fl) / sum(x["mipc"]["seconds"] for x in fl)
@@ -959,13 +1000,14 @@ def report(bench, total_seconds):
         w("")
         w("| benchmark | payload | calls | p50 us | p99 us | p99.9 us | p50 / floor | p99 / floor | p50 / C relay | p99 / C relay |")
         w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for kind in ("floor", "crelay", "mipc") + (("direct",) if direct else ()):
+        for kind in ("floor", "crelay", "mipc") + (("direct",) if direct else ()) + (("base",) if base else ()):
             for size in (100, 2048):
                 s = st["%s_%d" % (kind, size)]
                 f, c = st["floor_%d" % size], st["crelay_%d" % size]
-                label = LABELS[kind] % direct_label if kind == "direct" else LABELS[kind]
+                label = LABELS[kind] % (direct_label if kind == "direct" else bench.base_label) \
+                    if kind in ("direct", "base") else LABELS[kind]
                 rel_c = ("%.2fx" % (s["p50_us"] / c["p50_us"]), "%.2fx" % (s["p99_us"] / c["p99_us"])) \
-                    if kind in ("mipc", "direct") else ("", "")
+                    if kind in ("mipc", "direct", "base") else ("", "")
                 rel_f = ("%.2fx" % (s["p50_us"] / f["p50_us"]), "%.2fx" % (s["p99_us"] / f["p99_us"])) \
                     if kind != "floor" else ("1x", "1x")
                 w("| %s | %d B | %s | %s | %s | %s | %s | %s | %s | %s |"
@@ -1105,6 +1147,9 @@ def report(bench, total_seconds):
     w("server), `mipc_peer.c` (libmipc caller, server, sender, receiver), `reg1000.c`.")
     w("`make bench BENCH_DIRECT=1` adds rows for the sync call run a second time with")
     w("`BENCH_DIRECT_ENV` (default `MIPC_DIRECT=1`) set in the caller and server.")
+    w("`make bench BENCH_BASELINE=REV` builds the release of git revision REV (its relay and")
+    w("library, with the same `mipc_peer.c`) and times its sync call in the same rounds, as its")
+    w("own rows and a target: the way to show that a change costs nothing.")
     errors = r.get("errors") or []
     if errors:
         w("")
@@ -1122,6 +1167,10 @@ def main():
     ap.add_argument("--build", default="bench/build", help="where the bench programs are")
     ap.add_argument("--direct-env", default="", help="e.g. 'MIPC_DIRECT=1': also time the sync call with this "
                     "environment (caller and server) as its own rows")
+    ap.add_argument("--baseline", default="", help="a directory with a previous release's mipc_main, "
+                    "libmipc.so and mipc_peer (bench.mk BENCH_BASELINE=REV builds it): its sync call "
+                    "is timed in the same rounds as its own rows")
+    ap.add_argument("--baseline-label", default="", help="what to call the baseline in the report")
     ap.add_argument("--started-at", type=float, default=0.0, help="wall-clock start of `make bench` (s since epoch)")
     ap.add_argument("--scale", type=float, default=1.0, help="scale every count (development only)")
     ap.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS)

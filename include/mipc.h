@@ -20,27 +20,6 @@ typedef struct sysV_msg_payload sysV_msg_payload_t;
 
 
 /*
- Messages sent through the relay after a direct send failed, before looking up again.
- */
-#define RELAY_SPELL 64
-
-/*
- mipc-rs extension: an event as a subscriber receives it (`src_name` the publisher,
- `dst_name` the event name, payload the data).
- */
-#define MIPC_MSG_TYPE_EVENT 2147483411
-
-/*
- Largest data of one broadcast: the payload less its api id.
- */
-#define MIPC_BROADCAST_DATA_MAX (MIPC_MSG_MAX_LEN - 4)
-
-/*
- Largest data of one event (the name travels in `dst_name`).
- */
-#define MIPC_EVENT_DATA_MAX MIPC_MSG_MAX_LEN
-
-/*
  Exit reason: the entry was unregistered (`mipc_exit` from a handler, or its queue removed).
  */
 #define MIPC_EXIT_UNREGISTERED 1
@@ -64,12 +43,6 @@ typedef struct sysV_msg_payload sysV_msg_payload_t;
  `mipc_dispatch_once`: nothing arrived within the timeout.
  */
 #define MIPC_DISPATCH_IDLE 0
-
-/*
- Most unanswered requests an entry remembers (older ones are forgotten: their answers go
- out untagged, as from a legacy server).
- */
-#define SERVING_MAX 256
 
 /*
  Size of a name field, terminator included.
@@ -161,6 +134,22 @@ typedef struct sysV_msg_payload sysV_msg_payload_t;
  Largest application api id.
  */
 #define MIPC_API_ID_MAX 2147483391
+
+/*
+ mipc-rs extension: an event as a subscriber receives it (`src_name` the publisher,
+ `dst_name` the event name, payload the data).
+ */
+#define MIPC_MSG_TYPE_EVENT 2147483411
+
+/*
+ Largest data of one broadcast: the payload less its api id.
+ */
+#define MIPC_BROADCAST_DATA_MAX (MIPC_MSG_MAX_LEN - 4)
+
+/*
+ Largest data of one event (the name travels in `dst_name`).
+ */
+#define MIPC_EVENT_DATA_MAX MIPC_MSG_MAX_LEN
 
 /*
  A request (or event) as a handler of `mipc_register_handler` sees it. Every pointer is

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the build and tests need on a fresh Debian machine, and nothing that is
-# already there: a C compiler, make, binutils (nm, objdump), valgrind, python3, and the
-# rustfmt and clippy components of the Rust toolchain.
+# already there: a C compiler, make, binutils (nm, objdump, readelf), valgrind, python3, and
+# the rustfmt and clippy components of the Rust toolchain; for the install checks
+# (scripts/test-install.sh) pkg-config, shellcheck, systemd-analyze and busybox.
 set -euo pipefail
 
 missing=()
@@ -13,6 +14,12 @@ need nm binutils
 need valgrind valgrind
 need python3 python3
 need ipcs util-linux
+need readelf binutils
+need pkg-config pkg-config
+need shellcheck shellcheck
+need systemd-analyze systemd
+need busybox busybox
+need start-stop-daemon dpkg
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"

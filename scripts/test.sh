@@ -29,5 +29,9 @@ trap 'rm -f "$snapshot"' EXIT
 step "tests (Rust unit tests, router, C ABI, and the multi-process C scenarios)"
 cargo test --workspace
 
+step "make install into a temporary DESTDIR, init files, package recipes"
+./scripts/test-install.sh
+./scripts/test-packaging.sh
+
 step "leftovers"
 ./scripts/check-clean.sh "$snapshot"

@@ -11,197 +11,18 @@
 use crate::config;
 use crate::direct;
 use crate::error::{MipcError, RelayErrorCode, Result};
+use crate::link::{check_api, check_payload, next_tag, send_to_relay, send_to_relay_until};
+use crate::link::{to_relay, wait_for_relay, with_buf};
 use crate::name::MipcName;
+use crate::os::{self, ThreadId};
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
-use crate::table::{self, DirectWait, Entry, STASH_MAX};
-use crate::timer;
-use crate::wire::{
-    self, Build, CallTag, Header, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_ERROR,
-    MIPC_MSG_TYPE_HELLO, MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING, MIPC_MSG_TYPE_WAKE,
-};
-use std::cell::RefCell;
+use crate::table::{self, Entry};
+use crate::timeout::CallTimeout;
+use crate::wait::{is_request, stash, wait_answer, AnswerWait};
+use crate::wire::control::{Hello, HelloAnswer, HELLO_VERSION};
+use crate::wire::{self, Build, Control, Kind, MsgBuf, ThreadInfo, MIPC_MSG_TYPE_PING};
 use std::os::raw::c_long;
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Version of the HELLO exchange this library speaks (docs/PROTOCOL.md).
-pub const HELLO_VERSION: u32 = 1;
-
-/// How long a sync call may wait: `None` is forever.
-pub type Wait = Option<Duration>;
-
-/// Reads a legacy timeout argument: -1 is forever, a positive value is milliseconds.
-///
-/// # Errors
-/// [`MipcError::BadArgument`] for 0 or another negative value (a sync call that does not wait
-/// could never get its answer).
-pub fn wait_from_ms(ms: i32) -> Result<Wait> {
-    match ms {
-        -1 => Ok(None),
-        ms if ms > 0 => Ok(Some(Duration::from_millis(ms as u64))),
-        _ => Err(MipcError::BadArgument(
-            "timeout must be > 0 ms or -1 (MIPC_MSG_SYNC_WAIT_FOREVER)",
-        )),
-    }
-}
-
-fn sync_flag_of(wait: Wait) -> i32 {
-    match wait {
-        None => -1,
-        Some(d) => d.as_millis().clamp(1, i32::MAX as u128) as i32,
-    }
-}
-
-/// Checks an api id for a request or answer: 1 to `0x7FFFFEFF`, or `MIPC_MSG_TYPE_PING`.
-///
-/// # Errors
-/// [`MipcError::BadArgument`] for 0 and for the other reserved control types.
-pub fn check_api(api: u32) -> Result<()> {
-    if (1..=MIPC_API_ID_MAX).contains(&api) || api == MIPC_MSG_TYPE_PING {
-        Ok(())
-    } else {
-        Err(MipcError::BadArgument(
-            "api id must be 1..0x7FFFFEFF (0x7FFFFF00 and up are reserved)",
-        ))
-    }
-}
-
-/// Checks a payload's size.
-///
-/// # Errors
-/// [`MipcError::PayloadTooLarge`] over `MIPC_MSG_MAX_LEN`.
-pub fn check_payload(len: u64) -> Result<()> {
-    if len > MIPC_MSG_MAX_LEN as u64 {
-        Err(MipcError::PayloadTooLarge(len))
-    } else {
-        Ok(())
-    }
-}
-
-thread_local! {
-    static BUF: RefCell<Box<MsgBuf>> = RefCell::new(MsgBuf::boxed());
-}
-
-/// Runs `f` with this thread's message buffer (a fresh one if it is already in use).
-/// During thread or process teardown (an `atexit` handler) the thread's buffer may already
-/// be gone; a fresh one is used then too.
-pub(crate) fn with_buf<R>(f: impl FnOnce(&mut MsgBuf) -> R) -> R {
-    let mut f = Some(f);
-    let done = BUF.try_with(|b| match b.try_borrow_mut() {
-        Ok(mut g) => f.take().map(|f| f(&mut g)),
-        Err(_) => None,
-    });
-    match (done, f) {
-        (Ok(Some(r)), _) => r,
-        (_, Some(f)) => f(&mut MsgBuf::boxed()),
-        (_, None) => unreachable!("the closure ran but returned no value"),
-    }
-}
-
-static NEXT_CALL: AtomicU32 = AtomicU32::new(1);
-
-/// A fresh request tag (call ids are unique within the process, 1 to 2^31 - 1).
-pub fn next_tag() -> CallTag {
-    loop {
-        let id = NEXT_CALL.fetch_add(1, Ordering::Relaxed) & 0x7FFF_FFFF;
-        if let Some(t) = CallTag::request(id) {
-            return t;
-        }
-    }
-}
-
-// ---- the root queue ----
-
-static ROOT: AtomicI32 = AtomicI32::new(-1);
-
-fn root() -> Result<QueueId> {
-    let cached = ROOT.load(Ordering::Relaxed);
-    if cached >= 0 {
-        return Ok(QueueId(cached));
-    }
-    match sysv::open_key(config::root_key(), false, 0) {
-        Ok(q) => {
-            ROOT.store(q.0, Ordering::Relaxed);
-            Ok(q)
-        }
-        Err(QueueError::NotFound) => Err(MipcError::RelayUnavailable),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Sends a built message to the relay. A root queue that was removed and made again (the
-/// relay restarted) is looked up once more.
-///
-/// # Errors
-/// [`MipcError::RelayUnavailable`] when no relay runs; [`MipcError::DestinationBusy`] when
-/// `nowait` and the root queue is full; other queue errors.
-pub fn send_to_relay(msg: &[u8], nowait: bool) -> Result<()> {
-    for _ in 0..2 {
-        let q = root()?;
-        match sysv::send(q, msg, nowait) {
-            Ok(()) => return Ok(()),
-            Err(QueueError::Gone) => {
-                ROOT.store(-1, Ordering::Relaxed);
-            }
-            Err(QueueError::Full) => return Err(MipcError::DestinationBusy),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(MipcError::RelayUnavailable)
-}
-
-/// Sends to the relay, giving up at `deadline`: while the root queue is full (the relay is
-/// down or swamped) the send is retried after growing pauses (1 ms to 50 ms) instead of
-/// blocking past the caller's timeout. With no deadline it blocks, as the original did.
-///
-/// # Errors
-/// [`MipcError::Timeout`] when the root queue stayed full until `deadline`; as
-/// [`send_to_relay`] otherwise.
-pub fn send_to_relay_until(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
-    let Some(deadline) = deadline else {
-        return send_to_relay(msg, false);
-    };
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match send_to_relay(msg, true) {
-            Err(MipcError::DestinationBusy) => {
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(MipcError::Timeout);
-                }
-                std::thread::sleep(pause.min(deadline - now));
-                pause = (pause * 2).min(Duration::from_millis(50));
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Waits until the relay's root queue exists, sleeping between looks (1 ms growing to
-/// 100 ms: no spinning), up to `limit` (`None`: forever, as the legacy library did).
-///
-/// # Errors
-/// [`MipcError::RelayUnavailable`] when `limit` passed.
-pub fn wait_for_relay(limit: Option<Duration>) -> Result<QueueId> {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match root() {
-            Err(MipcError::RelayUnavailable) => {}
-            other => return other,
-        }
-        if let Some(limit) = limit {
-            let spent = start.elapsed();
-            if spent >= limit {
-                return Err(MipcError::RelayUnavailable);
-            }
-            pause = pause.min(limit - spent);
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(100));
-    }
-}
 
 // ---- registration ----
 
@@ -233,62 +54,48 @@ pub fn init(name: &MipcName) -> Result<QueueId> {
     }
 }
 
-fn notice(buf: &mut MsgBuf, hold: bool, name: &MipcName, queue: QueueId, tid: libc::pthread_t) {
-    let info = wire::thread_info_bytes(hold, tid, name, queue.0);
-    buf.build(Build {
-        mtype: MIPC_MSG_TYPE_NOTICE as c_long,
-        src: name,
-        dst: &MipcName::RELAY,
-        msg_type: MIPC_MSG_TYPE_NOTICE,
-        sync_flag: 0,
-        payload: &info,
-        tag: None,
-    });
+fn notice(buf: &mut MsgBuf, hold: bool, name: &MipcName, queue: QueueId, tid: ThreadId) {
+    let info = ThreadInfo {
+        hold,
+        thread_id: tid.0,
+        name: *name,
+        mqd: queue.0,
+    };
+    buf.build_control(to_relay(name, Kind::Notice.mtype(), 0, None), &info);
 }
 
-/// The HELLO payload: version, pid, queue id, flags (all native `u32`/`i32`).
-pub fn hello_payload(queue: QueueId) -> [u8; 16] {
-    let mut p = [0u8; 16];
-    p[0..4].copy_from_slice(&HELLO_VERSION.to_ne_bytes());
-    // SAFETY: getpid has no preconditions.
-    p[4..8].copy_from_slice(&unsafe { libc::getpid() }.to_ne_bytes());
-    p[8..12].copy_from_slice(&queue.0.to_ne_bytes());
-    p
+/// The greeting of the entry whose queue is `queue`.
+pub fn hello(queue: QueueId) -> Hello {
+    Hello {
+        version: HELLO_VERSION,
+        pid: os::getpid(),
+        mqd: queue.0,
+        flags: 0,
+    }
 }
 
-fn register_with_relay(name: &MipcName, queue: QueueId, tid: libc::pthread_t) -> Result<bool> {
+fn register_with_relay(name: &MipcName, queue: QueueId, tid: ThreadId) -> Result<bool> {
     with_buf(|buf| {
         notice(buf, true, name, queue, tid);
         send_to_relay(buf.as_sendable(), false)?;
         if !config::extensions_enabled() {
             return Ok(false);
         }
-        let timeout = Duration::from_millis(config::hello_timeout_ms() as u64);
-        buf.build(Build {
-            mtype: MIPC_MSG_TYPE_HELLO as c_long,
-            src: name,
-            dst: &MipcName::RELAY,
-            msg_type: MIPC_MSG_TYPE_HELLO,
-            sync_flag: sync_flag_of(Some(timeout)),
-            payload: &hello_payload(queue),
-            tag: None,
-        });
+        let timeout = CallTimeout::after(Duration::from_millis(config::hello_timeout_ms() as u64));
+        let env = to_relay(name, Kind::Hello.mtype(), timeout.sync_flag(), None);
+        buf.build_control(env, &hello(queue));
         send_to_relay(buf.as_sendable(), false)?;
-        let deadline = Instant::now() + timeout;
-        match wait_answer(
+        let answer = AnswerWait {
             queue,
-            None,
-            MIPC_MSG_TYPE_HELLO as c_long,
-            None,
-            Some(deadline),
-            None,
-            buf,
-        ) {
-            Ok(hdr) if hdr.msg_type == MIPC_MSG_TYPE_HELLO && hdr.src.is_relay() => {
-                let p = wire::payload(buf.mtext(), &hdr);
-                let status = p
-                    .get(4..8)
-                    .map(|s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
+            entry: None,
+            mtype: Kind::Hello.mtype(),
+            expect: None,
+            deadline: timeout.deadline(Instant::now()),
+            watch: None,
+        };
+        match wait_answer(&answer, buf) {
+            Ok(hdr) if hdr.msg_type == Kind::Hello.msg_type() && hdr.src.is_relay() => {
+                let status = HelloAnswer::decode(buf, &hdr).map(|a| a.status);
                 match status.and_then(RelayErrorCode::from_i32) {
                     None => Ok(true),
                     Some(code) => Err(MipcError::from_relay(code)),
@@ -307,8 +114,7 @@ fn register_with_relay(name: &MipcName, queue: QueueId, tid: libc::pthread_t) ->
 /// the relay removes what is left when it sees the process die; the other way round, the
 /// relay would forget the entry and the queue would outlive everyone.
 pub fn retire(entry: &Entry) {
-    // SAFETY: getpid has no preconditions.
-    if entry.owned && entry.pid == unsafe { libc::getpid() } {
+    if entry.owned && entry.pid == os::getpid() {
         let _ = sysv::remove(entry.queue);
     }
     with_buf(|buf| {
@@ -324,8 +130,7 @@ pub fn retire(entry: &Entry) {
 /// [`MipcError::NotRegistered`] when the thread had none.
 pub fn exit_thread() -> Result<usize> {
     let tid = table::current_thread();
-    // SAFETY: pthread_equal only compares two ids.
-    let gone = table::take(|e| unsafe { libc::pthread_equal(e.tid, tid) != 0 })?;
+    let gone = table::take(|e| e.tid == tid)?;
     if gone.is_empty() {
         return Err(MipcError::NotRegistered);
     }
@@ -336,8 +141,7 @@ pub fn exit_thread() -> Result<usize> {
 extern "C" fn cleanup_at_exit() {
     // Nothing may unwind out of an atexit handler.
     let _ = std::panic::catch_unwind(|| {
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
+        let pid = os::getpid();
         if let Ok(gone) = table::take(|e| e.owned && e.pid == pid) {
             gone.iter().for_each(|e| retire(e));
         }
@@ -347,9 +151,9 @@ extern "C" fn cleanup_at_exit() {
 fn install_exit_cleanup() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: cleanup_at_exit is an extern "C" fn with no arguments that does not unwind
-        // (it only sends, removes queues and ignores every error).
-        unsafe { libc::atexit(cleanup_at_exit) };
+        // cleanup_at_exit does not unwind (it catches panics, and only sends, removes
+        // queues and ignores every error).
+        os::process::at_exit(cleanup_at_exit);
     });
 }
 
@@ -392,12 +196,18 @@ pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i
 /// [`MipcError::NotRegistered`], [`MipcError::Timeout`], [`MipcError::NoSuchDestination`],
 /// [`MipcError::PeerDied`], [`MipcError::DestinationBusy`], [`MipcError::Deadlock`],
 /// [`MipcError::AnswerTruncated`] (after copying what fits), argument and queue errors.
-pub fn call(dst: &MipcName, api: u32, input: &[u8], out: &mut [u8], wait: Wait) -> Result<usize> {
+pub fn call(
+    dst: &MipcName,
+    api: u32,
+    input: &[u8],
+    out: &mut [u8],
+    wait: CallTimeout,
+) -> Result<usize> {
     check_api(api)?;
     check_payload(input.len() as u64)?;
     let entry = table::mine()?;
     let tag = entry.ext.then(next_tag);
-    let deadline = wait.map(|d| Instant::now() + d);
+    let deadline = wait.deadline(Instant::now());
     with_buf(|buf| {
         if !entry.ext {
             // Legacy relay: no tags, so drain stale answers first as the original did.
@@ -413,7 +223,7 @@ pub fn call(dst: &MipcName, api: u32, input: &[u8], out: &mut [u8], wait: Wait) 
                 src: &entry.name,
                 dst,
                 msg_type: api,
-                sync_flag: sync_flag_of(wait),
+                sync_flag: wait.sync_flag(),
                 payload: input,
                 tag,
             })
@@ -432,7 +242,15 @@ pub fn call(dst: &MipcName, api: u32, input: &[u8], out: &mut [u8], wait: Wait) 
             send_to_relay_until(buf.as_sendable(), deadline)?;
         }
         let mtype = api as c_long;
-        let hdr = match wait_answer(entry.queue, Some(&entry), mtype, tag, deadline, watch, buf) {
+        let answer = AnswerWait {
+            queue: entry.queue,
+            entry: Some(&entry),
+            mtype,
+            expect: tag,
+            deadline,
+            watch: watch.map(direct::Route::watch),
+        };
+        let hdr = match wait_answer(&answer, buf) {
             Err(MipcError::PeerDied) if watch.is_some() => {
                 direct::forget(dst);
                 return Err(MipcError::PeerDied);
@@ -461,7 +279,7 @@ fn copy_answer(answer: &[u8], out: &mut [u8]) -> Result<usize> {
 ///
 /// # Errors
 /// As [`call`].
-pub fn ping(dst: &MipcName, wait: Wait) -> Result<()> {
+pub fn ping(dst: &MipcName, wait: CallTimeout) -> Result<()> {
     let mut result = [0u8; 4];
     call(dst, MIPC_MSG_TYPE_PING, &[], &mut result, wait).map(|_| ())
 }
@@ -501,141 +319,23 @@ pub fn clear_responses(queue: QueueId, api: u32) -> Result<usize> {
 ///
 /// # Errors
 /// [`MipcError::Timeout`], [`MipcError::AnswerTruncated`], queue errors.
-pub fn receive_response(queue: QueueId, api: u32, out: &mut [u8], wait: Wait) -> Result<usize> {
+pub fn receive_response(
+    queue: QueueId,
+    api: u32,
+    out: &mut [u8],
+    wait: CallTimeout,
+) -> Result<usize> {
     let entry = table::by_queue(queue);
-    let deadline = wait.map(|d| Instant::now() + d);
+    let answer = AnswerWait {
+        queue,
+        entry: entry.as_deref(),
+        mtype: api as c_long,
+        expect: None,
+        deadline: wait.deadline(Instant::now()),
+        watch: None,
+    };
     with_buf(|buf| {
-        let hdr = wait_answer(
-            queue,
-            entry.as_deref(),
-            api as c_long,
-            None,
-            deadline,
-            None,
-            buf,
-        )?;
+        let hdr = wait_answer(&answer, buf)?;
         copy_answer(wire::payload(buf.mtext(), &hdr), out)
     })
-}
-
-fn is_request(h: &Header) -> bool {
-    match h.tag {
-        Some(t) => !t.is_reply(),
-        None => h.sync_flag != 0,
-    }
-}
-
-fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
-    let mut s = entry.stash()?;
-    if s.len() >= STASH_MAX {
-        s.pop_front();
-    }
-    s.push_back(msg);
-    Ok(())
-}
-
-/// Blocks on `queue` for SysV type `mtype` until the answer `expect` (or, with `None`, any
-/// answer) arrives, the relay reports an error for it, `deadline` passes, or the server of
-/// direct route `watch` dies (the entry's `direct_wait` slot tells the waker). Leaves the
-/// answer in `buf` and returns its header.
-pub(crate) fn wait_answer(
-    queue: QueueId,
-    entry: Option<&Entry>,
-    mtype: c_long,
-    expect: Option<CallTag>,
-    deadline: Option<Instant>,
-    watch: Option<&direct::Route>,
-    buf: &mut MsgBuf,
-) -> Result<Header> {
-    let wake = match deadline {
-        Some(d) => Some(timer::arm(d, queue, mtype).ok_or(MipcError::Internal)?),
-        None => None,
-    };
-    let mut slot = None;
-    if let (Some(route), Some(e)) = (watch, entry) {
-        let id = wake.map_or_else(timer::fresh_id, |w| w.id());
-        if let Ok(mut s) = e.direct_wait.lock() {
-            *s = Some(DirectWait {
-                pid: route.pid,
-                mtype,
-                id,
-            });
-            slot = Some((e, id));
-        }
-        // The waker sets the flag before it reads the slots: either it sees this slot, or
-        // this sees the flag.
-        if route.is_dead() {
-            clear_slot(slot);
-            if let Some(w) = wake {
-                timer::disarm(w);
-            }
-            return Err(MipcError::PeerDied);
-        }
-    }
-    let ids = [wake.map(|w| w.id()), slot.map(|(_, id)| id)];
-    let outcome = (|| loop {
-        let n = sysv::recv(queue, buf.raw_mut(), mtype, RecvFlags::default())?;
-        buf.set_mtext_len(n);
-        let Ok(hdr) = buf.decode() else { continue };
-        if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
-            let p = wire::payload(buf.mtext(), &hdr);
-            match ids
-                .iter()
-                .flatten()
-                .find_map(|&id| timer::wake_reason(&hdr, p, id))
-            {
-                Some(timer::Reason::Timeout) => return Err(MipcError::Timeout),
-                Some(timer::Reason::PeerDied) => return Err(MipcError::PeerDied),
-                None => continue, // the wake of an earlier wait that ended otherwise
-            }
-        }
-        if hdr.msg_type == MIPC_MSG_TYPE_ERROR && hdr.src.is_relay() {
-            if let (Some(mine), Some(t)) = (expect, hdr.tag) {
-                if t == mine.reply() {
-                    let p = wire::payload(buf.mtext(), &hdr);
-                    let code = p
-                        .get(0..4)
-                        .map(|s| i32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
-                    return Err(code
-                        .and_then(RelayErrorCode::from_i32)
-                        .map(MipcError::from_relay)
-                        .unwrap_or(MipcError::BadArgument("relay error")));
-                }
-            }
-            continue; // an error for an earlier call
-        }
-        match (hdr.tag, expect) {
-            (Some(t), Some(mine)) if t.is_reply() => {
-                if t.id() == mine.id() {
-                    return Ok(hdr);
-                }
-                // A late answer to an earlier call of this thread: never hand it out.
-            }
-            (Some(t), None) if t.is_reply() => return Ok(hdr),
-            _ if entry.is_some_and(|e| e.ext) && is_request(&hdr) => {
-                if let Some(e) = entry {
-                    stash(e, Box::new(buf.clone()))?;
-                }
-            }
-            _ => return Ok(hdr), // an untagged answer (legacy server or legacy relay)
-        }
-    })();
-    if let Some(w) = wake {
-        timer::disarm(w);
-    }
-    clear_slot(slot);
-    outcome
-}
-
-fn clear_slot(slot: Option<(&Entry, u64)>) {
-    if let Some((e, _)) = slot {
-        if let Ok(mut s) = e.direct_wait.lock() {
-            *s = None;
-        }
-    }
-}
-
-/// For the server side: whether an entry of this process exists for `queue`.
-pub fn entry_of(queue: QueueId) -> Option<Arc<Entry>> {
-    table::by_queue(queue)
 }

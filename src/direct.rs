@@ -9,29 +9,31 @@
 //! - dead peers: the caller's waker watches the server's process (pidfd) while it waits;
 //! - ordering: once a destination is direct, this process's async messages to it go direct
 //!   too; a destination that is full or gone goes back to the relay, which keeps order with
-//!   its backlog, for the next [`RELAY_SPELL`] messages before it is looked up again.
+//!   its backlog, for the next `RELAY_SPELL` (64) messages before it is looked up again.
 //!
 //! What it gives up: the relay does not see direct calls, so it cannot report a call cycle
 //! as "deadlock" (the calls end at their timeouts instead), and the trace of a future
 //! monitor misses them.
 
-use crate::client::{self, next_tag, send_to_relay, Wait};
 use crate::config;
 use crate::error::{MipcError, Result};
 use crate::fasthash::FastMap;
+use crate::link::{next_tag, send_to_relay, to_relay};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId};
 use crate::table::Entry;
+use crate::timeout::CallTimeout;
 use crate::timer;
-use crate::wire::{self, Build, MsgBuf, MIPC_MSG_TYPE_LOOKUP};
+use crate::wait::{wait_answer, AnswerWait, Watch};
+use crate::wire::control::{Lookup, LookupAnswer};
+use crate::wire::{self, Control, Kind, MsgBuf};
 use once_cell::sync::Lazy;
-use std::os::raw::c_long;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Messages sent through the relay after a direct send failed, before looking up again.
-pub const RELAY_SPELL: u32 = 64;
+pub(crate) const RELAY_SPELL: u32 = 64;
 /// Most destinations remembered.
 const MAX_ROUTES: usize = 1024;
 
@@ -47,6 +49,14 @@ pub struct Route {
 }
 
 impl Route {
+    /// What a wait on this route's server watches.
+    pub(crate) fn watch(&self) -> Watch<'_> {
+        Watch {
+            pid: self.pid,
+            dead: &self.dead,
+        }
+    }
+
     /// Whether the waker saw the destination's process die.
     pub fn is_dead(&self) -> bool {
         self.dead.load(Ordering::SeqCst)
@@ -130,40 +140,32 @@ pub fn send(dst: &MipcName, route: &Route, msg: &[u8]) -> bool {
 /// request's tag: `i32 status` (0: direct is fine), `i32 queue`, `i32 pid`.
 fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
     let tag = next_tag();
-    buf.build(Build {
-        mtype: MIPC_MSG_TYPE_LOOKUP as c_long,
-        src: &entry.name,
-        dst: &MipcName::RELAY,
-        msg_type: MIPC_MSG_TYPE_LOOKUP,
-        sync_flag: config::hello_timeout_ms(),
-        payload: dst.field(),
-        tag: Some(tag),
-    });
+    let mtype = Kind::Lookup.mtype();
+    let env = to_relay(&entry.name, mtype, config::hello_timeout_ms(), Some(tag));
+    buf.build_control(env, &Lookup { name: *dst });
     send_to_relay(buf.as_sendable(), false)?;
-    let wait: Wait = Some(Duration::from_millis(config::hello_timeout_ms() as u64));
-    let deadline = wait.map(|d| Instant::now() + d);
-    let mtype = MIPC_MSG_TYPE_LOOKUP as c_long;
-    let hdr = match client::wait_answer(
-        entry.queue,
-        Some(entry),
+    let wait = CallTimeout::after(Duration::from_millis(config::hello_timeout_ms() as u64));
+    let answer = AnswerWait {
+        queue: entry.queue,
+        entry: Some(entry),
         mtype,
-        Some(tag),
-        deadline,
-        None,
-        buf,
-    ) {
+        expect: Some(tag),
+        deadline: wait.deadline(Instant::now()),
+        watch: None,
+    };
+    let hdr = match wait_answer(&answer, buf) {
         Ok(h) => h,
         Err(MipcError::Timeout) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let p = wire::payload(buf.mtext(), &hdr);
-    let word = |i: usize| {
-        p.get(i * 4..i * 4 + 4)
-            .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    Ok(match (word(0), word(1), word(2)) {
-        (Some(0), Some(q), Some(pid)) if q >= 0 && pid > 0 => timer::watch(pid).map(|dead| Route {
-            queue: QueueId(q),
+    let answer = LookupAnswer::get(wire::payload(buf.mtext(), &hdr));
+    Ok(match answer {
+        Some(LookupAnswer {
+            status: 0,
+            queue,
+            pid,
+        }) if queue >= 0 && pid > 0 => timer::watch(pid).map(|dead| Route {
+            queue: QueueId(queue),
             pid,
             dead,
         }),

@@ -32,6 +32,7 @@ use crate::pubsub;
 use crate::server;
 use crate::sysv::{self, QueueError, QueueId};
 use crate::table;
+use crate::timeout::{CallTimeout, RecvTimeout};
 use crate::wire::{
     self, Build, MsgBuf, WireError, MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_PING, MTEXT_MAX, MTYPE_LEN,
 };
@@ -64,20 +65,21 @@ impl Timeout {
         Timeout::After(Duration::from_millis(ms))
     }
 
-    fn for_call(self) -> Result<Option<Duration>, Error> {
+    fn for_call(self) -> Result<CallTimeout, Error> {
         match self {
-            Timeout::Never => Ok(None),
+            Timeout::Never => Ok(CallTimeout::forever()),
             Timeout::After(d) if d.is_zero() => Err(Error::InvalidArgument(
                 "a call's timeout must be more than zero",
             )),
-            Timeout::After(d) => Ok(Some(d)),
+            Timeout::After(d) => Ok(CallTimeout::after(d)),
         }
     }
 
-    fn for_receive(self) -> Option<Duration> {
+    fn for_receive(self) -> RecvTimeout {
         match self {
-            Timeout::Never => None,
-            Timeout::After(d) => Some(d),
+            Timeout::Never => RecvTimeout::Forever,
+            Timeout::After(d) if d.is_zero() => RecvTimeout::NoWait,
+            Timeout::After(d) => RecvTimeout::After(d),
         }
     }
 }
@@ -318,14 +320,14 @@ pub enum Message {
 
 /// The type of the message a [`Stopper`] puts on its endpoint's own queue. It never passes
 /// through the relay (the relay forwards no reserved type but PING).
-pub(crate) const STOP_TYPE: u32 = events::EVENT_TYPES_MAX;
+const STOP_TYPE: u32 = events::MIPC_MSG_TYPE_STOP;
 
 /// Receives the next message for the entry `own` on `queue` (the calling thread must own
 /// it) and sorts it. A PING request is answered here and not returned.
 pub(crate) fn receive_message(
     queue: QueueId,
     own: &MipcName,
-    wait: Option<Duration>,
+    wait: RecvTimeout,
 ) -> Result<(Message, Vec<u8>), MipcError> {
     let mut buf = vec![0u8; MTYPE_LEN + MTEXT_MAX];
     loop {
@@ -794,16 +796,17 @@ mod tests {
 
     #[test]
     fn timeouts_for_calls_and_receives() {
-        assert_eq!(Timeout::Never.for_call(), Ok(None));
+        assert_eq!(Timeout::Never.for_call(), Ok(CallTimeout::forever()));
         assert!(Timeout::After(Duration::ZERO).for_call().is_err());
         assert_eq!(
             Timeout::millis(3).for_call(),
-            Ok(Some(Duration::from_millis(3)))
+            Ok(CallTimeout::after(Duration::from_millis(3)))
         );
         assert_eq!(
             Timeout::After(Duration::ZERO).for_receive(),
-            Some(Duration::ZERO)
+            RecvTimeout::NoWait
         );
+        assert_eq!(Timeout::Never.for_receive(), RecvTimeout::Forever);
         assert_eq!(Timeout::default(), Timeout::Never);
     }
 

@@ -54,8 +54,6 @@ impl Hasher for FastHasher {
 pub type FastBuild = BuildHasherDefault<FastHasher>;
 /// A `HashMap` with [`FastHasher`].
 pub type FastMap<K, V> = std::collections::HashMap<K, V, FastBuild>;
-/// A `HashSet` with [`FastHasher`].
-pub type FastSet<K> = std::collections::HashSet<K, FastBuild>;
 
 #[cfg(test)]
 mod tests {

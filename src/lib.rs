@@ -2,11 +2,16 @@
 //! Marvell OMCI SDK (see `MIPC-SPEC.md`).
 //!
 //! The crate is a safe Rust core with a thin C ABI over it:
-//! - [`wire`]: the SPEC §2 structs, constants and codec (no I/O);
+//! - [`wire`]: the SPEC §2 structs, constants and codec (no I/O), and in [`wire::control`]
+//!   every control message of the reserved range;
 //! - [`name`]: checked entry names;
 //! - [`sysv`]: the only module that touches System V queues;
+//! - [`os`]: every other OS call (pids, thread ids, eventfd, timerfd, pidfd, poll, signals,
+//!   the mapped file); with `sysv` and `ffi` the only places with `unsafe`;
 //! - [`table`]: the per-process table of entries;
-//! - [`timer`]: timeouts without polling;
+//! - [`timer`]: timeouts without polling; [`timeout`]: the two readings of a legacy timeout;
+//! - [`link`]: the link to the relay (root queue, sends, buffer, call tags);
+//! - [`wait`]: the one receive-until-deadline loop, and the wait for a call's answer;
 //! - [`client`]: registration, sends and sync calls;
 //! - [`direct`]: the opt-in direct path (two queue hops instead of four);
 //! - [`server`]: receiving, answering, the handler table;
@@ -21,16 +26,19 @@ pub mod config;
 pub mod direct;
 pub mod endpoint;
 pub mod error;
-pub mod events;
 pub mod fasthash;
 pub mod ffi;
+pub mod link;
 pub mod name;
 pub mod origin;
+pub mod os;
 pub mod pubsub;
 pub mod server;
 pub mod sysv;
 pub mod table;
+pub mod timeout;
 pub mod timer;
+pub mod wait;
 pub mod wire;
 
 pub use endpoint::{
@@ -39,6 +47,7 @@ pub use endpoint::{
 pub use error::{MipcError, RelayErrorCode};
 pub use events::{EventName, EventPattern};
 pub use name::MipcName;
+pub use wire::events;
 
 #[cfg(test)]
 mod header_tests {
@@ -50,6 +59,124 @@ mod header_tests {
         assert!(
             generated == committed,
             "include/mipc.h is out of date: run `make header` and commit it"
+        );
+    }
+
+    /// Every name `include/mipc.h` defines: `#define`s, types and functions.
+    fn defined_names(header: &str) -> Vec<String> {
+        let ident = |s: &str| -> String {
+            s.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect()
+        };
+        let mut names = Vec::new();
+        for line in header.lines() {
+            if let Some(rest) = line.strip_prefix("#define ") {
+                names.push(ident(rest));
+            } else if let Some(rest) = line.strip_prefix("} ") {
+                names.push(ident(rest));
+            } else if let Some(rest) = line.strip_prefix("typedef ") {
+                if let Some(ptr) = rest.split_once("(*") {
+                    names.push(ident(ptr.1));
+                } else if !rest.ends_with('{') {
+                    let last = rest.trim_end_matches(';').rsplit(' ').next().unwrap_or("");
+                    names.push(ident(last));
+                }
+            } else if line.ends_with(");") && !line.starts_with([' ', '/', '*']) {
+                let head = line.split('(').next().unwrap_or("");
+                let name = head.rsplit([' ', '*']).next().unwrap_or("");
+                names.push(ident(name));
+            }
+        }
+        names.retain(|n| !n.is_empty()); // `}  // extern "C"`
+        names.sort();
+        names
+    }
+
+    /// The header holds the public API only: the legacy API, its constants and the
+    /// documented additions (docs/PROTOCOL.md), nothing internal.
+    #[test]
+    fn header_defines_only_the_public_api() {
+        let mut expected = vec![
+            // Include guard.
+            "MIPC_H",
+            // Constants (SPEC §2) and the documented additions.
+            "MIPC_DEFAULT_MAX_MSG_SIZE",
+            "MIPC_MAIN_NAME",
+            "MIPC_NAME_MAX_LEN",
+            "MIPC_MSG_MAX_LEN",
+            "MIPC_MSG_ROOT_KEY",
+            "MIPC_OK",
+            "MIPC_ERROR",
+            "MIPC_TRUE",
+            "MIPC_FALSE",
+            "MIPC_MSG_SYNC_WAIT_FOREVER",
+            "MIPC_USER_INFO_NUM",
+            "MIPC_MSG_TYPE_NOTICE",
+            "MIPC_MSG_TYPE_PING",
+            "MIPC_MSG_TYPE_HELLO",
+            "MIPC_MSG_TYPE_ERROR",
+            "MIPC_MSG_TYPE_WAKE",
+            "MIPC_MSG_TYPE_LOOKUP",
+            "MIPC_MSG_TYPE_RESERVED_MIN",
+            "MIPC_MSG_TYPE_RESERVED_MAX",
+            "MIPC_API_ID_MAX",
+            // Events, broadcast and the handler-table API (docs/PROTOCOL.md §8).
+            "MIPC_MSG_TYPE_EVENT",
+            "MIPC_EVENT_DATA_MAX",
+            "MIPC_BROADCAST_DATA_MAX",
+            "MIPC_EXIT_UNREGISTERED",
+            "MIPC_EXIT_SIGNAL",
+            "MIPC_DISPATCH_IDLE",
+            "MIPC_DISPATCH_HANDLED",
+            "MIPC_DISPATCH_STOPPED",
+            // Types (SPEC §2, §3).
+            "sysV_msg_t",
+            "sysV_msg_payload_t",
+            "mipc_msg_handler_t",
+            "MIPC_MSG_HDR_T",
+            "sysV_msg_payload",
+            "sysV_msg",
+            "MIPC_THREAD_INFO_T",
+            "mipc_request_t",
+            "mipc_handler_t",
+            "mipc_exit_handler_t",
+            // Functions (SPEC §3) and the documented additions.
+            "mipc_last_error",
+            "mipc_version",
+            "mipc_init",
+            "mipc_exit",
+            "mipc_send_sync_msg",
+            "mipc_send_msg",
+            "mipc_ping",
+            "mipc_clear_resp_msgq",
+            "mipc_receive_response_msg",
+            "mipc_user_thread_info_register",
+            "mipc_user_thread_info_find",
+            "mipc_mq_receive",
+            "mipc_mq_send",
+            "mipc_mq_create",
+            "mipc_response_msg",
+            "mipc_receive_msg",
+            "mthread_register_mq",
+            "mthread_check_mq_msg",
+            "mipc_subscribe",
+            "mipc_unsubscribe",
+            "mipc_publish",
+            "mipc_broadcast",
+            "mipc_sender_pid",
+            "mipc_register_handler",
+            "mipc_set_default_handler",
+            "mipc_set_exit_handler",
+            "mipc_serve",
+            "mipc_serve_stop",
+            "mipc_dispatch_once",
+        ];
+        expected.sort();
+        assert_eq!(
+            defined_names(include_str!("../include/mipc.h")),
+            expected,
+            "include/mipc.h defines something outside the public API (or lost part of it)"
         );
     }
 }

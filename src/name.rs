@@ -3,7 +3,9 @@
 //! A name is checked once, where it enters (a C string, a wire field), and travels as a
 //! [`MipcName`] after that, so no other code has to think about terminators or lengths.
 
-use crate::wire::MIPC_NAME_MAX_LEN;
+// SPEC §2; `wire` re-exports it with the other constants.
+/// Size of a name field, terminator included.
+pub const MIPC_NAME_MAX_LEN: usize = 32;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 

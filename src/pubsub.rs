@@ -6,15 +6,16 @@
 //! Only a relay that greeted the entry knows these types; with a legacy relay every function
 //! fails with [`MipcError::EventsUnsupported`] and nothing is sent.
 
-use crate::client::{self, with_buf};
-use crate::error::{MipcError, Result};
+use crate::error::{MipcError, RelayErrorCode, Result};
 use crate::events::{
-    self, EventName, EventPattern, MIPC_MSG_TYPE_BROADCAST, MIPC_MSG_TYPE_PUBLISH,
-    MIPC_MSG_TYPE_SUBSCRIBE, MIPC_MSG_TYPE_UNSUBSCRIBE,
+    self, EventName, EventPattern, Subscribe, SubscribeAnswer, Unsubscribe, UnsubscribeAnswer,
+    MIPC_MSG_TYPE_BROADCAST, MIPC_MSG_TYPE_PUBLISH,
 };
+use crate::link::{self, with_buf};
 use crate::name::MipcName;
 use crate::table::{self, Entry};
-use crate::wire::{self, Build};
+use crate::wait::{self, AnswerWait};
+use crate::wire::{self, Build, Control, Envelope, Header, MsgBuf};
 use std::os::raw::c_long;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +40,10 @@ fn greeted_entry() -> Result<Arc<Entry>> {
 /// [`MipcError::NotRegistered`], [`MipcError::EventsUnsupported`] (legacy relay),
 /// [`MipcError::TableFull`] (too many subscriptions), [`MipcError::Timeout`], queue errors.
 pub fn subscribe(pattern: &EventPattern) -> Result<()> {
-    exchange(MIPC_MSG_TYPE_SUBSCRIBE, pattern)
+    let status = exchange(&Subscribe { pattern: *pattern }, |buf, hdr| {
+        SubscribeAnswer::decode(buf, hdr).map(|a| a.status)
+    })?;
+    status_result(status)
 }
 
 /// Drops the calling thread's subscription to `pattern` (exactly as it was subscribed).
@@ -48,43 +52,51 @@ pub fn subscribe(pattern: &EventPattern) -> Result<()> {
 /// # Errors
 /// As [`subscribe`].
 pub fn unsubscribe(pattern: &EventPattern) -> Result<()> {
-    exchange(MIPC_MSG_TYPE_UNSUBSCRIBE, pattern)
+    let status = exchange(&Unsubscribe { pattern: *pattern }, |buf, hdr| {
+        UnsubscribeAnswer::decode(buf, hdr).map(|a| a.status)
+    })?;
+    status_result(status)
 }
 
-fn exchange(kind: u32, pattern: &EventPattern) -> Result<()> {
+fn status_result(status: i32) -> Result<()> {
+    match status {
+        0 => Ok(()),
+        s => Err(RelayErrorCode::from_i32(s)
+            .map(MipcError::from_relay)
+            .unwrap_or(MipcError::BadArgument("malformed answer to a subscription"))),
+    }
+}
+
+/// Sends `msg` to the relay as a tagged sync request and reads the status of its answer.
+fn exchange<C: Control>(msg: &C, status: impl Fn(&MsgBuf, &Header) -> Option<i32>) -> Result<i32> {
     let entry = greeted_entry()?;
-    let tag = client::next_tag();
+    let tag = link::next_tag();
     let deadline = Instant::now() + SUBSCRIBE_WAIT;
     with_buf(|buf| {
-        buf.build(Build {
-            mtype: kind as c_long,
+        let env = Envelope {
+            mtype: C::KIND.mtype(),
             src: &entry.name,
             dst: &MipcName::RELAY,
-            msg_type: kind,
             sync_flag: SUBSCRIBE_WAIT.as_millis() as i32,
-            payload: &pattern.to_payload(),
             tag: Some(tag),
-        });
-        client::send_to_relay_until(buf.as_sendable(), Some(deadline))?;
-        let hdr = client::wait_answer(
-            entry.queue,
-            Some(&entry),
-            kind as c_long,
-            Some(tag),
-            Some(deadline),
-            None,
-            buf,
-        )?;
-        if hdr.msg_type != kind || !hdr.src.is_relay() {
+        };
+        buf.build_control(env, msg);
+        link::send_to_relay_until(buf.as_sendable(), Some(deadline))?;
+        let w = AnswerWait {
+            queue: entry.queue,
+            entry: Some(&entry),
+            mtype: C::KIND.mtype(),
+            expect: Some(tag),
+            deadline: Some(deadline),
+            watch: None,
+        };
+        let hdr = wait::wait_answer(&w, buf)?;
+        if !hdr.src.is_relay() {
             return Err(MipcError::BadArgument(
                 "unexpected answer to a subscription",
             ));
         }
-        match events::decode_status(wire::payload(buf.mtext(), &hdr)) {
-            Ok(None) => Ok(()),
-            Ok(Some(code)) => Err(MipcError::from_relay(code)),
-            Err(_) => Err(MipcError::BadArgument("malformed answer to a subscription")),
-        }
+        status(buf, &hdr).ok_or(MipcError::BadArgument("malformed answer to a subscription"))
     })
 }
 
@@ -108,7 +120,7 @@ pub fn publish(name: &EventName, data: &[u8]) -> Result<()> {
             payload: data,
             tag: None,
         });
-        client::send_to_relay(buf.as_sendable(), false)
+        link::send_to_relay(buf.as_sendable(), false)
     })
 }
 
@@ -138,6 +150,6 @@ pub fn broadcast(api: u32, data: &[u8]) -> Result<()> {
             payload: &payload,
             tag: None,
         });
-        client::send_to_relay(buf.as_sendable(), false)
+        link::send_to_relay(buf.as_sendable(), false)
     })
 }

@@ -4,40 +4,24 @@
 //! Receiving from an entry of ours goes through the library's buffer: the call tag is taken
 //! off (so handlers see the exact legacy bytes and sizes) and remembered as the thread's
 //! *serving context*, which [`respond`] puts back on the answer. Requests that a sync call
-//! of this thread kept aside while it waited (see `client.rs`) come out first, in order.
+//! of this thread kept aside while it waited (see `wait.rs`) come out first, in order.
 
-use crate::client::{self, check_api, check_payload, with_buf};
 use crate::error::{MipcError, Result};
+use crate::link::{check_api, check_payload, send_to_relay, with_buf};
 use crate::name::MipcName;
-use crate::sysv::{self, QueueError, QueueId, RecvFlags};
-use crate::table::{Serving, SERVING_MAX};
-use crate::timer;
-use crate::wire::{self, Build, Header, MsgBuf, MIPC_MSG_TYPE_WAKE, MTYPE_LEN};
+use crate::sysv::{self, QueueId, RecvFlags};
+use crate::table::{self, Serving, SERVING_MAX};
+use crate::timeout::RecvTimeout;
+use crate::wait::Waiting;
+use crate::wire::{Build, Header, Kind, MsgBuf, MTYPE_LEN};
 use std::cell::Cell;
 use std::os::raw::c_long;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 thread_local! {
     /// The request this thread was last handed: an answer from this thread matches it exactly.
     static SERVING: Cell<Option<Serving>> = const { Cell::new(None) };
-}
-
-/// How long a receive may block: `Some(ZERO)` does not block, `None` blocks forever.
-pub type Wait = Option<Duration>;
-
-/// Reads a legacy receive timeout: -1 forever, 0 no blocking, >0 milliseconds.
-///
-/// # Errors
-/// [`MipcError::BadArgument`] for other negative values.
-pub fn wait_from_ms(ms: i32) -> Result<Wait> {
-    match ms {
-        -1 => Ok(None),
-        ms if ms >= 0 => Ok(Some(Duration::from_millis(ms as u64))),
-        _ => Err(MipcError::BadArgument(
-            "timeout must be >= 0 ms or -1 (forever)",
-        )),
-    }
 }
 
 fn type_matches(want: c_long, got: c_long) -> bool {
@@ -51,13 +35,13 @@ fn type_matches(want: c_long, got: c_long) -> bool {
 /// [`MipcError::Timeout`], [`MipcError::BadArgument`] when `out` cannot hold the message
 /// (the message stays queued), [`MipcError::BadMessage`] for bytes that break SPEC §2 (they
 /// are consumed), [`MipcError::QueueRemoved`], other queue errors.
-pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Result<usize> {
+pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout) -> Result<usize> {
     if out.len() < MTYPE_LEN {
         return Err(MipcError::BadArgument(
             "receive buffer smaller than a message type",
         ));
     }
-    let Some(entry) = client::entry_of(queue) else {
+    let Some(entry) = table::by_queue(queue) else {
         return receive_foreign(queue, out, mtype, wait);
     };
     // Requests a sync call of this thread kept aside come first: they are the oldest.
@@ -70,31 +54,16 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
         let hdr = msg.decode().ok();
         return deliver(&entry, &mut msg, hdr, out);
     }
-    let deadline = wait.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
-    let wake = match deadline {
-        Some(d) => Some(timer::arm(d, queue, wake_type(mtype)).ok_or(MipcError::Internal)?),
-        None => None,
-    };
+    let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline(Instant::now()))?;
     let flags = RecvFlags {
-        nowait: wait.is_some_and(|d| d.is_zero()),
+        nowait: wait.is_nowait(),
         ..Default::default()
     };
-    let outcome = with_buf(|msg| loop {
-        let n = match sysv::recv(queue, msg.raw_mut(), mtype, flags) {
-            Ok(n) => n,
-            Err(QueueError::Empty) => return Err(MipcError::Timeout),
-            Err(e) => return Err(e.into()),
-        };
+    with_buf(|msg| loop {
+        let (n, decoded) = waiting.recv(queue, msg.raw_mut(), mtype, flags)?;
         msg.set_mtext_len(n);
         // SPEC §2: a receiver rejects bytes that are not a MIPC message (they are consumed).
-        let hdr = msg.decode().map_err(MipcError::BadMessage)?;
-        if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
-            let p = wire::payload(msg.mtext(), &hdr);
-            if wake.is_some_and(|w| timer::wake_reason(&hdr, p, w.id()).is_some()) {
-                return Err(MipcError::Timeout);
-            }
-            continue; // a stale wake of an earlier wait
-        }
+        let hdr = decoded.map_err(MipcError::BadMessage)?;
         if mtype == 0 && hdr.src.is_relay() {
             // The relay sends nothing but answers (pong, greeting, lookup, error); one that
             // reaches a server loop is late, and a handler that answered it would start a
@@ -102,17 +71,13 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Res
             continue;
         }
         return deliver(&entry, msg, Some(hdr), out);
-    });
-    if let Some(w) = wake {
-        timer::disarm(w);
-    }
-    outcome
+    })
 }
 
 /// The SysV type a WAKE must have to end a receive of type `want`.
 fn wake_type(want: c_long) -> c_long {
     match want {
-        0 => MIPC_MSG_TYPE_WAKE as c_long,
+        0 => Kind::Wake.mtype(),
         w if w > 0 => w,
         _ => 1,
     }
@@ -166,38 +131,20 @@ fn deliver(
 
 /// A queue that is not one of our entries: plain `msgrcv` into the caller's buffer (too
 /// small a buffer fails with `E2BIG` and leaves the message queued), with our timeout.
-fn receive_foreign(queue: QueueId, out: &mut [u8], mtype: c_long, wait: Wait) -> Result<usize> {
-    let deadline = wait.filter(|d| !d.is_zero()).map(|d| Instant::now() + d);
-    let wake = match deadline {
-        Some(d) => Some(timer::arm(d, queue, wake_type(mtype)).ok_or(MipcError::Internal)?),
-        None => None,
-    };
+fn receive_foreign(
+    queue: QueueId,
+    out: &mut [u8],
+    mtype: c_long,
+    wait: RecvTimeout,
+) -> Result<usize> {
+    let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline(Instant::now()))?;
     let flags = RecvFlags {
-        nowait: wait.is_some_and(|d| d.is_zero()),
+        nowait: wait.is_nowait(),
         ..Default::default()
     };
-    let outcome = (|| loop {
-        let n = match sysv::recv(queue, out, mtype, flags) {
-            Ok(n) => n,
-            Err(QueueError::Empty) => return Err(MipcError::Timeout),
-            Err(e) => return Err(e.into()),
-        };
-        let mtext = &out[MTYPE_LEN..MTYPE_LEN + n];
-        let hdr = wire::decode(mtext).map_err(MipcError::BadMessage)?;
-        if hdr.msg_type == MIPC_MSG_TYPE_WAKE && hdr.src.is_relay() {
-            if wake.is_some_and(|w| {
-                timer::wake_reason(&hdr, wire::payload(mtext, &hdr), w.id()).is_some()
-            }) {
-                return Err(MipcError::Timeout);
-            }
-            continue;
-        }
-        return Ok(n);
-    })();
-    if let Some(w) = wake {
-        timer::disarm(w);
-    }
-    outcome
+    let (n, decoded) = waiting.recv(queue, out, mtype, flags)?;
+    decoded.map_err(MipcError::BadMessage)?;
+    Ok(n)
 }
 
 /// Answers a request (`mipc_response_msg`): `to` is the requester, `from` the server. When
@@ -227,7 +174,7 @@ pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Resul
                 return Ok(());
             }
         }
-        client::send_to_relay(buf.as_sendable(), false)
+        send_to_relay(buf.as_sendable(), false)
     })
 }
 
@@ -269,7 +216,7 @@ pub struct HandlerTable<H> {
 }
 
 /// A thread's handlers, one per queue.
-type HandlerRow<H> = (libc::pthread_t, Vec<(QueueId, H)>);
+type HandlerRow<H> = (crate::os::ThreadId, Vec<(QueueId, H)>);
 
 impl<H: Copy> HandlerTable<H> {
     /// An empty table.
@@ -287,11 +234,7 @@ impl<H: Copy> HandlerTable<H> {
     pub fn register(&self, queue: QueueId, handler: H) -> Result<(usize, usize)> {
         let tid = crate::table::current_thread();
         let mut rows = self.rows.lock().map_err(|_| MipcError::Internal)?;
-        // SAFETY: pthread_equal only compares two ids.
-        let ti = match rows
-            .iter()
-            .position(|(t, _)| unsafe { libc::pthread_equal(*t, tid) } != 0)
-        {
+        let ti = match rows.iter().position(|(t, _)| *t == tid) {
             Some(i) => i,
             None => {
                 rows.push((tid, Vec::new()));

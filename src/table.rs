@@ -3,6 +3,7 @@
 
 use crate::error::{MipcError, Result};
 use crate::name::MipcName;
+use crate::os::{self, ThreadId};
 use crate::sysv::QueueId;
 use crate::wire::MsgBuf;
 use once_cell::sync::Lazy;
@@ -23,7 +24,7 @@ pub struct Entry {
     /// The entry's own queue.
     pub queue: QueueId,
     /// Thread that owns the entry.
-    pub tid: libc::pthread_t,
+    pub tid: ThreadId,
     /// Process that created the entry (a forked child does not own its parent's queues).
     pub pid: i32,
     /// The relay greeted this entry: it may send and receive call tags.
@@ -42,7 +43,7 @@ pub struct Entry {
 
 /// Most unanswered requests an entry remembers (older ones are forgotten: their answers go
 /// out untagged, as from a legacy server).
-pub const SERVING_MAX: usize = 256;
+pub(crate) const SERVING_MAX: usize = 256;
 
 /// A request being served: who asked, for which api, under which tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,19 +71,12 @@ pub struct DirectWait {
 
 impl Entry {
     /// A new entry.
-    pub fn new(
-        name: MipcName,
-        queue: QueueId,
-        tid: libc::pthread_t,
-        ext: bool,
-        owned: bool,
-    ) -> Entry {
+    pub fn new(name: MipcName, queue: QueueId, tid: ThreadId, ext: bool, owned: bool) -> Entry {
         Entry {
             name,
             queue,
             tid,
-            // SAFETY: getpid has no preconditions.
-            pid: unsafe { libc::getpid() },
+            pid: os::getpid(),
             ext,
             owned,
             stash: Mutex::new(VecDeque::new()),
@@ -114,9 +108,8 @@ fn table() -> Result<MutexGuard<'static, Vec<Arc<Entry>>>> {
 }
 
 /// The calling thread's id.
-pub fn current_thread() -> libc::pthread_t {
-    // SAFETY: pthread_self has no preconditions.
-    unsafe { libc::pthread_self() }
+pub fn current_thread() -> ThreadId {
+    os::current_thread()
 }
 
 /// Adds an entry.
@@ -157,9 +150,8 @@ pub fn mine() -> Result<Arc<Entry>> {
 ///
 /// # Errors
 /// [`MipcError::NotRegistered`] when the thread has none.
-pub fn by_thread(tid: libc::pthread_t) -> Result<Arc<Entry>> {
-    // SAFETY: pthread_equal only compares the two ids.
-    let same = |e: &&Arc<Entry>| unsafe { libc::pthread_equal(e.tid, tid) != 0 };
+pub fn by_thread(tid: ThreadId) -> Result<Arc<Entry>> {
+    let same = |e: &&Arc<Entry>| e.tid == tid;
     table()?
         .iter()
         .find(same)
@@ -179,9 +171,8 @@ pub fn direct_waits_on(pids: &[i32]) -> Vec<(QueueId, DirectWait)> {
 }
 
 /// The entry of thread `tid` named `name`, if any.
-pub fn by_thread_and_name(tid: libc::pthread_t, name: &MipcName) -> Option<Arc<Entry>> {
-    // SAFETY: pthread_equal only compares the two ids.
-    let same = |e: &&Arc<Entry>| unsafe { libc::pthread_equal(e.tid, tid) != 0 } && e.name == *name;
+pub fn by_thread_and_name(tid: ThreadId, name: &MipcName) -> Option<Arc<Entry>> {
+    let same = |e: &&Arc<Entry>| e.tid == tid && e.name == *name;
     table().ok()?.iter().find(same).cloned()
 }
 
@@ -215,9 +206,4 @@ pub fn take(pick: impl Fn(&Entry) -> bool) -> Result<Vec<Arc<Entry>>> {
     *t = kept;
     GENERATION.fetch_add(1, Ordering::Release);
     Ok(gone)
-}
-
-/// Number of entries (for tests and diagnostics).
-pub fn len() -> usize {
-    table().map(|t| t.len()).unwrap_or(0)
 }

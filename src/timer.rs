@@ -13,11 +13,14 @@
 
 use crate::fasthash::FastMap;
 use crate::name::MipcName;
+use crate::os::fd::{self, Doorbell, Timer};
+use crate::os::{self as os, pid_alive};
 use crate::sysv::{self, QueueError, QueueId};
-use crate::wire::{Build, Header, MsgBuf, MIPC_MSG_TYPE_WAKE};
+use crate::wire::control::Wake;
+use crate::wire::{Control, Envelope, Header, Kind, MsgBuf};
 use once_cell::sync::Lazy;
 use std::collections::BTreeSet;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,7 +58,7 @@ struct State {
     /// Process that runs the waker (a forked child needs its own).
     owner: i32,
     /// The waker's eventfd.
-    wake_fd: Option<Arc<OwnedFd>>,
+    wake_fd: Option<Arc<Doorbell>>,
     /// Deadline the waker sleeps until (`None`: no deadline).
     sleeping_until: Option<Instant>,
 }
@@ -74,10 +77,8 @@ impl WakeId {
     }
 }
 
-fn kick(fd: &OwnedFd) {
-    let one: u64 = 1;
-    // SAFETY: writes 8 bytes from a live u64 to our eventfd.
-    unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+fn kick(fd: &Doorbell) {
+    fd.ring();
 }
 
 /// A fresh wait id, for a wait that only a process death can end (a direct call without a
@@ -88,8 +89,7 @@ pub fn fresh_id() -> u64 {
 
 fn locked_started() -> Option<std::sync::MutexGuard<'static, State>> {
     let mut st = STATE.lock().ok()?;
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { libc::getpid() };
+    let me = os::getpid();
     if st.owner != me || st.wake_fd.is_none() {
         start(&mut st, me)?;
     }
@@ -135,13 +135,7 @@ pub fn watch(pid: i32) -> Option<Arc<AtomicBool>> {
 }
 
 fn start(st: &mut State, me: i32) -> Option<()> {
-    // SAFETY: eventfd takes no pointers.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: fd is a new descriptor that nothing else owns.
-    let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+    let fd = Arc::new(Doorbell::new().ok()?);
     // A forked child inherits the parent's waits but not its thread: start afresh.
     *st = State {
         owner: me,
@@ -166,45 +160,36 @@ pub fn disarm(w: WakeId) {
 
 /// Builds the WAKE message of wait `id`.
 pub fn wake_message(buf: &mut MsgBuf, mtype: c_long, id: u64, reason: Reason) {
-    let mut payload = [0u8; 12];
-    payload[..8].copy_from_slice(&id.to_ne_bytes());
-    payload[8..].copy_from_slice(&(reason as u32).to_ne_bytes());
-    buf.build(Build {
+    let env = Envelope {
         mtype,
         src: &MipcName::RELAY,
         dst: &MipcName::RELAY,
-        msg_type: MIPC_MSG_TYPE_WAKE,
         sync_flag: 0,
-        payload: &payload,
         tag: None,
-    });
+    };
+    buf.build_control(
+        env,
+        &Wake {
+            id,
+            reason: reason as u32,
+        },
+    );
 }
 
-/// Why a received message woke wait `id`, if it is that wait's WAKE.
-pub fn wake_reason(hdr: &Header, payload: &[u8], id: u64) -> Option<Reason> {
-    if hdr.msg_type != MIPC_MSG_TYPE_WAKE || !hdr.src.is_relay() || payload.len() != 12 {
-        return None;
-    }
-    if payload[..8] != id.to_ne_bytes() {
-        return None;
-    }
-    Some(if payload[8..] == 1u32.to_ne_bytes() {
+/// Whether a received message is a WAKE (put there by a waker, never by a peer: the relay
+/// forwards no reserved type but PING).
+pub fn is_wake(hdr: &Header) -> bool {
+    hdr.msg_type == Kind::Wake.msg_type() && hdr.src.is_relay()
+}
+
+/// Why the WAKE whose payload is `payload` woke wait `id`, if it is that wait's WAKE.
+pub fn wake_reason(payload: &[u8], id: u64) -> Option<Reason> {
+    let wake = Wake::get(payload).filter(|w| w.id == id)?;
+    Some(if wake.reason == Reason::PeerDied as u32 {
         Reason::PeerDied
     } else {
         Reason::Timeout
     })
-}
-
-fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags, no pointers.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    // SAFETY: fd is a new descriptor that nothing else owns.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-fn pid_alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 only checks for existence.
-    unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
 }
 
 /// The waits past their deadline, taken out of the state.
@@ -242,53 +227,9 @@ fn deaths(st: &mut State, dead: &[i32]) -> Vec<(u64, QueueId, c_long, Reason)> {
 
 /// A timerfd: unlike a `ppoll` timeout, which the kernel lets run late by 0.1 % of its length
 /// (30 ms at 30 s), a timer fires within the thread's timer slack (50 us).
-fn timerfd() -> Option<OwnedFd> {
-    // SAFETY: timerfd_create takes no pointers.
-    let fd = unsafe {
-        libc::timerfd_create(
-            libc::CLOCK_MONOTONIC,
-            libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
-        )
-    };
-    // SAFETY: fd is a new descriptor that nothing else owns.
-    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// Arms `timer` to fire once after `after` (or disarms it with `None`).
-fn set_timer(timer: &OwnedFd, after: Option<Duration>) {
-    let value = after.map_or(
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        },
-        |d| {
-            let d = d.max(Duration::from_nanos(1)); // zero would disarm
-            libc::timespec {
-                tv_sec: d.as_secs() as libc::time_t,
-                tv_nsec: d.subsec_nanos() as libc::c_long,
-            }
-        },
-    );
-    let spec = libc::itimerspec {
-        it_interval: libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        },
-        it_value: value,
-    };
-    // SAFETY: spec is a live itimerspec; the old value is not asked for.
-    unsafe { libc::timerfd_settime(timer.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
-}
-
-fn drain_fd(fd: &OwnedFd) {
-    let mut count = 0u64;
-    // SAFETY: reads 8 bytes into a live u64 from a non-blocking eventfd or timerfd.
-    unsafe { libc::read(fd.as_raw_fd(), (&mut count as *mut u64).cast(), 8) };
-}
-
-fn run(wake_fd: &OwnedFd, owner: i32) {
+fn run(wake_fd: &Doorbell, owner: i32) {
     let mut buf = MsgBuf::boxed();
-    let Some(timer) = timerfd() else { return };
+    let Ok(timer) = Timer::new() else { return };
     let mut pidfds: Vec<(i32, OwnedFd)> = Vec::new();
     let mut unwatchable: Vec<i32> = Vec::new();
     let mut dead: Vec<i32> = Vec::new();
@@ -300,7 +241,7 @@ fn run(wake_fd: &OwnedFd, owner: i32) {
                 return; // a forked child's state; its own waker runs there
             }
             for pid in std::mem::take(&mut st.new_pids) {
-                match pidfd_open(pid) {
+                match fd::pidfd_open(pid).ok() {
                     Some(fd) => pidfds.push((pid, fd)),
                     None if pid_alive(pid) => unwatchable.push(pid),
                     None => dead.push(pid),
@@ -337,48 +278,22 @@ fn run(wake_fd: &OwnedFd, owner: i32) {
         if busy {
             continue;
         }
-        set_timer(
-            &timer,
-            next.map(|d| d.saturating_duration_since(Instant::now())),
-        );
-        let mut polls: Vec<libc::pollfd> = [wake_fd, &timer]
-            .iter()
-            .chain(pidfds.iter().map(|(_, fd)| fd).collect::<Vec<_>>().iter())
-            .map(|fd| libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
+        timer.set(next.map(|d| d.saturating_duration_since(Instant::now())));
+        let mut fds = vec![wake_fd.as_fd(), timer.as_fd()];
+        fds.extend(pidfds.iter().map(|(_, fd)| fd.as_fd()));
         // Only a kernel without pidfd makes the waker look at processes periodically.
-        let period = (!unwatchable.is_empty()).then_some(libc::timespec {
-            tv_sec: NO_PIDFD_PERIOD.as_secs() as libc::time_t,
-            tv_nsec: 0,
-        });
-        let period_ptr = period
-            .as_ref()
-            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-        // SAFETY: polls is a live array of polls.len() pollfds; period_ptr is NULL or points
-        // to a live timespec; no signal mask is passed.
-        let n = unsafe {
-            libc::ppoll(
-                polls.as_mut_ptr(),
-                polls.len() as libc::nfds_t,
-                period_ptr,
-                std::ptr::null(),
-            )
-        };
-        if n > 0 {
-            if polls[0].revents != 0 {
-                drain_fd(wake_fd);
+        let period = (!unwatchable.is_empty()).then_some(NO_PIDFD_PERIOD);
+        if let Ok(ready) = fd::poll_readable(&fds, period) {
+            if ready[0] {
+                wake_fd.drain();
             }
-            if polls[1].revents != 0 {
-                drain_fd(&timer);
+            if ready[1] {
+                timer.drain();
             }
             let mut i = 1;
             pidfds.retain(|(pid, _)| {
                 i += 1;
-                let exited = polls[i].revents != 0;
+                let exited = ready[i];
                 if exited {
                     dead.push(*pid);
                 }

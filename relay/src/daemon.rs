@@ -6,6 +6,7 @@ use crate::router::Pending;
 use crate::router::{Handled, Port, Rejected, Router};
 use crate::state;
 use crate::watcher::Watcher;
+use mipc::os::{self, signals::StopSignals};
 use mipc::sysv::{self, QueueError, QueueId, RecvFlags};
 use mipc::wire::MsgBuf;
 use mipc::MipcName;
@@ -90,8 +91,7 @@ impl Port for SysvPort {
         !matches!(sysv::stat(q), Err(QueueError::Gone))
     }
     fn pid_alive(&mut self, pid: i32) -> bool {
-        // SAFETY: kill with signal 0 only checks for existence.
-        unsafe { libc::kill(pid, 0) == 0 || *libc::__errno_location() == libc::EPERM }
+        os::pid_alive(pid)
     }
     fn remove_queue(&mut self, q: QueueId) {
         let _ = sysv::remove(q);
@@ -184,8 +184,7 @@ fn process_name(pid: i32) -> Option<String> {
 fn open_root(key: i32, mode: u32) -> Result<QueueId, RelayError> {
     if let Ok(q) = sysv::open_key(key, false, 0) {
         if let Ok(st) = sysv::stat(q) {
-            // SAFETY: getpid has no preconditions.
-            let me = unsafe { libc::getpid() };
+            let me = os::getpid();
             let last = st.last_receiver;
             if last > 0 && last != me && process_name(last).as_deref() == Some("mipc_main") {
                 return Err(RelayError::AlreadyRunning(last));
@@ -204,23 +203,11 @@ fn open_root(key: i32, mode: u32) -> Result<QueueId, RelayError> {
 /// Blocks SIGTERM and SIGINT in every thread and starts the thread that waits for them: it
 /// removes the root queue, which wakes the receive loop with `EIDRM`.
 fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayError> {
-    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: set is a valid sigset_t for these calls to fill and read.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
-    let set = SigSet(set);
+    let set = StopSignals::block().map_err(RelayError::Setup)?;
     std::thread::Builder::new()
         .name("mipc-signals".into())
         .spawn(move || {
-            let set = set;
-            let mut sig = 0;
-            // SAFETY: set is a valid sigset_t and sig a writable int.
-            unsafe { libc::sigwait(&set.0, &mut sig) };
+            let sig = set.wait();
             logln!(Info, "signal {sig}: stopping");
             SHUTDOWN.store(true, Ordering::SeqCst);
             let _ = sysv::remove(QueueId(root.load(Ordering::SeqCst)));
@@ -229,9 +216,23 @@ fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayEr
         .map_err(RelayError::Setup)
 }
 
-struct SigSet(libc::sigset_t);
-// SAFETY: a sigset_t is plain data with no pointers into thread-local state.
-unsafe impl Send for SigSet {}
+/// Process `pid` died (the watcher says): drops its entries and saves the table.
+fn report_death(shared: &Arc<Shared>, pid: i32) {
+    let Ok(mut r) = shared.router.lock() else {
+        return;
+    };
+    let mut port = shared.port();
+    let names = r.peer_died(&mut port, pid);
+    persist(&mut r, shared);
+    if !names.is_empty() {
+        let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        logln!(
+            Info,
+            "process {pid} died: dropped {} and removed its queues",
+            list.join(", ")
+        );
+    }
+}
 
 /// Saves what changed in the name table (a line per change; see `state.rs`).
 pub(crate) fn persist(router: &mut Router, shared: &Shared) {
@@ -265,6 +266,20 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
         Ok(Handled::Greeted(n, pid)) => logln!(Debug, "{n} is a mipc-rs entry of process {pid}"),
         Ok(Handled::Ponged) => logln!(Debug, "answered a ping"),
         Ok(Handled::LookedUp) => logln!(Debug, "answered a lookup"),
+        Ok(Handled::Subscribed { who, pattern, on }) => {
+            let what = if *on {
+                "subscribed to"
+            } else {
+                "unsubscribed from"
+            };
+            logln!(Debug, "{who} {what} {pattern}")
+        }
+        Ok(Handled::Published { event, receivers }) => {
+            logln!(Debug, "event {event} to {receivers} subscriber(s)")
+        }
+        Ok(Handled::Broadcast { api, receivers }) => {
+            logln!(Debug, "broadcast of api {api} to {receivers} entries")
+        }
         Err(r @ Rejected::Malformed(_))
         | Err(r @ Rejected::BadNotice(_))
         | Err(r @ Rejected::Control(..)) => {
@@ -305,7 +320,9 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         pending: Mutex::new(None),
         watcher: OnceLock::new(),
     });
-    let watcher = Watcher::spawn(shared.clone()).map_err(RelayError::Setup)?;
+    let for_watcher = shared.clone();
+    let watcher =
+        Watcher::spawn(move |pid| report_death(&for_watcher, pid)).map_err(RelayError::Setup)?;
     let _ = shared.watcher.set(watcher);
     let mut port = shared.port();
     let pending_path = pending::path_beside(&state::path(opts.key));
@@ -350,8 +367,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
             logln!(Info, "took back {n} entries from {path}");
         }
     }
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
+    let pid = os::getpid();
     logln!(
         Info,
         "ready: key {:#010x}, root queue {}, pid {pid}",
@@ -373,7 +389,13 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
                     )));
                 };
                 let out = r.handle(&mut port, &buf, Instant::now());
-                if !matches!(out, Ok(Handled::Forwarded) | Ok(Handled::Parked)) {
+                if !matches!(
+                    out,
+                    Ok(Handled::Forwarded
+                        | Handled::Parked
+                        | Handled::Published { .. }
+                        | Handled::Broadcast { .. })
+                ) {
                     persist(&mut r, &shared);
                 }
                 drop(r);

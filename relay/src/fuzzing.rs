@@ -4,9 +4,12 @@
 use crate::mem::MemPort;
 use crate::router::{Port, Router};
 use mipc::sysv::QueueId;
+use mipc::wire::control::{
+    self, ErrorAnswer, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, Wake,
+};
 use mipc::wire::{
-    self, thread_info_bytes, Build, CallTag, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_TYPE_ERROR,
-    MIPC_MSG_TYPE_HELLO, MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING, MIPC_MSG_TYPE_WAKE, MTYPE_LEN,
+    self, Build, CallTag, Control, Envelope, Kind, MsgBuf, ThreadInfo, MIPC_API_ID_MAX,
+    MIPC_MSG_TYPE_ERROR, MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING, MIPC_MSG_TYPE_WAKE, MTYPE_LEN,
 };
 use mipc::MipcName;
 use std::os::raw::c_long;
@@ -38,6 +41,16 @@ pub fn wire(data: &[u8]) {
         assert_eq!(b.mtext_len(), data.len());
     }
     let _ = wire::decode_thread_info(data);
+    // Every control payload: reading any bytes never panics, and every control message
+    // round-trips (build, decode, read back).
+    let _ = (ThreadInfo::get(data), Pong::get(data), Hello::get(data));
+    let _ = (
+        HelloAnswer::get(data),
+        ErrorAnswer::get(data),
+        Wake::get(data),
+    );
+    let _ = (Lookup::get(data), LookupAnswer::get(data));
+    control::samples(data);
 }
 
 struct Input<'a>(&'a [u8]);
@@ -88,35 +101,23 @@ pub fn router(data: &[u8]) {
         let queue = QueueId((b as i32) % QUEUES);
         match op % 8 {
             0 | 1 => {
-                let info = thread_info_bytes(op % 8 == 0, a as libc::pthread_t, &name(a), queue.0);
-                let t = MIPC_MSG_TYPE_NOTICE;
-                build(
-                    &mut buf,
-                    t as c_long,
-                    name(a),
-                    MipcName::RELAY,
-                    t,
-                    0,
-                    &info,
-                    None,
-                );
+                let info = ThreadInfo {
+                    hold: op % 8 == 0,
+                    thread_id: u64::from(a),
+                    name: name(a),
+                    mqd: queue.0,
+                };
+                buf.build_control(to_relay(&info.name, Kind::Notice, 0), &info);
                 let _ = r.handle(&mut port, &buf, now);
             }
             2 => {
-                let mut p = [0u8; 16];
-                p[4..8].copy_from_slice(&(100 + (a as i32) % PIDS).to_ne_bytes());
-                p[8..12].copy_from_slice(&queue.0.to_ne_bytes());
-                let t = MIPC_MSG_TYPE_HELLO;
-                build(
-                    &mut buf,
-                    t as c_long,
-                    name(b),
-                    MipcName::RELAY,
-                    t,
-                    100,
-                    &p,
-                    None,
-                );
+                let hello = Hello {
+                    version: 0,
+                    pid: 100 + (a as i32) % PIDS,
+                    mqd: queue.0,
+                    flags: 0,
+                };
+                buf.build_control(to_relay(&name(b), Kind::Hello, 100), &hello);
                 let _ = r.handle(&mut port, &buf, now);
             }
             3 => {
@@ -140,16 +141,15 @@ pub fn router(data: &[u8]) {
                 };
                 let len = input.byte() as usize;
                 let payload = input.bytes(len).to_vec();
-                build(
-                    &mut buf,
-                    t as c_long,
-                    name(a),
-                    name(b),
-                    t,
-                    sync,
-                    &payload,
+                buf.build(Build {
+                    mtype: t as c_long,
+                    src: &name(a),
+                    dst: &name(b),
+                    msg_type: t,
+                    sync_flag: sync,
+                    payload: &payload,
                     tag,
-                );
+                });
                 let _ = r.handle(&mut port, &buf, now);
             }
             4 => {
@@ -187,26 +187,14 @@ pub fn router(data: &[u8]) {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build(
-    buf: &mut MsgBuf,
-    mtype: c_long,
-    src: MipcName,
-    dst: MipcName,
-    msg_type: u32,
-    sync_flag: i32,
-    payload: &[u8],
-    tag: Option<CallTag>,
-) {
-    buf.build(Build {
-        mtype,
-        src: &src,
-        dst: &dst,
-        msg_type,
+fn to_relay(src: &MipcName, kind: Kind, sync_flag: i32) -> Envelope<'_> {
+    Envelope {
+        mtype: kind.mtype(),
+        src,
+        dst: &MipcName::RELAY,
         sync_flag,
-        payload,
-        tag,
-    });
+        tag: None,
+    }
 }
 
 fn check(r: &Router, port: &MemPort) {
@@ -231,7 +219,7 @@ fn check(r: &Router, port: &MemPort) {
             if wire::is_control(h.msg_type) {
                 let from_relay = h.src.is_relay();
                 assert!(
-                    from_relay || h.msg_type == MIPC_MSG_TYPE_PING,
+                    from_relay || h.msg_type == Kind::Ping.msg_type(),
                     "control type {:#x} forwarded from {}",
                     h.msg_type,
                     h.src

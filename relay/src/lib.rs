@@ -8,14 +8,20 @@
 //! - [`state`]: the name table on disk, for a relay restarted after SIGKILL;
 //! - [`pending`]: pending calls in mapped memory, for the same;
 //! - [`log`]: the relay's log lines;
-//! - [`mem`]: an in-memory port for tests and fuzzers;
-//! - [`fuzzing`]: the bodies of the fuzz targets, with the invariants they check.
+//!
+//! With the `testing` feature (the fuzz crate and the relay's own tests turn it on):
+//! - `mem`: an in-memory port for tests and fuzzers;
+//! - `fuzzing`: the bodies of the fuzz targets, with the invariants they check.
+
+#![forbid(unsafe_code)]
 
 #[macro_use]
 pub mod log;
 pub mod backlog;
 pub mod daemon;
+#[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
+#[cfg(any(test, feature = "testing"))]
 pub mod mem;
 pub mod pending;
 pub mod router;

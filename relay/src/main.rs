@@ -1,4 +1,5 @@
 //! `mipc_main`: the MIPC relay daemon. Runs in the foreground; stop it with SIGTERM or SIGINT.
+#![forbid(unsafe_code)]
 
 use mipc_relay::daemon::{self, Options};
 use mipc_relay::router::DEFAULT_MAX_ENTRIES;

@@ -11,10 +11,10 @@
 
 use crate::router::Pending;
 use mipc::fasthash::FastMap;
+use mipc::os::mapped::MappedFile;
 use mipc::wire::{CallTag, MIPC_NAME_MAX_LEN};
 use mipc::MipcName;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,17 +24,13 @@ const SLOT: usize = 128;
 #[derive(Debug)]
 pub struct PendingStore {
     path: PathBuf,
-    base: *mut u8,
+    map: MappedFile,
     slots: usize,
     /// An earlier relay left the file (only then is it worth reading).
     existed: bool,
     by_caller: FastMap<MipcName, usize>,
     free: Vec<usize>,
 }
-
-// SAFETY: the mapping is owned by this value alone (no aliasing pointer escapes), so moving
-// it to another thread is moving exclusive access.
-unsafe impl Send for PendingStore {}
 
 /// The pending-calls file of the bus whose name table is at `entries_path`.
 pub fn path_beside(entries_path: &Path) -> PathBuf {
@@ -49,13 +45,7 @@ fn wide(mtype: std::os::raw::c_long) -> i64 {
 }
 
 fn mono_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a live timespec for clock_gettime to fill.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    mipc::os::process::monotonic_ns()
 }
 
 impl PendingStore {
@@ -74,24 +64,10 @@ impl PendingStore {
         let existed = file.metadata()?.len() > 0;
         let len = slots * SLOT;
         file.set_len(len as u64)?;
-        // SAFETY: maps len bytes of a file we hold open for reading and writing, shared so
-        // that the data outlives this process; the fd may be closed after mmap.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
+        let map = MappedFile::map(&file, len)?;
         Ok(PendingStore {
             path,
-            base: base.cast(),
+            map,
             slots,
             existed,
             by_caller: FastMap::default(),
@@ -100,9 +76,7 @@ impl PendingStore {
     }
 
     fn slot(&mut self, i: usize) -> &mut [u8] {
-        // SAFETY: i < slots, so the SLOT bytes at i * SLOT lie within the mapping, which this
-        // value owns exclusively (&mut self).
-        unsafe { std::slice::from_raw_parts_mut(self.base.add(i * SLOT), SLOT) }
+        &mut self.map.bytes()[i * SLOT..(i + 1) * SLOT]
     }
 
     /// The calls an earlier relay left, with their slots taken back.
@@ -154,9 +128,7 @@ impl PendingStore {
         }
         // The scan mapped every page; let them go from the relay's resident set (the data
         // stays in the file, and a page comes back when a call is recorded in it).
-        // SAFETY: base and slots * SLOT are the mapping; MADV_DONTNEED on a shared file
-        // mapping only drops the process's page table entries.
-        unsafe { libc::madvise(self.base.cast(), self.slots * SLOT, libc::MADV_DONTNEED) };
+        self.map.release_pages();
         out
     }
 
@@ -197,13 +169,6 @@ impl PendingStore {
     /// Removes the file (a clean stop with no entry left).
     pub fn remove(&self) {
         let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-impl Drop for PendingStore {
-    fn drop(&mut self) {
-        // SAFETY: base and slots * SLOT are what mmap returned and was given.
-        unsafe { libc::munmap(self.base.cast(), self.slots * SLOT) };
     }
 }
 

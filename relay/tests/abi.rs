@@ -1,6 +1,7 @@
 //! The shared library's ABI as a linker sees it: exactly the C functions of SPEC §3 plus our
-//! three additions are exported (nothing of Rust's leaks), and the SONAME is the legacy
-//! `libmipc.so`, so binaries linked against the vendor library load ours.
+//! three additions are exported (nothing of Rust's leaks), and the SONAME is the versioned
+//! `libmipc.so.1` (binaries linked against the vendor library, which has no SONAME, ask for
+//! `libmipc.so`: `make install` installs that name too, scripts/test-install.sh checks it).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -66,11 +67,11 @@ fn exports_exactly_the_c_api() {
 }
 
 #[test]
-fn soname_is_the_legacy_one() {
+fn soname_is_versioned() {
     let dump = tool("objdump", &["-p"]);
     let soname = dump
         .lines()
         .find(|l| l.trim_start().starts_with("SONAME"))
         .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string());
-    assert_eq!(soname.as_deref(), Some("libmipc.so"));
+    assert_eq!(soname.as_deref(), Some("libmipc.so.1"));
 }

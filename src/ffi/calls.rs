@@ -4,8 +4,11 @@ use super::args;
 use super::guard;
 use crate::client;
 use crate::error::MipcError;
+use crate::link;
+use crate::os::ThreadId;
 use crate::sysv::QueueId;
 use crate::table::{self, Entry};
+use crate::timeout::CallTimeout;
 use crate::wire::MIPC_OK;
 use std::os::raw::{c_char, c_int, c_uint, c_void};
 
@@ -67,7 +70,7 @@ pub unsafe extern "C" fn mipc_send_sync_msg(
         let input = unsafe { args::input(r#in, in_size.into(), "in") }?;
         // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::output(out, out_size.into(), "out") }?;
-        let wait = client::wait_from_ms(timeout)?;
+        let wait = CallTimeout::from_ms(timeout)?;
         client::call(&dst, api_id, input, out, wait).map(|_| MIPC_OK)
     })
 }
@@ -113,7 +116,7 @@ pub unsafe extern "C" fn mipc_ping(dst: *const c_char, timeout: c_int) -> c_int 
     guard("mipc_ping", || {
         // SAFETY: forwarded from this function's contract.
         let dst = unsafe { args::name(dst, "dst") }?;
-        client::ping(&dst, client::wait_from_ms(timeout)?).map(|_| MIPC_OK)
+        client::ping(&dst, CallTimeout::from_ms(timeout)?).map(|_| MIPC_OK)
     })
 }
 
@@ -135,7 +138,7 @@ pub unsafe extern "C" fn mipc_clear_resp_msgq(
         // SAFETY: forwarded from this function's contract.
         unsafe { args::name(name, "name") }?;
         let q = queue_arg(mqd)?;
-        client::check_api(api_id)?;
+        link::check_api(api_id)?;
         client::clear_responses(q, api_id).map(|_| MIPC_OK)
     })
 }
@@ -164,8 +167,8 @@ pub unsafe extern "C" fn mipc_receive_response_msg(
         // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::output(out, out_size.into(), "out") }?;
         let q = queue_arg(mqd)?;
-        client::check_api(api_id)?;
-        let wait = client::wait_from_ms(timeout)?;
+        link::check_api(api_id)?;
+        let wait = CallTimeout::from_ms(timeout)?;
         client::receive_response(q, api_id, out, wait).map(|_| MIPC_OK)
     })
 }
@@ -188,6 +191,7 @@ pub unsafe extern "C" fn mipc_user_thread_info_register(
         // SAFETY: forwarded from this function's contract.
         let name = unsafe { args::name(name, "name") }?;
         let q = existing_queue_arg(mqd)?;
+        let tid = ThreadId::from_pthread(tid);
         table::register(Entry::new(name, q, tid, false, false)).map(|_| MIPC_OK)
     })
 }
@@ -214,7 +218,7 @@ pub unsafe extern "C" fn mipc_user_thread_info_find(
         if mqd_out.is_null() {
             return Err(MipcError::NullPointer("mqd_out"));
         }
-        let e = table::by_thread(tid)?;
+        let e = table::by_thread(ThreadId::from_pthread(tid))?;
         // SAFETY: both outputs are non-NULL and sized as this function's contract says.
         unsafe {
             args::write_name(name_out, &e.name);

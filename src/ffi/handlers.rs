@@ -24,12 +24,13 @@ use crate::events::MIPC_MSG_TYPE_EVENT;
 use crate::name::MipcName;
 use crate::server;
 use crate::sysv::QueueId;
+use crate::table;
+use crate::timeout::RecvTimeout;
 use crate::wire::{self, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_OK, MTYPE_LEN};
 use std::collections::HashMap;
 use std::os::raw::{c_char, c_int, c_uint, c_void};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Mutex, Once};
-use std::time::Duration;
 
 /// A request (or event) as a handler of `mipc_register_handler` sees it. Every pointer is
 /// valid only while the handler runs.
@@ -272,7 +273,7 @@ fn run_exit(reason: c_int) {
 }
 
 /// Receives one message for entry (`name`, `queue`) and hands it to its handler.
-fn dispatch(queue: QueueId, name: &MipcName, wait: Option<Duration>) -> Result<Outcome, MipcError> {
+fn dispatch(queue: QueueId, name: &MipcName, wait: RecvTimeout) -> Result<Outcome, MipcError> {
     if STOPPING.load(Ordering::SeqCst) {
         return Ok(Outcome::Stopped(MIPC_EXIT_SIGNAL));
     }
@@ -383,7 +384,7 @@ pub unsafe extern "C" fn mipc_serve(name: *const c_char) -> c_int {
         let queue = client::init(&name)?;
         let serving = Serving::start(name, queue)?;
         let reason = loop {
-            match dispatch(queue, &name, None)? {
+            match dispatch(queue, &name, RecvTimeout::Forever)? {
                 Outcome::Handled | Outcome::Idle => {}
                 Outcome::Stopped(reason) => break reason,
             }
@@ -409,10 +410,10 @@ pub unsafe extern "C" fn mipc_serve(name: *const c_char) -> c_int {
 pub extern "C" fn mipc_dispatch_once(mqd: c_int, timeout: c_int) -> c_int {
     guard("mipc_dispatch_once", || {
         let queue = queue_arg(mqd)?;
-        let entry = client::entry_of(queue).ok_or(MipcError::BadArgument(
+        let entry = table::by_queue(queue).ok_or(MipcError::BadArgument(
             "mqd is not the queue of an entry of this process (use what mipc_init returned)",
         ))?;
-        let wait = server::wait_from_ms(timeout)?;
+        let wait = RecvTimeout::from_ms(timeout)?;
         let serving = Serving::start(entry.name, queue)?;
         let out = dispatch(queue, &entry.name, wait)?;
         drop(serving);

@@ -9,6 +9,7 @@ use crate::error::MipcError;
 use crate::name::MipcName;
 use crate::server::{self, HandlerTable};
 use crate::sysv;
+use crate::timeout::RecvTimeout;
 use crate::wire::{MIPC_NAME_MAX_LEN, MIPC_OK, MTEXT_MAX_TAGGED, MTYPE_LEN};
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
 
@@ -50,7 +51,7 @@ pub unsafe extern "C" fn mipc_mq_receive(
                 "size is smaller than a message's type field",
             ));
         }
-        let wait = server::wait_from_ms(timeout)?;
+        let wait = RecvTimeout::from_ms(timeout)?;
         let len = (size as usize).min(FOREIGN_RECV_MAX);
         // SAFETY: buf is not NULL and the caller guarantees size (>= len) writable bytes.
         let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };

@@ -253,7 +253,11 @@ fn table_functions() {
         for k in 0..20 {
             let n = std::ffi::CString::new(format!("t{k}")).unwrap();
             assert_eq!(
-                mipc_user_thread_info_register(n.as_ptr(), q.0 .0, 0x7000 + k as libc::pthread_t),
+                mipc_user_thread_info_register(
+                    n.as_ptr(),
+                    q.0 .0,
+                    crate::os::ThreadId(0x7000 + k as u64).to_pthread()
+                ),
                 MIPC_OK
             );
         }

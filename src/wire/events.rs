@@ -17,6 +17,7 @@
 //! `sync_flag` 0), exactly the bytes `mipc_send_msg` would have delivered, so a legacy
 //! server handles it with the handler it already has for that api id.
 
+use super::control::{Control, Kind};
 use crate::error::RelayErrorCode;
 use crate::name::{MipcName, NameError};
 use crate::wire::{MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN};
@@ -34,6 +35,9 @@ pub const MIPC_MSG_TYPE_PUBLISH: c_uint = 0x7FFF_FF12;
 pub const MIPC_MSG_TYPE_EVENT: c_uint = 0x7FFF_FF13;
 /// mipc-rs extension: a sender hands the relay one message for every registered entry.
 pub const MIPC_MSG_TYPE_BROADCAST: c_uint = 0x7FFF_FF14;
+/// mipc-rs extension: a library's message to its own serving loop (`mipc_serve`,
+/// `Endpoint::run`) to end it; like WAKE it never passes through the relay.
+pub const MIPC_MSG_TYPE_STOP: c_uint = 0x7FFF_FF1F;
 /// First type of the range reserved for events (`0x7FFFFF10`-`0x7FFFFF1F`).
 pub const EVENT_TYPES_MIN: c_uint = 0x7FFF_FF10;
 /// Last type of the range reserved for events.
@@ -209,6 +213,72 @@ impl fmt::Display for EventPattern {
         fmt::Display::fmt(&self.text, f)
     }
 }
+
+/// SUBSCRIBE: the pattern in a 32-byte name field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscribe {
+    /// What to subscribe to.
+    pub pattern: EventPattern,
+}
+
+/// UNSUBSCRIBE: the pattern, as subscribed, in a 32-byte name field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsubscribe {
+    /// What to drop.
+    pub pattern: EventPattern,
+}
+
+/// The relay's answer to SUBSCRIBE: `i32 status`, 0 or a relay error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscribeAnswer {
+    /// 0: done; otherwise a [`RelayErrorCode`].
+    pub status: i32,
+}
+
+/// The relay's answer to UNSUBSCRIBE: as [`SubscribeAnswer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnsubscribeAnswer {
+    /// 0: done; otherwise a [`RelayErrorCode`].
+    pub status: i32,
+}
+
+macro_rules! pattern_control {
+    ($t:ident, $kind:ident) => {
+        impl Control for $t {
+            const KIND: Kind = Kind::$kind;
+            const LEN: usize = MIPC_NAME_MAX_LEN;
+            fn put(&self, out: &mut [u8]) {
+                out.copy_from_slice(&self.pattern.to_payload());
+            }
+            fn get(p: &[u8]) -> Option<Self> {
+                Some($t {
+                    pattern: EventPattern::from_payload(p).ok()?,
+                })
+            }
+        }
+    };
+}
+pattern_control!(Subscribe, Subscribe);
+pattern_control!(Unsubscribe, Unsubscribe);
+
+macro_rules! status_control {
+    ($t:ident, $kind:ident) => {
+        impl Control for $t {
+            const KIND: Kind = Kind::$kind;
+            const LEN: usize = 4;
+            fn put(&self, out: &mut [u8]) {
+                out.copy_from_slice(&self.status.to_ne_bytes());
+            }
+            fn get(p: &[u8]) -> Option<Self> {
+                Some($t {
+                    status: i32::from_ne_bytes(p.try_into().ok()?),
+                })
+            }
+        }
+    };
+}
+status_control!(SubscribeAnswer, Subscribe);
+status_control!(UnsubscribeAnswer, Unsubscribe);
 
 /// The relay's answer to SUBSCRIBE / UNSUBSCRIBE: `i32` status, 0 for done.
 pub fn status_payload(status: Option<RelayErrorCode>) -> [u8; 4] {
@@ -391,5 +461,17 @@ mod tests {
         }
         assert!(!is_event_type(crate::wire::MIPC_MSG_TYPE_LOOKUP));
         assert!(!is_event_type(0x7FFF_FF20));
+    }
+
+    #[test]
+    fn subscription_controls_round_trip() {
+        let seed = MipcName::new(b"sub").unwrap();
+        for s in ["alarm.*", "*", "x"] {
+            let p = pat(s);
+            super::super::control::assert_round_trip(&Subscribe { pattern: p }, &seed);
+            super::super::control::assert_round_trip(&Unsubscribe { pattern: p }, &seed);
+        }
+        super::super::control::assert_round_trip(&SubscribeAnswer { status: 8 }, &seed);
+        super::super::control::assert_round_trip(&UnsubscribeAnswer { status: 0 }, &seed);
     }
 }

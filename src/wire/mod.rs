@@ -14,13 +14,20 @@
 //! what lets a caller tell its own answer from a late one (docs/PROTOCOL.md).
 #![allow(non_camel_case_types, non_snake_case)]
 
+pub mod control;
+pub mod events;
+mod msgbuf;
+
+pub use msgbuf::{Build, MsgBuf};
+
+pub use crate::name::MIPC_NAME_MAX_LEN;
 use crate::name::{MipcName, NameError};
 use std::fmt;
 use std::mem::{offset_of, size_of};
 use std::os::raw::{c_char, c_int, c_long, c_uchar, c_uint};
 
-/// Size of a name field, terminator included.
-pub const MIPC_NAME_MAX_LEN: usize = 32;
+pub use control::{Control, Envelope, Kind};
+
 /// Largest payload of one message, in bytes.
 pub const MIPC_MSG_MAX_LEN: usize = 2048;
 /// Default SysV key of the relay's root queue ("MIPC"); `MIPC_ROOT_KEY` overrides it.
@@ -329,173 +336,36 @@ pub fn payload<'a>(mtext: &'a [u8], hdr: &Header) -> &'a [u8] {
     &mtext[MTEXT_HEADER_LEN..MTEXT_HEADER_LEN + hdr.msg_size as usize]
 }
 
-/// A message buffer: `mtype` then room for the largest tagged `mtext`, aligned for `long`.
-///
-/// The relay and the library receive into one of these and send from it, so a message is
-/// never copied in user space on its way through.
-#[repr(C, align(8))]
-#[derive(Clone)]
-pub struct MsgBuf {
-    bytes: [u8; BUF_LEN],
-    mtext_len: usize,
-}
+/// Bytes of `MIPC_THREAD_INFO_T.thread_id` on this target (a C `pthread_t`).
+pub const THREAD_ID_LEN: usize = size_of::<libc::pthread_t>();
 
-impl Default for MsgBuf {
-    fn default() -> Self {
-        MsgBuf {
-            bytes: [0; BUF_LEN],
-            mtext_len: 0,
-        }
-    }
-}
-
-impl fmt::Debug for MsgBuf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MsgBuf")
-            .field("mtype", &self.mtype())
-            .field("mtext_len", &self.mtext_len)
-            .finish()
-    }
-}
-
-/// Fields of a message to build with [`MsgBuf::build`].
-#[derive(Debug, Clone, Copy)]
-pub struct Build<'a> {
-    /// SysV `mtype`.
-    pub mtype: c_long,
-    /// Sender name.
-    pub src: &'a MipcName,
-    /// Destination name.
-    pub dst: &'a MipcName,
-    /// `msg_hdr.msg_type`.
-    pub msg_type: u32,
-    /// `msg_hdr.sync_flag`.
-    pub sync_flag: i32,
-    /// Payload, at most `MIPC_MSG_MAX_LEN` bytes.
-    pub payload: &'a [u8],
-    /// Call tag to append, if any.
-    pub tag: Option<CallTag>,
-}
-
-impl MsgBuf {
-    /// A new, empty buffer on the heap (it is over 2 KiB).
-    pub fn boxed() -> Box<MsgBuf> {
-        Box::default()
-    }
-
-    /// The whole buffer, `mtype` first, for a receive call to fill.
-    pub fn raw_mut(&mut self) -> &mut [u8] {
-        &mut self.bytes
-    }
-
-    /// Records how many `mtext` bytes a receive call wrote.
-    pub fn set_mtext_len(&mut self, len: usize) {
-        self.mtext_len = len.min(BUF_LEN - MTYPE_LEN);
-    }
-
-    /// The message as sent: `mtype` then `mtext`.
-    pub fn as_sendable(&self) -> &[u8] {
-        &self.bytes[..MTYPE_LEN + self.mtext_len]
-    }
-
-    /// The message without a trailing call tag, for a peer that does not know tags.
-    pub fn as_sendable_untagged(&self, hdr: &Header) -> &[u8] {
-        &self.bytes[..MTYPE_LEN + hdr.mtext_len(false)]
-    }
-
-    /// The `mtext` bytes received or built.
-    pub fn mtext(&self) -> &[u8] {
-        &self.bytes[MTYPE_LEN..MTYPE_LEN + self.mtext_len]
-    }
-
-    /// Length of `mtext`.
-    pub fn mtext_len(&self) -> usize {
-        self.mtext_len
-    }
-
-    /// SysV `mtype`.
-    pub fn mtype(&self) -> c_long {
-        let mut b = [0u8; MTYPE_LEN];
-        b.copy_from_slice(&self.bytes[..MTYPE_LEN]);
-        c_long::from_ne_bytes(b)
-    }
-
-    /// Sets SysV `mtype`.
-    pub fn set_mtype(&mut self, mtype: c_long) {
-        self.bytes[..MTYPE_LEN].copy_from_slice(&mtype.to_ne_bytes());
-    }
-
-    /// Appends the caller's queue to a request just built with [`MsgBuf::build`] with a
-    /// request tag, for a direct call: the server answers straight to that queue
-    /// (docs/PROTOCOL.md §6). Does nothing when there is no room (never for a built message).
-    pub fn append_reply_queue(&mut self, queue: i32) {
-        let end = MTYPE_LEN + self.mtext_len;
-        if let Some(slot) = self.bytes.get_mut(end..end + 4) {
-            slot.copy_from_slice(&queue.to_ne_bytes());
-            self.mtext_len += 4;
-        }
-    }
-
-    /// Writes a whole message.
-    ///
-    /// # Panics
-    /// Never for a payload within `MIPC_MSG_MAX_LEN`; callers check sizes first, and a
-    /// longer payload is cut to the limit rather than overflow.
-    pub fn build(&mut self, m: Build<'_>) {
-        let len = m.payload.len().min(MIPC_MSG_MAX_LEN);
-        self.set_mtype(m.mtype);
-        let t = &mut self.bytes[MTYPE_LEN..];
-        t[OFF_SRC..OFF_SRC + MIPC_NAME_MAX_LEN].copy_from_slice(m.src.field());
-        t[OFF_DST..OFF_DST + MIPC_NAME_MAX_LEN].copy_from_slice(m.dst.field());
-        t[OFF_TYPE..OFF_TYPE + 4].copy_from_slice(&m.msg_type.to_ne_bytes());
-        t[OFF_SIZE..OFF_SIZE + 4].copy_from_slice(&(len as u32).to_ne_bytes());
-        t[OFF_SYNC..OFF_SYNC + 4].copy_from_slice(&m.sync_flag.to_ne_bytes());
-        t[MTEXT_HEADER_LEN..MTEXT_HEADER_LEN + len].copy_from_slice(&m.payload[..len]);
-        let mut end = MTEXT_HEADER_LEN + len;
-        if let Some(tag) = m.tag {
-            t[end..end + TAG_LEN].copy_from_slice(&tag.raw().to_ne_bytes());
-            end += TAG_LEN;
-        }
-        self.mtext_len = end;
-    }
-
-    /// Checks the `mtext` and reads its header.
-    ///
-    /// # Errors
-    /// As [`decode`].
-    pub fn decode(&self) -> Result<Header, WireError> {
-        decode(self.mtext())
-    }
-}
-
-/// The bytes of a `MIPC_THREAD_INFO_T`, as a NOTICE carries them.
-pub fn thread_info_bytes(hold: bool, tid: libc::pthread_t, name: &MipcName, mqd: i32) -> Vec<u8> {
-    let mut info = MIPC_THREAD_INFO_T {
-        flag_is_hold: if hold { MIPC_TRUE } else { MIPC_FALSE },
-        thread_id: tid,
-        name: [0; MIPC_NAME_MAX_LEN],
-        mqd,
-    };
-    for (d, s) in info.name.iter_mut().zip(name.field()) {
-        *d = *s as c_char;
-    }
+/// The bytes of a `MIPC_THREAD_INFO_T`, as a NOTICE carries them. `tid` is written in the
+/// width of this target's `pthread_t` (see `crate::os::ThreadId`).
+pub fn thread_info_bytes(hold: bool, tid: u64, name: &MipcName, mqd: i32) -> Vec<u8> {
     let mut out = vec![0u8; size_of::<MIPC_THREAD_INFO_T>()];
     let put = |out: &mut [u8], off: usize, b: &[u8]| out[off..off + b.len()].copy_from_slice(b);
+    let hold = if hold { MIPC_TRUE } else { MIPC_FALSE };
     put(
         &mut out,
         offset_of!(MIPC_THREAD_INFO_T, flag_is_hold),
-        &info.flag_is_hold.to_ne_bytes(),
+        &hold.to_ne_bytes(),
     );
+    let tid_bytes = tid.to_ne_bytes();
+    let tid_bytes: &[u8] = if THREAD_ID_LEN == 8 {
+        &tid_bytes
+    } else {
+        &(tid as u32).to_ne_bytes()
+    };
     put(
         &mut out,
         offset_of!(MIPC_THREAD_INFO_T, thread_id),
-        &info.thread_id.to_ne_bytes(),
+        tid_bytes,
     );
     put(&mut out, offset_of!(MIPC_THREAD_INFO_T, name), name.field());
     put(
         &mut out,
         offset_of!(MIPC_THREAD_INFO_T, mqd),
-        &info.mqd.to_ne_bytes(),
+        &mqd.to_ne_bytes(),
     );
     out
 }
@@ -550,146 +420,4 @@ pub fn is_control(msg_type: u32) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn name(s: &str) -> MipcName {
-        MipcName::new(s.as_bytes()).unwrap()
-    }
-
-    #[test]
-    fn build_then_decode_round_trips() {
-        let mut b = MsgBuf::boxed();
-        let (src, dst) = (name("main_apm"), name("alarm_apm"));
-        let tag = CallTag::request(7);
-        b.build(Build {
-            mtype: 42,
-            src: &src,
-            dst: &dst,
-            msg_type: 42,
-            sync_flag: -1,
-            payload: b"hello",
-            tag,
-        });
-        let h = b.decode().unwrap();
-        assert_eq!(
-            (h.src, h.dst, h.msg_type, h.msg_size, h.sync_flag),
-            (src, dst, 42, 5, -1)
-        );
-        assert_eq!(h.tag, tag);
-        assert_eq!(payload(b.mtext(), &h), b"hello");
-        assert_eq!(b.mtype(), 42);
-        assert_eq!(
-            b.as_sendable_untagged(&h).len(),
-            MTYPE_LEN + MTEXT_HEADER_LEN + 5
-        );
-    }
-
-    #[test]
-    fn legacy_bytes_have_no_tag() {
-        let mut b = MsgBuf::boxed();
-        let n = name("a");
-        b.build(Build {
-            mtype: 1,
-            src: &n,
-            dst: &n,
-            msg_type: 1,
-            sync_flag: 0,
-            payload: &[],
-            tag: None,
-        });
-        assert_eq!(b.mtext_len(), MTEXT_HEADER_LEN);
-        assert_eq!(b.decode().unwrap().tag, None);
-    }
-
-    #[test]
-    fn rejects_what_the_spec_rejects() {
-        let mut b = MsgBuf::boxed();
-        let n = name("a");
-        b.build(Build {
-            mtype: 1,
-            src: &n,
-            dst: &n,
-            msg_type: 1,
-            sync_flag: 0,
-            payload: &[1; 10],
-            tag: None,
-        });
-        let m = b.mtext().to_vec();
-        assert_eq!(decode(&m[..10]), Err(WireError::Truncated { len: 10 }));
-        assert!(matches!(
-            decode(&m[..m.len() - 1]),
-            Err(WireError::SizeMismatch { .. })
-        ));
-        let mut big = m.clone();
-        big[OFF_SIZE..OFF_SIZE + 4].copy_from_slice(&2049u32.to_ne_bytes());
-        assert_eq!(
-            decode(&big),
-            Err(WireError::PayloadTooLarge { msg_size: 2049 })
-        );
-        let mut unterminated = m.clone();
-        unterminated[..32].fill(b'x');
-        assert!(matches!(
-            decode(&unterminated),
-            Err(WireError::BadSource(NameError::TooLong))
-        ));
-        let mut zero_tag = m.clone();
-        zero_tag.extend_from_slice(&0u32.to_ne_bytes());
-        assert_eq!(decode(&zero_tag), Err(WireError::BadTag));
-    }
-
-    #[test]
-    fn thread_info_round_trips() {
-        let n = name("middleware");
-        let bytes = thread_info_bytes(true, 99, &n, 1234);
-        let info = decode_thread_info(&bytes).unwrap();
-        assert_eq!(
-            info,
-            ThreadInfo {
-                hold: true,
-                thread_id: 99,
-                name: n,
-                mqd: 1234
-            }
-        );
-        assert!(decode_thread_info(&bytes[1..]).is_err());
-    }
-
-    #[test]
-    fn direct_requests_carry_the_reply_queue() {
-        let mut b = MsgBuf::boxed();
-        let n = name("a");
-        let tag = CallTag::request(3);
-        b.build(Build {
-            mtype: 1,
-            src: &n,
-            dst: &n,
-            msg_type: 1,
-            sync_flag: -1,
-            payload: b"xy",
-            tag,
-        });
-        b.append_reply_queue(77);
-        let h = b.decode().unwrap();
-        assert_eq!((h.tag, h.reply_queue, h.msg_size), (tag, Some(77), 2));
-        assert_eq!(b.mtext_len(), MTEXT_HEADER_LEN + 2 + 8);
-        assert_eq!(
-            b.as_sendable_untagged(&h).len(),
-            MTYPE_LEN + MTEXT_HEADER_LEN + 2
-        );
-        // An answer's tag may not carry a reply queue.
-        let mut m = b.mtext().to_vec();
-        let body = MTEXT_HEADER_LEN + 2;
-        m[body..body + 4].copy_from_slice(&tag.unwrap().reply().raw().to_ne_bytes());
-        assert_eq!(decode(&m), Err(WireError::BadTag));
-    }
-
-    #[test]
-    fn tags() {
-        assert_eq!(CallTag::request(0), None);
-        assert_eq!(CallTag::request(TAG_REPLY), None);
-        let t = CallTag::request(5).unwrap();
-        assert!(!t.is_reply() && t.reply().is_reply());
-        assert_eq!(t.reply().id(), 5);
-    }
-}
+mod tests;

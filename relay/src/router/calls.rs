@@ -1,0 +1,199 @@
+//! Pending sync calls: which caller waits on whom, the deadlock check over that chain, and
+//! the ERROR answers that end a call the relay cannot complete.
+
+use super::{Pending, Port, Rejected, Router};
+use mipc::error::RelayErrorCode;
+use mipc::sysv::QueueId;
+use mipc::wire::control::ErrorAnswer;
+use mipc::wire::{CallTag, Header, MsgBuf};
+use mipc::MipcName;
+use std::os::raw::c_long;
+use std::time::{Duration, Instant};
+
+/// A caller waiting for an answer the relay will not deliver: where and how to tell it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WaitingCall {
+    /// The caller.
+    pub caller: MipcName,
+    /// Its queue.
+    pub queue: QueueId,
+    /// The SysV type it waits on.
+    pub mtype: c_long,
+    /// The api id of its call.
+    pub api: u32,
+    /// Its call's tag.
+    pub tag: CallTag,
+}
+
+impl Router {
+    /// Takes back the pending calls an earlier relay of this bus left (`pending.rs`), for
+    /// callers that are still registered. A call whose callee did not come back (its process
+    /// died while no relay ran) is failed at once with "peer died".
+    pub fn restore_pending(
+        &mut self,
+        port: &mut impl Port,
+        calls: Vec<(MipcName, Pending)>,
+    ) -> usize {
+        let mut kept = 0;
+        for (caller, p) in calls {
+            let callee_back = self.entries.contains_key(&p.callee);
+            match self.entries.get_mut(&caller) {
+                Some(e) if callee_back => {
+                    e.pending = Some(p);
+                    kept += 1;
+                }
+                Some(e) => {
+                    port.pending_changed(&caller, None);
+                    if e.ext {
+                        let queue = e.queue;
+                        self.fail_call(port, &caller, queue, &p, RelayErrorCode::PeerDied);
+                    }
+                }
+                None => port.pending_changed(&caller, None),
+            }
+        }
+        kept
+    }
+
+    /// A call recorded as pending could not be delivered: it is not pending after all.
+    pub(super) fn forget_call(
+        &mut self,
+        port: &mut impl Port,
+        caller: &MipcName,
+        call: Option<CallTag>,
+    ) {
+        let Some(tag) = call else { return };
+        if let Some(e) = self.entries.get_mut(caller) {
+            if e.pending.is_some_and(|p| p.tag == tag) {
+                e.pending = None;
+                port.pending_changed(caller, None);
+            }
+        }
+    }
+
+    /// Tells `caller` (whose queue is `queue`) that its pending call `p` failed with `code`.
+    pub(super) fn fail_call(
+        &mut self,
+        port: &mut impl Port,
+        caller: &MipcName,
+        queue: QueueId,
+        p: &Pending,
+        code: RelayErrorCode,
+    ) {
+        let call = WaitingCall {
+            caller: *caller,
+            queue,
+            mtype: p.mtype,
+            api: p.api,
+            tag: p.tag,
+        };
+        self.send_error(port, &call, code);
+    }
+
+    /// Keeps track of sync calls: a forwarded call is pending for its caller until its answer
+    /// passes through.
+    pub(super) fn note_delivery(
+        &mut self,
+        port: &mut impl Port,
+        hdr: &Header,
+        mtype: c_long,
+        call: Option<CallTag>,
+        now: Instant,
+    ) {
+        if let Some(tag) = call {
+            if let Some(src) = self.entries.get_mut(&hdr.src) {
+                let until =
+                    (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64));
+                let p = Pending {
+                    callee: hdr.dst,
+                    mtype,
+                    api: hdr.msg_type,
+                    tag,
+                    until,
+                };
+                src.pending = Some(p);
+                port.pending_changed(&hdr.src, Some(&p));
+            }
+        } else if let Some(t) = hdr.tag.filter(|t| t.is_reply()) {
+            if let Some(caller) = self.entries.get_mut(&hdr.dst) {
+                if caller.pending.is_some_and(|p| p.tag.id() == t.id()) {
+                    caller.pending = None;
+                    port.pending_changed(&hdr.dst, None);
+                }
+            }
+        }
+    }
+
+    /// Whether a call from `src` to `dst` closes a cycle: `dst` waits (transitively) on `src`.
+    pub(super) fn would_deadlock(&self, src: &MipcName, dst: &MipcName, now: Instant) -> bool {
+        let mut cur = *dst;
+        for _ in 0..self.entries.len().min(64) {
+            let Some(p) = self.entries.get(&cur).and_then(|e| e.pending) else {
+                return false;
+            };
+            if p.until.is_some_and(|u| u <= now) {
+                return false;
+            }
+            if p.callee == *src {
+                return true;
+            }
+            cur = p.callee;
+        }
+        false
+    }
+
+    /// Tells a caller that its tagged sync call failed (only callers that greeted us know
+    /// the ERROR type; a legacy caller waits for its timeout, as it always did).
+    /// Tells a caller that its tagged sync call failed with `why` (only callers that greeted
+    /// us know the ERROR type; a legacy caller waits for its timeout, as it always did), and
+    /// returns `why` for the caller of this to pass on.
+    pub(super) fn refuse<T>(
+        &mut self,
+        port: &mut impl Port,
+        msg: &MsgBuf,
+        hdr: &Header,
+        why: Rejected,
+    ) -> Result<T, Rejected> {
+        if let Some(code) = why.code() {
+            self.fail(port, msg, hdr, code);
+        }
+        Err(why)
+    }
+
+    fn fail(&mut self, port: &mut impl Port, msg: &MsgBuf, hdr: &Header, code: RelayErrorCode) {
+        let Some(tag) = hdr.tag.filter(|t| !t.is_reply()) else {
+            return;
+        };
+        if hdr.sync_flag == 0 {
+            return;
+        }
+        let Some(caller) = self.entries.get(&hdr.src).filter(|e| e.ext) else {
+            return;
+        };
+        let call = WaitingCall {
+            caller: hdr.src,
+            queue: caller.queue,
+            mtype: msg.mtype(),
+            api: hdr.msg_type,
+            tag,
+        };
+        self.send_error(port, &call, code);
+    }
+
+    /// Sends `call`'s caller the ERROR answer `code`.
+    pub(super) fn send_error(
+        &mut self,
+        port: &mut impl Port,
+        call: &WaitingCall,
+        code: RelayErrorCode,
+    ) {
+        let answer = ErrorAnswer {
+            code: code as i32,
+            api: call.api,
+        };
+        self.build_answer(call.mtype, &call.caller, &answer, Some(call.tag.reply()));
+        if port.send(call.queue, self.reply.as_sendable()).is_ok() {
+            self.stats.errors_sent += 1;
+        }
+    }
+}

@@ -1,0 +1,440 @@
+//! The relay's state machine: the name table and what to do with each message. It does no
+//! I/O of its own; every queue or process question goes through a [`Port`], so tests and
+//! fuzzers can drive it with an in-memory one.
+//!
+//! By concept: `table.rs` (the name table and the processes behind it), `control.rs` (messages
+//! to the relay itself), `calls.rs` (pending sync calls, deadlock detection, error answers),
+//! `parking.rs` (the backlog of a full queue), `changes.rs` (what to save), `events.rs`
+//! (subscriptions, and the fan-out of events and broadcasts) and `subscriptions.rs` (who
+//! subscribed to what).
+
+mod calls;
+mod changes;
+mod control;
+mod events;
+mod parking;
+mod subscriptions;
+mod table;
+
+use crate::backlog::Backlogs;
+use mipc::error::RelayErrorCode;
+use mipc::events::{EventName, EventPattern, MIPC_MSG_TYPE_PUBLISH};
+use mipc::sysv::{QueueError, QueueId};
+use mipc::wire::{self, CallTag, Control, Envelope, Header, Kind, MsgBuf, WireError};
+use mipc::MipcName;
+use std::collections::HashMap;
+use std::fmt;
+use std::os::raw::c_long;
+use std::time::Instant;
+
+/// A message on its way to a registered destination (what [`Router::park`] needs to keep
+/// it).
+struct Delivery<'a> {
+    msg: &'a MsgBuf,
+    hdr: &'a Header,
+    /// The destination's queue.
+    queue: QueueId,
+    /// The bytes to send (without the tag for a legacy destination).
+    bytes: &'a [u8],
+    /// The call's tag when it is a sync request.
+    call: Option<CallTag>,
+    now: Instant,
+}
+
+/// Default most entries the relay keeps (a flood of registrations cannot grow it further).
+pub const DEFAULT_MAX_ENTRIES: usize = 4096;
+
+/// What the router needs from the world: queues and processes.
+pub trait Port {
+    /// Sends a whole message (`mtype` first) to `q` without blocking.
+    ///
+    /// # Errors
+    /// [`QueueError::Full`], [`QueueError::Gone`], and the rest of [`QueueError`].
+    fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError>;
+    /// Whether queue `q` exists.
+    fn queue_exists(&mut self, q: QueueId) -> bool;
+    /// Whether process `pid` is alive.
+    fn pid_alive(&mut self, pid: i32) -> bool;
+    /// Removes queue `q` (of a dead process).
+    fn remove_queue(&mut self, q: QueueId);
+    /// Starts watching `pid` for its death; [`Router::peer_died`] is called when it dies.
+    fn watch(&mut self, pid: i32);
+    /// The process that last received from queue `q`, if any did (a legacy entry's owner:
+    /// only the owner reads its queue).
+    fn last_receiver(&mut self, q: QueueId) -> Option<i32>;
+    /// `dst` just got a backlog: start sending it ([`Router::next_parked_batch`]) with blocking
+    /// sends, apart from the relay's receive loop.
+    fn drain(&mut self, dst: MipcName);
+    /// `caller`'s pending call changed (or ended, with `None`): keep it where a relay
+    /// started after this one finds it (`pending.rs`).
+    fn pending_changed(&mut self, caller: &MipcName, p: Option<&Pending>);
+}
+
+/// A sync call the relay forwarded and whose answer it has not seen yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pending {
+    /// Who was called.
+    pub callee: MipcName,
+    /// The request's SysV type (the api id), which the caller waits on.
+    pub mtype: c_long,
+    /// The request's api id.
+    pub api: u32,
+    /// The request's tag.
+    pub tag: CallTag,
+    /// When the caller gives up (`None`: never).
+    pub until: Option<Instant>,
+}
+
+/// One registered entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Its queue.
+    pub queue: QueueId,
+    /// Its process, once it greeted the relay (legacy entries never tell).
+    pub pid: Option<i32>,
+    /// It greeted the relay: it may receive call tags and error answers.
+    pub ext: bool,
+    /// Thread id from its NOTICE.
+    pub thread_id: u64,
+    /// Its outstanding sync call, if any (one per entry: a sync call blocks its thread).
+    pub pending: Option<Pending>,
+}
+
+/// What the router did with a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Forwarded to the destination's queue.
+    Forwarded,
+    /// The destination's queue is full: kept in its backlog, to be sent when there is room.
+    Parked,
+    /// A NOTICE registered an entry.
+    Registered(MipcName, QueueId),
+    /// A NOTICE unregistered an entry.
+    Unregistered(MipcName),
+    /// A HELLO was answered.
+    Greeted(MipcName, i32),
+    /// A PING to the relay was answered.
+    Ponged,
+    /// A LOOKUP (direct path) was answered.
+    LookedUp,
+    /// A SUBSCRIBE (`on`) or UNSUBSCRIBE was answered.
+    Subscribed {
+        /// The subscriber.
+        who: MipcName,
+        /// Its pattern.
+        pattern: EventPattern,
+        /// Subscribed (true) or unsubscribed.
+        on: bool,
+    },
+    /// A PUBLISH was fanned out (where `mipc monitor` sees events go by).
+    Published {
+        /// The event.
+        event: EventName,
+        /// Subscribers that got it (sent or parked).
+        receivers: usize,
+    },
+    /// A BROADCAST was fanned out.
+    Broadcast {
+        /// Its api id.
+        api: u32,
+        /// Entries that got it (sent or parked).
+        receivers: usize,
+    },
+}
+
+/// Why the router did not deliver a message (each becomes one log line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejected {
+    /// Bytes that break SPEC §2.
+    Malformed(WireError),
+    /// A NOTICE whose payload is not a valid `MIPC_THREAD_INFO_T`, or names another entry.
+    BadNotice(MipcName),
+    /// A NOTICE for a queue that does not exist.
+    NoQueue(MipcName, QueueId),
+    /// A name held by another live entry.
+    NameInUse(MipcName),
+    /// An unregister NOTICE from someone who does not own the entry.
+    NotOwner(MipcName),
+    /// A registration naming the queue of another live entry.
+    QueueInUse(MipcName, MipcName),
+    /// The name table is full.
+    TableFull(MipcName),
+    /// A control type this relay does not handle, or one that may not be forwarded.
+    Control(u32, MipcName),
+    /// A message to a name nobody registered.
+    NoSuchDestination(MipcName, MipcName),
+    /// The destination's queue is full.
+    Busy(MipcName),
+    /// The destination's queue is gone; the entry was dropped.
+    Gone(MipcName),
+    /// The destination would close a cycle of waiting callers.
+    Deadlock(MipcName, MipcName),
+    /// Sending failed otherwise.
+    Queue(MipcName, QueueError),
+}
+
+impl Rejected {
+    /// The error code a waiting caller gets for this (docs/PROTOCOL.md §4), if any: the one
+    /// mapping from rejections to ERROR answers and HELLO statuses.
+    pub fn code(&self) -> Option<RelayErrorCode> {
+        match self {
+            Rejected::NoSuchDestination(..) => Some(RelayErrorCode::NoSuchDestination),
+            Rejected::Gone(_) | Rejected::Queue(..) => Some(RelayErrorCode::PeerDied),
+            Rejected::Busy(_) => Some(RelayErrorCode::DestinationBusy),
+            Rejected::Deadlock(..) => Some(RelayErrorCode::Deadlock),
+            Rejected::NameInUse(_) => Some(RelayErrorCode::NameInUse),
+            Rejected::TableFull(_) => Some(RelayErrorCode::TableFull),
+            Rejected::Control(..) => Some(RelayErrorCode::NotServed),
+            Rejected::Malformed(_)
+            | Rejected::BadNotice(_)
+            | Rejected::NoQueue(..)
+            | Rejected::NotOwner(_)
+            | Rejected::QueueInUse(..) => None,
+        }
+    }
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejected::Malformed(e) => write!(f, "malformed message dropped: {e}"),
+            Rejected::BadNotice(n) => write!(f, "bad NOTICE from {n} dropped"),
+            Rejected::NoQueue(n, q) => {
+                write!(f, "NOTICE for {n} names queue {} which does not exist", q.0)
+            }
+            Rejected::NameInUse(n) => write!(
+                f,
+                "registration of {n} refused: name in use by a live entry"
+            ),
+            Rejected::NotOwner(n) => write!(f, "unregistration of {n} refused: not from its owner"),
+            Rejected::QueueInUse(n, holder) => {
+                write!(
+                    f,
+                    "registration of {n} refused: its queue belongs to {holder}"
+                )
+            }
+            Rejected::TableFull(n) => write!(f, "registration of {n} refused: name table full"),
+            Rejected::Control(t, src) => write!(f, "control type {t:#x} from {src} dropped"),
+            Rejected::NoSuchDestination(src, dst) => {
+                write!(f, "{src} -> {dst}: no such destination")
+            }
+            Rejected::Busy(dst) => write!(f, "{dst}: queue full, message not delivered"),
+            Rejected::Gone(dst) => write!(f, "{dst}: queue gone, entry dropped"),
+            Rejected::Deadlock(src, dst) => {
+                write!(f, "{src} -> {dst}: call refused, it would deadlock")
+            }
+            Rejected::Queue(dst, e) => write!(f, "{dst}: {e}"),
+        }
+    }
+}
+
+/// Counters for diagnostics and the future `mipc` tool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Messages forwarded.
+    pub forwarded: u64,
+    /// Messages not delivered.
+    pub rejected: u64,
+    /// Error answers sent to callers.
+    pub errors_sent: u64,
+    /// Messages that waited in a backlog for room on a full queue.
+    pub parked: u64,
+    /// Events published.
+    pub events: u64,
+    /// Broadcasts sent.
+    pub broadcasts: u64,
+    /// Copies of events and broadcasts delivered (sent or parked).
+    pub copies: u64,
+    /// Copies of events and broadcasts dropped (a receiver's backlog was at its bound).
+    pub copies_dropped: u64,
+}
+
+/// What changed in the table since it was last saved (`state.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Save the whole table (after a restore, or too many changes to list).
+    pub rewrite: bool,
+    /// Names whose entry was added, changed or removed.
+    pub names: Vec<MipcName>,
+}
+
+impl Changes {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        !self.rewrite && self.names.is_empty()
+    }
+}
+
+/// The name table and routing rules.
+pub struct Router {
+    entries: HashMap<MipcName, Entry>,
+    max_entries: usize,
+    reply: Box<MsgBuf>,
+    stats: Stats,
+    changes: Changes,
+    backlogs: Backlogs,
+    /// Queues of unregistered entries with a known process, removed if that process dies
+    /// while they still exist (a daemon killed in the middle of its exit), oldest first.
+    retired: std::collections::VecDeque<(i32, QueueId)>,
+    /// Who subscribed to what.
+    subscriptions: subscriptions::Subscriptions,
+    /// The buffer events and broadcasts are built in (kept between them).
+    fanout: Option<Box<MsgBuf>>,
+}
+
+impl fmt::Debug for Router {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Router")
+            .field("entries", &self.entries.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Router::new(DEFAULT_MAX_ENTRIES)
+    }
+}
+
+impl Router {
+    /// An empty table that holds at most `max_entries` names.
+    pub fn new(max_entries: usize) -> Router {
+        Router {
+            entries: HashMap::new(),
+            max_entries,
+            reply: MsgBuf::boxed(),
+            stats: Stats::default(),
+            changes: Changes::default(),
+            backlogs: Backlogs::default(),
+            retired: std::collections::VecDeque::new(),
+            subscriptions: subscriptions::Subscriptions::default(),
+            fanout: None,
+        }
+    }
+
+    /// The registered entries.
+    pub fn entries(&self) -> impl Iterator<Item = (&MipcName, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// The entry named `name`.
+    pub fn entry(&self, name: &MipcName) -> Option<&Entry> {
+        self.entries.get(name)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Handles one message received on the root queue. `msg` is sent on from where it lies
+    /// (no copy); `now` dates sync calls for the deadlock check.
+    ///
+    /// # Errors
+    /// [`Rejected`] says why the message was not delivered.
+    pub fn handle(
+        &mut self,
+        port: &mut impl Port,
+        msg: &MsgBuf,
+        now: Instant,
+    ) -> Result<Handled, Rejected> {
+        let out = self.route(port, msg, now);
+        match out {
+            Ok(Handled::Forwarded) => self.stats.forwarded += 1,
+            Ok(Handled::Parked) => self.stats.parked += 1,
+            Ok(_) => {}
+            Err(_) => self.stats.rejected += 1,
+        }
+        out
+    }
+
+    fn route(
+        &mut self,
+        port: &mut impl Port,
+        msg: &MsgBuf,
+        now: Instant,
+    ) -> Result<Handled, Rejected> {
+        let hdr = msg.decode().map_err(Rejected::Malformed)?;
+        if hdr.msg_type == MIPC_MSG_TYPE_PUBLISH {
+            // Its dst_name is the event's name, not an entry's.
+            return self.publish(port, msg, &hdr, now);
+        }
+        if hdr.dst.is_relay() {
+            return self.control(port, msg, &hdr, now);
+        }
+        if wire::is_control(hdr.msg_type) && hdr.msg_type != Kind::Ping.msg_type() {
+            return Err(Rejected::Control(hdr.msg_type, hdr.src));
+        }
+        let Some(dst) = self.entries.get(&hdr.dst) else {
+            return self.refuse(
+                port,
+                msg,
+                &hdr,
+                Rejected::NoSuchDestination(hdr.src, hdr.dst),
+            );
+        };
+        let (queue, dst_ext) = (dst.queue, dst.ext);
+        let call = hdr.tag.filter(|t| !t.is_reply() && hdr.sync_flag != 0);
+        if call.is_some() && self.would_deadlock(&hdr.src, &hdr.dst, now) {
+            return self.refuse(port, msg, &hdr, Rejected::Deadlock(hdr.src, hdr.dst));
+        }
+        let bytes = if dst_ext {
+            msg.as_sendable()
+        } else {
+            msg.as_sendable_untagged(&hdr)
+        };
+        // Recorded before the send: once the server has the request, the call is pending
+        // (also for a relay started after this one is killed right after the send).
+        self.note_delivery(port, &hdr, msg.mtype(), call, now);
+        let d = Delivery {
+            msg,
+            hdr: &hdr,
+            queue,
+            bytes,
+            call,
+            now,
+        };
+        if self.backlogs.has(&hdr.dst) {
+            // Behind messages already waiting for room: keep the order.
+            return self.park(port, &d);
+        }
+        match port.send(queue, bytes) {
+            Ok(()) => {
+                self.learn_pid(port, &hdr.dst);
+                Ok(Handled::Forwarded)
+            }
+            Err(QueueError::Full) => self.park(port, &d),
+            Err(QueueError::Gone) => {
+                self.forget_call(port, &hdr.src, call);
+                self.drop_entry(port, &hdr.dst, false);
+                self.refuse(port, msg, &hdr, Rejected::Gone(hdr.dst))
+            }
+            Err(e) => {
+                self.forget_call(port, &hdr.src, call);
+                self.refuse(port, msg, &hdr, Rejected::Queue(hdr.dst, e))
+            }
+        }
+    }
+
+    /// Builds an answer of the relay in its reply buffer.
+    fn build_answer<C: Control>(
+        &mut self,
+        mtype: c_long,
+        to: &MipcName,
+        answer: &C,
+        tag: Option<CallTag>,
+    ) {
+        let env = Envelope {
+            mtype,
+            src: &MipcName::RELAY,
+            dst: to,
+            sync_flag: 0,
+            tag,
+        };
+        self.reply.build_control(env, answer);
+    }
+}
+
+#[cfg(test)]
+mod tests;

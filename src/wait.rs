@@ -1,0 +1,213 @@
+//! The one receive-until-deadline loop of the library. SysV has no timed `msgrcv`, so a wait
+//! with a deadline arms the waker (`timer.rs`), which puts a WAKE on the queue when the
+//! deadline passes; a direct call also registers the server's process, whose death wakes it
+//! the same way. `Waiting` holds both and undoes them when dropped, whatever way the wait
+//! ends; `Waiting::recv` never hands out a WAKE.
+//!
+//! `wait_answer` is the answer side of a sync call on top of it: it takes only the
+//! caller's own answer (by call tag), turns the relay's ERROR answers into errors, drops late
+//! answers, and keeps requests that arrive meanwhile for the next receive.
+
+use crate::error::{MipcError, RelayErrorCode, Result};
+use crate::sysv::{self, QueueError, QueueId, RecvFlags};
+use crate::table::{DirectWait, Entry, STASH_MAX};
+use crate::timer::{self, Reason, WakeId};
+use crate::wire::control::ErrorAnswer;
+use crate::wire::{self, CallTag, Control, Header, Kind, MsgBuf, WireError, MTYPE_LEN};
+use std::os::raw::c_long;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// A process a wait watches: the server of a direct call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Watch<'a> {
+    /// The server's process.
+    pub pid: i32,
+    /// Set by the waker once it is dead.
+    pub dead: &'a AtomicBool,
+}
+
+/// An armed wait on one queue and SysV type. Dropping it disarms the waker and clears the
+/// entry's direct-wait slot.
+#[derive(Debug)]
+pub(crate) struct Waiting<'a> {
+    wake: Option<WakeId>,
+    slot: Option<(&'a Entry, u64)>,
+}
+
+impl<'a> Waiting<'a> {
+    /// Arms a WAKE of SysV type `mtype` on `queue` at `deadline` (none without one).
+    ///
+    /// # Errors
+    /// [`MipcError::Internal`] when the waker cannot run (the caller must not block then).
+    pub fn arm(queue: QueueId, mtype: c_long, deadline: Option<Instant>) -> Result<Waiting<'a>> {
+        let wake = match deadline {
+            Some(d) => Some(timer::arm(d, queue, mtype).ok_or(MipcError::Internal)?),
+            None => None,
+        };
+        Ok(Waiting { wake, slot: None })
+    }
+
+    /// Also ends the wait with "peer died" when `watch`'s process dies: the waker reads
+    /// `entry`'s direct-wait slot.
+    ///
+    /// # Errors
+    /// [`MipcError::PeerDied`] when it is dead already.
+    pub fn watching(mut self, entry: &'a Entry, mtype: c_long, watch: Watch<'_>) -> Result<Self> {
+        let id = self.wake.map_or_else(timer::fresh_id, |w| w.id());
+        if let Ok(mut s) = entry.direct_wait.lock() {
+            *s = Some(DirectWait {
+                pid: watch.pid,
+                mtype,
+                id,
+            });
+            self.slot = Some((entry, id));
+        }
+        // The waker sets the flag before it reads the slots: either it sees this slot, or
+        // this sees the flag.
+        if watch.dead.load(Ordering::SeqCst) {
+            return Err(MipcError::PeerDied); // dropping self clears the slot
+        }
+        Ok(self)
+    }
+
+    /// Why the WAKE with this payload ends this wait, if it is one of this wait's.
+    fn woken(&self, payload: &[u8]) -> Option<Reason> {
+        [self.wake.map(|w| w.id()), self.slot.map(|(_, id)| id)]
+            .iter()
+            .flatten()
+            .find_map(|&id| timer::wake_reason(payload, id))
+    }
+
+    /// Receives the next message of SysV type `mtype` from `queue` into `room` (`mtype` then
+    /// `mtext`) and returns its `mtext` length and what decoding it gave. A WAKE of this wait
+    /// ends it ([`MipcError::Timeout`] or [`MipcError::PeerDied`]); another WAKE (of an
+    /// earlier wait that ended otherwise) is dropped.
+    ///
+    /// # Errors
+    /// As above; [`MipcError::Timeout`] for an empty queue with `flags.nowait`; queue errors.
+    pub fn recv(
+        &self,
+        queue: QueueId,
+        room: &mut [u8],
+        mtype: c_long,
+        flags: RecvFlags,
+    ) -> Result<(usize, std::result::Result<Header, WireError>)> {
+        loop {
+            let n = match sysv::recv(queue, room, mtype, flags) {
+                Ok(n) => n,
+                Err(QueueError::Empty) => return Err(MipcError::Timeout),
+                Err(e) => return Err(e.into()),
+            };
+            let mtext = &room[MTYPE_LEN..MTYPE_LEN + n];
+            let decoded = wire::decode(mtext);
+            if let Ok(hdr) = &decoded {
+                if timer::is_wake(hdr) {
+                    match self.woken(wire::payload(mtext, hdr)) {
+                        Some(Reason::Timeout) => return Err(MipcError::Timeout),
+                        Some(Reason::PeerDied) => return Err(MipcError::PeerDied),
+                        None => continue,
+                    }
+                }
+            }
+            return Ok((n, decoded));
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if let Some(w) = self.wake {
+            timer::disarm(w);
+        }
+        if let Some((e, _)) = self.slot {
+            if let Ok(mut s) = e.direct_wait.lock() {
+                *s = None;
+            }
+        }
+    }
+}
+
+/// What a sync call's answer wait needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AnswerWait<'a> {
+    /// The queue to receive from.
+    pub queue: QueueId,
+    /// Its entry, if it is one of this process's (requests that arrive are kept for it).
+    pub entry: Option<&'a Entry>,
+    /// The SysV type of the answer.
+    pub mtype: c_long,
+    /// The tag of the request; `None` takes any answer.
+    pub expect: Option<CallTag>,
+    /// When to give up (`None`: never).
+    pub deadline: Option<Instant>,
+    /// The server of a direct call, whose death ends the wait.
+    pub watch: Option<Watch<'a>>,
+}
+
+/// Whether a message is a request (as opposed to an answer).
+pub(crate) fn is_request(h: &Header) -> bool {
+    match h.tag {
+        Some(t) => !t.is_reply(),
+        None => h.sync_flag != 0,
+    }
+}
+
+/// Keeps a request that arrived during a sync call for the entry's next receive.
+///
+/// # Errors
+/// [`MipcError::Internal`] on a poisoned lock.
+pub(crate) fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
+    let mut s = entry.stash()?;
+    if s.len() >= STASH_MAX {
+        s.pop_front();
+    }
+    s.push_back(msg);
+    Ok(())
+}
+
+/// Blocks until the answer `w.expect` (or, with `None`, any answer) arrives, the relay
+/// reports an error for it, the deadline passes, or the watched server dies. Leaves the
+/// answer in `buf` and returns its header.
+///
+/// # Errors
+/// [`MipcError::Timeout`], [`MipcError::PeerDied`], the relay's error for the call, queue
+/// errors.
+pub(crate) fn wait_answer(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Header> {
+    let mut waiting = Waiting::arm(w.queue, w.mtype, w.deadline)?;
+    if let (Some(watch), Some(e)) = (w.watch, w.entry) {
+        waiting = waiting.watching(e, w.mtype, watch)?;
+    }
+    loop {
+        let (n, decoded) = waiting.recv(w.queue, buf.raw_mut(), w.mtype, RecvFlags::default())?;
+        buf.set_mtext_len(n);
+        let Ok(hdr) = decoded else { continue };
+        if hdr.msg_type == Kind::Error.msg_type() && hdr.src.is_relay() {
+            if let (Some(mine), Some(t)) = (w.expect, hdr.tag) {
+                if t == mine.reply() {
+                    let code = ErrorAnswer::decode(buf, &hdr).map(|a| a.code);
+                    return Err(code
+                        .and_then(RelayErrorCode::from_i32)
+                        .map(MipcError::from_relay)
+                        .unwrap_or(MipcError::BadArgument("relay error")));
+                }
+            }
+            continue; // an error for an earlier call
+        }
+        match (hdr.tag, w.expect) {
+            (Some(t), Some(mine)) if t.is_reply() => {
+                if t.id() == mine.id() {
+                    return Ok(hdr);
+                }
+                // A late answer to an earlier call of this thread: never hand it out.
+            }
+            (Some(t), None) if t.is_reply() => return Ok(hdr),
+            _ if w.entry.is_some_and(|e| e.ext) && is_request(&hdr) => {
+                if let Some(e) = w.entry {
+                    stash(e, Box::new(buf.clone()))?;
+                }
+            }
+            _ => return Ok(hdr), // an untagged answer (legacy server or legacy relay)
+        }
+    }
+}

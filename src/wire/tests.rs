@@ -1,0 +1,143 @@
+//! Codec tests: round trips, and every SPEC §2 rejection.
+
+use super::*;
+
+fn name(s: &str) -> MipcName {
+    MipcName::new(s.as_bytes()).unwrap()
+}
+
+#[test]
+fn build_then_decode_round_trips() {
+    let mut b = MsgBuf::boxed();
+    let (src, dst) = (name("main_apm"), name("alarm_apm"));
+    let tag = CallTag::request(7);
+    b.build(Build {
+        mtype: 42,
+        src: &src,
+        dst: &dst,
+        msg_type: 42,
+        sync_flag: -1,
+        payload: b"hello",
+        tag,
+    });
+    let h = b.decode().unwrap();
+    assert_eq!(
+        (h.src, h.dst, h.msg_type, h.msg_size, h.sync_flag),
+        (src, dst, 42, 5, -1)
+    );
+    assert_eq!(h.tag, tag);
+    assert_eq!(payload(b.mtext(), &h), b"hello");
+    assert_eq!(b.mtype(), 42);
+    assert_eq!(
+        b.as_sendable_untagged(&h).len(),
+        MTYPE_LEN + MTEXT_HEADER_LEN + 5
+    );
+}
+
+#[test]
+fn legacy_bytes_have_no_tag() {
+    let mut b = MsgBuf::boxed();
+    let n = name("a");
+    b.build(Build {
+        mtype: 1,
+        src: &n,
+        dst: &n,
+        msg_type: 1,
+        sync_flag: 0,
+        payload: &[],
+        tag: None,
+    });
+    assert_eq!(b.mtext_len(), MTEXT_HEADER_LEN);
+    assert_eq!(b.decode().unwrap().tag, None);
+}
+
+#[test]
+fn rejects_what_the_spec_rejects() {
+    let mut b = MsgBuf::boxed();
+    let n = name("a");
+    b.build(Build {
+        mtype: 1,
+        src: &n,
+        dst: &n,
+        msg_type: 1,
+        sync_flag: 0,
+        payload: &[1; 10],
+        tag: None,
+    });
+    let m = b.mtext().to_vec();
+    assert_eq!(decode(&m[..10]), Err(WireError::Truncated { len: 10 }));
+    assert!(matches!(
+        decode(&m[..m.len() - 1]),
+        Err(WireError::SizeMismatch { .. })
+    ));
+    let mut big = m.clone();
+    big[OFF_SIZE..OFF_SIZE + 4].copy_from_slice(&2049u32.to_ne_bytes());
+    assert_eq!(
+        decode(&big),
+        Err(WireError::PayloadTooLarge { msg_size: 2049 })
+    );
+    let mut unterminated = m.clone();
+    unterminated[..32].fill(b'x');
+    assert!(matches!(
+        decode(&unterminated),
+        Err(WireError::BadSource(NameError::TooLong))
+    ));
+    let mut zero_tag = m.clone();
+    zero_tag.extend_from_slice(&0u32.to_ne_bytes());
+    assert_eq!(decode(&zero_tag), Err(WireError::BadTag));
+}
+
+#[test]
+fn thread_info_round_trips() {
+    let n = name("middleware");
+    let bytes = thread_info_bytes(true, 99, &n, 1234);
+    let info = decode_thread_info(&bytes).unwrap();
+    assert_eq!(
+        info,
+        ThreadInfo {
+            hold: true,
+            thread_id: 99,
+            name: n,
+            mqd: 1234
+        }
+    );
+    assert!(decode_thread_info(&bytes[1..]).is_err());
+}
+
+#[test]
+fn direct_requests_carry_the_reply_queue() {
+    let mut b = MsgBuf::boxed();
+    let n = name("a");
+    let tag = CallTag::request(3);
+    b.build(Build {
+        mtype: 1,
+        src: &n,
+        dst: &n,
+        msg_type: 1,
+        sync_flag: -1,
+        payload: b"xy",
+        tag,
+    });
+    b.append_reply_queue(77);
+    let h = b.decode().unwrap();
+    assert_eq!((h.tag, h.reply_queue, h.msg_size), (tag, Some(77), 2));
+    assert_eq!(b.mtext_len(), MTEXT_HEADER_LEN + 2 + 8);
+    assert_eq!(
+        b.as_sendable_untagged(&h).len(),
+        MTYPE_LEN + MTEXT_HEADER_LEN + 2
+    );
+    // An answer's tag may not carry a reply queue.
+    let mut m = b.mtext().to_vec();
+    let body = MTEXT_HEADER_LEN + 2;
+    m[body..body + 4].copy_from_slice(&tag.unwrap().reply().raw().to_ne_bytes());
+    assert_eq!(decode(&m), Err(WireError::BadTag));
+}
+
+#[test]
+fn tags() {
+    assert_eq!(CallTag::request(0), None);
+    assert_eq!(CallTag::request(TAG_REPLY), None);
+    let t = CallTag::request(5).unwrap();
+    assert!(!t.is_reply() && t.reply().is_reply());
+    assert_eq!(t.reply().id(), 5);
+}
