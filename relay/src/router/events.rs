@@ -99,9 +99,15 @@ impl Router {
         }
     }
 
+    /// Whether `src` may publish or broadcast: a registered entry, or one gone a moment ago
+    /// (its last messages may still wait on the root queue when the relay learns that its
+    /// process exited). A name nobody registered reaches nobody.
+    fn may_fan_out(&self, src: &MipcName) -> bool {
+        self.entries.contains_key(src) || self.gone.contains(src)
+    }
+
     /// PUBLISH: the event goes, as an EVENT of the same names and data, to every entry with a
-    /// matching subscription. Like any message, it is delivered even when its sender has
-    /// unregistered or died since it sent it (its messages are still on the root queue).
+    /// matching subscription.
     pub(super) fn publish(
         &mut self,
         port: &mut impl Port,
@@ -110,6 +116,9 @@ impl Router {
         now: Instant,
     ) -> Result<Handled, Rejected> {
         let refused = || Rejected::Control(hdr.msg_type, hdr.src);
+        if !self.may_fan_out(&hdr.src) {
+            return Err(refused());
+        }
         let Ok(event) = EventName::from_name(hdr.dst) else {
             return Err(refused());
         };
@@ -156,6 +165,9 @@ impl Router {
         now: Instant,
     ) -> Result<Handled, Rejected> {
         let refused = || Rejected::Control(hdr.msg_type, hdr.src);
+        if !self.may_fan_out(&hdr.src) {
+            return Err(refused());
+        }
         let Ok((api, data)) = events::decode_broadcast(wire::payload(msg.mtext(), hdr)) else {
             return Err(refused());
         };

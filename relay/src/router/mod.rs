@@ -280,7 +280,13 @@ pub struct Router {
     subscriptions: subscriptions::Subscriptions,
     /// The buffer events and broadcasts are built in (kept between them).
     fanout: Option<Box<MsgBuf>>,
+    /// Names of the entries dropped last, newest last ([`GONE_REMEMBERED`] of them): their
+    /// events and broadcasts still on the root queue are delivered.
+    gone: std::collections::VecDeque<MipcName>,
 }
+
+/// How many dropped entries' names the router remembers.
+const GONE_REMEMBERED: usize = 64;
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -310,6 +316,7 @@ impl Router {
             retired: std::collections::VecDeque::new(),
             subscriptions: subscriptions::Subscriptions::default(),
             fanout: None,
+            gone: std::collections::VecDeque::new(),
         }
     }
 

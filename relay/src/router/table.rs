@@ -114,6 +114,10 @@ impl Router {
         };
         self.changed(*name);
         self.subscriptions.forget(name);
+        if self.gone.len() >= super::GONE_REMEMBERED {
+            self.gone.pop_front();
+        }
+        self.gone.push_back(*name);
         if gone.pending.is_some() {
             port.pending_changed(name, None);
         }
