@@ -337,7 +337,7 @@ pub(crate) fn receive_message(
             continue; // server::receive checked it already
         };
         let payload = wire::payload(mtext, &hdr).to_vec();
-        let sender_pid = None;
+        let sender_pid = crate::origin::recall(buf.as_ptr() as usize);
         let msg = match hdr.msg_type {
             MIPC_MSG_TYPE_PING => {
                 if hdr.sync_flag != 0 {

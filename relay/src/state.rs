@@ -57,7 +57,9 @@ fn entry_line(name: &MipcName, e: &Entry) -> String {
         hex(name.as_bytes()),
         e.queue.0,
         e.pid.unwrap_or(0),
-        u8::from(e.ext),
+        // 0 legacy, 1 greeted, 2 greeted and asking for sender trailers (an older relay
+        // reading 2 takes the entry for a legacy one: it sends it nothing new).
+        u8::from(e.ext) + u8::from(e.ext && e.sender),
         e.thread_id
     )
 }
@@ -84,7 +86,8 @@ fn parse_entry(fields: &[&str]) -> Option<(MipcName, Entry)> {
         Entry {
             queue: QueueId(queue),
             pid: (pid > 0).then_some(pid),
-            ext: *ext == "1",
+            ext: *ext == "1" || *ext == "2",
+            sender: *ext == "2",
             thread_id: tid.parse().ok()?,
             pending: None,
         },
@@ -228,6 +231,7 @@ mod tests {
             queue: QueueId(42),
             pid: Some(1234),
             ext: true,
+            sender: true,
             thread_id: u64::MAX,
             pending: None,
         };
@@ -236,6 +240,7 @@ mod tests {
             queue: QueueId(0),
             pid: None,
             ext: false,
+            sender: false,
             thread_id: 7,
             pending: None,
         };

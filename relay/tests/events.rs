@@ -753,3 +753,57 @@ fn broadcast_reaches_every_entry_and_legacy_entries_see_no_events() {
     );
     bus.finish();
 }
+
+/// Every receiver learns the sender's pid from the relay (what the sender's greeting told
+/// it), never from the message: a C handler (`req->src_pid`), a Rust handler
+/// (`Request::sender_pid`), a C receive loop (`mipc_sender_pid`) for events and one-way
+/// messages; a sender that never greeted (legacy wire) shows 0.
+#[test]
+fn sender_pid_comes_from_the_relay() {
+    let mut bus = Bus::start("sender_pid");
+    let c_server = bus.spawn_ready("middleware_server_handlers", &["c_srv"]);
+    let rust_server = spawn_role(&mut bus, "mw_server", &["rust_srv"]);
+    bus.wait_ready(rust_server);
+    for server in ["c_srv", "rust_srv"] {
+        let id = bus.spawn("caller", &["pid_caller", "call", server, "77", "2000", "?"]);
+        let pid = bus.pid(id);
+        let f = bus.wait_exit(id);
+        f.assert_success();
+        let want = format!("default api 77 from pid_caller pid {pid}");
+        assert!(f.last_line().ends_with(&want), "{server}: {}", f.describe());
+        // A caller that speaks only the legacy bytes never greeted: pid unknown.
+        let id = bus.spawn_env(
+            "caller",
+            &["legacy_caller", "call", server, "77", "2000", "?"],
+            &[("MIPC_LEGACY_WIRE", "1")],
+        );
+        let f = bus.wait_exit(id);
+        f.assert_success();
+        assert!(
+            f.last_line()
+                .ends_with("default api 77 from legacy_caller pid 0"),
+            "{server}: {}",
+            f.describe()
+        );
+    }
+    let rx = bus.spawn(
+        "events_peer",
+        &["pid_rx", "sub", "pid.*", "ready", "recv", "2", "10000"],
+    );
+    bus.wait_line_starting(rx, "ready");
+    let publisher = bus.spawn("events_peer", &["pid_pub", "pub", "pid.a", "x"]);
+    let pub_pid = bus.pid(publisher);
+    bus.wait_exit(publisher).assert_success();
+    let sender = bus.spawn("caller", &["pid_tx", "send", "pid_rx", "12", "y"]);
+    let tx_pid = bus.pid(sender);
+    bus.wait_exit(sender).assert_success();
+    let rx = bus.wait_exit(rx);
+    rx.assert_success()
+        .assert_line(&format!("event pid.a from pid_pub pid {pub_pid}: x"))
+        .assert_line(&format!("msg api 12 from pid_tx pid {tx_pid} sync 0: y"));
+    bus.kill(c_server);
+    bus.run("caller", &["stopper", "send", "rust_srv", "90", "-"])
+        .assert_success();
+    bus.wait_exit(rust_server).assert_success();
+    bus.finish();
+}

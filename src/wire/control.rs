@@ -31,6 +31,9 @@ use std::os::raw::c_long;
 
 /// Version of the HELLO exchange this library and relay speak (docs/PROTOCOL.md §2).
 pub const HELLO_VERSION: u32 = 1;
+/// HELLO flag: append a sender trailer (the sender's pid) to what is forwarded to this entry
+/// (docs/PROTOCOL.md §8). A relay that does not know the flag ignores it.
+pub const HELLO_FLAG_SENDER: u32 = 1;
 
 macro_rules! kinds {
     ($( $(#[$doc:meta])* $kind:ident = $value:path, )*) => {

@@ -4,7 +4,9 @@
 use super::{Handled, Port, Rejected, Router};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
-use mipc::wire::control::{Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_VERSION};
+use mipc::wire::control::{
+    Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_SENDER, HELLO_VERSION,
+};
 use mipc::wire::{self, CallTag, Control, Header, Kind, MsgBuf, ThreadInfo};
 use mipc::MipcName;
 
@@ -72,7 +74,10 @@ impl Router {
         hdr: &Header,
         payload: &[u8],
     ) -> Result<Handled, Rejected> {
-        let Some(Hello { pid, mqd, .. }) = Hello::get(payload) else {
+        let Some(Hello {
+            pid, mqd, flags, ..
+        }) = Hello::get(payload)
+        else {
             return Err(Rejected::BadNotice(hdr.src));
         };
         if pid <= 0 || mqd < 0 {
@@ -95,6 +100,7 @@ impl Router {
                 Some(p) if p != pid => return Err(Rejected::NameInUse(hdr.src)),
                 _ => {
                     e.ext = true;
+                    e.sender = flags & HELLO_FLAG_SENDER != 0;
                     if e.pid.is_none() {
                         e.pid = Some(pid);
                         port.watch(pid);
@@ -113,6 +119,7 @@ impl Router {
                     Ok(()) => {
                         if let Some(e) = self.entries.get_mut(&hdr.src) {
                             e.ext = true;
+                            e.sender = flags & HELLO_FLAG_SENDER != 0;
                         }
                         port.watch(pid);
                         None

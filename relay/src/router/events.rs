@@ -23,6 +23,19 @@ use std::time::Instant;
 struct Receiver {
     name: MipcName,
     queue: QueueId,
+    /// It asked for a sender trailer.
+    sender: bool,
+}
+
+/// The bytes of `out` (built with a sender trailer after its first `plain` bytes) for a
+/// receiver that asked for the trailer (`sender`) or not.
+fn copy_for(out: &MsgBuf, plain: usize, sender: bool) -> &[u8] {
+    let all = out.as_sendable();
+    if sender {
+        all
+    } else {
+        &all[..plain]
+    }
 }
 
 impl Router {
@@ -130,6 +143,7 @@ impl Router {
                 Some(Receiver {
                     name: *n,
                     queue: e.queue,
+                    sender: e.sender,
                 })
             })
             .collect();
@@ -143,9 +157,12 @@ impl Router {
             payload: wire::payload(msg.mtext(), hdr),
             tag: None,
         });
+        let plain = out.as_sendable().len();
+        out.append_sender(self.sender_pid(&hdr.src));
         let mut delivered = 0;
         for r in &receivers {
-            delivered += usize::from(self.deliver_copy(port, r, out.as_sendable(), now));
+            let bytes = copy_for(&out, plain, r.sender);
+            delivered += usize::from(self.deliver_copy(port, r, bytes, now));
         }
         self.fanout = Some(out);
         self.stats.events += 1;
@@ -181,6 +198,7 @@ impl Router {
             .map(|(n, e)| Receiver {
                 name: *n,
                 queue: e.queue,
+                sender: e.ext && e.sender,
             })
             .collect();
         let mut out = self.fanout.take().unwrap_or_else(MsgBuf::boxed);
@@ -193,10 +211,13 @@ impl Router {
             payload: data,
             tag: None,
         });
+        let plain = out.as_sendable().len();
+        out.append_sender(self.sender_pid(&hdr.src));
         let mut delivered = 0;
         for r in &receivers {
             out.set_dst(&r.name);
-            delivered += usize::from(self.deliver_copy(port, r, out.as_sendable(), now));
+            let bytes = copy_for(&out, plain, r.sender);
+            delivered += usize::from(self.deliver_copy(port, r, bytes, now));
         }
         self.fanout = Some(out);
         self.stats.broadcasts += 1;

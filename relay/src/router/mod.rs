@@ -94,6 +94,8 @@ pub struct Entry {
     pub pid: Option<i32>,
     /// It greeted the relay: it may receive call tags and error answers.
     pub ext: bool,
+    /// It asked (HELLO flag) for a sender trailer on what it receives.
+    pub sender: bool,
     /// Thread id from its NOTICE.
     pub thread_id: u64,
     /// Its outstanding sync call, if any (one per entry: a sync call blocks its thread).
@@ -381,19 +383,24 @@ impl Router {
                 Rejected::NoSuchDestination(hdr.src, hdr.dst),
             );
         };
-        let (queue, dst_ext) = (dst.queue, dst.ext);
+        let (queue, dst_ext, dst_sender) = (dst.queue, dst.ext, dst.sender);
         let call = hdr.tag.filter(|t| !t.is_reply() && hdr.sync_flag != 0);
         if call.is_some() && self.would_deadlock(&hdr.src, &hdr.dst, now) {
             return self.refuse(port, msg, &hdr, Rejected::Deadlock(hdr.src, hdr.dst));
         }
-        let bytes = if dst_ext {
-            msg.as_sendable()
-        } else {
-            msg.as_sendable_untagged(&hdr)
+        // A receiver that asked for the sender's pid gets a copy with a sender trailer; the
+        // others get the received bytes themselves (without the tag for a legacy one).
+        let mut carried = None;
+        if dst_sender {
+            let mut out = self.fanout.take().unwrap_or_else(MsgBuf::boxed);
+            out.copy_with_sender(msg, &hdr, true, self.sender_pid(&hdr.src));
+            carried = Some(out);
+        }
+        let bytes = match &carried {
+            Some(c) => c.as_sendable(),
+            None if dst_ext => msg.as_sendable(),
+            None => msg.as_sendable_untagged(&hdr),
         };
-        // Recorded before the send: once the server has the request, the call is pending
-        // (also for a relay started after this one is killed right after the send).
-        self.note_delivery(port, &hdr, msg.mtype(), call, now);
         let d = Delivery {
             msg,
             hdr: &hdr,
@@ -402,24 +409,54 @@ impl Router {
             call,
             now,
         };
+        let out = self.forward(port, &d);
+        if carried.is_some() {
+            self.fanout = carried;
+        }
+        out
+    }
+
+    /// The pid of `src` as the relay knows it from its greeting, 0 when unknown (a legacy
+    /// entry, or none of that name).
+    fn sender_pid(&self, src: &MipcName) -> u32 {
+        self.entries
+            .get(src)
+            .filter(|e| e.ext)
+            .and_then(|e| e.pid)
+            .map_or(0, |p| p as u32)
+    }
+
+    /// Sends a checked message to its destination's queue (or its backlog).
+    fn forward(&mut self, port: &mut impl Port, d: &Delivery<'_>) -> Result<Handled, Rejected> {
+        let Delivery {
+            msg,
+            hdr,
+            queue,
+            bytes,
+            call,
+            now,
+        } = *d;
+        // Recorded before the send: once the server has the request, the call is pending
+        // (also for a relay started after this one is killed right after the send).
+        self.note_delivery(port, hdr, msg.mtype(), call, now);
         if self.backlogs.has(&hdr.dst) {
             // Behind messages already waiting for room: keep the order.
-            return self.park(port, &d);
+            return self.park(port, d);
         }
         match port.send(queue, bytes) {
             Ok(()) => {
                 self.learn_pid(port, &hdr.dst);
                 Ok(Handled::Forwarded)
             }
-            Err(QueueError::Full) => self.park(port, &d),
+            Err(QueueError::Full) => self.park(port, d),
             Err(QueueError::Gone) => {
                 self.forget_call(port, &hdr.src, call);
                 self.drop_entry(port, &hdr.dst, false);
-                self.refuse(port, msg, &hdr, Rejected::Gone(hdr.dst))
+                self.refuse(port, msg, hdr, Rejected::Gone(hdr.dst))
             }
             Err(e) => {
                 self.forget_call(port, &hdr.src, call);
-                self.refuse(port, msg, &hdr, Rejected::Queue(hdr.dst, e))
+                self.refuse(port, msg, hdr, Rejected::Queue(hdr.dst, e))
             }
         }
     }

@@ -98,6 +98,7 @@ impl Router {
                 queue,
                 pid,
                 ext: false,
+                sender: false,
                 thread_id,
                 pending: None,
             },
