@@ -807,3 +807,49 @@ fn sender_pid_comes_from_the_relay() {
     bus.wait_exit(rust_server).assert_success();
     bus.finish();
 }
+
+/// The handler-table server under ASan and UBSan: every handler path (registered, default,
+/// events, exit on SIGTERM) with no report.
+#[test]
+fn handler_api_under_asan() {
+    let env = [
+        (
+            "ASAN_OPTIONS",
+            "halt_on_error=1:detect_leaks=1:abort_on_error=0:exitcode=86",
+        ),
+        (
+            "UBSAN_OPTIONS",
+            "halt_on_error=1:print_stacktrace=1:exitcode=87",
+        ),
+    ];
+    let mut bus = Bus::start("handler_api_asan");
+    let server = bus.spawn_env(
+        "asan/middleware_server_handlers",
+        &["-s", "asan.*", "mw_asan"],
+        &env,
+    );
+    bus.wait_ready(server);
+    bus.run("middleware_client", &["mw_asan"])
+        .assert_success()
+        .assert_line("ok 7");
+    bus.run(
+        "caller",
+        &["asan_caller", "call", "mw_asan", "77", "2000", "?"],
+    )
+    .assert_success()
+    .assert_line_starts("ok ");
+    bus.run("events_peer", &["asan_pub", "pub", "asan.ev", "data"])
+        .assert_success();
+    bus.wait_line(server, |l| {
+        l.starts_with("server: event asan.ev from asan_pub pid ")
+    });
+    bus.signal(server, libc::SIGTERM);
+    let f = bus.wait_exit(server);
+    f.assert_success().assert_line("server: exit reason 2");
+    assert!(
+        !f.stderr.contains("ERROR: AddressSanitizer"),
+        "{}",
+        f.describe()
+    );
+    bus.finish();
+}

@@ -10,9 +10,10 @@
 //! ```
 //!
 //! SIGTERM ends `mipc_serve` cleanly when the program left SIGTERM at its default action:
-//! the library's signal handler only writes one byte to a pipe (async-signal-safe); a thread
-//! of the library reads it and puts a stop message on each serving queue, so the loop ends
-//! between two messages, calls the exit handler, unregisters and returns.
+//! the library's signal handler only writes one byte to a pipe (async-signal-safe,
+//! `os::signals::on_sigterm`); a thread of the library reads it and puts a stop message on
+//! each serving queue, so the loop ends between two messages, calls the exit handler,
+//! unregisters and returns.
 
 use super::args;
 use super::calls::queue_arg;
@@ -29,8 +30,8 @@ use crate::timeout::RecvTimeout;
 use crate::wire::{self, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_OK, MTYPE_LEN};
 use std::collections::HashMap;
 use std::os::raw::{c_char, c_int, c_uint, c_void};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 /// A request (or event) as a handler of `mipc_register_handler` sees it. Every pointer is
 /// valid only while the handler runs.
@@ -172,18 +173,6 @@ pub unsafe extern "C" fn mipc_set_exit_handler(handler: mipc_exit_handler_t) -> 
 static SERVING: Mutex<Vec<(MipcName, QueueId)>> = Mutex::new(Vec::new());
 /// Set once a stop was asked: every serving loop ends.
 static STOPPING: AtomicBool = AtomicBool::new(false);
-/// Write end of the self-pipe the SIGTERM handler writes to.
-static PIPE_WR: AtomicI32 = AtomicI32::new(-1);
-
-extern "C" fn on_sigterm(_sig: c_int) {
-    let fd = PIPE_WR.load(Ordering::Relaxed);
-    if fd >= 0 {
-        let b = 1u8;
-        // SAFETY: write is async-signal-safe; it reads one byte from a live local.
-        unsafe { libc::write(fd, (&b as *const u8).cast(), 1) };
-    }
-}
-
 fn stop_all() {
     STOPPING.store(true, Ordering::SeqCst);
     if let Ok(s) = SERVING.lock() {
@@ -191,51 +180,6 @@ fn stop_all() {
             let _ = endpoint::send_stop(*q, name);
         }
     }
-}
-
-/// Installs the SIGTERM handler once, only over the default action: a program that handles
-/// SIGTERM itself keeps its handler (it calls `mipc_serve_stop`).
-fn install_sigterm() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let mut fds = [-1; 2];
-        // SAFETY: pipe2 writes two descriptors into the live array.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return;
-        }
-        let reader = fds[0];
-        PIPE_WR.store(fds[1], Ordering::SeqCst);
-        let spawned = std::thread::Builder::new()
-            .name("mipc-sigterm".into())
-            .spawn(move || loop {
-                let mut b = 0u8;
-                // SAFETY: reads one byte into a live local from our pipe.
-                let n = unsafe { libc::read(reader, (&mut b as *mut u8).cast(), 1) };
-                if n == 1 {
-                    stop_all();
-                } else if n == 0 {
-                    return;
-                }
-            });
-        if spawned.is_err() {
-            return;
-        }
-        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value; sigaction only
-        // reads `act` and writes `old`.
-        unsafe {
-            let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(libc::SIGTERM, std::ptr::null(), &mut old) != 0
-                || old.sa_sigaction != libc::SIG_DFL
-            {
-                return;
-            }
-            let mut act: libc::sigaction = std::mem::zeroed();
-            act.sa_sigaction = on_sigterm as extern "C" fn(c_int) as usize;
-            act.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut act.sa_mask);
-            libc::sigaction(libc::SIGTERM, &act, std::ptr::null_mut());
-        }
-    });
 }
 
 /// Ends every `mipc_serve` loop of the process (as SIGTERM does): each finishes the message
@@ -346,7 +290,8 @@ struct Serving {
 
 impl Serving {
     fn start(name: MipcName, queue: QueueId) -> Result<Serving, MipcError> {
-        install_sigterm();
+        // SIGTERM ends serving, unless the program handles SIGTERM itself.
+        crate::os::signals::on_sigterm(stop_all);
         SERVING
             .lock()
             .map_err(|_| MipcError::Internal)?
