@@ -354,6 +354,15 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
             for (name, why) in left_out {
                 logln!(Info, "not taking back {name}: {why}");
             }
+            let subscriptions = shared
+                .state
+                .lock()
+                .map(|mut s| s.take_subscriptions())
+                .unwrap_or_default();
+            let subs = r.restore_subscriptions(subscriptions);
+            if subs > 0 {
+                logln!(Info, "took back {subs} subscriptions");
+            }
             let calls = r.restore_pending(&mut port, calls);
             if calls > 0 {
                 logln!(Info, "took back {calls} pending calls");

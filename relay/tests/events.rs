@@ -853,3 +853,59 @@ fn handler_api_under_asan() {
     );
     bus.finish();
 }
+
+/// Subscriptions are in the relay's state file: a relay killed with SIGKILL and started again
+/// still delivers to the subscribers of before (and not for a dropped subscription).
+#[test]
+fn subscriptions_outlive_a_relay_restart() {
+    let mut bus = Bus::start("events_restart");
+    let sub = bus.spawn(
+        "events_peer",
+        &[
+            "keeper", "sub", "keep.*", "sub", "gone", "unsub", "gone", "ready", "recv", "2",
+            "20000",
+        ],
+    );
+    bus.wait_line_starting(sub, "ready");
+    bus.kill_relay();
+    bus.restart_relay();
+    assert!(
+        bus.relay_log().contains("took back 1 subscriptions"),
+        "{}",
+        bus.relay_log()
+    );
+    bus.run(
+        "events_peer",
+        &[
+            "restarter",
+            "pub",
+            "gone",
+            "no",
+            "pub",
+            "keep.it",
+            "yes",
+            "pub",
+            "keep.on",
+            "again",
+        ],
+    )
+    .assert_success();
+    let f = bus.wait_exit(sub);
+    f.assert_success();
+    let got: Vec<&str> = f
+        .stdout
+        .iter()
+        .filter(|l| l.starts_with("event "))
+        .map(|l| l.split(" pid ").next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "event keep.it from restarter",
+            "event keep.on from restarter"
+        ],
+        "{}",
+        f.describe()
+    );
+    bus.finish();
+}

@@ -44,6 +44,23 @@ impl Router {
         self.subscriptions.of(name)
     }
 
+    /// Every subscription, entry by entry (for the state file's snapshot).
+    pub fn subscriptions(&self) -> impl Iterator<Item = (&MipcName, &EventPattern)> {
+        self.subscriptions.all()
+    }
+
+    /// Takes back the subscriptions an earlier relay of this bus saved (`state.rs`), for the
+    /// entries it took back. Returns how many.
+    pub fn restore_subscriptions(&mut self, saved: Vec<(MipcName, EventPattern)>) -> usize {
+        let mut kept = 0;
+        for (who, pattern) in saved {
+            if self.entries.contains_key(&who) && self.subscriptions.add(who, pattern).is_ok() {
+                kept += 1;
+            }
+        }
+        kept
+    }
+
     /// Entries with at least one subscription, and subscriptions in all (for `mipc stats`).
     pub fn subscription_totals(&self) -> (usize, usize) {
         self.subscriptions.totals()
@@ -74,11 +91,18 @@ impl Router {
         let (status, done) = match subscribe.or(unsubscribe) {
             None => (Some(RelayErrorCode::BadMessage), None),
             Some((pattern, true)) => match self.subscriptions.add(hdr.src, pattern) {
-                Ok(_) => (None, Some((pattern, true))),
+                Ok(new) => {
+                    if new {
+                        self.subscription_changed(hdr.src, pattern, true);
+                    }
+                    (None, Some((pattern, true)))
+                }
                 Err(_) => (Some(RelayErrorCode::TableFull), None),
             },
             Some((pattern, false)) => {
-                self.subscriptions.remove(&hdr.src, &pattern);
+                if self.subscriptions.remove(&hdr.src, &pattern) {
+                    self.subscription_changed(hdr.src, pattern, false);
+                }
                 (None, Some((pattern, false)))
             }
         };

@@ -258,12 +258,14 @@ pub struct Changes {
     pub rewrite: bool,
     /// Names whose entry was added, changed or removed.
     pub names: Vec<MipcName>,
+    /// Subscriptions made (`true`) or dropped, in order (an entry's removal drops its own).
+    pub subscriptions: Vec<(MipcName, EventPattern, bool)>,
 }
 
 impl Changes {
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        !self.rewrite && self.names.is_empty()
+        !self.rewrite && self.names.is_empty() && self.subscriptions.is_empty()
     }
 }
 

@@ -55,6 +55,13 @@ impl Subscriptions {
         self.by_entry.remove(who);
     }
 
+    /// Every subscription, entry by entry.
+    pub fn all(&self) -> impl Iterator<Item = (&MipcName, &EventPattern)> {
+        self.by_entry
+            .iter()
+            .flat_map(|(who, ps)| ps.iter().map(move |p| (who, p)))
+    }
+
     /// `who`'s subscriptions, in the order they were made (for `mipc list`).
     pub fn of(&self, who: &MipcName) -> &[EventPattern] {
         self.by_entry.get(who).map_or(&[], Vec::as_slice)

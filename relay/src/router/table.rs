@@ -114,6 +114,9 @@ impl Router {
             return;
         };
         self.changed(*name);
+        for p in self.subscriptions.of(name).to_vec() {
+            self.subscription_changed(*name, p, false);
+        }
         self.subscriptions.forget(name);
         if self.gone.len() >= super::GONE_REMEMBERED {
             self.gone.pop_front();
