@@ -40,6 +40,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::os::raw::c_long;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long an operation may wait.
@@ -330,7 +332,16 @@ pub(crate) fn receive_message(
     wait: RecvTimeout,
 ) -> Result<(Message, Vec<u8>), MipcError> {
     let mut buf = vec![0u8; MTYPE_LEN + MTEXT_MAX];
+    let deadline = wait.deadline(std::time::Instant::now());
     loop {
+        // What is left of the wait after messages handled here (pings, strays).
+        let wait = match deadline {
+            Some(d) => match d.checked_duration_since(std::time::Instant::now()) {
+                Some(left) if !left.is_zero() => RecvTimeout::After(left),
+                _ => RecvTimeout::NoWait,
+            },
+            None => wait,
+        };
         let n = server::receive(queue, &mut buf, 0, wait)?;
         let mtext = &buf[MTYPE_LEN..MTYPE_LEN + n];
         let Ok(hdr) = wire::decode(mtext) else {
@@ -369,8 +380,9 @@ pub(crate) fn receive_message(
     }
 }
 
-/// Puts a STOP message on `queue` (the entry `own`'s queue).
-pub(crate) fn send_stop(queue: QueueId, own: &MipcName) -> Result<(), MipcError> {
+/// Puts a STOP message on `queue` (the entry `own`'s queue). Returns `false` when the queue
+/// was full (the caller then leaves a flag the loop checks between messages).
+pub(crate) fn send_stop(queue: QueueId, own: &MipcName) -> Result<bool, MipcError> {
     let mut buf = MsgBuf::boxed();
     buf.build(Build {
         mtype: STOP_TYPE as c_long,
@@ -382,8 +394,8 @@ pub(crate) fn send_stop(queue: QueueId, own: &MipcName) -> Result<(), MipcError>
         tag: None,
     });
     match sysv::send(queue, buf.as_sendable(), true) {
-        // A full queue has messages waiting; the loop will see the stop flag after them.
-        Ok(()) | Err(QueueError::Full) => Ok(()),
+        Ok(()) => Ok(true),
+        Err(QueueError::Full) => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -393,6 +405,8 @@ pub(crate) fn send_stop(queue: QueueId, own: &MipcName) -> Result<(), MipcError>
 pub struct Stopper {
     queue: QueueId,
     name: MipcName,
+    /// Set when the stop message did not fit the queue: the loop sees it between messages.
+    pending: Arc<AtomicBool>,
 }
 
 impl Stopper {
@@ -402,7 +416,14 @@ impl Stopper {
     /// # Errors
     /// [`Error::Unregistered`] when the endpoint is gone already.
     pub fn stop(&self) -> Result<(), Error> {
-        send_stop(self.queue, &self.name).map_err(Error::from)
+        match send_stop(self.queue, &self.name) {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.pending.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -496,6 +517,8 @@ pub enum Dispatched {
 pub struct Endpoint {
     name: MipcName,
     queue: QueueId,
+    /// Its stoppers' flag (a stop whose message did not fit the queue).
+    stop: Arc<AtomicBool>,
     /// An entry belongs to its thread: neither `Send` nor `Sync`.
     _thread: PhantomData<*const ()>,
 }
@@ -525,6 +548,7 @@ impl Endpoint {
         Ok(Endpoint {
             name,
             queue,
+            stop: Arc::new(AtomicBool::new(false)),
             _thread: PhantomData,
         })
     }
@@ -621,6 +645,9 @@ impl Endpoint {
     /// # Errors
     /// [`Error::Timeout`] (nothing within `timeout`), [`Error::Unregistered`], queue errors.
     pub fn receive(&self, timeout: Timeout) -> Result<Message, Error> {
+        if self.stop.swap(false, Ordering::SeqCst) {
+            return Ok(Message::Stop);
+        }
         receive_message(self.queue, &self.name, timeout.for_receive())
             .map(|(m, _)| m)
             .map_err(Error::from)
@@ -721,6 +748,7 @@ impl Endpoint {
         Stopper {
             queue: self.queue,
             name: self.name,
+            pending: self.stop.clone(),
         }
     }
 

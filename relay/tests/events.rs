@@ -867,6 +867,11 @@ fn subscriptions_outlive_a_relay_restart() {
         ],
     );
     bus.wait_line_starting(sub, "ready");
+    // The relay saves a change after answering it: once a later ping is answered, the
+    // subscriptions are on disk.
+    bus.run("caller", &["syncer", "ping", "mipc_main", "2000"])
+        .assert_success()
+        .assert_line_starts("ok ");
     bus.kill_relay();
     bus.restart_relay();
     assert!(

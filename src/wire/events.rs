@@ -18,7 +18,6 @@
 //! server handles it with the handler it already has for that api id.
 
 use super::control::{Control, Kind};
-use crate::error::RelayErrorCode;
 use crate::name::{MipcName, NameError};
 use crate::wire::{MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN};
 use std::fmt;
@@ -231,14 +230,14 @@ pub struct Unsubscribe {
 /// The relay's answer to SUBSCRIBE: `i32 status`, 0 or a relay error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubscribeAnswer {
-    /// 0: done; otherwise a [`RelayErrorCode`].
+    /// 0: done; otherwise a [`crate::RelayErrorCode`].
     pub status: i32,
 }
 
 /// The relay's answer to UNSUBSCRIBE: as [`SubscribeAnswer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UnsubscribeAnswer {
-    /// 0: done; otherwise a [`RelayErrorCode`].
+    /// 0: done; otherwise a [`crate::RelayErrorCode`].
     pub status: i32,
 }
 
@@ -279,25 +278,6 @@ macro_rules! status_control {
 }
 status_control!(SubscribeAnswer, Subscribe);
 status_control!(UnsubscribeAnswer, Unsubscribe);
-
-/// The relay's answer to SUBSCRIBE / UNSUBSCRIBE: `i32` status, 0 for done.
-pub fn status_payload(status: Option<RelayErrorCode>) -> [u8; 4] {
-    status.map_or(0, |c| c as i32).to_ne_bytes()
-}
-
-/// Reads the answer to SUBSCRIBE / UNSUBSCRIBE: `Ok(None)` done, `Ok(Some(code))` refused.
-///
-/// # Errors
-/// [`EventError::Malformed`] for a payload that is not one known status.
-pub fn decode_status(payload: &[u8]) -> Result<Option<RelayErrorCode>, EventError> {
-    let b: [u8; 4] = payload.try_into().map_err(|_| EventError::Malformed)?;
-    match i32::from_ne_bytes(b) {
-        0 => Ok(None),
-        v => RelayErrorCode::from_i32(v)
-            .map(Some)
-            .ok_or(EventError::Malformed),
-    }
-}
 
 /// Checks the data of one event.
 ///
@@ -415,18 +395,6 @@ mod tests {
             EventPattern::from_payload(&unterminated),
             Err(EventError::Wildcard)
         );
-    }
-
-    #[test]
-    fn status_round_trips() {
-        assert_eq!(decode_status(&status_payload(None)), Ok(None));
-        let full = Some(RelayErrorCode::TableFull);
-        assert_eq!(decode_status(&status_payload(full)), Ok(full));
-        assert_eq!(
-            decode_status(&99i32.to_ne_bytes()),
-            Err(EventError::Malformed)
-        );
-        assert_eq!(decode_status(&[0, 0]), Err(EventError::Malformed));
     }
 
     #[test]
