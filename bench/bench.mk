@@ -83,6 +83,7 @@ bench-baseline:
 	    --target-dir $(abspath $(BENCH_BASE_DIR))/target && \
 	lib=$(abspath $(BENCH_BASE_DIR))/target/release && \
 	cp $$lib/mipc_main $(BENCH_BASE_DIR)/mipc_main && \
+	ln -sfn libmipc.so $$lib/libmipc.so.1 && \
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $(BENCH_BASE_DIR)/mipc_peer $(BENCH_DIR)/mipc_peer.c \
 	    -L$$lib -lmipc -Wl,-rpath,$$lib $(BENCH_LDLIBS)
 
