@@ -13,6 +13,7 @@
 #   make uninstall  remove what `make install` put there (same variables)
 #   make test-install  install into temporary DESTDIRs and check the tree, the init files and the
 #                   package recipes (scripts/test-install.sh, scripts/test-packaging.sh)
+#   make cross      ARM builds (TARGET=<triple> for one), make test-cross their tests (cross.mk)
 
 CARGO ?= cargo
 
@@ -31,6 +32,7 @@ header:
 
 include c-tests/c-tests.mk
 include install.mk
+include cross.mk
 -include bench/bench.mk
 
 c-tests c-tests-asan: lib

@@ -12,6 +12,7 @@
 #   $(INITDIR)/                    the init files of packaging/init/ with this install's paths:
 #                                  mipc.procd (OpenWrt), mipc.service (systemd), S50mipc
 #                                  (busybox/sysvinit), mipc.uci and mipc.default (settings)
+#   $(WIRESHARKDIR)/mipc.lua       the Wireshark dissector of `mipc capture` files
 # INIT=procd|systemd|sysv also puts that init file (and its settings file, unless one exists)
 # in its system place under $(SYSCONFDIR) or $(SYSTEMDUNITDIR).
 #
@@ -27,6 +28,7 @@ INCLUDEDIR    ?= $(PREFIX)/include
 DATADIR       ?= $(PREFIX)/share
 PKGCONFIGDIR  ?= $(LIBDIR)/pkgconfig
 INITDIR       ?= $(DATADIR)/mipc/init
+WIRESHARKDIR  ?= $(DATADIR)/mipc/wireshark
 # /etc for a system install (PREFIX=/usr, as firmware images use), else under the prefix.
 SYSCONFDIR    ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -78,7 +80,9 @@ install-check:
 	@case "$(INIT)" in ""|procd|systemd|sysv) ;; *) echo "install: INIT=$(INIT): procd, systemd or sysv" >&2; exit 1;; esac
 
 install: install-check
-	$(INSTALL) -d $(D)$(BINDIR) $(D)$(LIBDIR) $(D)$(INCLUDEDIR) $(D)$(PKGCONFIGDIR) $(D)$(INITDIR)
+	$(INSTALL) -d $(D)$(BINDIR) $(D)$(LIBDIR) $(D)$(INCLUDEDIR) $(D)$(PKGCONFIGDIR) $(D)$(INITDIR) \
+	  $(D)$(WIRESHARKDIR)
+	$(INSTALL) -m 0644 packaging/wireshark/mipc.lua $(D)$(WIRESHARKDIR)/mipc.lua
 	$(INSTALL) -m 0755 $(MIPC_FROM)/libmipc.so $(D)$(LIBDIR)/libmipc.so.1
 	$(STRIP) --strip-unneeded $(D)$(LIBDIR)/libmipc.so.1
 	ln -sfn libmipc.so.1 $(D)$(LIBDIR)/libmipc.so
@@ -123,8 +127,9 @@ uninstall:
 	rm -f $(D)$(LIBDIR)/libmipc.so.1 $(D)$(LIBDIR)/libmipc.so $(D)$(LIBDIR)/libmipc.a \
 	  $(D)$(INCLUDEDIR)/mipc.h $(D)$(PKGCONFIGDIR)/mipc.pc \
 	  $(addprefix $(D)$(BINDIR)/,$(BINS)) $(addprefix $(D)$(INITDIR)/,$(MIPC_INIT_FILES)) \
-	  $(D)$(SYSCONFDIR)/init.d/mipc $(D)$(SYSCONFDIR)/init.d/S50mipc $(D)$(SYSTEMDUNITDIR)/mipc.service
-	-rmdir $(D)$(INITDIR) $(D)$(DATADIR)/mipc 2>/dev/null
+	  $(D)$(SYSCONFDIR)/init.d/mipc $(D)$(SYSCONFDIR)/init.d/S50mipc $(D)$(SYSTEMDUNITDIR)/mipc.service \
+	  $(D)$(WIRESHARKDIR)/mipc.lua
+	-rmdir $(D)$(INITDIR) $(D)$(WIRESHARKDIR) $(D)$(DATADIR)/mipc 2>/dev/null
 
 test-install:
 	./scripts/test-install.sh

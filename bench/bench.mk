@@ -82,6 +82,7 @@ bench-baseline:
 	$(BENCH_CARGO) build --release --manifest-path $$src/Cargo.toml -p mipc -p mipc-relay \
 	    --target-dir $(abspath $(BENCH_BASE_DIR))/target && \
 	lib=$(abspath $(BENCH_BASE_DIR))/target/release && \
+	ln -sfn libmipc.so $$lib/libmipc.so.1 && \
 	cp $$lib/mipc_main $(BENCH_BASE_DIR)/mipc_main && \
 	ln -sfn libmipc.so $$lib/libmipc.so.1 && \
 	$(BENCH_CC) $(BENCH_CFLAGS) -o $(BENCH_BASE_DIR)/mipc_peer $(BENCH_DIR)/mipc_peer.c \

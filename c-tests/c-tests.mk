@@ -40,6 +40,8 @@ CTESTS_PROGRAMS += direct_order
 # Programs for events, broadcast and the handler-table API (relay/tests/events.rs).
 CTESTS_PROGRAMS += middleware_server_handlers events_peer
 CTESTS_ASAN_PROGRAMS := errors stress_client middleware_server async_order middleware_server_handlers
+# mipc_wait_for from C (relay/tests/tool.rs).
+CTESTS_PROGRAMS += wait_for
 
 CTESTS_BINS := $(addprefix $(CTESTS_BUILD)/,$(CTESTS_PROGRAMS) layout legacy_peer preload_probe) \
                $(CTESTS_STUB)/libmipc.so

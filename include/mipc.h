@@ -661,6 +661,20 @@ int mthread_register_mq(int mqd, mipc_msg_handler_t handler, int *thread_index, 
  */
 int mthread_check_mq_msg(int thread_index, int mq_index, char *msg, int size);
 
+/*
+ Waits until an entry named `name` is registered with the relay, at most `timeout` ms
+ (-1: forever). Returns at once when it is registered already. The calling thread needs no
+ entry of its own (it uses a private queue, removed before returning).
+
+ # Returns
+ `MIPC_OK` once `name` is registered; `MIPC_ERROR` on a bad argument, when no relay runs,
+ or when the timeout passed (`errno` `ETIMEDOUT`, `mipc_last_error()` says which).
+
+ # Safety
+ `name` is NULL or a NUL-terminated string.
+ */
+int mipc_wait_for(const char *name, int timeout);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -2,7 +2,8 @@
 # Installs what the build and tests need on a fresh Debian machine, and nothing that is
 # already there: a C compiler, make, binutils (nm, objdump, readelf), valgrind, python3, and
 # the rustfmt and clippy components of the Rust toolchain; for the install checks
-# (scripts/test-install.sh) pkg-config, shellcheck, systemd-analyze and busybox.
+# (scripts/test-install.sh) pkg-config, shellcheck, systemd-analyze and busybox; tshark for
+# the tests that decode `mipc capture` files with packaging/wireshark/mipc.lua.
 set -euo pipefail
 
 missing=()
@@ -20,6 +21,7 @@ need shellcheck shellcheck
 need systemd-analyze systemd
 need busybox busybox
 need start-stop-daemon dpkg
+need tshark tshark
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"

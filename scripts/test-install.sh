@@ -72,6 +72,7 @@ expected() { # prefix bins init
     echo "f 644 $p/lib/pkgconfig/mipc.pc"
     for f in S50mipc mipc.procd; do echo "f 755 $p/share/mipc/init/$f"; done
     for f in mipc.default mipc.service mipc.uci; do echo "f 644 $p/share/mipc/init/$f"; done
+    echo "f 644 $p/share/mipc/wireshark/mipc.lua"
     case $init in
     procd) echo "f 755 $sysconf/init.d/mipc"; echo "f 644 $sysconf/config/mipc" ;;
     systemd) echo "f 644 $p/lib/systemd/system/mipc.service"; echo "f 644 $sysconf/default/mipc" ;;

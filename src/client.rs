@@ -167,7 +167,8 @@ fn install_exit_cleanup() {
 pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i32) -> Result<()> {
     check_api(api)?;
     check_payload(input.len() as u64)?;
-    let ext = table::by_name(src).is_some_and(|e| e.ext);
+    let mine = table::by_name(src);
+    let ext = mine.as_ref().is_some_and(|e| e.ext);
     with_buf(|buf| {
         buf.build(Build {
             mtype: api as c_long,
@@ -180,7 +181,13 @@ pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i
         });
         // Once a destination is direct, async messages to it go direct too: one sender's
         // messages must not overtake each other on two paths.
-        if let Some(r) = ext.then(|| direct::cached(dst)).flatten() {
+        let cached = ext.then(|| direct::cached(dst)).flatten();
+        let cached = cached.filter(|_| {
+            !mine
+                .as_ref()
+                .is_some_and(|e| direct::routes_dropped(e.queue))
+        });
+        if let Some(r) = cached {
             if direct::send(dst, &r, buf.as_sendable()) {
                 return Ok(());
             }

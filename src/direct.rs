@@ -92,6 +92,7 @@ pub fn cached(dst: &MipcName) -> Option<Route> {
 /// # Errors
 /// Queue errors while asking the relay.
 pub fn route(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
+    routes_dropped(entry.queue);
     {
         let mut routes = ROUTES.lock().map_err(|_| MipcError::Internal)?;
         match routes.get_mut(dst) {
@@ -115,6 +116,35 @@ pub fn route(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<R
             .map_or(State::Relay(RELAY_SPELL), State::Direct),
     );
     Ok(found)
+}
+
+/// Whether the relay asked this entry's process to drop its direct routes (a monitor
+/// attached: docs/PROTOCOL.md §8). Looks for a DROP_ROUTES on `queue` without blocking,
+/// and drops every route when there is one. One `msgrcv` per direct send: the price of a
+/// monitor never missing a call, paid only by processes that chose the direct path.
+pub fn routes_dropped(queue: QueueId) -> bool {
+    let mut room = [0u8; wire::MTYPE_LEN + wire::MTEXT_HEADER_LEN + 8];
+    let flags = sysv::RecvFlags {
+        nowait: true,
+        truncate: true,
+        ..Default::default()
+    };
+    let ty = Kind::DropRoutes.mtype();
+    let mut dropped = false;
+    while sysv::recv(queue, &mut room, ty, flags).is_ok() {
+        dropped = true;
+    }
+    if dropped {
+        drop_all();
+    }
+    dropped
+}
+
+/// Forgets every direct route: the next call to each destination looks it up again.
+pub fn drop_all() {
+    if let Ok(mut routes) = ROUTES.lock() {
+        routes.clear();
+    }
 }
 
 /// A direct send to `dst` failed, or its process died: use the relay for a while.

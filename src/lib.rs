@@ -21,6 +21,8 @@
 //! - [`endpoint`]: the native Rust API ([`Endpoint`], [`Timeout`], [`Error`]);
 //! - [`ffi`]: the C exports of SPEC §3 (`libmipc.so`, `include/mipc.h`).
 
+/// cbindgen:ignore
+pub mod bus;
 pub mod client;
 pub mod config;
 pub mod direct;
@@ -171,6 +173,7 @@ mod header_tests {
             "mipc_serve",
             "mipc_serve_stop",
             "mipc_dispatch_once",
+            "mipc_wait_for",
         ];
         expected.sort();
         assert_eq!(

@@ -1,5 +1,5 @@
 //! Where a received message came from: the sender's process as the relay reported it
-//! (docs/PROTOCOL.md §8, sender trailer), kept per receiving thread for the last few
+//! (docs/PROTOCOL.md §9, sender trailer), kept per receiving thread for the last few
 //! receive buffers, so that `mipc_sender_pid(msg)` can answer for the buffer a program
 //! received into. The relay's word, never the sender's own claim.
 

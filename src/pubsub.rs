@@ -1,4 +1,4 @@
-//! The library side of events and broadcast (docs/PROTOCOL.md §8), for the calling thread's
+//! The library side of events and broadcast (docs/PROTOCOL.md §9), for the calling thread's
 //! entry: subscribing and unsubscribing (a sync exchange with the relay, so a subscriber knows
 //! it is subscribed before it tells anyone), publishing and broadcasting (one message to the
 //! relay, whatever the number of receivers: the relay fans out).

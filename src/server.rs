@@ -65,9 +65,12 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout)
         // SPEC §2: a receiver rejects bytes that are not a MIPC message (they are consumed).
         let hdr = decoded.map_err(MipcError::BadMessage)?;
         if mtype == 0 && hdr.src.is_relay() {
-            // The relay sends nothing but answers (pong, greeting, lookup, error); one that
-            // reaches a server loop is late, and a handler that answered it would start a
-            // ping-pong with the relay.
+            // The relay sends nothing but answers (pong, greeting, lookup, error) and the
+            // request to drop direct routes; an answer that reaches a server loop is late,
+            // and a handler that answered it would start a ping-pong with the relay.
+            if hdr.msg_type == Kind::DropRoutes.msg_type() {
+                crate::direct::drop_all();
+            }
             continue;
         }
         return deliver(&entry, msg, Some(hdr), out);

@@ -78,6 +78,19 @@ impl Backlogs {
         self.bytes
     }
 
+    /// Messages parked for `dst`.
+    pub fn len_of(&self, dst: &MipcName) -> usize {
+        self.by_dst.get(dst).map_or(0, |b| b.items.len())
+    }
+
+    /// Every destination with a backlog and its length (for `mipc stats`).
+    pub fn per_destination(&self) -> Vec<(MipcName, u32)> {
+        self.by_dst
+            .iter()
+            .map(|(n, b)| (*n, b.items.len() as u32))
+            .collect()
+    }
+
     /// Messages parked in all.
     pub fn items(&self) -> usize {
         self.by_dst.values().map(|b| b.items.len()).sum()

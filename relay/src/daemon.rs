@@ -107,6 +107,9 @@ impl Port for SysvPort {
             .map(|s| s.last_receiver)
             .filter(|&p| p > 0)
     }
+    fn queue_stat(&mut self, q: QueueId) -> Option<(u64, u64)> {
+        sysv::stat(q).ok().map(|s| (s.messages, s.bytes))
+    }
     fn pending_changed(&mut self, caller: &MipcName, p: Option<&Pending>) {
         if let Some(shared) = &self.shared {
             if let Ok(mut store) = shared.pending.lock() {
@@ -280,6 +283,7 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
         Ok(Handled::Broadcast { api, receivers }) => {
             logln!(Debug, "broadcast of api {api} to {receivers} entries")
         }
+        Ok(Handled::Tool) => logln!(Debug, "answered a tool's request"),
         Err(r @ Rejected::Malformed(_))
         | Err(r @ Rejected::BadNotice(_))
         | Err(r @ Rejected::Control(..)) => {
@@ -314,8 +318,10 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     handle_signals(root_id.clone())?;
     let mut root = open_root(opts.key, opts.mode)?;
     root_id.store(root.0, Ordering::SeqCst);
+    let mut router = Router::new(opts.max_entries);
+    router.set_root(root);
     let shared = Arc::new(Shared {
-        router: Mutex::new(Router::new(opts.max_entries)),
+        router: Mutex::new(router),
         state: Mutex::new(state::Store::new(state::path(opts.key))),
         pending: Mutex::new(None),
         watcher: OnceLock::new(),
@@ -383,6 +389,12 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         opts.key,
         root.0
     );
+    // Units ordered after a Type=notify mipc_main start once the root queue is served.
+    match crate::notify::notify("READY=1") {
+        Ok(true) => logln!(Debug, "told the service manager: READY=1"),
+        Ok(false) => {}
+        Err(e) => logln!(Warn, "cannot tell NOTIFY_SOCKET that we are ready: {e}"),
+    }
     let mut buf = MsgBuf::boxed();
     let flags = RecvFlags {
         truncate: true,
@@ -419,11 +431,15 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
                 );
                 root = open_root(opts.key, opts.mode)?;
                 root_id.store(root.0, Ordering::SeqCst);
+                if let Ok(mut r) = shared.router.lock() {
+                    r.set_root(root);
+                }
             }
             Err(e) => return Err(RelayError::Receive(e)),
         }
     }
     if let Ok(mut r) = shared.router.lock() {
+        r.stopping(&mut port);
         let swept = r.sweep_dead(&mut port);
         if r.entries().next().is_none() {
             if let Ok(mut store) = shared.state.lock() {
@@ -438,10 +454,9 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         }
         logln!(
             Info,
-            "stopped ({} entries, {} of dead processes removed; {:?})",
-            r.entries().count(),
+            "stopped, {} of dead processes removed; {}",
             swept,
-            r.stats()
+            crate::tools::summary_line(&r.stats_report(Instant::now()))
         );
     }
     Ok(())

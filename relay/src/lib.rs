@@ -23,7 +23,11 @@ pub mod daemon;
 pub mod fuzzing;
 #[cfg(any(test, feature = "testing"))]
 pub mod mem;
+pub mod monitor;
+pub mod notify;
 pub mod pending;
 pub mod router;
 pub mod state;
+pub mod syslog;
+pub mod tools;
 pub mod watcher;

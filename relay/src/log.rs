@@ -1,4 +1,5 @@
-//! The relay's log: one line per event on stderr, `mipc_main: LEVEL: text`. The level comes
+//! The relay's log: one line per event on stderr, `mipc_main: LEVEL: text`, or to syslog
+//! with `--syslog` (`syslog.rs`). The level comes
 //! from `MIPC_LOG` (`error`, `warn`, `info`, `debug`; default `info`). Lines about hostile or
 //! broken traffic are rate-limited so a flood cannot fill a disk or slow the relay.
 
@@ -46,6 +47,16 @@ pub fn line(level: Level, text: std::fmt::Arguments<'_>) {
             Level::Info => "info",
             Level::Debug => "debug",
         };
+        if crate::syslog::active() {
+            let severity = match level {
+                Level::Error => 3,
+                Level::Warn => 4,
+                Level::Info => 6,
+                Level::Debug => 7,
+            };
+            crate::syslog::send(severity, &format!("{tag}: {text}"));
+            return;
+        }
         // One write(2) per line: formatting straight into unbuffered stderr would write
         // piece by piece (a name's escaping writes per character).
         let mut line = format!("mipc_main: {tag}: {text}");

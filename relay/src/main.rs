@@ -5,13 +5,16 @@ use mipc_relay::daemon::{self, Options};
 use mipc_relay::router::DEFAULT_MAX_ENTRIES;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: mipc_main [-k KEY] [-m MODE] [-n MAX_ENTRIES] [-l LEVEL]
+const USAGE: &str = "usage: mipc_main [-k KEY] [-m MODE] [-n MAX_ENTRIES] [-l LEVEL] [--syslog]
 
-Relays MIPC messages between registered entries over System V message queues.
+Relays MIPC messages between registered entries over System V message queues. Runs in the
+foreground (procd and systemd supervise it); with NOTIFY_SOCKET set (systemd Type=notify) it
+sends READY=1 once the root queue is served.
   -k, --key KEY          root queue key, decimal or 0x hex (default: $MIPC_ROOT_KEY or 0x4D495043)
   -m, --mode MODE        root queue permission bits, octal (default: $MIPC_QUEUE_MODE or 0600)
   -n, --max-entries N    most registered entries (default 4096)
   -l, --log LEVEL        error, warn, info or debug (default: $MIPC_LOG or info)
+  -s, --syslog           log to syslog (/dev/log, facility daemon) instead of stderr
   -h, --help             this text
   -V, --version          version";
 
@@ -48,6 +51,11 @@ fn parse(args: &[String]) -> Result<Option<(Options, Option<String>)>, String> {
                 opts.max_entries = v.parse().map_err(|_| format!("bad number {v:?}"))?;
             }
             "-l" | "--log" => level = Some(value("a level")?),
+            "-s" | "--syslog" => {
+                if !mipc_relay::syslog::open() {
+                    return Err("--syslog: /dev/log is not reachable".to_string());
+                }
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }

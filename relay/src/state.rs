@@ -93,6 +93,7 @@ fn parse_entry(fields: &[&str]) -> Option<(MipcName, Entry)> {
             sender: *ext == "2",
             thread_id: tid.parse().ok()?,
             pending: None,
+            seen: Default::default(),
         },
     ))
 }
@@ -291,6 +292,7 @@ mod tests {
             sender: true,
             thread_id: u64::MAX,
             pending: None,
+            seen: Default::default(),
         };
         let legacy = MipcName::new(b"legacy").unwrap();
         let l = Entry {
@@ -300,6 +302,7 @@ mod tests {
             sender: false,
             thread_id: 7,
             pending: None,
+            seen: Default::default(),
         };
         let text = encode([(&name, &e), (&legacy, &l)].into_iter());
         assert_eq!(decode(&text), vec![(name, e), (legacy, l)]);
@@ -316,6 +319,7 @@ mod tests {
             sender: true,
             thread_id: 1,
             pending: None,
+            seen: Default::default(),
         };
         let p = |s: &str| EventPattern::new(s.as_bytes()).unwrap();
         let mut text = encode([(&a, &e), (&b, &e)].into_iter());

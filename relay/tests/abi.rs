@@ -70,6 +70,7 @@ fn exports_exactly_the_c_api() {
         "mipc_serve",
         "mipc_serve_stop",
         "mipc_dispatch_once",
+        "mipc_wait_for",
     ];
     want.sort();
     assert_eq!(

@@ -8,13 +8,18 @@ use common::Bus;
 
 const DIRECT: [(&str, &str); 1] = [("MIPC_DIRECT", "1")];
 
-/// How many messages the relay forwarded, from its last log line.
+/// How many messages the relay forwarded, from its last log line ("... N messages
+/// forwarded ...").
 fn forwarded(relay_log: &str) -> u64 {
     relay_log
         .lines()
         .rev()
-        .find_map(|l| l.split("forwarded: ").nth(1))
-        .and_then(|rest| rest.split(',').next())
+        .find_map(|l| {
+            l.split(" messages forwarded")
+                .next()
+                .filter(|s| s.len() < l.len())
+        })
+        .and_then(|head| head.rsplit(' ').next())
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no stop line with stats in the relay log:\n{relay_log}"))
 }

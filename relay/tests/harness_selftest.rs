@@ -1,4 +1,4 @@
-//! Checks of the scenario harness itself (`common/mod.rs`): a hung program is killed by the
+//! Checks of the scenario harness itself (`common/`): a hung program is killed by the
 //! watchdog instead of hanging the suite, and the sweep removes what a killed relay leaves.
 
 mod common;

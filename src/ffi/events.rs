@@ -1,4 +1,4 @@
-//! Exports of events and broadcast (docs/PROTOCOL.md §8): subscribe, unsubscribe, publish,
+//! Exports of events and broadcast (docs/PROTOCOL.md §9): subscribe, unsubscribe, publish,
 //! broadcast, for the calling thread's entry. Events arrive on the entry's own queue as
 //! `sysV_msg_t` messages with `msg_hdr.msg_type == MIPC_MSG_TYPE_EVENT`, the publisher's name
 //! in `src_name`, the event's name in `dst_name` and the data in `payload`.

@@ -10,11 +10,13 @@ mod calls;
 mod events;
 mod handlers;
 mod queues;
+mod wait;
 
 pub use calls::*;
 pub use events::*;
 pub use handlers::*;
 pub use queues::*;
+pub use wait::*;
 
 use crate::error::MipcError;
 use crate::wire::MIPC_ERROR;

@@ -215,6 +215,11 @@ fn send_response_and_ping_arguments() {
     }
 }
 
+/// A `pthread_t` for a made-up thread id (an integer on glibc, a pointer on musl).
+fn tid(n: u64) -> libc::pthread_t {
+    crate::os::ThreadId(n).to_pthread()
+}
+
 #[test]
 fn table_functions() {
     let mut name = [0x55 as c_char; 32];
@@ -223,26 +228,26 @@ fn table_functions() {
     // SAFETY: outputs are 32 bytes and one int, as the contract says.
     unsafe {
         fails(
-            mipc_user_thread_info_register(null(), 3, 1),
+            mipc_user_thread_info_register(null(), 3, tid(1)),
             "name is NULL",
             libc::EINVAL,
         );
         fails(
-            mipc_user_thread_info_register(NAME, -1, 1),
+            mipc_user_thread_info_register(NAME, -1, tid(1)),
             "queue id is negative",
             libc::EINVAL,
         );
         fails(
-            mipc_user_thread_info_find(null_mut(), &mut mqd, 1),
+            mipc_user_thread_info_find(null_mut(), &mut mqd, tid(1)),
             "name_out is NULL",
             libc::EINVAL,
         );
         fails(
-            mipc_user_thread_info_find(name.as_mut_ptr(), null_mut(), 1),
+            mipc_user_thread_info_find(name.as_mut_ptr(), null_mut(), tid(1)),
             "mqd_out is NULL",
             libc::EINVAL,
         );
-        let unused_tid = 0x5EED_0001;
+        let unused_tid = tid(0x5EED_0001);
         fails(
             mipc_user_thread_info_find(name.as_mut_ptr(), &mut mqd, unused_tid),
             "never registered",
@@ -253,16 +258,12 @@ fn table_functions() {
         for k in 0..20 {
             let n = std::ffi::CString::new(format!("t{k}")).unwrap();
             assert_eq!(
-                mipc_user_thread_info_register(
-                    n.as_ptr(),
-                    q.0 .0,
-                    crate::os::ThreadId(0x7000 + k as u64).to_pthread()
-                ),
+                mipc_user_thread_info_register(n.as_ptr(), q.0 .0, tid(0x7000 + k as u64)),
                 MIPC_OK
             );
         }
         assert_eq!(
-            mipc_user_thread_info_find(name.as_mut_ptr(), &mut mqd, 0x7000 + 17),
+            mipc_user_thread_info_find(name.as_mut_ptr(), &mut mqd, tid(0x7000 + 17)),
             MIPC_OK
         );
         assert_eq!(

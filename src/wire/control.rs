@@ -32,7 +32,7 @@ use std::os::raw::c_long;
 /// Version of the HELLO exchange this library and relay speak (docs/PROTOCOL.md §2).
 pub const HELLO_VERSION: u32 = 1;
 /// HELLO flag: append a sender trailer (the sender's pid) to what is forwarded to this entry
-/// (docs/PROTOCOL.md §8). A relay that does not know the flag ignores it.
+/// (docs/PROTOCOL.md §9). A relay that does not know the flag ignores it.
 pub const HELLO_FLAG_SENDER: u32 = 1;
 
 macro_rules! kinds {
@@ -78,18 +78,32 @@ kinds! {
     Wake = super::MIPC_MSG_TYPE_WAKE,
     /// The direct path's question to the relay (§6).
     Lookup = super::MIPC_MSG_TYPE_LOOKUP,
-    /// An entry subscribes to events (§8).
+    /// An entry subscribes to events (§9).
     Subscribe = super::events::MIPC_MSG_TYPE_SUBSCRIBE,
-    /// An entry drops a subscription (§8).
+    /// An entry drops a subscription (§9).
     Unsubscribe = super::events::MIPC_MSG_TYPE_UNSUBSCRIBE,
-    /// A publisher hands the relay an event; the payload is application data (§8).
+    /// A publisher hands the relay an event; the payload is application data (§9).
     Publish = super::events::MIPC_MSG_TYPE_PUBLISH,
-    /// An event as a subscriber gets it; the payload is application data (§8).
+    /// An event as a subscriber gets it; the payload is application data (§9).
     Event = super::events::MIPC_MSG_TYPE_EVENT,
-    /// A sender hands the relay a broadcast: `u32 api id`, then application data (§8).
+    /// A sender hands the relay a broadcast: `u32 api id`, then application data (§9).
     Broadcast = super::events::MIPC_MSG_TYPE_BROADCAST,
-    /// A library's message to its own serving loop to end it, never on the relay (§8).
+    /// A library's message to its own serving loop to end it, never on the relay (§9).
     Stop = super::events::MIPC_MSG_TYPE_STOP,
+    /// A page of the name table for a tool (§7, `tool.rs`).
+    List = super::tool::MIPC_MSG_TYPE_LIST,
+    /// The relay's counters for a tool (§7).
+    Stats = super::tool::MIPC_MSG_TYPE_STATS,
+    /// A tool attaches a monitor (§8).
+    MonitorAttach = super::tool::MIPC_MSG_TYPE_MONITOR_ATTACH,
+    /// A tool detaches its monitor (§8).
+    MonitorDetach = super::tool::MIPC_MSG_TYPE_MONITOR_DETACH,
+    /// One monitor event, relay to monitor only (§8).
+    MonitorEvent = super::tool::MIPC_MSG_TYPE_MONITOR_EVENT,
+    /// A tool waits for a name (§7).
+    WaitFor = super::tool::MIPC_MSG_TYPE_WAIT_FOR,
+    /// The relay tells a direct caller to drop its routes (a monitor attached, §8).
+    DropRoutes = super::tool::MIPC_MSG_TYPE_DROP_ROUTES,
 }
 
 impl Kind {
@@ -458,6 +472,7 @@ pub fn samples(seed: &[u8]) {
         &name,
     );
     assert_round_trip(&Lookup { name }, &name);
+    super::tool::samples(seed, &name);
     assert_round_trip(
         &LookupAnswer {
             status: a as i32,

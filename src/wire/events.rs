@@ -1,4 +1,4 @@
-//! Events and broadcast on the wire (docs/PROTOCOL.md §8): the control types
+//! Events and broadcast on the wire (docs/PROTOCOL.md §9): the control types
 //! `0x7FFFFF10`-`0x7FFFFF14`, event names and subscription patterns, and the codec of their
 //! payloads. Like the legacy codec, no I/O: the relay, the library and the fuzzers share it.
 //!

@@ -17,6 +17,10 @@
 pub mod control;
 pub mod events;
 mod msgbuf;
+/// The tools' control channel (`mipc list/stats/monitor/wait`); not part of the C API.
+///
+/// cbindgen:ignore
+pub mod tool;
 
 pub use msgbuf::{Build, MsgBuf};
 
@@ -150,7 +154,7 @@ pub const TAG_LEN: usize = 4;
 /// Largest `mtext` a legacy peer sends.
 pub const MTEXT_MAX: usize = MTEXT_HEADER_LEN + MIPC_MSG_MAX_LEN;
 /// Size of the sender trailer the relay appends for a receiver that asked for it
-/// (docs/PROTOCOL.md §8): the sender's `u32` pid, then [`SENDER_MARK`].
+/// (docs/PROTOCOL.md §9): the sender's `u32` pid, then [`SENDER_MARK`].
 pub const SENDER_LEN: usize = 8;
 /// The last word of a sender trailer: never a valid call tag (a reply of call id 0) nor a
 /// reply queue (negative), so a trailer is told apart from both.
@@ -403,34 +407,46 @@ pub struct ThreadInfo {
     pub mqd: i32,
 }
 
-/// Reads a NOTICE payload.
+/// `sizeof(MIPC_THREAD_INFO_T)` where `pthread_t` (and the padding after `flag_is_hold`) is
+/// 4 bytes: 32-bit userlands such as armv7.
+const THREAD_INFO_LEN_32: usize = 44;
+/// `sizeof(MIPC_THREAD_INFO_T)` where `pthread_t` is 8 bytes: 64-bit userlands.
+const THREAD_INFO_LEN_64: usize = 56;
+
+/// Reads a NOTICE payload written by a 32-bit or a 64-bit process, whatever this process's
+/// own word size: one kernel may run both (a 32-bit vendor daemon beside a 64-bit relay),
+/// and the two layouts differ only in the width of `thread_id` (SPEC §2 natural layout:
+/// `flag_is_hold` at 0, `thread_id` at the word size, `name` after it, `mqd` after `name`).
+/// The length of the payload tells which one it is.
 ///
 /// # Errors
-/// [`WireError::SizeMismatch`] when the payload is not one `MIPC_THREAD_INFO_T`;
+/// [`WireError::SizeMismatch`] when the payload is neither layout;
 /// [`WireError::BadSource`] when its name is invalid.
 pub fn decode_thread_info(payload: &[u8]) -> Result<ThreadInfo, WireError> {
-    if payload.len() != size_of::<MIPC_THREAD_INFO_T>() {
-        return Err(WireError::SizeMismatch {
-            len: payload.len(),
-            msg_size: payload.len() as u32,
-        });
-    }
-    let i32_at = |off: usize| read_u32(payload, off) as i32;
-    let tid_off = offset_of!(MIPC_THREAD_INFO_T, thread_id);
-    let thread_id = if size_of::<libc::pthread_t>() == 8 {
+    let word = match payload.len() {
+        THREAD_INFO_LEN_32 => 4,
+        THREAD_INFO_LEN_64 => 8,
+        len => {
+            return Err(WireError::SizeMismatch {
+                len,
+                msg_size: len as u32,
+            })
+        }
+    };
+    let thread_id = if word == 8 {
         let mut b = [0u8; 8];
-        b.copy_from_slice(&payload[tid_off..tid_off + 8]);
+        b.copy_from_slice(&payload[8..16]);
         u64::from_ne_bytes(b)
     } else {
-        u64::from(read_u32(payload, tid_off))
+        u64::from(read_u32(payload, 4))
     };
-    let name_off = offset_of!(MIPC_THREAD_INFO_T, name);
+    let name_off = 2 * word;
     let name = MipcName::from_field(field(payload, name_off)).map_err(WireError::BadSource)?;
     Ok(ThreadInfo {
-        hold: i32_at(offset_of!(MIPC_THREAD_INFO_T, flag_is_hold)) != 0,
+        hold: read_u32(payload, 0) != 0,
         thread_id,
         name,
-        mqd: i32_at(offset_of!(MIPC_THREAD_INFO_T, mqd)),
+        mqd: read_u32(payload, name_off + MIPC_NAME_MAX_LEN) as i32,
     })
 }
 

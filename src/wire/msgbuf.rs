@@ -125,7 +125,7 @@ impl MsgBuf {
 
     /// Writes into this buffer the message `src` (whose header is `hdr`) as a receiver gets
     /// it from the relay: its body, its tag when `with_tag`, and a sender trailer with `pid`
-    /// (0: unknown) (docs/PROTOCOL.md §8).
+    /// (0: unknown) (docs/PROTOCOL.md §9).
     pub fn copy_with_sender(&mut self, src: &MsgBuf, hdr: &Header, with_tag: bool, pid: u32) {
         let n = MTYPE_LEN + hdr.mtext_len(with_tag && hdr.tag.is_some());
         self.bytes[..n].copy_from_slice(&src.bytes[..n]);

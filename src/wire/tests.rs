@@ -102,6 +102,67 @@ fn thread_info_round_trips() {
         }
     );
     assert!(decode_thread_info(&bytes[1..]).is_err());
+    assert_eq!(bytes.len(), size_of::<MIPC_THREAD_INFO_T>());
+}
+
+/// The bytes a C program of the given word size writes for a `MIPC_THREAD_INFO_T`.
+fn c_thread_info(word: usize, hold: i32, tid: u64, name: &[u8], mqd: i32) -> Vec<u8> {
+    let mut b = vec![0u8; 2 * word + MIPC_NAME_MAX_LEN + 4 + if word == 8 { 4 } else { 0 }];
+    b[0..4].copy_from_slice(&hold.to_ne_bytes());
+    if word == 8 {
+        b[8..16].copy_from_slice(&tid.to_ne_bytes());
+    } else {
+        b[4..8].copy_from_slice(&(tid as u32).to_ne_bytes());
+    }
+    b[2 * word..2 * word + name.len()].copy_from_slice(name);
+    let mqd_off = 2 * word + MIPC_NAME_MAX_LEN;
+    b[mqd_off..mqd_off + 4].copy_from_slice(&mqd.to_ne_bytes());
+    b
+}
+
+#[test]
+fn thread_info_of_a_32_bit_peer() {
+    let bytes = c_thread_info(4, 1, 0xb6f4_3460, b"legacy32", 77);
+    assert_eq!(bytes.len(), THREAD_INFO_LEN_32);
+    let info = decode_thread_info(&bytes).unwrap();
+    assert_eq!(
+        info,
+        ThreadInfo {
+            hold: true,
+            thread_id: 0xb6f4_3460,
+            name: name("legacy32"),
+            mqd: 77
+        }
+    );
+    let bytes = c_thread_info(4, 0, 5, b"legacy32", 78);
+    let info = decode_thread_info(&bytes).unwrap();
+    assert!(!info.hold);
+    assert_eq!(info.mqd, 78);
+}
+
+#[test]
+fn thread_info_of_a_64_bit_peer() {
+    let bytes = c_thread_info(8, 1, 0x7f12_3456_7890, b"legacy64", 1 << 20);
+    assert_eq!(bytes.len(), THREAD_INFO_LEN_64);
+    let info = decode_thread_info(&bytes).unwrap();
+    assert_eq!(
+        info,
+        ThreadInfo {
+            hold: true,
+            thread_id: 0x7f12_3456_7890,
+            name: name("legacy64"),
+            mqd: 1 << 20
+        }
+    );
+    // Between the two sizes, or around them: rejected.
+    for len in [0, 43, 45, 48, 52, 55, 57, 64] {
+        let mut b = bytes.clone();
+        b.resize(len, 0);
+        assert!(decode_thread_info(&b).is_err(), "length {len}");
+    }
+    // A bad name is still refused in either layout.
+    assert!(decode_thread_info(&c_thread_info(8, 1, 1, b"", 1)).is_err());
+    assert!(decode_thread_info(&c_thread_info(4, 1, 1, b"", 1)).is_err());
 }
 
 #[test]

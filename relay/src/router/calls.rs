@@ -194,6 +194,7 @@ impl Router {
         self.build_answer(call.mtype, &call.caller, &answer, Some(call.tag.reply()));
         if port.send(call.queue, self.reply.as_sendable()).is_ok() {
             self.stats.errors_sent += 1;
+            self.error_sent(port, code as i32);
         }
     }
 }

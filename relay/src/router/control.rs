@@ -9,6 +9,10 @@ use mipc::wire::control::{
 };
 use mipc::wire::{self, CallTag, Control, Header, Kind, MsgBuf, ThreadInfo};
 use mipc::MipcName;
+use std::time::Instant;
+
+/// LOOKUP status while a monitor is attached: use the relay (docs/PROTOCOL.md §8).
+pub const LOOKUP_MONITORED: i32 = 9;
 
 impl Router {
     pub(super) fn control(
@@ -16,17 +20,33 @@ impl Router {
         port: &mut impl Port,
         msg: &MsgBuf,
         hdr: &Header,
-        now: std::time::Instant,
+        now: Instant,
     ) -> Result<Handled, Rejected> {
         let payload = wire::payload(msg.mtext(), hdr);
         match Kind::from_msg_type(hdr.msg_type) {
+            Some(
+                Kind::List
+                | Kind::Stats
+                | Kind::MonitorAttach
+                | Kind::MonitorDetach
+                | Kind::WaitFor,
+            ) => self.tool(port, hdr, payload, now),
             Some(Kind::Notice) => self.notice(port, hdr, payload),
             Some(Kind::Hello) => self.hello(port, hdr, payload),
             Some(Kind::Ping) => self.pong(port, msg, hdr),
             Some(Kind::Lookup) => self.lookup(port, hdr, payload),
             Some(Kind::Subscribe | Kind::Unsubscribe) => self.subscription(port, msg, hdr),
             Some(Kind::Broadcast) => self.broadcast(port, msg, hdr, now),
-            Some(Kind::Error | Kind::Wake | Kind::Publish | Kind::Event | Kind::Stop) | None => {
+            Some(
+                Kind::Error
+                | Kind::Wake
+                | Kind::MonitorEvent
+                | Kind::DropRoutes
+                | Kind::Publish
+                | Kind::Event
+                | Kind::Stop,
+            )
+            | None => {
                 let other = hdr.msg_type;
                 // A caller that waits must not wait for nothing.
                 self.refuse(port, msg, hdr, Rejected::Control(other, hdr.src))
@@ -165,7 +185,10 @@ impl Router {
         let caller_queue = caller.queue;
         let target = Lookup::get(payload).map(|l| l.name);
         let found = target.and_then(|n| self.entries.get(&n).map(|e| (n, e)));
+        let caller_pid = caller.pid;
         let (status, queue, pid) = match found {
+            // A monitor must see every call: no direct route while one is attached.
+            Some(_) if !self.direct_allowed() => (LOOKUP_MONITORED, -1, 0),
             Some((n, e)) if e.ext && !self.backlogs.has(&n) => match e.pid {
                 Some(pid) => (0, e.queue.0, pid),
                 None => (RelayErrorCode::BadMessage as i32, -1, 0),
@@ -173,6 +196,9 @@ impl Router {
             Some(_) => (RelayErrorCode::DestinationBusy as i32, -1, 0),
             None => (RelayErrorCode::NoSuchDestination as i32, -1, 0),
         };
+        if status == 0 {
+            self.direct_given(caller_pid);
+        }
         let answer = LookupAnswer { status, queue, pid };
         self.build_answer(Kind::Lookup.mtype(), &hdr.src, &answer, Some(tag.reply()));
         match port.send(caller_queue, self.reply.as_sendable()) {

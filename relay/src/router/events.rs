@@ -1,4 +1,4 @@
-//! Events and broadcast (docs/PROTOCOL.md §8): SUBSCRIBE and UNSUBSCRIBE answered from the
+//! Events and broadcast (docs/PROTOCOL.md §9): SUBSCRIBE and UNSUBSCRIBE answered from the
 //! subscription table, and the fan-out of one PUBLISH or BROADCAST taken from the root queue
 //! to many queues: one receive, one send per receiver. A receiver whose queue is full gets
 //! the message through its backlog, within the same bounds as calls, so a subscriber that

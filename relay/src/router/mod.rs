@@ -15,8 +15,13 @@ mod events;
 mod parking;
 mod subscriptions;
 mod table;
+mod tooling;
+
+pub use tooling::Seen;
 
 use crate::backlog::Backlogs;
+use crate::monitor::Monitors;
+use crate::tools::{Counters, Snapshots, Waiters};
 use mipc::error::RelayErrorCode;
 use mipc::events::{EventName, EventPattern, MIPC_MSG_TYPE_PUBLISH};
 use mipc::sysv::{QueueError, QueueId};
@@ -68,6 +73,10 @@ pub trait Port {
     /// `caller`'s pending call changed (or ended, with `None`): keep it where a relay
     /// started after this one finds it (`pending.rs`).
     fn pending_changed(&mut self, caller: &MipcName, p: Option<&Pending>);
+    /// Messages and bytes waiting in queue `q` (for `mipc list`), if it can be read.
+    fn queue_stat(&mut self, _q: QueueId) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// A sync call the relay forwarded and whose answer it has not seen yet.
@@ -100,6 +109,8 @@ pub struct Entry {
     pub thread_id: u64,
     /// Its outstanding sync call, if any (one per entry: a sync call blocks its thread).
     pub pending: Option<Pending>,
+    /// When it registered and its traffic (`mipc list`).
+    pub seen: Seen,
 }
 
 /// What the router did with a message.
@@ -142,6 +153,8 @@ pub enum Handled {
         /// Entries that got it (sent or parked).
         receivers: usize,
     },
+    /// A tool's request (list, stats, monitor, wait) was answered or recorded.
+    Tool,
 }
 
 /// Why the router did not deliver a message (each becomes one log line).
@@ -287,6 +300,22 @@ pub struct Router {
     /// Names of the entries dropped last, newest last ([`GONE_REMEMBERED`] of them): their
     /// events and broadcasts still on the root queue are delivered.
     gone: std::collections::VecDeque<MipcName>,
+    /// Attached monitors (`mipc monitor`, `mipc capture`).
+    monitors: Monitors,
+    /// List snapshots being served page by page.
+    snapshots: Snapshots,
+    /// Tools waiting for names.
+    waiters: Waiters,
+    /// Counters beyond `stats` (`mipc stats`).
+    counters: Counters,
+    /// Processes that got a direct route since the last monitor attached.
+    direct_pids: Vec<i32>,
+    /// A message is being handled (its error answers are reported after it).
+    handling: bool,
+    /// Error answers to report after the message being handled.
+    deferred: Vec<(i32, Vec<u8>)>,
+    /// The root queue, once the daemon says.
+    root: Option<QueueId>,
 }
 
 /// How many dropped entries' names the router remembers.
@@ -321,6 +350,14 @@ impl Router {
             subscriptions: subscriptions::Subscriptions::default(),
             fanout: None,
             gone: std::collections::VecDeque::new(),
+            monitors: Monitors::default(),
+            snapshots: Snapshots::default(),
+            waiters: Waiters::default(),
+            counters: Counters::new(Instant::now()),
+            direct_pids: Vec::new(),
+            handling: false,
+            deferred: Vec::new(),
+            root: None,
         }
     }
 
@@ -350,12 +387,18 @@ impl Router {
         msg: &MsgBuf,
         now: Instant,
     ) -> Result<Handled, Rejected> {
+        self.handling = true;
         let out = self.route(port, msg, now);
+        self.handling = false;
         match out {
             Ok(Handled::Forwarded) => self.stats.forwarded += 1,
             Ok(Handled::Parked) => self.stats.parked += 1,
             Ok(_) => {}
             Err(_) => self.stats.rejected += 1,
+        }
+        self.observe(port, msg, &out);
+        if !self.deferred.is_empty() {
+            self.flush_deferred(port);
         }
         out
     }
@@ -443,14 +486,25 @@ impl Router {
         self.note_delivery(port, hdr, msg.mtype(), call, now);
         if self.backlogs.has(&hdr.dst) {
             // Behind messages already waiting for room: keep the order.
-            return self.park(port, d);
+            let out = self.park(port, d);
+            if out.is_ok() {
+                self.count_traffic(hdr);
+            }
+            return out;
         }
         match port.send(queue, bytes) {
             Ok(()) => {
+                self.count_traffic(hdr);
                 self.learn_pid(port, &hdr.dst);
                 Ok(Handled::Forwarded)
             }
-            Err(QueueError::Full) => self.park(port, d),
+            Err(QueueError::Full) => {
+                let out = self.park(port, d);
+                if out.is_ok() {
+                    self.count_traffic(hdr);
+                }
+                out
+            }
             Err(QueueError::Gone) => {
                 self.forget_call(port, &hdr.src, call);
                 self.drop_entry(port, &hdr.dst, false);

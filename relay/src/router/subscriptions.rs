@@ -1,4 +1,4 @@
-//! Who subscribed to what (docs/PROTOCOL.md §8): the relay's subscription table, per entry,
+//! Who subscribed to what (docs/PROTOCOL.md §9): the relay's subscription table, per entry,
 //! with exact and prefix (`"alarm.*"`) patterns. No I/O; the router fans events out over it.
 //!
 //! Only entries that subscribed appear here, so an event costs a walk over the subscribers

@@ -30,6 +30,10 @@ impl Router {
                 }
                 port.watch(pid);
             }
+            let mut entry = entry;
+            if entry.seen.since == 0 {
+                entry.seen = super::Seen::now();
+            }
             self.entries.insert(name, entry);
             kept += 1;
         }
@@ -101,6 +105,7 @@ impl Router {
                 sender: false,
                 thread_id,
                 pending: None,
+                seen: super::Seen::now(),
             },
         );
         self.changed(name);
@@ -168,6 +173,7 @@ impl Router {
         for n in &names {
             self.drop_entry(port, n, true);
         }
+        self.tool_process_died(port, pid, &names);
         names
     }
 

@@ -1,0 +1,86 @@
+//! Guarantee 2 (docs/RELIABILITY.md): a sync call with timeout T returns within T + 20 ms and
+//! waits without CPU.
+
+use crate::common::Bus;
+use crate::support::{outcomes, probe, serial, TIMEOUT_SLACK_MS};
+
+/// Calls that are never answered return "timeout" no earlier than T and within T + 20 ms,
+/// for T from 10 ms to 1 s; and a 2 s wait costs the waiting process no CPU (under 20 ms of
+/// user + system time, timer thread included).
+#[test]
+fn timeout_returns_within_20ms_and_waits_without_cpu() {
+    let _serial = serial();
+    let mut bus = Bus::start("timeouts");
+    probe(&mut bus, "mute_srv", &[]);
+    let timeouts = [10u32, 50, 100, 250, 500, 1000];
+    let mut args: Vec<String> = vec!["timeout_cli".into()];
+    for t in timeouts {
+        args.extend(["call", "mute_srv", "4", &t.to_string(), "x"].map(String::from));
+    }
+    args.extend(["call", "mute_srv", "4", "2000", "cpu"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let caller = bus.spawn("caller", &args);
+    let out = bus.wait_exit(caller);
+    out.assert_success();
+    let o = outcomes(&out);
+    assert_eq!(o.len(), timeouts.len() + 1, "{}", out.describe());
+    for (t, got) in timeouts.iter().chain([2000].iter()).zip(&o) {
+        let t = f64::from(*t);
+        eprintln!(
+            "timeout {t} ms: returned after {:.1} ms ({:+.1}), cpu {:.2} ms",
+            got.ms,
+            got.ms - t,
+            got.cpu_ms
+        );
+        assert!(
+            !got.ok && got.text.contains("timeout"),
+            "timeout {t}: {got:?}"
+        );
+        assert!(got.ms >= t, "timeout {t} ms returned early: {got:?}");
+        assert!(
+            got.ms <= t + TIMEOUT_SLACK_MS,
+            "timeout {t} ms returned {:.1} ms late",
+            got.ms - t
+        );
+    }
+    let wait = &o[timeouts.len()];
+    assert!(
+        wait.cpu_ms < 20.0,
+        "a 2 s wait used {:.2} ms of CPU",
+        wait.cpu_ms
+    );
+    bus.finish();
+}
+
+/// The same bound for a long timeout: a call with a 30 s timeout returns within 30 s + 20 ms.
+/// (This test does not take the lock: it only waits, and runs beside the others.)
+#[test]
+fn long_timeout_of_30s_returns_within_20ms() {
+    let mut bus = Bus::start("long_timeout");
+    probe(&mut bus, "mute_long_srv", &[]);
+    let out = bus.run(
+        "caller",
+        &[
+            "long_timeout_cli",
+            "call",
+            "mute_long_srv",
+            "4",
+            "30000",
+            "x",
+        ],
+    );
+    out.assert_success();
+    let o = &outcomes(&out)[0];
+    eprintln!(
+        "timeout 30000 ms: returned after {:.1} ms ({:+.1})",
+        o.ms,
+        o.ms - 30000.0
+    );
+    assert!(!o.ok && o.text.contains("timeout"), "{o:?}");
+    assert!(
+        o.ms >= 30000.0 && o.ms <= 30000.0 + TIMEOUT_SLACK_MS,
+        "timeout 30000 ms returned {:.1} ms late",
+        o.ms - 30000.0
+    );
+    bus.finish();
+}
