@@ -51,7 +51,7 @@ endif
 # Raw C: no libmipc (the floor, the minimal relay and its peers, the table filler).
 BENCH_RAW_PROGS  := pingpong crelay rawpeer reg1000
 # Linked against libmipc.
-BENCH_MIPC_PROGS := mipc_peer synccall
+BENCH_MIPC_PROGS := mipc_peer synccall event_peer
 BENCH_BINS := $(addprefix $(BENCH_BUILD)/,$(BENCH_RAW_PROGS) $(BENCH_MIPC_PROGS))
 BENCH_DEPS := $(BENCH_DIR)/common.h $(BENCH_INCLUDE)/mipc.h
 

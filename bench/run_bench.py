@@ -52,6 +52,9 @@ FLOOD_SENDERS = (1, 4, 16)
 FLOOD_RECEIVERS = (1, 4)
 FLOOD_PAYLOAD = 100
 SYNC_TOTAL = 40000             # sync calls per throughput phase
+EVENT_SUBSCRIBERS = (1, 10, 100)  # subscribers of the fan-out phase
+EVENT_DELIVERIES = 60000       # deliveries per fan-out run (events = this / subscribers)
+EVENT_PAYLOAD = 64             # bytes of data per event
 SYNC_REPS = 2                  # repetitions (alternated); the best one is reported
 SYNC_CALLERS = (4, 16)
 ROOTQ_BYTES = (16384, 262144)  # root queue capacities compared (issue 11 §3)
@@ -757,6 +760,75 @@ class Bench:
         self.results["sync_throughput"] = sync_rows
         self.log("sync throughput in %.1f s" % (time.monotonic() - t))
 
+    # -- 2b. events: fan-out
+
+    def fanout(self, subscribers, events):
+        """One publisher, `subscribers` subscriber processes of its event; everything placed
+        by the scheduler. Returns events/s (published until the last delivery), deliveries/s,
+        the publisher's wall and CPU time per mipc_publish, the relay's CPU per event."""
+        phase = self.uniq("e")
+        env = self.env(self.key)
+        subs, pub = [], None
+        try:
+            for d in range(subscribers):
+                subs.append(Proc(self, "ev_sub%d" % d,
+                                 [self.bin("event_peer"), "sub", "%ss%d" % (phase, d), "bench.*",
+                                  str(events)], env))
+            sub_queues = [int(p.wait_ready(timeout=60)[0]) for p in subs]
+            pub = Proc(self, "ev_pub", [self.bin("event_peer"), "pub", "%sp" % phase, "bench.tick",
+                                        str(events), str(EVENT_PAYLOAD), "-"], env)
+            pub.wait_ready()
+            pid = self.relay.pid
+            cpu0 = cpu_ticks(pid)
+            pub.go()
+            pub.wait(120)
+            sent = pub.result()
+            # Subscribers end at their count; with losses, once no queue moves any more.
+            queues = [queue_of_key(self.key)] + sub_queues
+            last_change, last_state = time.monotonic(), None
+            while any(p.p.poll() is None for p in subs):
+                q = sysv_queues()
+                state = tuple(q.get(x, (0, 0, 0))[2] for x in queues)
+                if state != last_state:
+                    last_state, last_change = state, time.monotonic()
+                elif time.monotonic() - last_change > 1.0:
+                    for p in subs:
+                        p.close_stdin()
+                if time.monotonic() - last_change > 30:
+                    raise BenchError("fan-out to %d: subscribers stuck" % subscribers)
+                time.sleep(0.01)
+            got = [p.result() for p in subs]
+            cpu1 = cpu_ticks(pid)
+        finally:
+            for p in subs + ([pub] if pub else []):
+                p.stop()
+        n = sent["sent"]
+        delivered = sum(r["got"] for r in got)
+        t0 = sent["t_start"]
+        t1 = max([sent["t_end"]] + [r["t_last"] for r in got if r["got"]])
+        secs = (t1 - t0) / 1e9
+        return {
+            "subscribers": subscribers, "events": n, "publish_errors": sent["errors"],
+            "delivered": delivered, "lost": n * subscribers - delivered, "seconds": secs,
+            "events_per_s": n / secs, "deliveries_per_s": delivered / secs,
+            "publish_wall_ns": (sent["t_end"] - sent["t_start"]) / max(1, n),
+            "publish_cpu_ns": sent["cpu_ns"] / max(1, n),
+            "relay_cpu_ns_per_event": (cpu1 - cpu0) * TICK_NS / max(1, n),
+        }
+
+    def events(self):
+        t = time.monotonic()
+        rows = []
+        for s in EVENT_SUBSCRIBERS:
+            row = self.fanout(s, max(100, self.n(EVENT_DELIVERIES) // s))
+            rows.append(row)
+            self.log("fan-out to %3d: %7.0f events/s, %7.0f deliveries/s (lost %d), publisher "
+                     "%.1f us wall / %.1f us CPU per event"
+                     % (s, row["events_per_s"], row["deliveries_per_s"], row["lost"],
+                        row["publish_wall_ns"] / 1000, row["publish_cpu_ns"] / 1000))
+        self.results["events"] = rows
+        self.log("events in %.1f s" % (time.monotonic() - t))
+
     # -- 3. cost
 
     def registration_and_idle(self):
@@ -858,7 +930,7 @@ class Bench:
         time.sleep(0.2)
         self.results["rss_idle_kb"] = status_kb(self.relay.pid, "VmRSS")
         self.start_servers()
-        for step in (self.latency, self.throughput):
+        for step in (self.latency, self.throughput, self.events):
             step()
         self.results["rss_flood_kb"] = max(x["relay_rss_max_kb"] for rows in self.results["flood"].values()
                                            for row in rows for x in row["runs"]["mipc"])
@@ -1388,6 +1460,25 @@ def report(bench, total_seconds):
         w("| %d | %s | %s | %.0f %% | %.1f us |" % (x["callers"], kfmt(a["calls_per_s"]), kfmt(b["calls_per_s"]),
                                                   100 * a["calls_per_s"] / b["calls_per_s"], a["relay_cpu_ns_per_call"] / 1000))
     w("")
+    if r.get("events"):
+        w("### Events: fan-out")
+        w("")
+        w("One publisher process publishes events of %d bytes as fast as `mipc_publish` returns;"
+          % EVENT_PAYLOAD)
+        w("N subscriber processes (pattern `bench.*`) receive them with `mipc_mq_receive`; the relay")
+        w("receives each event once and sends one copy per subscriber. Every process is placed by")
+        w("the scheduler. Events/s count from the first publish to the last delivery; the")
+        w("publisher's cost is its own wall and CPU time per `mipc_publish` (one `msgsnd` to the")
+        w("root queue, whatever N: it blocks only while the root queue is full).")
+        w("")
+        w("| subscribers | events | events/s | deliveries/s | lost | publisher wall per event | publisher CPU per event | relay CPU per event |")
+        w("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for x in r["events"]:
+            w("| %d | %s | %s | %s | %d | %.1f us | %.1f us | %.1f us |"
+              % (x["subscribers"], kfmt(x["events"]), kfmt(x["events_per_s"]),
+                 kfmt(x["deliveries_per_s"]), x["lost"], x["publish_wall_ns"] / 1000,
+                 x["publish_cpu_ns"] / 1000, x["relay_cpu_ns_per_event"] / 1000))
+        w("")
     w("## Cost")
     w("")
     w("| | mipc-rs | reference |")
@@ -1432,7 +1523,8 @@ def report(bench, total_seconds):
     w("`mipc_main` and the minimal C relay on fresh random keys (`MIPC_ROOT_KEY`), runs the")
     w("phases above, stops everything and removes every queue it made. Programs: `pingpong.c`")
     w("(floor), `crelay.c` (minimal relay / bare loop), `rawpeer.c` (its raw C caller and")
-    w("server), `mipc_peer.c` (libmipc caller, server, sender, receiver), `reg1000.c`.")
+    w("server), `mipc_peer.c` (libmipc caller, server, sender, receiver), `event_peer.c`")
+    w("(publisher and subscriber of the fan-out phase), `reg1000.c`.")
     w("`make bench BENCH_DIRECT=1` adds rows for the sync call run a second time with")
     w("`BENCH_DIRECT_ENV` (default `MIPC_DIRECT=1`) set in the caller and server.")
     w("`make bench BENCH_BASELINE=REV` builds the release of git revision REV (its relay and")

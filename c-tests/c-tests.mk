@@ -39,9 +39,11 @@ CTESTS_PROGRAMS := alarm_apm main_apm middleware_server middleware_client stress
 CTESTS_PROGRAMS += direct_order
 # Programs for the overload tests (relay/tests/overload.rs).
 CTESTS_PROGRAMS += stall
+# Programs for events, broadcast and the handler-table API (relay/tests/events.rs).
+CTESTS_PROGRAMS += middleware_server_handlers events_peer
+CTESTS_ASAN_PROGRAMS := errors stress_client middleware_server async_order middleware_server_handlers
 # mipc_wait_for from C (relay/tests/tool.rs).
 CTESTS_PROGRAMS += wait_for
-CTESTS_ASAN_PROGRAMS := errors stress_client middleware_server async_order
 
 CTESTS_BINS := $(addprefix $(CTESTS_BUILD)/,$(CTESTS_PROGRAMS) layout legacy_peer preload_probe) \
                $(CTESTS_STUB)/libmipc.so

@@ -20,6 +20,31 @@ typedef struct sysV_msg_payload sysV_msg_payload_t;
 
 
 /*
+ Exit reason: the entry was unregistered (`mipc_exit` from a handler, or its queue removed).
+ */
+#define MIPC_EXIT_UNREGISTERED 1
+
+/*
+ Exit reason: SIGTERM (or `mipc_serve_stop`).
+ */
+#define MIPC_EXIT_SIGNAL 2
+
+/*
+ `mipc_dispatch_once`: serving ended; the exit handler has run.
+ */
+#define MIPC_DISPATCH_STOPPED 2
+
+/*
+ `mipc_dispatch_once`: one message was handled.
+ */
+#define MIPC_DISPATCH_HANDLED 1
+
+/*
+ `mipc_dispatch_once`: nothing arrived within the timeout.
+ */
+#define MIPC_DISPATCH_IDLE 0
+
+/*
  Size of a name field, terminator included.
  */
 #define MIPC_NAME_MAX_LEN 32
@@ -109,6 +134,80 @@ typedef struct sysV_msg_payload sysV_msg_payload_t;
  Largest application api id.
  */
 #define MIPC_API_ID_MAX 2147483391
+
+/*
+ mipc-rs extension: an event as a subscriber receives it (`src_name` the publisher,
+ `dst_name` the event name, payload the data).
+ */
+#define MIPC_MSG_TYPE_EVENT 2147483411
+
+/*
+ Largest data of one broadcast: the payload less its api id.
+ */
+#define MIPC_BROADCAST_DATA_MAX (MIPC_MSG_MAX_LEN - 4)
+
+/*
+ Largest data of one event (the name travels in `dst_name`).
+ */
+#define MIPC_EVENT_DATA_MAX MIPC_MSG_MAX_LEN
+
+/*
+ A request (or event) as a handler of `mipc_register_handler` sees it. Every pointer is
+ valid only while the handler runs.
+ */
+typedef struct mipc_request_t {
+  /*
+   The sender's entry name (for an event: the publisher's), NUL-terminated.
+   */
+  const char *src_name;
+  /*
+   The sender's process as the relay knows it; 0 when unknown (a legacy sender).
+   */
+  int src_pid;
+  /*
+   The api id; `MIPC_MSG_TYPE_EVENT` for an event.
+   */
+  unsigned int api_id;
+  /*
+   The request's bytes (`size` of them; not NULL even when `size` is 0).
+   */
+  const void *payload;
+  /*
+   Bytes at `payload`, at most `MIPC_MSG_MAX_LEN`.
+   */
+  unsigned int size;
+  /*
+   As received: 0 when the sender does not wait for an answer.
+   */
+  int sync_flag;
+  /*
+   For an event, its name (NUL-terminated); NULL otherwise.
+   */
+  const char *event;
+  /*
+   The whole message as received (a `sysV_msg_t`), for `mipc_receive_msg`.
+   */
+  const void *msg;
+} mipc_request_t;
+
+/*
+ A handler of the handler table. It reads `*req`, may write up to `*out_size` bytes (on
+ entry `MIPC_MSG_MAX_LEN`) to `out` and set `*out_size` to the number written, and returns
+ `MIPC_OK` to have those bytes sent back to a caller that waits, or anything else to send
+ nothing (for example because it answered with `mipc_response_msg` itself).
+
+ # Safety
+ The library calls it with `req` pointing to a valid `mipc_request_t`, `out` to
+ `MIPC_MSG_MAX_LEN` writable bytes and `out_size` to a writable `unsigned int`; it must not
+ keep any of these pointers after it returns, and must not unwind.
+ */
+typedef int (*mipc_handler_t)(const struct mipc_request_t *req, void *out, unsigned int *out_size);
+
+/*
+ The exit callback of `mipc_set_exit_handler`: called once when serving ends, with
+ `MIPC_EXIT_UNREGISTERED` or `MIPC_EXIT_SIGNAL`.
+ */
+typedef void (*mipc_exit_handler_t)(int reason);
 
 /*
  A handler registered with `mthread_register_mq`: gets the received message and its size.
@@ -329,6 +428,154 @@ int mipc_user_thread_info_register(const char *name, int mqd, pthread_t tid);
  points to a writable `int`.
  */
 int mipc_user_thread_info_find(char *name_out, int *mqd_out, pthread_t tid);
+
+/*
+ Subscribes the calling thread's entry to `event`: an event name (`"alarm.los"`), or a
+ prefix ending in `*` (`"alarm.*"`; `"*"` is every event). Returns once the relay holds
+ the subscription: an event published after that reaches this entry's queue.
+
+ # Returns
+ `MIPC_OK`, or `MIPC_ERROR` (bad name or pattern, thread not registered, a legacy relay,
+ more than 64 subscriptions).
+
+ # Safety
+ `event` is NULL or a NUL-terminated string (only its first 32 bytes are ever read).
+ */
+int mipc_subscribe(const char *event);
+
+/*
+ Drops the calling thread's subscription to `event`, spelled as it was subscribed.
+
+ # Returns
+ `MIPC_OK` (also when there was no such subscription), or `MIPC_ERROR` as
+ `mipc_subscribe`.
+
+ # Safety
+ As `mipc_subscribe`.
+ */
+int mipc_unsubscribe(const char *event);
+
+/*
+ Publishes event `event` (a name without `*`) with `size` bytes at `data` from the calling
+ thread's entry. The relay delivers it to every subscriber: the publisher sends one
+ message whatever their number.
+
+ # Returns
+ `MIPC_OK` once the relay has the event, or `MIPC_ERROR` (bad name, `size` over
+ `MIPC_EVENT_DATA_MAX`, thread not registered, a legacy relay).
+
+ # Safety
+ `event` is NULL or a NUL-terminated string; `data` is NULL or points to `size` readable
+ bytes.
+ */
+int mipc_publish(const char *event, const void *data, unsigned int size);
+
+/*
+ Sends `size` bytes at `data` as api `api_id` to every other registered entry. Each gets
+ an ordinary one-way message of that api id (a legacy server handles it as such).
+
+ # Returns
+ `MIPC_OK` once the relay has it, or `MIPC_ERROR` (reserved api id, `size` over
+ `MIPC_BROADCAST_DATA_MAX`, thread not registered, a legacy relay).
+
+ # Safety
+ `data` is NULL or points to `size` readable bytes.
+ */
+int mipc_broadcast(unsigned int api_id, const void *data, unsigned int size);
+
+/*
+ The process id of the sender of the message the calling thread last received into `msg`
+ (with `mipc_mq_receive`, or as a handler's `req->msg`), as the relay knows it: taken from
+ the sender's greeting, never from what the sender wrote.
+
+ # Returns
+ The pid, or 0 when unknown: a legacy sender, a legacy relay, a direct call
+ (`MIPC_DIRECT=1`), a buffer this thread did not receive into, or NULL.
+
+ # Safety
+ None: `msg` is only compared with the addresses of recent receive buffers, never read.
+ */
+int mipc_sender_pid(const void *msg);
+
+/*
+ Registers `handler` for api `api_id` (replacing an earlier one); NULL removes it.
+ `MIPC_MSG_TYPE_EVENT` registers the handler of events. The table is the process's: every
+ thread that serves with `mipc_serve` or `mipc_dispatch_once` uses it.
+
+ # Returns
+ `MIPC_OK`, or `MIPC_ERROR` (api id 0 or reserved; PING is answered by the library).
+
+ # Safety
+ `handler` is NULL or a function with the contract of `mipc_handler_t`, callable for as
+ long as messages are dispatched.
+ */
+int mipc_register_handler(unsigned int api_id, mipc_handler_t handler);
+
+/*
+ Sets the handler of every api id without its own (NULL: none; such requests are then not
+ answered, as by a legacy server that ignores an api id).
+
+ # Returns
+ `MIPC_OK`, or `MIPC_ERROR` (internal lock poisoned).
+
+ # Safety
+ As `mipc_register_handler`.
+ */
+int mipc_set_default_handler(mipc_handler_t handler);
+
+/*
+ Sets the callback run once when serving ends: the entry was unregistered
+ (`MIPC_EXIT_UNREGISTERED`) or the process got SIGTERM (`MIPC_EXIT_SIGNAL`). NULL: none.
+
+ # Returns
+ `MIPC_OK`, or `MIPC_ERROR` (internal lock poisoned).
+
+ # Safety
+ `handler` is NULL or a function that takes an `int` and does not unwind.
+ */
+int mipc_set_exit_handler(mipc_exit_handler_t handler);
+
+/*
+ Ends every `mipc_serve` loop of the process (as SIGTERM does): each finishes the message
+ in hand, calls the exit handler with `MIPC_EXIT_SIGNAL`, unregisters and returns.
+ For programs that handle SIGTERM themselves; safe to call from any thread, not from a
+ signal handler.
+
+ # Returns
+ `MIPC_OK`.
+ */
+int mipc_serve_stop(void);
+
+/*
+ Registers `name` for the calling thread (as `mipc_init`), then receives and dispatches
+ messages to the handler table until the entry is unregistered (a handler called
+ `mipc_exit`, or its queue was removed) or the process gets SIGTERM: then calls the exit
+ handler, unregisters the entry and returns. PING is answered by the library; a request
+ whose handler returned `MIPC_OK` gets the handler's buffer as its answer when its caller
+ waits.
+
+ # Returns
+ `MIPC_OK` when serving ended as above; `MIPC_ERROR` when registering failed (bad name,
+ name in use, no relay) or receiving failed otherwise.
+
+ # Safety
+ `name` is NULL or a NUL-terminated string. The registered handlers follow their contract.
+ */
+int mipc_serve(const char *name);
+
+/*
+ For a daemon with its own loop: receives at most one message on its entry's queue `mqd`
+ (the value `mipc_init` returned, in this thread), waiting up to `timeout` ms (0: only
+ look, -1: forever), and dispatches it as `mipc_serve` does. When the entry was
+ unregistered or `mipc_serve_stop`/SIGTERM asked to stop, calls the exit handler and
+ returns `MIPC_DISPATCH_STOPPED` (the entry stays registered: `mipc_exit` it).
+
+ # Returns
+ `MIPC_DISPATCH_HANDLED` (1), `MIPC_DISPATCH_IDLE` (0: nothing within `timeout`),
+ `MIPC_DISPATCH_STOPPED` (2), or `MIPC_ERROR` (not an entry of this process, bad timeout,
+ a handler's `*out_size` over `MIPC_MSG_MAX_LEN`, queue errors).
+ */
+int mipc_dispatch_once(int mqd, int timeout);
 
 /*
  Receives one message from queue `mqd` into `buf` (`size` bytes, normally

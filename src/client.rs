@@ -70,7 +70,7 @@ pub fn hello(queue: QueueId) -> Hello {
         version: HELLO_VERSION,
         pid: os::getpid(),
         mqd: queue.0,
-        flags: 0,
+        flags: crate::wire::control::HELLO_FLAG_SENDER,
     }
 }
 

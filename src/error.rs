@@ -92,6 +92,9 @@ pub enum MipcError {
     BadMessage(WireError),
     /// A queue call failed.
     Queue(QueueError),
+    /// The relay does not know events and broadcast (a legacy relay, or the entry was never
+    /// greeted): nothing was sent.
+    EventsUnsupported,
     /// An internal lock was poisoned by a panic; the call did nothing.
     Internal,
 }
@@ -118,6 +121,7 @@ impl MipcError {
             MipcError::QueueRemoved => libc::EIDRM,
             MipcError::BadMessage(_) => libc::EBADMSG,
             MipcError::Queue(q) => q.errno(),
+            MipcError::EventsUnsupported => libc::EPROTONOSUPPORT,
             MipcError::Internal => libc::EFAULT,
         }
     }
@@ -166,6 +170,9 @@ impl fmt::Display for MipcError {
             MipcError::QueueRemoved => f.write_str("queue removed while waiting"),
             MipcError::BadMessage(e) => write!(f, "malformed message: {e}"),
             MipcError::Queue(e) => write!(f, "queue error: {e}"),
+            MipcError::EventsUnsupported => f.write_str(
+                "the relay does not support events and broadcast (legacy relay or MIPC_LEGACY_WIRE)",
+            ),
             MipcError::Internal => f.write_str("internal error (a lock was poisoned)"),
         }
     }

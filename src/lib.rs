@@ -15,6 +15,10 @@
 //! - [`client`]: registration, sends and sync calls;
 //! - [`direct`]: the opt-in direct path (two queue hops instead of four);
 //! - [`server`]: receiving, answering, the handler table;
+//! - [`events`]: events and broadcast on the wire (names, patterns, payloads; no I/O);
+//! - [`origin`]: the sender's process of received messages, as the relay reports it;
+//! - [`pubsub`]: subscribing, publishing and broadcasting for the calling thread's entry;
+//! - [`endpoint`]: the native Rust API ([`Endpoint`], [`Timeout`], [`Error`]);
 //! - [`ffi`]: the C exports of SPEC §3 (`libmipc.so`, `include/mipc.h`).
 
 /// cbindgen:ignore
@@ -22,12 +26,15 @@ pub mod bus;
 pub mod client;
 pub mod config;
 pub mod direct;
+pub mod endpoint;
 pub mod error;
 pub mod fasthash;
 pub mod ffi;
 pub mod link;
 pub mod name;
+pub mod origin;
 pub mod os;
+pub mod pubsub;
 pub mod server;
 pub mod sysv;
 pub mod table;
@@ -36,8 +43,13 @@ pub mod timer;
 pub mod wait;
 pub mod wire;
 
+pub use endpoint::{
+    Dispatched, Endpoint, Error, Event, Handlers, Message, Request, Stopper, Timeout,
+};
 pub use error::{MipcError, RelayErrorCode};
+pub use events::{EventName, EventPattern};
 pub use name::MipcName;
+pub use wire::events;
 
 #[cfg(test)]
 mod header_tests {
@@ -111,6 +123,15 @@ mod header_tests {
             "MIPC_MSG_TYPE_RESERVED_MIN",
             "MIPC_MSG_TYPE_RESERVED_MAX",
             "MIPC_API_ID_MAX",
+            // Events, broadcast and the handler-table API (docs/PROTOCOL.md §8).
+            "MIPC_MSG_TYPE_EVENT",
+            "MIPC_EVENT_DATA_MAX",
+            "MIPC_BROADCAST_DATA_MAX",
+            "MIPC_EXIT_UNREGISTERED",
+            "MIPC_EXIT_SIGNAL",
+            "MIPC_DISPATCH_IDLE",
+            "MIPC_DISPATCH_HANDLED",
+            "MIPC_DISPATCH_STOPPED",
             // Types (SPEC §2, §3).
             "sysV_msg_t",
             "sysV_msg_payload_t",
@@ -119,6 +140,9 @@ mod header_tests {
             "sysV_msg_payload",
             "sysV_msg",
             "MIPC_THREAD_INFO_T",
+            "mipc_request_t",
+            "mipc_handler_t",
+            "mipc_exit_handler_t",
             // Functions (SPEC §3) and the documented additions.
             "mipc_last_error",
             "mipc_version",
@@ -138,6 +162,17 @@ mod header_tests {
             "mipc_receive_msg",
             "mthread_register_mq",
             "mthread_check_mq_msg",
+            "mipc_subscribe",
+            "mipc_unsubscribe",
+            "mipc_publish",
+            "mipc_broadcast",
+            "mipc_sender_pid",
+            "mipc_register_handler",
+            "mipc_set_default_handler",
+            "mipc_set_exit_handler",
+            "mipc_serve",
+            "mipc_serve_stop",
+            "mipc_dispatch_once",
             "mipc_wait_for",
         ];
         expected.sort();

@@ -105,6 +105,9 @@ fn deliver(
         ));
     }
     out[..bytes.len()].copy_from_slice(bytes);
+    // The sender's pid, when the relay appended it, for `mipc_sender_pid(out)`.
+    let sender = hdr.and_then(|h| h.sender_pid).filter(|&p| p != 0);
+    crate::origin::remember(out.as_ptr() as usize, sender);
     // Every tagged request is remembered by this thread (an answer to an async one, too,
     // must carry its tag, or its caller would take it for the answer it waits for); only
     // sync requests go on the entry's list for worker threads (async ones are rarely

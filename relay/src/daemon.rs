@@ -401,6 +401,20 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
         Ok(Handled::Greeted(n, pid)) => logln!(Debug, "{n} is a mipc-rs entry of process {pid}"),
         Ok(Handled::Ponged) => logln!(Debug, "answered a ping"),
         Ok(Handled::LookedUp) => logln!(Debug, "answered a lookup"),
+        Ok(Handled::Subscribed { who, pattern, on }) => {
+            let what = if *on {
+                "subscribed to"
+            } else {
+                "unsubscribed from"
+            };
+            logln!(Debug, "{who} {what} {pattern}")
+        }
+        Ok(Handled::Published { event, receivers }) => {
+            logln!(Debug, "event {event} to {receivers} subscriber(s)")
+        }
+        Ok(Handled::Broadcast { api, receivers }) => {
+            logln!(Debug, "broadcast of api {api} to {receivers} entries")
+        }
         Ok(Handled::Tool) => logln!(Debug, "answered a tool's request"),
         Err(r @ Rejected::Malformed(_))
         | Err(r @ Rejected::BadNotice(_))
@@ -480,6 +494,15 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
             for (name, why) in left_out {
                 logln!(Info, "not taking back {name}: {why}");
             }
+            let subscriptions = shared
+                .state
+                .lock()
+                .map(|mut s| s.take_subscriptions())
+                .unwrap_or_default();
+            let subs = r.restore_subscriptions(subscriptions);
+            if subs > 0 {
+                logln!(Info, "took back {subs} subscriptions");
+            }
             let calls = r.restore_pending(&mut port, calls);
             if calls > 0 {
                 logln!(Info, "took back {calls} pending calls");
@@ -521,7 +544,13 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
                     )));
                 };
                 let out = r.handle(&mut port, &buf, Instant::now());
-                if !matches!(out, Ok(Handled::Forwarded) | Ok(Handled::Parked)) {
+                if !matches!(
+                    out,
+                    Ok(Handled::Forwarded
+                        | Handled::Parked
+                        | Handled::Published { .. }
+                        | Handled::Broadcast { .. })
+                ) {
                     persist(&mut r, &shared);
                 }
                 drop(r);

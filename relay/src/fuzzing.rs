@@ -33,6 +33,9 @@ pub fn wire(data: &[u8]) {
         if let Some(q) = h.reply_queue {
             b.append_reply_queue(q);
         }
+        if let Some(pid) = h.sender_pid {
+            b.append_sender(pid);
+        }
         let again = b
             .decode()
             .expect("a message built from a decoded one decodes");

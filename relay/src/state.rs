@@ -4,12 +4,15 @@
 //!
 //! One small text file per bus, `$MIPC_STATE_DIR/mipc-<key>.entries` (default `/dev/shm`,
 //! else `/tmp`): a snapshot of the table followed by a log of changes, one line each
-//! (`+ name queue pid ext thread` for an entry added or changed, `- name` for one removed).
+//! (`+ name queue pid ext thread` for an entry added or changed, `- name` for one removed,
+//! `s name pattern` / `u name pattern` for a subscription made or dropped; removing an entry
+//! drops its subscriptions).
 //! A registration appends one line; when the log grows past twice the table, the file is
 //! written anew (write, then rename). Nothing of this is on the message path. Names are
 //! hex-encoded: they may hold any byte but NUL. A line cut short by a crash is skipped.
 
 use crate::router::{Changes, Entry, Router};
+use mipc::events::EventPattern;
 use mipc::sysv::QueueId;
 use mipc::MipcName;
 use std::collections::HashMap;
@@ -57,7 +60,9 @@ fn entry_line(name: &MipcName, e: &Entry) -> String {
         hex(name.as_bytes()),
         e.queue.0,
         e.pid.unwrap_or(0),
-        u8::from(e.ext),
+        // 0 legacy, 1 greeted, 2 greeted and asking for sender trailers (an older relay
+        // reading 2 takes the entry for a legacy one: it sends it nothing new).
+        u8::from(e.ext) + u8::from(e.ext && e.sender),
         e.thread_id
     )
 }
@@ -84,7 +89,8 @@ fn parse_entry(fields: &[&str]) -> Option<(MipcName, Entry)> {
         Entry {
             queue: QueueId(queue),
             pid: (pid > 0).then_some(pid),
-            ext: *ext == "1",
+            ext: *ext == "1" || *ext == "2",
+            sender: *ext == "2",
             thread_id: tid.parse().ok()?,
             pending: None,
             seen: Default::default(),
@@ -99,13 +105,33 @@ pub fn decode(text: &str) -> Vec<(MipcName, Entry)> {
     decode_counted(text).0
 }
 
-fn decode_counted(text: &str) -> (Vec<(MipcName, Entry)>, usize) {
+/// Subscriptions read back from the file's text, as [`decode`] reads entries. For tests.
+#[cfg(any(test, feature = "testing"))]
+pub fn decode_subscriptions(text: &str) -> Vec<(MipcName, EventPattern)> {
+    decode_counted(text).1
+}
+
+fn subscription_line(mark: char, name: &MipcName, p: &EventPattern) -> String {
+    format!("{mark} {} {}\n", hex(name.as_bytes()), hex(p.as_bytes()))
+}
+
+fn parse_subscription(name: &str, pattern: &str) -> Option<(MipcName, EventPattern)> {
+    let name = MipcName::new(&unhex(name)?).ok()?;
+    let pattern = EventPattern::new(&unhex(pattern)?).ok()?;
+    Some((name, pattern))
+}
+
+/// Entries, subscriptions, and how many lines.
+type Decoded = (Vec<(MipcName, Entry)>, Vec<(MipcName, EventPattern)>, usize);
+
+fn decode_counted(text: &str) -> Decoded {
     let mut lines = text.lines();
     if lines.next() != Some(MAGIC) {
-        return (Vec::new(), 0);
+        return (Vec::new(), Vec::new(), 0);
     }
     let mut order: Vec<MipcName> = Vec::new();
     let mut table: HashMap<MipcName, Entry> = HashMap::new();
+    let mut subs: Vec<(MipcName, EventPattern)> = Vec::new();
     let mut count = 0;
     for line in lines {
         count += 1;
@@ -114,6 +140,19 @@ fn decode_counted(text: &str) -> (Vec<(MipcName, Entry)>, usize) {
             Some((&"-", [name])) => {
                 if let Some(n) = unhex(name).and_then(|b| MipcName::new(&b).ok()) {
                     table.remove(&n);
+                    subs.retain(|(who, _)| *who != n);
+                }
+            }
+            Some((&"s", [name, pattern])) => {
+                if let Some(s) = parse_subscription(name, pattern) {
+                    if !subs.contains(&s) {
+                        subs.push(s);
+                    }
+                }
+            }
+            Some((&"u", [name, pattern])) => {
+                if let Some(s) = parse_subscription(name, pattern) {
+                    subs.retain(|x| *x != s);
                 }
             }
             Some((&"+", rest)) => {
@@ -133,11 +172,12 @@ fn decode_counted(text: &str) -> (Vec<(MipcName, Entry)>, usize) {
             }
         }
     }
+    subs.retain(|(who, _)| table.contains_key(who));
     let out = order
         .into_iter()
         .filter_map(|n| table.remove(&n).map(|e| (n, e)))
         .collect();
-    (out, count)
+    (out, subs, count)
 }
 
 /// The state file of one bus, and how long its log has grown.
@@ -145,12 +185,18 @@ fn decode_counted(text: &str) -> (Vec<(MipcName, Entry)>, usize) {
 pub struct Store {
     path: PathBuf,
     lines: usize,
+    /// The subscriptions [`Store::load`] read, until taken.
+    subscriptions: Vec<(MipcName, EventPattern)>,
 }
 
 impl Store {
     /// The store at `path`.
     pub fn new(path: PathBuf) -> Store {
-        Store { path, lines: 0 }
+        Store {
+            path,
+            lines: 0,
+            subscriptions: Vec::new(),
+        }
     }
 
     /// Where the file is.
@@ -160,11 +206,17 @@ impl Store {
 
     /// The entries saved by an earlier relay of this bus (none when there is no file).
     pub fn load(&mut self) -> Vec<(MipcName, Entry)> {
-        let (entries, lines) = std::fs::read_to_string(&self.path)
+        let (entries, subscriptions, lines) = std::fs::read_to_string(&self.path)
             .map(|t| decode_counted(&t))
             .unwrap_or_default();
         self.lines = lines;
+        self.subscriptions = subscriptions;
         entries
+    }
+
+    /// The subscriptions the last [`Store::load`] read (once).
+    pub fn take_subscriptions(&mut self) -> Vec<(MipcName, EventPattern)> {
+        std::mem::take(&mut self.subscriptions)
     }
 
     /// Saves `changes` of `router`'s table: a line per change, or the whole table anew when
@@ -176,9 +228,14 @@ impl Store {
         if changes.is_empty() {
             return Ok(());
         }
-        let n = router.entries().count();
-        if changes.rewrite || self.lines + changes.names.len() > 2 * n + 64 {
-            save(&self.path, &encode(router.entries()))?;
+        let n = router.entries().count() + router.subscriptions().count();
+        let more = changes.names.len() + changes.subscriptions.len();
+        if changes.rewrite || self.lines + more > 2 * n + 64 {
+            let mut text = encode(router.entries());
+            for (who, p) in router.subscriptions() {
+                text.push_str(&subscription_line('s', who, p));
+            }
+            save(&self.path, &text)?;
             self.lines = n;
             return Ok(());
         }
@@ -189,6 +246,9 @@ impl Store {
                 None => text.push_str(&format!("- {}\n", hex(name.as_bytes()))),
             }
         }
+        for (who, p, on) in &changes.subscriptions {
+            text.push_str(&subscription_line(if *on { 's' } else { 'u' }, who, p));
+        }
         if self.lines == 0 && !self.path.exists() {
             text.insert_str(0, &format!("{MAGIC}\n"));
         }
@@ -197,7 +257,7 @@ impl Store {
             .create(true)
             .open(&self.path)?;
         f.write_all(text.as_bytes())?;
-        self.lines += changes.names.len();
+        self.lines += more;
         Ok(())
     }
 
@@ -229,6 +289,7 @@ mod tests {
             queue: QueueId(42),
             pid: Some(1234),
             ext: true,
+            sender: true,
             thread_id: u64::MAX,
             pending: None,
             seen: Default::default(),
@@ -238,12 +299,46 @@ mod tests {
             queue: QueueId(0),
             pid: None,
             ext: false,
+            sender: false,
             thread_id: 7,
             pending: None,
             seen: Default::default(),
         };
         let text = encode([(&name, &e), (&legacy, &l)].into_iter());
         assert_eq!(decode(&text), vec![(name, e), (legacy, l)]);
+    }
+
+    #[test]
+    fn subscriptions_follow_their_entries() {
+        let a = MipcName::new(b"a").unwrap();
+        let b = MipcName::new(b"b").unwrap();
+        let e = Entry {
+            queue: QueueId(1),
+            pid: Some(5),
+            ext: true,
+            sender: true,
+            thread_id: 1,
+            pending: None,
+            seen: Default::default(),
+        };
+        let p = |s: &str| EventPattern::new(s.as_bytes()).unwrap();
+        let mut text = encode([(&a, &e), (&b, &e)].into_iter());
+        for (m, who, pat) in [
+            ('s', &a, "alarm.*"),
+            ('s', &a, "x"),
+            ('s', &b, "*"),
+            ('u', &a, "x"),
+        ] {
+            text.push_str(&subscription_line(m, who, &p(pat)));
+        }
+        assert_eq!(
+            decode_subscriptions(&text),
+            vec![(a, p("alarm.*")), (b, p("*"))]
+        );
+        // An entry removed takes its subscriptions along, also when it comes back.
+        text.push_str(&format!("- {}\n", hex(b.as_bytes())));
+        text.push_str(&entry_line(&b, &e));
+        assert_eq!(decode_subscriptions(&text), vec![(a, p("alarm.*"))]);
     }
 
     #[test]

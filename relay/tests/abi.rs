@@ -1,5 +1,5 @@
 //! The shared library's ABI as a linker sees it: exactly the C functions of SPEC §3 plus our
-//! three additions are exported (nothing of Rust's leaks), and the SONAME is the versioned
+//! additions are exported (nothing of Rust's leaks), and the SONAME is the versioned
 //! `libmipc.so.1` (binaries linked against the vendor library, which has no SONAME, ask for
 //! `libmipc.so`: `make install` installs that name too, scripts/test-install.sh checks it).
 
@@ -58,6 +58,18 @@ fn exports_exactly_the_c_api() {
         "mipc_last_error",
         "mipc_exit",
         "mipc_version",
+        // events, broadcast and the handler-table API (issue 10)
+        "mipc_subscribe",
+        "mipc_unsubscribe",
+        "mipc_publish",
+        "mipc_broadcast",
+        "mipc_sender_pid",
+        "mipc_register_handler",
+        "mipc_set_default_handler",
+        "mipc_set_exit_handler",
+        "mipc_serve",
+        "mipc_serve_stop",
+        "mipc_dispatch_once",
         "mipc_wait_for",
     ];
     want.sort();

@@ -1,16 +1,20 @@
 //! The C ABI (SPEC §3): every export checks its arguments, calls the safe core, and turns
 //! the result into the legacy return convention. Nothing else lives here.
 //!
-//! Each export runs inside [`guard`], which catches panics (none may cross into C), records
+//! Each export runs inside `guard`, which catches panics (none may cross into C), records
 //! the reason of a failure for `mipc_last_error()` and sets `errno`.
 #![allow(non_camel_case_types, non_snake_case)]
 
 mod args;
 mod calls;
+mod events;
+mod handlers;
 mod queues;
 mod wait;
 
 pub use calls::*;
+pub use events::*;
+pub use handlers::*;
 pub use queues::*;
 pub use wait::*;
 

@@ -5,7 +5,8 @@
 //!
 //! - [`process`]: process and thread ids ([`ThreadId`]), liveness, exit hooks;
 //! - [`fd`]: eventfd, timerfd, pidfd and poll, for the library's waker and the relay's watcher;
-//! - [`signals`]: blocking and waiting for SIGTERM/SIGINT (the relay);
+//! - [`signals`]: blocking and waiting for SIGTERM/SIGINT (the relay), and SIGTERM through a
+//!   self-pipe for `mipc_serve`;
 //! - [`mapped`]: a file mapped shared into memory (the relay's pending calls).
 
 pub mod fd;

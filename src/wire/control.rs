@@ -31,6 +31,9 @@ use std::os::raw::c_long;
 
 /// Version of the HELLO exchange this library and relay speak (docs/PROTOCOL.md §2).
 pub const HELLO_VERSION: u32 = 1;
+/// HELLO flag: append a sender trailer (the sender's pid) to what is forwarded to this entry
+/// (docs/PROTOCOL.md §9). A relay that does not know the flag ignores it.
+pub const HELLO_FLAG_SENDER: u32 = 1;
 
 macro_rules! kinds {
     ($( $(#[$doc:meta])* $kind:ident = $value:path, )*) => {
@@ -75,6 +78,18 @@ kinds! {
     Wake = super::MIPC_MSG_TYPE_WAKE,
     /// The direct path's question to the relay (§6).
     Lookup = super::MIPC_MSG_TYPE_LOOKUP,
+    /// An entry subscribes to events (§9).
+    Subscribe = super::events::MIPC_MSG_TYPE_SUBSCRIBE,
+    /// An entry drops a subscription (§9).
+    Unsubscribe = super::events::MIPC_MSG_TYPE_UNSUBSCRIBE,
+    /// A publisher hands the relay an event; the payload is application data (§9).
+    Publish = super::events::MIPC_MSG_TYPE_PUBLISH,
+    /// An event as a subscriber gets it; the payload is application data (§9).
+    Event = super::events::MIPC_MSG_TYPE_EVENT,
+    /// A sender hands the relay a broadcast: `u32 api id`, then application data (§9).
+    Broadcast = super::events::MIPC_MSG_TYPE_BROADCAST,
+    /// A library's message to its own serving loop to end it, never on the relay (§9).
+    Stop = super::events::MIPC_MSG_TYPE_STOP,
     /// A page of the name table for a tool (§7, `tool.rs`).
     List = super::tool::MIPC_MSG_TYPE_LIST,
     /// The relay's counters for a tool (§7).
@@ -464,6 +479,15 @@ pub fn samples(seed: &[u8]) {
             queue: b as i32,
             pid: c as i32,
         },
+        &name,
+    );
+    let pattern = super::events::EventPattern::new(name.as_bytes())
+        .unwrap_or_else(|_| super::events::EventPattern::new(b"*").expect("a valid pattern"));
+    assert_round_trip(&super::events::Subscribe { pattern }, &name);
+    assert_round_trip(&super::events::Unsubscribe { pattern }, &name);
+    assert_round_trip(&super::events::SubscribeAnswer { status: a as i32 }, &name);
+    assert_round_trip(
+        &super::events::UnsubscribeAnswer { status: b as i32 },
         &name,
     );
 }

@@ -15,6 +15,7 @@
 #![allow(non_camel_case_types, non_snake_case)]
 
 pub mod control;
+pub mod events;
 mod msgbuf;
 /// The tools' control channel (`mipc list/stats/monitor/wait`); not part of the C API.
 ///
@@ -152,8 +153,15 @@ pub const MTEXT_HEADER_LEN: usize = offset_of!(sysV_msg_payload, payload);
 pub const TAG_LEN: usize = 4;
 /// Largest `mtext` a legacy peer sends.
 pub const MTEXT_MAX: usize = MTEXT_HEADER_LEN + MIPC_MSG_MAX_LEN;
-/// Largest `mtext` on any mipc-rs queue (a full-size direct request: tag and reply queue).
-pub const MTEXT_MAX_TAGGED: usize = MTEXT_MAX + 2 * TAG_LEN;
+/// Size of the sender trailer the relay appends for a receiver that asked for it
+/// (docs/PROTOCOL.md §9): the sender's `u32` pid, then [`SENDER_MARK`].
+pub const SENDER_LEN: usize = 8;
+/// The last word of a sender trailer: never a valid call tag (a reply of call id 0) nor a
+/// reply queue (negative), so a trailer is told apart from both.
+pub const SENDER_MARK: u32 = 0x8000_0000;
+/// Largest `mtext` on any mipc-rs queue: a full-size message with its tag and a sender
+/// trailer (a direct request, with tag and reply queue, is shorter).
+pub const MTEXT_MAX_TAGGED: usize = MTEXT_MAX + TAG_LEN + SENDER_LEN;
 /// Size of `mtype` on this target.
 pub const MTYPE_LEN: usize = size_of::<c_long>();
 /// Room of a [`MsgBuf`]: more than the largest valid message, so that a receive with
@@ -238,6 +246,8 @@ pub struct Header {
     pub tag: Option<CallTag>,
     /// The caller's own queue, when a direct request carries it after its tag.
     pub reply_queue: Option<i32>,
+    /// The sender's process, when the relay appended a sender trailer (0 there: unknown).
+    pub sender_pid: Option<u32>,
 }
 
 impl Header {
@@ -295,7 +305,7 @@ fn field(mtext: &[u8], off: usize) -> &[u8; MIPC_NAME_MAX_LEN] {
 /// [`WireError`] for a short message, a `msg_size` over the limit or in disagreement with
 /// the length, unterminated or empty names, or a zero call tag.
 pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
-    let len = mtext.len();
+    let mut len = mtext.len();
     if len < MTEXT_HEADER_LEN {
         return Err(WireError::Truncated { len });
     }
@@ -304,6 +314,16 @@ pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
         return Err(WireError::PayloadTooLarge { msg_size });
     }
     let body = MTEXT_HEADER_LEN + msg_size as usize;
+    // A sender trailer ends with a word no tag or reply queue can be.
+    let mut sender_pid = None;
+    if len >= body + SENDER_LEN && read_u32(mtext, len - 4) == SENDER_MARK {
+        let pid = read_u32(mtext, len - SENDER_LEN);
+        sender_pid = Some(pid);
+        len -= SENDER_LEN;
+        if len > body + TAG_LEN {
+            return Err(WireError::BadTag); // a trailer after a reply queue: never sent
+        }
+    }
     let (tag, reply_queue) = if len == body {
         (None, None)
     } else if len == body + TAG_LEN || len == body + 2 * TAG_LEN {
@@ -331,6 +351,7 @@ pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
         sync_flag: read_u32(mtext, OFF_SYNC) as i32,
         tag,
         reply_queue,
+        sender_pid,
     })
 }
 

@@ -2,7 +2,8 @@
 
 use super::{
     decode, CallTag, Header, WireError, BUF_LEN, MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN,
-    MTEXT_HEADER_LEN, MTYPE_LEN, OFF_DST, OFF_SIZE, OFF_SRC, OFF_SYNC, OFF_TYPE, TAG_LEN,
+    MTEXT_HEADER_LEN, MTYPE_LEN, OFF_DST, OFF_SIZE, OFF_SRC, OFF_SYNC, OFF_TYPE, SENDER_LEN,
+    SENDER_MARK, TAG_LEN,
 };
 use crate::name::MipcName;
 use std::fmt;
@@ -104,6 +105,13 @@ impl MsgBuf {
         self.bytes[..MTYPE_LEN].copy_from_slice(&mtype.to_ne_bytes());
     }
 
+    /// Rewrites `dst_name` of a built message (the relay's broadcast: one message, many
+    /// receivers).
+    pub fn set_dst(&mut self, dst: &MipcName) {
+        let at = MTYPE_LEN + OFF_DST;
+        self.bytes[at..at + MIPC_NAME_MAX_LEN].copy_from_slice(dst.field());
+    }
+
     /// Appends the caller's queue to a request just built with [`MsgBuf::build`] with a
     /// request tag, for a direct call: the server answers straight to that queue
     /// (docs/PROTOCOL.md §6). Does nothing when there is no room (never for a built message).
@@ -112,6 +120,26 @@ impl MsgBuf {
         if let Some(slot) = self.bytes.get_mut(end..end + 4) {
             slot.copy_from_slice(&queue.to_ne_bytes());
             self.mtext_len += 4;
+        }
+    }
+
+    /// Writes into this buffer the message `src` (whose header is `hdr`) as a receiver gets
+    /// it from the relay: its body, its tag when `with_tag`, and a sender trailer with `pid`
+    /// (0: unknown) (docs/PROTOCOL.md §9).
+    pub fn copy_with_sender(&mut self, src: &MsgBuf, hdr: &Header, with_tag: bool, pid: u32) {
+        let n = MTYPE_LEN + hdr.mtext_len(with_tag && hdr.tag.is_some());
+        self.bytes[..n].copy_from_slice(&src.bytes[..n]);
+        self.mtext_len = n - MTYPE_LEN;
+        self.append_sender(pid);
+    }
+
+    /// Appends a sender trailer with `pid` to the message in this buffer.
+    pub fn append_sender(&mut self, pid: u32) {
+        let end = MTYPE_LEN + self.mtext_len;
+        if let Some(slot) = self.bytes.get_mut(end..end + SENDER_LEN) {
+            slot[..4].copy_from_slice(&pid.to_ne_bytes());
+            slot[4..].copy_from_slice(&SENDER_MARK.to_ne_bytes());
+            self.mtext_len += SENDER_LEN;
         }
     }
 

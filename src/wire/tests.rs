@@ -202,3 +202,58 @@ fn tags() {
     assert!(!t.is_reply() && t.reply().is_reply());
     assert_eq!(t.reply().id(), 5);
 }
+
+#[test]
+fn sender_trailer_after_the_tag_or_alone() {
+    let n = name("a");
+    for tag in [
+        None,
+        CallTag::request(9),
+        CallTag::request(9).map(CallTag::reply),
+    ] {
+        let mut b = MsgBuf::boxed();
+        b.build(Build {
+            mtype: 3,
+            src: &n,
+            dst: &n,
+            msg_type: 3,
+            sync_flag: 0,
+            payload: b"abc",
+            tag,
+        });
+        let plain = b.decode().unwrap();
+        assert_eq!(plain.sender_pid, None);
+        let mut c = MsgBuf::boxed();
+        c.copy_with_sender(&b, &plain, true, 4242);
+        let h = c.decode().unwrap();
+        assert_eq!((h.tag, h.sender_pid, h.msg_size), (tag, Some(4242), 3));
+        assert_eq!(payload(c.mtext(), &h), b"abc");
+        // A legacy receiver's bytes are the body alone.
+        assert_eq!(
+            c.as_sendable_untagged(&h).len(),
+            MTYPE_LEN + MTEXT_HEADER_LEN + 3
+        );
+        // Without the tag: body and trailer.
+        c.copy_with_sender(&b, &plain, false, 7);
+        let h = c.decode().unwrap();
+        assert_eq!((h.tag, h.sender_pid), (None, Some(7)));
+    }
+    // A direct request's reply queue is never followed by a trailer.
+    let mut b = MsgBuf::boxed();
+    b.build(Build {
+        mtype: 1,
+        src: &n,
+        dst: &n,
+        msg_type: 1,
+        sync_flag: -1,
+        payload: b"",
+        tag: CallTag::request(1),
+    });
+    b.append_reply_queue(5);
+    b.append_sender(1);
+    assert_eq!(b.decode(), Err(WireError::BadTag));
+    // The mark alone after a body is not a tag: id 0.
+    let mut m = b.mtext()[..MTEXT_HEADER_LEN].to_vec();
+    m.extend_from_slice(&SENDER_MARK.to_ne_bytes());
+    assert_eq!(decode(&m), Err(WireError::BadTag));
+}

@@ -1,12 +1,22 @@
 //! Change tracking: which names changed since the table was last saved (`state.rs`).
 
 use super::{Changes, Router};
+use mipc::events::EventPattern;
 use mipc::MipcName;
 
 impl Router {
     /// What changed in the table since the last call (to be saved).
     pub fn take_changes(&mut self) -> Changes {
         std::mem::take(&mut self.changes)
+    }
+
+    /// `who` subscribed to `pattern` (`on`) or dropped it.
+    pub(super) fn subscription_changed(&mut self, who: MipcName, pattern: EventPattern, on: bool) {
+        if self.changes.subscriptions.len() < self.max_entries {
+            self.changes.subscriptions.push((who, pattern, on));
+        } else {
+            self.changes.rewrite = true;
+        }
     }
 
     pub(super) fn changed(&mut self, name: MipcName) {

@@ -4,7 +4,9 @@
 use super::{Handled, Port, Rejected, Router};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
-use mipc::wire::control::{Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_VERSION};
+use mipc::wire::control::{
+    Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_SENDER, HELLO_VERSION,
+};
 use mipc::wire::{self, CallTag, Control, Header, Kind, MsgBuf, ThreadInfo};
 use mipc::MipcName;
 use std::time::Instant;
@@ -33,7 +35,18 @@ impl Router {
             Some(Kind::Hello) => self.hello(port, hdr, payload),
             Some(Kind::Ping) => self.pong(port, msg, hdr),
             Some(Kind::Lookup) => self.lookup(port, hdr, payload),
-            Some(Kind::Error | Kind::Wake | Kind::MonitorEvent | Kind::DropRoutes) | None => {
+            Some(Kind::Subscribe | Kind::Unsubscribe) => self.subscription(port, msg, hdr),
+            Some(Kind::Broadcast) => self.broadcast(port, msg, hdr, now),
+            Some(
+                Kind::Error
+                | Kind::Wake
+                | Kind::MonitorEvent
+                | Kind::DropRoutes
+                | Kind::Publish
+                | Kind::Event
+                | Kind::Stop,
+            )
+            | None => {
                 let other = hdr.msg_type;
                 // A caller that waits must not wait for nothing.
                 self.refuse(port, msg, hdr, Rejected::Control(other, hdr.src))
@@ -81,7 +94,10 @@ impl Router {
         hdr: &Header,
         payload: &[u8],
     ) -> Result<Handled, Rejected> {
-        let Some(Hello { pid, mqd, .. }) = Hello::get(payload) else {
+        let Some(Hello {
+            pid, mqd, flags, ..
+        }) = Hello::get(payload)
+        else {
             return Err(Rejected::BadNotice(hdr.src));
         };
         if pid <= 0 || mqd < 0 {
@@ -104,6 +120,7 @@ impl Router {
                 Some(p) if p != pid => return Err(Rejected::NameInUse(hdr.src)),
                 _ => {
                     e.ext = true;
+                    e.sender = flags & HELLO_FLAG_SENDER != 0;
                     if e.pid.is_none() {
                         e.pid = Some(pid);
                         port.watch(pid);
@@ -122,6 +139,7 @@ impl Router {
                     Ok(()) => {
                         if let Some(e) = self.entries.get_mut(&hdr.src) {
                             e.ext = true;
+                            e.sender = flags & HELLO_FLAG_SENDER != 0;
                         }
                         port.watch(pid);
                         None

@@ -4,12 +4,16 @@
 //!
 //! By concept: `table.rs` (the name table and the processes behind it), `control.rs` (messages
 //! to the relay itself), `calls.rs` (pending sync calls, deadlock detection, error answers),
-//! `parking.rs` (the backlog of a full queue) and `changes.rs` (what to save).
+//! `parking.rs` (the backlog of a full queue), `changes.rs` (what to save), `events.rs`
+//! (subscriptions, and the fan-out of events and broadcasts) and `subscriptions.rs` (who
+//! subscribed to what).
 
 mod calls;
 mod changes;
 mod control;
+mod events;
 mod parking;
+mod subscriptions;
 mod table;
 mod tooling;
 
@@ -20,6 +24,7 @@ use crate::monitor::Monitors;
 use crate::tools::{Counters, Snapshots, Waiters};
 use mipc::error::RelayErrorCode;
 use mipc::fasthash::KeyedMap;
+use mipc::events::{EventName, EventPattern, MIPC_MSG_TYPE_PUBLISH};
 use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::{self, CallTag, Control, Envelope, Header, Kind, MsgBuf, WireError};
 use mipc::MipcName;
@@ -98,6 +103,8 @@ pub struct Entry {
     pub pid: Option<i32>,
     /// It greeted the relay: it may receive call tags and error answers.
     pub ext: bool,
+    /// It asked (HELLO flag) for a sender trailer on what it receives.
+    pub sender: bool,
     /// Thread id from its NOTICE.
     pub thread_id: u64,
     /// Its outstanding sync call, if any (one per entry: a sync call blocks its thread).
@@ -123,6 +130,29 @@ pub enum Handled {
     Ponged,
     /// A LOOKUP (direct path) was answered.
     LookedUp,
+    /// A SUBSCRIBE (`on`) or UNSUBSCRIBE was answered.
+    Subscribed {
+        /// The subscriber.
+        who: MipcName,
+        /// Its pattern.
+        pattern: EventPattern,
+        /// Subscribed (true) or unsubscribed.
+        on: bool,
+    },
+    /// A PUBLISH was fanned out (where `mipc monitor` sees events go by).
+    Published {
+        /// The event.
+        event: EventName,
+        /// Subscribers that got it (sent or parked).
+        receivers: usize,
+    },
+    /// A BROADCAST was fanned out.
+    Broadcast {
+        /// Its api id.
+        api: u32,
+        /// Entries that got it (sent or parked).
+        receivers: usize,
+    },
     /// A tool's request (list, stats, monitor, wait) was answered or recorded.
     Tool,
 }
@@ -224,6 +254,14 @@ pub struct Stats {
     pub errors_sent: u64,
     /// Messages that waited in a backlog for room on a full queue.
     pub parked: u64,
+    /// Events published.
+    pub events: u64,
+    /// Broadcasts sent.
+    pub broadcasts: u64,
+    /// Copies of events and broadcasts delivered (sent or parked).
+    pub copies: u64,
+    /// Copies of events and broadcasts dropped (a receiver's backlog was at its bound).
+    pub copies_dropped: u64,
 }
 
 /// What changed in the table since it was last saved (`state.rs`).
@@ -233,12 +271,14 @@ pub struct Changes {
     pub rewrite: bool,
     /// Names whose entry was added, changed or removed.
     pub names: Vec<MipcName>,
+    /// Subscriptions made (`true`) or dropped, in order (an entry's removal drops its own).
+    pub subscriptions: Vec<(MipcName, EventPattern, bool)>,
 }
 
 impl Changes {
     /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
-        !self.rewrite && self.names.is_empty()
+        !self.rewrite && self.names.is_empty() && self.subscriptions.is_empty()
     }
 }
 
@@ -253,6 +293,13 @@ pub struct Router {
     /// Queues of unregistered entries with a known process, removed if that process dies
     /// while they still exist (a daemon killed in the middle of its exit), oldest first.
     retired: std::collections::VecDeque<(i32, QueueId)>,
+    /// Who subscribed to what.
+    subscriptions: subscriptions::Subscriptions,
+    /// The buffer events and broadcasts are built in (kept between them).
+    fanout: Option<Box<MsgBuf>>,
+    /// Names of the entries dropped last, newest last ([`GONE_REMEMBERED`] of them): their
+    /// events and broadcasts still on the root queue are delivered.
+    gone: std::collections::VecDeque<MipcName>,
     /// Attached monitors (`mipc monitor`, `mipc capture`).
     monitors: Monitors,
     /// List snapshots being served page by page.
@@ -270,6 +317,9 @@ pub struct Router {
     /// The root queue, once the daemon says.
     root: Option<QueueId>,
 }
+
+/// How many dropped entries' names the router remembers.
+const GONE_REMEMBERED: usize = 64;
 
 impl fmt::Debug for Router {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -297,6 +347,9 @@ impl Router {
             changes: Changes::default(),
             backlogs: Backlogs::default(),
             retired: std::collections::VecDeque::new(),
+            subscriptions: subscriptions::Subscriptions::default(),
+            fanout: None,
+            gone: std::collections::VecDeque::new(),
             monitors: Monitors::default(),
             snapshots: Snapshots::default(),
             waiters: Waiters::default(),
@@ -357,6 +410,10 @@ impl Router {
         now: Instant,
     ) -> Result<Handled, Rejected> {
         let hdr = msg.decode().map_err(Rejected::Malformed)?;
+        if hdr.msg_type == MIPC_MSG_TYPE_PUBLISH {
+            // Its dst_name is the event's name, not an entry's.
+            return self.publish(port, msg, &hdr, now);
+        }
         if hdr.dst.is_relay() {
             return self.control(port, msg, &hdr, now);
         }
@@ -372,25 +429,31 @@ impl Router {
             );
         };
         // One lookup of the destination serves the whole route: its queue, whether it knows
-        // tags, whether its pid is still to learn, the first link of the deadlock chain, and
-        // its traffic counters (counted now, taken back if the message is not delivered).
+        // tags or wants the sender's pid, whether its pid is still to learn, the first link of
+        // the deadlock chain, and its traffic counters (counted now, taken back if the message
+        // is not delivered).
         dst.seen.msgs_in += 1;
         dst.seen.bytes_in += hdr.msg_size as u64;
-        let (queue, dst_ext, pid_known, dst_pending) =
-            (dst.queue, dst.ext, dst.pid.is_some(), dst.pending);
+        let (queue, dst_ext, dst_sender, pid_known, dst_pending) =
+            (dst.queue, dst.ext, dst.sender, dst.pid.is_some(), dst.pending);
         let call = hdr.tag.filter(|t| !t.is_reply() && hdr.sync_flag != 0);
         if call.is_some() && self.would_deadlock_from(&hdr.src, dst_pending, now) {
             self.uncount_received(&hdr);
             return self.refuse(port, msg, &hdr, Rejected::Deadlock(hdr.src, hdr.dst));
         }
-        let bytes = if dst_ext {
-            msg.as_sendable()
-        } else {
-            msg.as_sendable_untagged(&hdr)
+        // A receiver that asked for the sender's pid gets a copy with a sender trailer; the
+        // others get the received bytes themselves (without the tag for a legacy one).
+        let mut carried = None;
+        if dst_sender {
+            let mut out = self.fanout.take().unwrap_or_else(MsgBuf::boxed);
+            out.copy_with_sender(msg, &hdr, true, self.sender_pid(&hdr.src));
+            carried = Some(out);
+        }
+        let bytes = match &carried {
+            Some(c) => c.as_sendable(),
+            None if dst_ext => msg.as_sendable(),
+            None => msg.as_sendable_untagged(&hdr),
         };
-        // Recorded before the send: once the server has the request, the call is pending
-        // (also for a relay started after this one is killed right after the send).
-        self.note_delivery(port, &hdr, msg.mtype(), call, now);
         let d = Delivery {
             msg,
             hdr: &hdr,
@@ -399,40 +462,75 @@ impl Router {
             call,
             now,
         };
+        let out = self.forward(port, &d, pid_known);
+        if carried.is_some() {
+            self.fanout = carried;
+        }
+        out
+    }
+
+    /// The pid of `src` as the relay knows it from its greeting, 0 when unknown (a legacy
+    /// entry, or none of that name).
+    fn sender_pid(&self, src: &MipcName) -> u32 {
+        self.entries
+            .get(src)
+            .filter(|e| e.ext)
+            .and_then(|e| e.pid)
+            .map_or(0, |p| p as u32)
+    }
+
+    /// Sends a checked message to its destination's queue (or its backlog).
+    fn forward(
+        &mut self,
+        port: &mut impl Port,
+        d: &Delivery<'_>,
+        pid_known: bool,
+    ) -> Result<Handled, Rejected> {
+        let Delivery {
+            msg,
+            hdr,
+            queue,
+            bytes,
+            call,
+            now,
+        } = *d;
+        // Recorded before the send: once the server has the request, the call is pending
+        // (also for a relay started after this one is killed right after the send).
+        self.note_delivery(port, hdr, msg.mtype(), call, now);
         if self.backlogs.has(&hdr.dst) {
             // Behind messages already waiting for room: keep the order.
-            let out = self.park(port, &d);
+            let out = self.park(port, d);
             match out {
-                Ok(_) => self.count_sent(&hdr),
-                Err(_) => self.uncount_received(&hdr),
+                Ok(_) => self.count_sent(hdr),
+                Err(_) => self.uncount_received(hdr),
             }
             return out;
         }
         match port.send(queue, bytes) {
             Ok(()) => {
-                self.count_sent(&hdr);
+                self.count_sent(hdr);
                 if !pid_known {
                     self.learn_pid(port, &hdr.dst);
                 }
                 Ok(Handled::Forwarded)
             }
             Err(QueueError::Full) => {
-                let out = self.park(port, &d);
+                let out = self.park(port, d);
                 match out {
-                    Ok(_) => self.count_sent(&hdr),
-                    Err(_) => self.uncount_received(&hdr),
+                    Ok(_) => self.count_sent(hdr),
+                    Err(_) => self.uncount_received(hdr),
                 }
                 out
             }
             Err(QueueError::Gone) => {
                 self.forget_call(port, &hdr.src, call);
                 self.drop_entry(port, &hdr.dst, false);
-                self.refuse(port, msg, &hdr, Rejected::Gone(hdr.dst))
+                self.refuse(port, msg, hdr, Rejected::Gone(hdr.dst))
             }
             Err(e) => {
-                self.uncount_received(&hdr);
+                self.uncount_received(hdr);
                 self.forget_call(port, &hdr.src, call);
-                self.refuse(port, msg, &hdr, Rejected::Queue(hdr.dst, e))
+                self.refuse(port, msg, hdr, Rejected::Queue(hdr.dst, e))
             }
         }
     }

@@ -102,6 +102,7 @@ impl Router {
                 queue,
                 pid,
                 ext: false,
+                sender: false,
                 thread_id,
                 pending: None,
                 seen: super::Seen::now(),
@@ -118,6 +119,14 @@ impl Router {
             return;
         };
         self.changed(*name);
+        for p in self.subscriptions.of(name).to_vec() {
+            self.subscription_changed(*name, p, false);
+        }
+        self.subscriptions.forget(name);
+        if self.gone.len() >= super::GONE_REMEMBERED {
+            self.gone.pop_front();
+        }
+        self.gone.push_back(*name);
         if gone.pending.is_some() {
             port.pending_changed(name, None);
         }

@@ -104,7 +104,13 @@ impl Router {
         }
         let mtext = msg.mtext();
         let (kind, about) = match out {
-            Ok(Handled::Forwarded | Handled::Parked) => (
+            // An event or a broadcast is shown once, as its PUBLISH or BROADCAST came in.
+            Ok(
+                Handled::Forwarded
+                | Handled::Parked
+                | Handled::Published { .. }
+                | Handled::Broadcast { .. },
+            ) => (
                 EventKind::Message,
                 About {
                     msg: mtext,
