@@ -23,8 +23,8 @@ use crate::backlog::Backlogs;
 use crate::monitor::Monitors;
 use crate::tools::{Counters, Snapshots, Waiters};
 use mipc::error::RelayErrorCode;
-use mipc::fasthash::KeyedMap;
 use mipc::events::{EventName, EventPattern, MIPC_MSG_TYPE_PUBLISH};
+use mipc::fasthash::KeyedMap;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::{self, CallTag, Control, Envelope, Header, Kind, MsgBuf, WireError};
 use mipc::MipcName;
@@ -434,8 +434,13 @@ impl Router {
         // is not delivered).
         dst.seen.msgs_in += 1;
         dst.seen.bytes_in += hdr.msg_size as u64;
-        let (queue, dst_ext, dst_sender, pid_known, dst_pending) =
-            (dst.queue, dst.ext, dst.sender, dst.pid.is_some(), dst.pending);
+        let (queue, dst_ext, dst_sender, pid_known, dst_pending) = (
+            dst.queue,
+            dst.ext,
+            dst.sender,
+            dst.pid.is_some(),
+            dst.pending,
+        );
         let call = hdr.tag.filter(|t| !t.is_reply() && hdr.sync_flag != 0);
         if call.is_some() && self.would_deadlock_from(&hdr.src, dst_pending, now) {
             self.uncount_received(&hdr);
