@@ -57,7 +57,12 @@ impl Snapshots {
         if first > entries.len() {
             return Err(ToolStatus::NoSnapshot);
         }
-        let end = (first + LIST_PAGE_MAX).min(entries.len());
+        // As many entries as fit: fewer than LIST_PAGE_MAX when they carry subscriptions,
+        // at least one (an entry's subscriptions were cut to fit a page alone).
+        let mut end = (first + LIST_PAGE_MAX).min(entries.len());
+        while end > first + 1 && !ListPage::fits(&entries[first..end]) {
+            end -= 1;
+        }
         let page = ListPage {
             total: entries.len() as u32,
             first: cursor,
@@ -297,7 +302,7 @@ pub fn build_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mipc::wire::tool::ENTRY_GREETED;
+    use mipc::wire::tool::{ENTRY_GREETED, LIST_BODY_MAX, LIST_SUBS_MAX};
 
     fn entry(i: usize) -> EntryInfo {
         EntryInfo {
@@ -314,6 +319,16 @@ mod tests {
             msgs_out: 0,
             bytes_in: 0,
             bytes_out: 0,
+            subscriptions: Vec::new(),
+        }
+    }
+
+    /// Entry `i` with `i % 7 * 10` subscriptions (none to 60, cut to LIST_SUBS_MAX).
+    fn subscribed(i: usize) -> EntryInfo {
+        let n = (i % 7 * 10).min(LIST_SUBS_MAX);
+        EntryInfo {
+            subscriptions: vec![MipcName::new(b"alarm.*").unwrap(); n],
+            ..entry(i)
         }
     }
 
@@ -345,6 +360,31 @@ mod tests {
         // An empty table lists in one page.
         let p = s.page(q, 0, now, Vec::new).unwrap();
         assert!(p.is_last() && p.entries.is_empty());
+    }
+
+    #[test]
+    fn entries_with_subscriptions_page_completely_in_fitting_pages() {
+        let mut s = Snapshots::default();
+        let now = Instant::now();
+        let q = QueueId(8);
+        let mut got = Vec::new();
+        loop {
+            let page = s
+                .page(q, got.len() as u32, now, || {
+                    (0..1000).map(subscribed).collect()
+                })
+                .unwrap();
+            assert!(!page.entries.is_empty() && ListPage::fits(&page.entries));
+            let mut out = Vec::new();
+            page.encode(&mut out);
+            assert!(out.len() <= LIST_BODY_MAX);
+            let last = page.is_last();
+            got.extend(page.entries);
+            if last {
+                break;
+            }
+        }
+        assert_eq!(got, (0..1000).map(subscribed).collect::<Vec<_>>());
     }
 
     #[test]

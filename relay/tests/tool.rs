@@ -97,6 +97,63 @@ fn register_many(bus: &Bus, n: usize) -> Vec<QueueId> {
     queues
 }
 
+/// `mipc list` shows each entry's subscriptions (issue 10): a C entry subscribed to a prefix
+/// and an exact name shows both, in -v and --json; a legacy entry shows none.
+#[test]
+fn list_shows_each_entrys_subscriptions() {
+    let mut bus = Bus::start("tool_list_subs");
+    let sub = bus.spawn(
+        "events_peer",
+        &[
+            "subber", "sub", "alarm.*", "sub", "link.up", "ready", "recv", "1", "20000",
+        ],
+    );
+    bus.wait_line_starting(sub, "ready");
+    let queues = register_many(&bus, 1);
+
+    let text = mipc(&mut bus, &["list", "-v"]);
+    assert_eq!(code(&text), 0, "{}", text.describe());
+    assert!(text.stdout[0].trim_end().ends_with("SUBSCRIPTIONS"));
+    let line = |name: &str| {
+        text.stdout
+            .iter()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} listed: {}", text.describe()))
+            .clone()
+    };
+    assert!(
+        line("subber").ends_with(" alarm.*,link.up"),
+        "{}",
+        line("subber")
+    );
+    assert!(line("bulk_0000").ends_with(" -"), "{}", line("bulk_0000"));
+
+    let out = mipc(&mut bus, &["list", "--json"]);
+    assert_eq!(code(&out), 0, "{}", out.describe());
+    let json = out.stdout.join("\n");
+    assert!(
+        json.contains("\"subscriptions\":[\"alarm.*\",\"link.up\"]"),
+        "{json}"
+    );
+    let legacy = json
+        .split("\"name\":\"bulk_0000\"")
+        .nth(1)
+        .expect("bulk_0000");
+    assert!(
+        legacy
+            .split('}')
+            .next()
+            .unwrap()
+            .contains("\"subscriptions\":[]"),
+        "{json}"
+    );
+    for q in queues {
+        let _ = sysv::remove(q);
+    }
+    bus.kill(sub);
+    bus.finish();
+}
+
 #[test]
 fn list_shows_a_thousand_entries_from_one_snapshot() {
     let mut bus = Bus::start("tool_list_1000");

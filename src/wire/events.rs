@@ -179,6 +179,11 @@ impl EventPattern {
         self.prefix
     }
 
+    /// The pattern as written, as a name field's value (what `mipc list` shows).
+    pub fn as_name(&self) -> &MipcName {
+        &self.text
+    }
+
     /// The pattern as written (`"alarm.*"`).
     pub fn as_bytes(&self) -> &[u8] {
         self.text.as_bytes()

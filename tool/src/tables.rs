@@ -1,8 +1,8 @@
 //! The tables `mipc list` and `mipc stats` print, for people and as JSON.
 
 use crate::events;
-use crate::json::Object;
-use mipc::wire::tool::{counter_name, Counter, EntryInfo, StatsReport};
+use crate::json::{self, Object};
+use mipc::wire::tool::{counter_name, Counter, EntryInfo, StatsReport, ENTRY_SUBS_TRUNCATED};
 
 fn since_text(secs: u64) -> String {
     let t = events::rfc3339(secs * 1_000_000_000);
@@ -18,7 +18,8 @@ pub fn entry_json(e: &EntryInfo, verbose: bool) -> String {
         .num("queued_msgs", e.queued_msgs)
         .num("queued_bytes", e.queued_bytes)
         .str("kind", if e.greeted() { "greeted" } else { "legacy" })
-        .num("since", e.since);
+        .num("since", e.since)
+        .raw("subscriptions", &subscriptions_json(e));
     if verbose {
         o = o
             .num("msgs_in", e.msgs_in)
@@ -28,6 +29,32 @@ pub fn entry_json(e: &EntryInfo, verbose: bool) -> String {
             .num("held", e.backlog);
     }
     o.end()
+}
+
+fn subscriptions_json(e: &EntryInfo) -> String {
+    json::array(e.subscriptions.iter().map(|s| {
+        let mut q = String::new();
+        json::string_into(&mut q, &s.to_string());
+        q
+    }))
+}
+
+/// The SUBSCRIPTIONS cell: the patterns comma-separated, `...` when the relay cut the list,
+/// `-` for none.
+fn subscriptions_text(e: &EntryInfo) -> String {
+    if e.subscriptions.is_empty() {
+        return "-".into();
+    }
+    let mut t = e
+        .subscriptions
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    if e.flags & ENTRY_SUBS_TRUNCATED != 0 {
+        t.push_str(",...");
+    }
+    t
 }
 
 pub fn list_text(entries: &[EntryInfo], verbose: bool) -> String {
@@ -43,7 +70,14 @@ pub fn list_text(entries: &[EntryInfo], verbose: bool) -> String {
         "SINCE (UTC)",
     ];
     if verbose {
-        head.extend(["IN", "OUT", "BYTES_IN", "BYTES_OUT", "HELD"]);
+        head.extend([
+            "IN",
+            "OUT",
+            "BYTES_IN",
+            "BYTES_OUT",
+            "HELD",
+            "SUBSCRIPTIONS",
+        ]);
     }
     rows.push(head.iter().map(|s| s.to_string()).collect());
     for e in entries {
@@ -68,6 +102,7 @@ pub fn list_text(entries: &[EntryInfo], verbose: bool) -> String {
                 e.bytes_in.to_string(),
                 e.bytes_out.to_string(),
                 e.backlog.to_string(),
+                subscriptions_text(e),
             ]);
         }
         rows.push(r);
@@ -81,7 +116,7 @@ pub fn list_text(entries: &[EntryInfo], verbose: bool) -> String {
         let mut line = String::new();
         for (c, cell) in r.iter().enumerate() {
             // Names and kinds left-aligned, numbers right-aligned.
-            let left = matches!(c, 0 | 2 | 6 | 7);
+            let left = matches!(c, 0 | 2 | 6 | 7 | 13);
             if c > 0 {
                 line.push_str("  ");
             }

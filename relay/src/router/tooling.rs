@@ -8,7 +8,7 @@ use crate::tools::{self, Totals, Waiter};
 use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::tool::{
     EntryInfo, EventKind, RejectReason, Request, RequestBody, ToolStatus, ENTRY_GREETED,
-    MIPC_MSG_TYPE_DROP_ROUTES,
+    ENTRY_SUBS_TRUNCATED, LIST_SUBS_MAX, MIPC_MSG_TYPE_DROP_ROUTES,
 };
 use mipc::wire::{self, Header, MsgBuf, MTEXT_HEADER_LEN};
 use mipc::MipcName;
@@ -410,12 +410,15 @@ impl Router {
             .iter()
             .map(|(name, e)| {
                 let (queued_msgs, queued_bytes) = port.queue_stat(e.queue).unwrap_or((0, 0));
+                let subs = self.subscriptions_of(name);
+                let cut = subs.len() > LIST_SUBS_MAX;
                 EntryInfo {
                     name: *name,
                     pid: e.pid.unwrap_or(0),
                     queue: e.queue.0,
                     thread: e.thread_id,
-                    flags: if e.ext { ENTRY_GREETED } else { 0 },
+                    flags: if e.ext { ENTRY_GREETED } else { 0 }
+                        | if cut { ENTRY_SUBS_TRUNCATED } else { 0 },
                     queued_msgs: queued_msgs.min(u32::MAX as u64) as u32,
                     since: e.seen.since,
                     queued_bytes,
@@ -424,6 +427,11 @@ impl Router {
                     msgs_out: e.seen.msgs_out,
                     bytes_in: e.seen.bytes_in,
                     bytes_out: e.seen.bytes_out,
+                    subscriptions: subs
+                        .iter()
+                        .take(LIST_SUBS_MAX)
+                        .map(|p| *p.as_name())
+                        .collect(),
                 }
             })
             .collect()

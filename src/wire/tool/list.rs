@@ -1,15 +1,24 @@
 //! LIST answers: one page of a name-table snapshot (docs/PROTOCOL.md §7).
 
 use super::{
-    put_i32, put_name, put_u32, put_u64, Reader, Res, ToolWireError, ENTRY_LEN, LIST_PAGE_MAX,
+    put_i32, put_name, put_u32, put_u64, Reader, Res, ToolWireError, ANSWER_HEAD_LEN, ENTRY_LEN,
+    LIST_PAGE_HEAD, LIST_PAGE_MAX,
 };
 use crate::name::MipcName;
+use crate::wire::{MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN};
 
 /// Flag of [`EntryInfo::flags`]: the entry greeted the relay (a mipc-rs library).
 pub const ENTRY_GREETED: u32 = 1;
+/// Flag of [`EntryInfo::flags`]: the entry has more subscriptions than one page holds;
+/// [`EntryInfo::subscriptions`] lists the first [`LIST_SUBS_MAX`].
+pub const ENTRY_SUBS_TRUNCATED: u32 = 2;
+/// Bytes a list page's body may take after its [`AnswerHead`](super::AnswerHead).
+pub const LIST_BODY_MAX: usize = MIPC_MSG_MAX_LEN - ANSWER_HEAD_LEN;
+/// Most subscriptions listed for one entry: as many as fit a page holding that entry alone.
+pub const LIST_SUBS_MAX: usize = (LIST_BODY_MAX - LIST_PAGE_HEAD - ENTRY_LEN) / MIPC_NAME_MAX_LEN;
 
 /// One entry of the name table, as listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryInfo {
     /// Its name.
     pub name: MipcName,
@@ -37,6 +46,9 @@ pub struct EntryInfo {
     pub bytes_in: u64,
     /// Payload bytes forwarded from it.
     pub bytes_out: u64,
+    /// Its event subscriptions as written (`"alarm.*"`), at most [`LIST_SUBS_MAX`]; empty
+    /// for an entry that never subscribed (every legacy entry).
+    pub subscriptions: Vec<MipcName>,
 }
 
 impl EntryInfo {
@@ -45,7 +57,13 @@ impl EntryInfo {
         self.flags & ENTRY_GREETED != 0
     }
 
+    /// Bytes of this entry in a list page: [`ENTRY_LEN`] and one name field per subscription.
+    pub fn wire_len(&self) -> usize {
+        ENTRY_LEN + self.subscriptions.len() * MIPC_NAME_MAX_LEN
+    }
+
     fn encode(&self, out: &mut Vec<u8>) {
+        debug_assert!(self.subscriptions.len() <= LIST_SUBS_MAX);
         put_name(out, Some(&self.name));
         put_i32(out, self.pid);
         put_i32(out, self.queue);
@@ -55,11 +73,14 @@ impl EntryInfo {
         put_u64(out, self.since);
         put_u64(out, self.queued_bytes);
         put_u32(out, self.backlog);
-        put_u32(out, 0);
+        put_u32(out, self.subscriptions.len() as u32);
         put_u64(out, self.msgs_in);
         put_u64(out, self.msgs_out);
         put_u64(out, self.bytes_in);
         put_u64(out, self.bytes_out);
+        for s in &self.subscriptions {
+            put_name(out, Some(s));
+        }
     }
 
     fn decode(r: &mut Reader<'_>) -> Res<EntryInfo> {
@@ -72,7 +93,12 @@ impl EntryInfo {
         let since = r.u64()?;
         let queued_bytes = r.u64()?;
         let backlog = r.u32()?;
-        let _reserved = r.u32()?;
+        let subs = r.u32()? as usize;
+        let (msgs_in, msgs_out, bytes_in, bytes_out) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+        if subs > LIST_SUBS_MAX {
+            return Err(ToolWireError::BadCount);
+        }
+        let subscriptions = (0..subs).map(|_| r.name()).collect::<Res<Vec<_>>>()?;
         Ok(EntryInfo {
             name,
             pid,
@@ -83,10 +109,11 @@ impl EntryInfo {
             since,
             queued_bytes,
             backlog,
-            msgs_in: r.u64()?,
-            msgs_out: r.u64()?,
-            bytes_in: r.u64()?,
-            bytes_out: r.u64()?,
+            msgs_in,
+            msgs_out,
+            bytes_in,
+            bytes_out,
+            subscriptions,
         })
     }
 }
@@ -98,7 +125,8 @@ pub struct ListPage {
     pub total: u32,
     /// Index of this page's first entry.
     pub first: u32,
-    /// At most [`LIST_PAGE_MAX`] entries.
+    /// At most [`LIST_PAGE_MAX`] entries, of [`EntryInfo::wire_len`] bytes
+    /// [`LIST_BODY_MAX`] in all with the page's head.
     pub entries: Vec<EntryInfo>,
 }
 
@@ -108,9 +136,18 @@ impl ListPage {
         self.first as usize + self.entries.len() >= self.total as usize
     }
 
+    /// Whether `entries` fit one page: at most [`LIST_PAGE_MAX`] of them and
+    /// [`LIST_BODY_MAX`] bytes with the head.
+    pub fn fits(entries: &[EntryInfo]) -> bool {
+        entries.len() <= LIST_PAGE_MAX
+            && LIST_PAGE_HEAD + entries.iter().map(EntryInfo::wire_len).sum::<usize>()
+                <= LIST_BODY_MAX
+    }
+
     /// Appends the page (after an [`AnswerHead`]) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         debug_assert!(self.entries.len() <= LIST_PAGE_MAX);
+        debug_assert!(Self::fits(&self.entries));
         put_u32(out, self.total);
         put_u32(out, self.first);
         put_u32(out, self.entries.len() as u32);
@@ -129,7 +166,7 @@ impl ListPage {
         let first = r.u32()?;
         let count = r.u32()? as usize;
         if count > LIST_PAGE_MAX
-            || count * ENTRY_LEN != r.b.len()
+            || count * ENTRY_LEN > r.b.len()
             || first as u64 + count as u64 > total as u64
         {
             return Err(ToolWireError::BadCount);
@@ -137,6 +174,9 @@ impl ListPage {
         let entries = (0..count)
             .map(|_| EntryInfo::decode(&mut r))
             .collect::<Res<Vec<_>>>()?;
+        if !r.b.is_empty() {
+            return Err(ToolWireError::BadCount);
+        }
         Ok(ListPage {
             total,
             first,

@@ -26,7 +26,9 @@ mod stats;
 mod tests;
 
 pub use event::{EventKind, EventRecord};
-pub use list::{EntryInfo, ListPage, ENTRY_GREETED};
+pub use list::{
+    EntryInfo, ListPage, ENTRY_GREETED, ENTRY_SUBS_TRUNCATED, LIST_BODY_MAX, LIST_SUBS_MAX,
+};
 pub use samples::samples;
 pub use stats::{counter_name, reject_counter_id, Counter, RejectReason, StatsReport};
 
@@ -56,11 +58,11 @@ pub const TOOL_VERSION: u32 = 1;
 pub const REQUEST_HEAD_LEN: usize = 16;
 /// Bytes of an [`AnswerHead`].
 pub const ANSWER_HEAD_LEN: usize = 12;
-/// Bytes of one [`EntryInfo`] in a list page.
+/// Bytes of one [`EntryInfo`] in a list page, before its subscriptions' names.
 pub const ENTRY_LEN: usize = 112;
 /// Bytes before the entries of a list page.
 const LIST_PAGE_HEAD: usize = 12;
-/// Most entries in one list page.
+/// Most entries in one list page (fewer when they carry subscriptions).
 pub const LIST_PAGE_MAX: usize = (MIPC_MSG_MAX_LEN - ANSWER_HEAD_LEN - LIST_PAGE_HEAD) / ENTRY_LEN;
 /// Bytes of one counter in a stats answer.
 const COUNTER_LEN: usize = 12;

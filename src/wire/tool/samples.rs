@@ -52,12 +52,33 @@ pub fn samples(seed: &[u8], name: &MipcName) {
         msgs_out: b,
         bytes_in: !a,
         bytes_out: !b,
+        subscriptions: Vec::new(),
+    };
+    // Some entries with subscriptions (as many as the seed says, up to a full page's worth
+    // for one entry), then as many of them as fit one page.
+    let subs = (b % (LIST_SUBS_MAX as u64 + 1)) as usize;
+    let subscribed = EntryInfo {
+        subscriptions: vec![*name; subs],
+        ..entry.clone()
     };
     let count = (a % (LIST_PAGE_MAX as u64 + 1)) as usize;
+    let mut entries: Vec<EntryInfo> = (0..count)
+        .map(|i| {
+            if (a >> (i % 64)) & 1 == 1 {
+                subscribed.clone()
+            } else {
+                entry.clone()
+            }
+        })
+        .collect();
+    while !ListPage::fits(&entries) {
+        entries.pop();
+    }
+    let count = entries.len();
     let page = ListPage {
         total: count as u32 + (b % 1000) as u32,
         first: (b % 1000) as u32,
-        entries: vec![entry; count],
+        entries,
     };
     let mut out = Vec::new();
     page.encode(&mut out);

@@ -77,6 +77,7 @@ fn entry(i: u32) -> EntryInfo {
         msgs_out: 11 * i as u64,
         bytes_in: 1000 * i as u64,
         bytes_out: 1100 * i as u64,
+        subscriptions: Vec::new(),
     }
 }
 
@@ -102,6 +103,35 @@ fn a_full_list_page_fits_a_message_and_round_trips() {
     assert_eq!(back, page);
     assert!(!back.is_last());
     assert!(ListPage::decode(&rest[..rest.len() - 1]).is_err());
+}
+
+#[test]
+fn subscriptions_ride_in_the_entry_and_shrink_the_page() {
+    let mut e = entry(7);
+    e.subscriptions = vec![name("alarm.*"), name("link.up")];
+    let page = ListPage {
+        total: 3,
+        first: 0,
+        entries: vec![entry(1), e.clone(), entry(2)],
+    };
+    let mut out = Vec::new();
+    page.encode(&mut out);
+    assert_eq!(out.len(), 12 + 3 * ENTRY_LEN + 2 * MIPC_NAME_MAX_LEN);
+    assert_eq!(ListPage::decode(&out), Ok(page));
+    assert!(ListPage::decode(&out[..out.len() - 1]).is_err());
+    // One entry with the most subscriptions fits a message alone; more do not fit.
+    e.subscriptions = vec![name("x.*"); LIST_SUBS_MAX];
+    assert!(ListPage::fits(std::slice::from_ref(&e)));
+    assert!(!ListPage::fits(&[e.clone(), entry(1)]));
+    let page = ListPage {
+        total: 1,
+        first: 0,
+        entries: vec![e],
+    };
+    let mut out = Vec::new();
+    page.encode(&mut out);
+    assert!(ANSWER_HEAD_LEN + out.len() <= MIPC_MSG_MAX_LEN);
+    assert_eq!(ListPage::decode(&out), Ok(page));
 }
 
 #[test]
