@@ -1,6 +1,12 @@
 //! A safe Rust API for looking at a live bus: the relay's name table, its counters, waiting
-//! for names, and monitoring its traffic. The `mipc` tool and `mipc_wait_for` use it; it will
-//! become part of the native Rust API (an `Endpoint`) later.
+//! for names, and monitoring its traffic. `mipc list/stats/wait/monitor/capture` and
+//! `mipc_wait_for` use it.
+//!
+//! It stays beside the native API ([`Endpoint`](crate::Endpoint)) rather than inside it
+//! because looking at a bus must not change it: an `Endpoint` always registers a name (an
+//! entry the relay lists, counts and routes to), while a monitor or a listing should show
+//! the bus as it is, work from any thread, and leave nothing behind when killed. Verbs that
+//! do act as an entry (`mipc ping/call/send`) use an `Endpoint`.
 //!
 //! A [`ControlLink`](crate::bus::ControlLink) is a private queue of this process plus the relay's root queue. It
 //! registers no name: requests carry the private queue's id and this process's pid

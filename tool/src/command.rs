@@ -1,5 +1,7 @@
 //! The verbs: each opens the bus through the library's safe API, does its work, and turns a
-//! failure into an exit code and one line for stderr.
+//! failure into an exit code and one line for stderr. ping, call and send act as an entry,
+//! so they use the native Rust API ([`mipc::Endpoint`]); list, stats, wait and monitor
+//! register nothing and talk to the relay's control channel ([`mipc::bus`]).
 
 use crate::cli::{self, Command, Data, Filter, Verb};
 use crate::events::{self, capture_packet, Tracker};
@@ -8,9 +10,8 @@ use crate::json::{self, Object};
 use crate::pcapng;
 use crate::tables::{entry_json, list_text, stats_text};
 use mipc::bus::{Closer, ControlLink};
-use mipc::timeout::CallTimeout;
 use mipc::wire::tool::{counter_name, EventKind};
-use mipc::{client, MipcError, MipcName};
+use mipc::{Endpoint, MipcError, MipcName, Timeout};
 use std::io::{IsTerminal, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -250,48 +251,64 @@ fn wait(timeout: Option<Duration>, names: &[String]) -> Res {
     }
 }
 
-// ---- ping, call, send: through a registered entry of our own ----
+// ---- ping, call, send: through an entry of our own, on the native Rust API ----
 
-/// Registers an entry named after this process for ping/call/send, and unregisters it when
-/// dropped.
-struct OwnEntry;
-
-impl OwnEntry {
-    fn register() -> Result<OwnEntry, Failure> {
-        // Fail fast, in one line, when there is no relay (init would wait for one).
-        drop(open()?);
-        let name = format!("mipc-{}", std::process::id());
-        let name = MipcName::new(name.as_bytes()).expect("a short name");
-        client::init(&name).map_err(|e| fail("register", e))?;
-        Ok(OwnEntry)
-    }
+/// The exit code and message of an [`mipc::Error`] (the native API's errors), as [`fail`].
+fn ep_fail(what: &str, e: mipc::Error) -> Failure {
+    use mipc::Error as E;
+    let exit = match e {
+        E::RelayUnavailable => Exit::NoRelay,
+        E::Timeout => Exit::Timeout,
+        E::NoSuchDestination | E::PeerDied | E::DestinationBusy | E::Deadlock | E::NotServed => {
+            Exit::Destination
+        }
+        _ => Exit::Failed,
+    };
+    let message = match e {
+        E::RelayUnavailable => format!(
+            "no relay on bus {:#x} (is mipc_main running with this key?)",
+            mipc::config::root_key()
+        ),
+        e => format!("{what}: {e}"),
+    };
+    Failure::new(exit, message)
 }
 
-impl Drop for OwnEntry {
-    fn drop(&mut self) {
-        let _ = client::exit_thread();
-    }
+/// Registers an [`Endpoint`] named after this process (`mipc-PID`) for ping/call/send; it
+/// unregisters when dropped.
+fn own_endpoint() -> Result<Endpoint, Failure> {
+    // Fail fast, in one line, when there is no relay (registering would wait for one).
+    drop(open()?);
+    Endpoint::new(&format!("mipc-{}", std::process::id())).map_err(|e| ep_fail("register", e))
+}
+
+/// A call's wait: `-t MS` or `default_ms`, at least 1 ms (`-t 0` is the shortest wait).
+fn call_timeout(timeout: Option<Duration>, default_ms: u64) -> Timeout {
+    Timeout::After(
+        timeout
+            .unwrap_or(Duration::from_millis(default_ms))
+            .max(Duration::from_millis(1)),
+    )
 }
 
 fn ping(timeout: Option<Duration>, name: &str, count: u32, interval_ms: u64) -> Res {
-    let dst = MipcName::new(name.as_bytes()).expect("checked by the parser");
-    let _entry = OwnEntry::register()?;
-    let wait = CallTimeout::after(timeout.unwrap_or(Duration::from_millis(1000)));
+    let ep = own_endpoint()?;
+    let wait = call_timeout(timeout, 1000);
     let mut times: Vec<f64> = Vec::new();
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "PING {name}");
     for seq in 1..=count {
         let t0 = Instant::now();
-        match client::ping(&dst, wait) {
+        match ep.ping(name, wait) {
             Ok(()) => {
                 let ms = t0.elapsed().as_secs_f64() * 1e3;
                 times.push(ms);
                 let _ = writeln!(out, "answer from {name}: seq={seq} time={ms:.3} ms");
             }
-            Err(MipcError::Timeout) => {
+            Err(mipc::Error::Timeout) => {
                 let _ = writeln!(out, "no answer from {name}: seq={seq} timed out");
             }
-            Err(e) => return Err(fail(&format!("ping {name}"), e)),
+            Err(e) => return Err(ep_fail(&format!("ping {name}"), e)),
         }
         let _ = out.flush();
         if seq < count {
@@ -355,24 +372,22 @@ fn call(
     raw: bool,
     send: bool,
 ) -> Res {
-    let dst = MipcName::new(name.as_bytes()).expect("checked by the parser");
     let input = payload(data)?;
-    let _entry = OwnEntry::register()?;
-    let me = MipcName::new(format!("mipc-{}", std::process::id()).as_bytes()).expect("short");
+    let ep = own_endpoint()?;
     if send {
-        return client::send(&me, &dst, api, &input, 0).map_err(|e| fail("send", e));
+        return ep.send(name, api, &input).map_err(|e| ep_fail("send", e));
     }
-    let wait = CallTimeout::after(timeout.unwrap_or(Duration::from_millis(5000)));
-    let mut answer = vec![0u8; mipc::wire::MIPC_MSG_MAX_LEN];
-    let n = client::call(&dst, api, &input, &mut answer, wait)
-        .map_err(|e| fail(&format!("call {name} {api:#x}"), e))?;
+    let wait = call_timeout(timeout, 5000);
+    let answer = ep
+        .call(name, api, &input, wait)
+        .map_err(|e| ep_fail(&format!("call {name} {api:#x}"), e))?;
     let mut out = std::io::stdout().lock();
     if raw {
-        out.write_all(&answer[..n])
-    } else if n == 0 {
+        out.write_all(&answer)
+    } else if answer.is_empty() {
         writeln!(out, "(empty answer)")
     } else {
-        out.write_all(hexdump::hexdump(&answer[..n]).as_bytes())
+        out.write_all(hexdump::hexdump(&answer).as_bytes())
     }
     .map_err(|e| io_fail("stdout", e))
 }
