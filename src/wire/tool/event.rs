@@ -20,7 +20,7 @@ pub enum EventKind {
     Unregistered,
     /// An entry's process died or its queue went away (`name`, `pid`).
     Died,
-    /// The relay refused the message (`code` a [`RejectReason`]).
+    /// The relay refused the message (`code` a [`RejectReason`](super::RejectReason)).
     Rejected,
     /// The relay answered a caller with an error (`code` a `RelayErrorCode`; the message is
     /// the ERROR it sent).
@@ -106,7 +106,8 @@ pub struct EventRecord<'a> {
 }
 
 impl<'a> EventRecord<'a> {
-    /// Appends the record to `out`; the message is cut to what fits [`EVENT_MAX_LEN`].
+    /// Appends the record to `out`; the message is cut to what fits
+    /// [`EVENT_MAX_LEN`](super::EVENT_MAX_LEN).
     pub fn encode(&self, out: &mut Vec<u8>) {
         let msg = &self.msg[..self.msg.len().min(MTEXT_MAX_TAGGED)];
         put_u32(out, MIPC_MSG_TYPE_MONITOR_EVENT);

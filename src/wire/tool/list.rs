@@ -144,7 +144,7 @@ impl ListPage {
                 <= LIST_BODY_MAX
     }
 
-    /// Appends the page (after an [`AnswerHead`]) to `out`.
+    /// Appends the page (after an [`AnswerHead`](super::AnswerHead)) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         debug_assert!(self.entries.len() <= LIST_PAGE_MAX);
         debug_assert!(Self::fits(&self.entries));
@@ -156,7 +156,7 @@ impl ListPage {
         }
     }
 
-    /// Reads a page from the bytes after the [`AnswerHead`].
+    /// Reads a page from the bytes after the [`AnswerHead`](super::AnswerHead).
     ///
     /// # Errors
     /// [`ToolWireError`] when the bytes do not hold what the counts say.

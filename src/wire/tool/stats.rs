@@ -8,8 +8,8 @@ use super::{
 };
 use crate::name::MipcName;
 
-/// Why the relay refused a message (the `code` of a [`EventKind::Rejected`] event and the
-/// `rejected.*` counters).
+/// Why the relay refused a message (the `code` of a
+/// [`EventKind::Rejected`](super::EventKind::Rejected) event and the `rejected.*` counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectReason {
     /// Not a valid SPEC §2 message.
@@ -206,8 +206,8 @@ impl StatsReport {
         self.counters.iter().find(|(i, _)| *i == id).map(|c| c.1)
     }
 
-    /// Appends the report (after an [`AnswerHead`]) to `out`; backlog lines that do not fit
-    /// a message are left out.
+    /// Appends the report (after an [`AnswerHead`](super::AnswerHead)) to `out`; backlog
+    /// lines that do not fit a message are left out.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let room = Self::backlog_room(self.counters.len());
         let backlog = &self.backlog[..self.backlog.len().min(room)];
@@ -223,7 +223,7 @@ impl StatsReport {
         }
     }
 
-    /// Reads a report from the bytes after the [`AnswerHead`].
+    /// Reads a report from the bytes after the [`AnswerHead`](super::AnswerHead).
     ///
     /// # Errors
     /// [`ToolWireError`] when the bytes do not hold what the counts say.
