@@ -140,7 +140,7 @@ impl Router {
     /// (its last messages may still wait on the root queue when the relay learns that its
     /// process exited). A name nobody registered reaches nobody.
     fn may_fan_out(&self, src: &MipcName) -> bool {
-        self.entries.contains_key(src) || self.gone.contains(src)
+        self.entries.contains_key(src) || self.gone.iter().any(|(n, _)| n == src)
     }
 
     /// PUBLISH: the event goes, as an EVENT of the same names and data, to every entry with a

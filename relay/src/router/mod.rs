@@ -297,9 +297,11 @@ pub struct Router {
     subscriptions: subscriptions::Subscriptions,
     /// The buffer events and broadcasts are built in (kept between them).
     fanout: Option<Box<MsgBuf>>,
-    /// Names of the entries dropped last, newest last ([`GONE_REMEMBERED`] of them): their
-    /// events and broadcasts still on the root queue are delivered.
-    gone: std::collections::VecDeque<MipcName>,
+    /// Names of the entries dropped last with their greeted pids (0: unknown), newest last
+    /// ([`GONE_REMEMBERED`] of them): their events and broadcasts still on the root queue are
+    /// delivered, with their sender's pid (the relay may learn of a death before it reads what
+    /// the process sent just before).
+    gone: std::collections::VecDeque<(MipcName, u32)>,
     /// Attached monitors (`mipc monitor`, `mipc capture`).
     monitors: Monitors,
     /// List snapshots being served page by page.
@@ -477,11 +479,16 @@ impl Router {
     /// The pid of `src` as the relay knows it from its greeting, 0 when unknown (a legacy
     /// entry, or none of that name).
     fn sender_pid(&self, src: &MipcName) -> u32 {
-        self.entries
-            .get(src)
-            .filter(|e| e.ext)
-            .and_then(|e| e.pid)
-            .map_or(0, |p| p as u32)
+        match self.entries.get(src) {
+            Some(e) => e.pid.filter(|_| e.ext).map_or(0, |p| p as u32),
+            // Gone a moment ago: its last messages may still have been on the root queue.
+            None => self
+                .gone
+                .iter()
+                .rev()
+                .find(|(n, _)| n == src)
+                .map_or(0, |&(_, pid)| pid),
+        }
     }
 
     /// Sends a checked message to its destination's queue (or its backlog).

@@ -126,7 +126,8 @@ impl Router {
         if self.gone.len() >= super::GONE_REMEMBERED {
             self.gone.pop_front();
         }
-        self.gone.push_back(*name);
+        let pid = gone.pid.filter(|_| gone.ext).map_or(0, |p| p as u32);
+        self.gone.push_back((*name, pid));
         if gone.pending.is_some() {
             port.pending_changed(name, None);
         }
