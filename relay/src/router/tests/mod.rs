@@ -3,8 +3,8 @@
 use super::*;
 use crate::mem::MemPort;
 use mipc::wire::{
-    thread_info_bytes, Build, MIPC_MSG_TYPE_ERROR, MIPC_MSG_TYPE_HELLO, MIPC_MSG_TYPE_NOTICE,
-    MIPC_MSG_TYPE_PING, MIPC_MSG_TYPE_WAKE, MTYPE_LEN,
+    self, thread_info_bytes, Build, Header, MIPC_MSG_TYPE_ERROR, MIPC_MSG_TYPE_HELLO,
+    MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING, MIPC_MSG_TYPE_WAKE, MTYPE_LEN,
 };
 use std::time::Duration;
 
