@@ -29,6 +29,7 @@ pub use super::{
     MIPC_MSG_TYPE_BROADCAST, MIPC_MSG_TYPE_EVENT, MIPC_MSG_TYPE_PUBLISH, MIPC_MSG_TYPE_STOP,
     MIPC_MSG_TYPE_SUBSCRIBE, MIPC_MSG_TYPE_UNSUBSCRIBE,
 };
+
 /// First type of the range reserved for events (`0x7FFFFF10`-`0x7FFFFF1F`).
 pub const EVENT_TYPES_MIN: c_uint = 0x7FFF_FF10;
 /// Last type of the range reserved for events.
