@@ -4,7 +4,7 @@
 //! full queue under ordinary load (16 callers sending 2 KiB requests to one server whose
 //! queue holds 16 KiB) must not fail calls either. So a message that does not fit is parked
 //! here, in order, and a drainer thread for that destination alone sends the backlog with
-//! blocking sends (`daemon.rs`). While a destination has a backlog, later messages to it are
+//! blocking sends (`port.rs`). While a destination has a backlog, later messages to it are
 //! parked behind it, so order is kept. A parked sync request whose caller's timeout passed is
 //! dropped unsent: the caller already gave up.
 //!

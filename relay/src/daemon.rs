@@ -1,20 +1,19 @@
-//! The relay process: root queue, signals, the receive loop, and the SysV [`Port`].
+//! The relay process: root queue, signals, the receive loop, death reports and log lines.
+//! The SysV port and the threads' shared state are in `port.rs`.
 
 use crate::log::Limiter;
 use crate::pending::{self, PendingStore};
-use crate::router::Pending;
-use crate::router::{Handled, Port, Rejected, Router};
+use crate::port::{persist, Drainers, Shared};
+use crate::router::{Handled, Rejected, Router};
 use crate::state;
 use crate::watcher::Watcher;
 use mipc::os::{self, signals::StopSignals};
 use mipc::sysv::{self, QueueError, QueueId, RecvFlags};
 use mipc::wire::MsgBuf;
-use mipc::MipcName;
 use std::fmt;
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 /// How the relay runs.
@@ -87,217 +86,6 @@ impl fmt::Display for RelayError {
 
 impl std::error::Error for RelayError {}
 
-/// What the relay's threads share: the router, where its table is saved, the watcher.
-#[derive(Debug)]
-pub struct Shared {
-    /// The name table and routing rules.
-    pub router: Mutex<Router>,
-    /// The state file of this bus.
-    pub state: Mutex<state::Store>,
-    /// Pending calls in mapped memory (none if the file could not be mapped).
-    pub pending: Mutex<Option<PendingStore>>,
-    /// The death watcher, once started.
-    pub watcher: OnceLock<Arc<Watcher>>,
-    /// Destinations whose backlog waits for a drainer thread, and the idle drainers.
-    pub drainers: Drainers,
-}
-
-/// The drainer threads: each sends one destination's backlog at a time, then waits (blocked
-/// on a condition variable, no CPU) for the next. A thread is started only when none is idle,
-/// so a receiver that falls behind again and again costs a wake-up, not a thread start.
-#[derive(Debug, Default)]
-pub struct Drainers {
-    work: Mutex<DrainWork>,
-    ready: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct DrainWork {
-    todo: VecDeque<MipcName>,
-    idle: usize,
-}
-
-impl Shared {
-    /// A port for a thread of this relay.
-    pub fn port(self: &Arc<Self>) -> SysvPort {
-        SysvPort {
-            shared: Some(self.clone()),
-        }
-    }
-}
-
-/// The real queues and processes.
-#[derive(Debug, Default)]
-pub struct SysvPort {
-    shared: Option<Arc<Shared>>,
-}
-
-impl Port for SysvPort {
-    fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError> {
-        sysv::send(q, msg, true)
-    }
-    fn queue_exists(&mut self, q: QueueId) -> bool {
-        !matches!(sysv::stat(q), Err(QueueError::Gone))
-    }
-    fn pid_alive(&mut self, pid: i32) -> bool {
-        os::pid_alive(pid)
-    }
-    fn remove_queue(&mut self, q: QueueId) {
-        let _ = sysv::remove(q);
-    }
-    fn watch(&mut self, pid: i32) {
-        if let Some(w) = self.shared.as_ref().and_then(|s| s.watcher.get()) {
-            w.watch(pid);
-        }
-    }
-    fn last_receiver(&mut self, q: QueueId) -> Option<i32> {
-        sysv::stat(q)
-            .ok()
-            .map(|s| s.last_receiver)
-            .filter(|&p| p > 0)
-    }
-    fn queue_stat(&mut self, q: QueueId) -> Option<(u64, u64)> {
-        sysv::stat(q).ok().map(|s| (s.messages, s.bytes))
-    }
-    fn pending_changed(&mut self, caller: &MipcName, p: Option<&Pending>) {
-        if let Some(shared) = &self.shared {
-            if let Ok(mut store) = shared.pending.lock() {
-                if let Some(store) = store.as_mut() {
-                    store.set(caller, p);
-                }
-            }
-        }
-    }
-    fn drain(&mut self, dst: MipcName) {
-        let Some(shared) = self.shared.clone() else {
-            return;
-        };
-        let Ok(mut work) = shared.drainers.work.lock() else {
-            return;
-        };
-        work.todo.push_back(dst);
-        if work.idle > 0 {
-            shared.drainers.ready.notify_one();
-            return;
-        }
-        drop(work);
-        let started = std::thread::Builder::new()
-            .name("mipc-drain".into())
-            .spawn(move || drainer(&shared));
-        if let Err(e) = started {
-            logln!(
-                Error,
-                "cannot start a drainer for {dst}: {e}; its backlog waits"
-            );
-        }
-    }
-}
-
-/// A drainer thread: takes destinations off the to-do list and drains each, forever.
-fn drainer(shared: &Arc<Shared>) {
-    let mut trim_later = false;
-    loop {
-        let dst = {
-            let Ok(mut work) = shared.drainers.work.lock() else {
-                return;
-            };
-            loop {
-                if let Some(dst) = work.todo.pop_front() {
-                    break Some(dst);
-                }
-                work.idle += 1;
-                // With a trim put off, one timed wait (not a poll: once, then it waits for work).
-                let woke = if trim_later {
-                    shared
-                        .drainers
-                        .ready
-                        .wait_timeout(work, TRIM_PERIOD)
-                        .map(|(w, t)| (w, t.timed_out()))
-                        .map_err(|_| ())
-                } else {
-                    shared
-                        .drainers
-                        .ready
-                        .wait(work)
-                        .map(|w| (w, false))
-                        .map_err(|_| ())
-                };
-                let Ok((w, timed_out)) = woke else { return };
-                work = w;
-                work.idle -= 1;
-                if timed_out {
-                    break None;
-                }
-            }
-        };
-        match dst {
-            Some(dst) => trim_later = drain(shared, dst),
-            None => trim_later = trim_after_backlogs(shared),
-        }
-    }
-}
-
-/// Messages a drainer takes from a backlog per lock.
-const DRAIN_BATCH: usize = 32;
-
-/// Sends the backlog of `dst` with blocking sends until it is empty. Only this thread waits
-/// for room on that queue; the receive loop goes on for everyone else. Returns whether a
-/// trim of the freed memory was put off (see [`trim_after_backlogs`]).
-fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
-    let mut port = shared.port();
-    // A receiver that falls behind under a flood does so again and again: log a few.
-    if let Some(n) = BACKLOGGED.hit() {
-        logln!(
-            Info,
-            "{dst}: queue full, holding its messages until it reads (#{n})"
-        );
-    }
-    loop {
-        let next = match shared.router.lock() {
-            Ok(mut r) => r.next_parked_batch(&dst, Instant::now(), DRAIN_BATCH),
-            Err(_) => return false,
-        };
-        let Some((queue, batch)) = next else {
-            logln!(Debug, "{dst}: backlog delivered");
-            return trim_after_backlogs(shared);
-        };
-        for item in batch {
-            if let Err(e) = sysv::send(queue, &item.bytes, false) {
-                let Ok(mut r) = shared.router.lock() else {
-                    return false;
-                };
-                r.parked_failed(&mut port, &dst, queue, item, e);
-                persist(&mut r, shared);
-            }
-        }
-    }
-}
-
-/// How often at most the relay gives backlog memory back (a flood empties and refills
-/// backlogs thousands of times a second).
-const TRIM_PERIOD: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// When every backlog has emptied, gives the memory they held back to the system. Returns
-/// `true` when that was put off (a trim ran less than [`TRIM_PERIOD`] ago): the drainer then
-/// tries again once, a period later.
-fn trim_after_backlogs(shared: &Shared) -> bool {
-    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
-    if !shared.router.lock().is_ok_and(|r| r.parked_bytes() == 0) {
-        return false;
-    }
-    let Ok(mut last) = LAST.lock() else {
-        return false;
-    };
-    let now = Instant::now();
-    if last.is_some_and(|t| now.duration_since(t) < TRIM_PERIOD) {
-        return true;
-    }
-    *last = Some(now);
-    drop(last);
-    os::process::trim_heap();
-    false
-}
-
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 
 /// The name of live process `pid` (a zombie, a relay killed but not yet reaped, is dead).
@@ -368,28 +156,6 @@ fn report_death(shared: &Arc<Shared>, pid: i32) {
     }
 }
 
-/// Saves what changed in the name table (a line per change; see `state.rs`).
-pub(crate) fn persist(router: &mut Router, shared: &Shared) {
-    let changes = router.take_changes();
-    if changes.is_empty() {
-        return;
-    }
-    let Ok(mut store) = shared.state.lock() else {
-        return;
-    };
-    if let Err(e) = store.record(router, changes) {
-        if let Some(n) = SAVE_FAILED.hit() {
-            logln!(
-                Warn,
-                "cannot save the name table to {}: {e} (#{n})",
-                store.path().display()
-            );
-        }
-    }
-}
-
-static SAVE_FAILED: Limiter = Limiter::new();
-static BACKLOGGED: Limiter = Limiter::new();
 static MALFORMED: Limiter = Limiter::new();
 static UNDELIVERED: Limiter = Limiter::new();
 

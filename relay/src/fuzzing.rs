@@ -4,9 +4,7 @@
 use crate::mem::MemPort;
 use crate::router::{Port, Router};
 use mipc::sysv::QueueId;
-use mipc::wire::control::{
-    self, ErrorAnswer, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, Wake,
-};
+use mipc::wire::control::{ErrorAnswer, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, Wake};
 use mipc::wire::{
     self, Build, CallTag, Control, Envelope, Kind, MsgBuf, ThreadInfo, MIPC_API_ID_MAX,
     MIPC_MSG_TYPE_ERROR, MIPC_MSG_TYPE_NOTICE, MIPC_MSG_TYPE_PING, MIPC_MSG_TYPE_WAKE, MTYPE_LEN,
@@ -53,7 +51,7 @@ pub fn wire(data: &[u8]) {
         Wake::get(data),
     );
     let _ = (Lookup::get(data), LookupAnswer::get(data));
-    control::samples(data);
+    wire::samples::samples(data);
 }
 
 struct Input<'a>(&'a [u8]);

@@ -3,7 +3,8 @@
 //!
 //! - [`router`]: the name table and routing rules, with no I/O;
 //! - [`backlog`]: messages waiting for room on a full queue;
-//! - [`daemon`]: root queue, signals, the receive loop, the SysV port;
+//! - [`daemon`]: root queue, signals, the receive loop;
+//! - [`port`]: the SysV port, what the relay's threads share, the drainer threads;
 //! - [`watcher`]: death notices of registered processes (pidfd);
 //! - [`state`]: the name table on disk, for a relay restarted after SIGKILL;
 //! - [`pending`]: pending calls in mapped memory, for the same;
@@ -26,6 +27,7 @@ pub mod mem;
 pub mod monitor;
 pub mod notify;
 pub mod pending;
+pub mod port;
 pub mod router;
 pub mod state;
 pub mod syslog;

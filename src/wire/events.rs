@@ -23,20 +23,13 @@ use crate::wire::{MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN};
 use std::fmt;
 use std::os::raw::c_uint;
 
-/// mipc-rs extension: an entry subscribes to an event name or prefix pattern.
-pub const MIPC_MSG_TYPE_SUBSCRIBE: c_uint = 0x7FFF_FF10;
-/// mipc-rs extension: an entry drops one of its subscriptions.
-pub const MIPC_MSG_TYPE_UNSUBSCRIBE: c_uint = 0x7FFF_FF11;
-/// mipc-rs extension: a publisher hands the relay one event to fan out.
-pub const MIPC_MSG_TYPE_PUBLISH: c_uint = 0x7FFF_FF12;
-/// mipc-rs extension: an event as a subscriber receives it (`src_name` the publisher,
-/// `dst_name` the event name, payload the data).
-pub const MIPC_MSG_TYPE_EVENT: c_uint = 0x7FFF_FF13;
-/// mipc-rs extension: a sender hands the relay one message for every registered entry.
-pub const MIPC_MSG_TYPE_BROADCAST: c_uint = 0x7FFF_FF14;
-/// mipc-rs extension: a library's message to its own serving loop (`mipc_serve`,
-/// `Endpoint::run`) to end it; like WAKE it never passes through the relay.
-pub const MIPC_MSG_TYPE_STOP: c_uint = 0x7FFF_FF1F;
+// The event control types are defined beside the other control types (`wire/mod.rs`), where
+// the control kinds (`control.rs`) take them from.
+pub use super::{
+    MIPC_MSG_TYPE_BROADCAST, MIPC_MSG_TYPE_EVENT, MIPC_MSG_TYPE_PUBLISH, MIPC_MSG_TYPE_STOP,
+    MIPC_MSG_TYPE_SUBSCRIBE, MIPC_MSG_TYPE_UNSUBSCRIBE,
+};
+
 /// First type of the range reserved for events (`0x7FFFFF10`-`0x7FFFFF1F`).
 pub const EVENT_TYPES_MIN: c_uint = 0x7FFF_FF10;
 /// Last type of the range reserved for events.

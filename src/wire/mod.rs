@@ -17,6 +17,7 @@
 pub mod control;
 pub mod events;
 mod msgbuf;
+pub mod samples;
 /// The tools' control channel (`mipc list/stats/monitor/wait`); not part of the C API.
 ///
 /// cbindgen:ignore
@@ -68,6 +69,23 @@ pub const MIPC_MSG_TYPE_RESERVED_MIN: c_uint = 0x7FFF_FF00;
 pub const MIPC_MSG_TYPE_RESERVED_MAX: c_uint = 0x7FFF_FFFF;
 /// Largest application api id.
 pub const MIPC_API_ID_MAX: c_uint = 0x7FFF_FEFF;
+
+// Event control types (docs/PROTOCOL.md §9; `events.rs` has their payloads and re-exports
+// these).
+/// mipc-rs extension: an entry subscribes to an event name or prefix pattern.
+pub const MIPC_MSG_TYPE_SUBSCRIBE: c_uint = 0x7FFF_FF10;
+/// mipc-rs extension: an entry drops one of its subscriptions.
+pub const MIPC_MSG_TYPE_UNSUBSCRIBE: c_uint = 0x7FFF_FF11;
+/// mipc-rs extension: a publisher hands the relay one event to fan out.
+pub const MIPC_MSG_TYPE_PUBLISH: c_uint = 0x7FFF_FF12;
+/// mipc-rs extension: an event as a subscriber receives it (`src_name` the publisher,
+/// `dst_name` the event name, payload the data).
+pub const MIPC_MSG_TYPE_EVENT: c_uint = 0x7FFF_FF13;
+/// mipc-rs extension: a sender hands the relay one message for every registered entry.
+pub const MIPC_MSG_TYPE_BROADCAST: c_uint = 0x7FFF_FF14;
+/// mipc-rs extension: a library's message to its own serving loop (`mipc_serve`,
+/// `Endpoint::run`) to end it; like WAKE it never passes through the relay.
+pub const MIPC_MSG_TYPE_STOP: c_uint = 0x7FFF_FF1F;
 
 /// Message header (SPEC §2).
 #[repr(C)]

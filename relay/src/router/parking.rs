@@ -2,7 +2,8 @@
 //! by its drainer when there is room.
 
 use super::calls::WaitingCall;
-use super::{Delivery, Handled, Port, Rejected, Router};
+use super::route::Delivery;
+use super::{Handled, Port, Rejected, Router};
 use crate::backlog::{self, Parked};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::{QueueError, QueueId};

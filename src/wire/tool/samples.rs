@@ -3,7 +3,7 @@
 use super::*;
 
 /// Round-trips one value of every tool message, derived from `seed` bytes (the wire fuzzer
-/// passes its input through `control::samples`; any bytes do).
+/// passes its input through `wire::samples`; any bytes do).
 ///
 /// # Panics
 /// When one does not round-trip.

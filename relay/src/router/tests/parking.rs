@@ -1,0 +1,117 @@
+//! Full queues: backlogs in order, their bound, and calls parked for a destination that dies.
+
+use super::*;
+
+#[test]
+fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
+    let (mut r, mut p, now) = setup();
+    p.capacity = 1;
+    let tags: Vec<CallTag> = (1..=3).map(|i| CallTag::request(i).unwrap()).collect();
+    assert_eq!(
+        r.handle(
+            &mut p,
+            &msg(5, "a", "legacy", 5, -1, b"1", Some(tags[0])),
+            now
+        ),
+        Ok(Handled::Forwarded)
+    );
+    assert_eq!(
+        r.handle(
+            &mut p,
+            &msg(5, "a", "legacy", 5, -1, b"2", Some(tags[1])),
+            now
+        ),
+        Ok(Handled::Parked)
+    );
+    assert_eq!(
+        p.drains,
+        vec![n("legacy")],
+        "one drainer for the destination"
+    );
+    // Room appears, but the next message still queues behind the parked one.
+    p.take(10);
+    assert_eq!(
+        r.handle(
+            &mut p,
+            &msg(5, "a", "legacy", 5, -1, b"3", Some(tags[2])),
+            now
+        ),
+        Ok(Handled::Parked)
+    );
+    assert_eq!(p.drains.len(), 1);
+    // Other traffic is not held up.
+    assert_eq!(
+        r.handle(&mut p, &msg(6, "a", "b", 6, 0, b"other", None), now),
+        Ok(Handled::Forwarded)
+    );
+    // The drainer sends in order, untagged for the legacy entry, then the backlog is gone.
+    let (q, first) = r.next_parked(&n("legacy"), now).unwrap();
+    assert_eq!(
+        (q, decode(&first.bytes).2, decode(&first.bytes).1.tag),
+        (QueueId(10), b"2".to_vec(), None)
+    );
+    assert_eq!(
+        decode(&r.next_parked(&n("legacy"), now).unwrap().1.bytes).2,
+        b"3".to_vec()
+    );
+    assert_eq!(r.next_parked(&n("legacy"), now), None);
+    assert_eq!(r.backlog(), (0, 0));
+    assert_eq!(r.stats().parked, 2);
+    assert_eq!(
+        p.pending(11),
+        0,
+        "no error answer: the calls were delivered"
+    );
+}
+
+#[test]
+fn a_full_backlog_fails_calls_with_busy() {
+    let (mut r, mut p, now) = setup();
+    p.queues
+        .get_mut(&12)
+        .unwrap()
+        .extend(std::iter::repeat_n(vec![0u8; 8], 8));
+    for i in 0..crate::backlog::MAX_ITEMS_PER_DESTINATION as u32 {
+        let t = CallTag::request(i + 1);
+        assert_eq!(
+            r.handle(&mut p, &msg(5, "a", "b", 5, -1, b"x", t), now),
+            Ok(Handled::Parked)
+        );
+    }
+    let tag = CallTag::request(9999).unwrap();
+    assert_eq!(
+        r.handle(&mut p, &msg(5, "a", "b", 5, -1, b"x", Some(tag)), now),
+        Err(Rejected::Busy(n("b")))
+    );
+    p.capacity = 8;
+    let (_, h, pl) = decode(&p.take(11).unwrap());
+    assert_eq!(
+        (h.msg_type, h.tag),
+        (MIPC_MSG_TYPE_ERROR, Some(tag.reply()))
+    );
+    assert_eq!(
+        &pl[..4],
+        &(RelayErrorCode::DestinationBusy as i32).to_ne_bytes()
+    );
+}
+
+#[test]
+fn parked_calls_fail_when_their_destination_dies() {
+    let (mut r, mut p, now) = setup();
+    p.capacity = 0;
+    let tag = CallTag::request(4).unwrap();
+    assert_eq!(
+        r.handle(&mut p, &msg(5, "a", "b", 5, -1, b"x", Some(tag)), now),
+        Ok(Handled::Parked)
+    );
+    p.capacity = 8;
+    p.live.remove(&200);
+    r.peer_died(&mut p, 200);
+    let (_, h, pl) = decode(&p.take(11).unwrap());
+    assert_eq!(
+        (h.msg_type, h.tag),
+        (MIPC_MSG_TYPE_ERROR, Some(tag.reply()))
+    );
+    assert_eq!(&pl[..4], &(RelayErrorCode::PeerDied as i32).to_ne_bytes());
+    assert_eq!(r.backlog(), (0, 0));
+}
