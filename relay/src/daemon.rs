@@ -9,10 +9,12 @@ use crate::state;
 use crate::watcher::Watcher;
 use mipc::os::{self, signals::StopSignals};
 use mipc::sysv::{self, QueueError, QueueId, RecvFlags};
-use mipc::wire::MsgBuf;
+use mipc::wire::control::Died;
+use mipc::wire::{Envelope, Kind, MsgBuf};
+use mipc::MipcName;
 use std::fmt;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -138,8 +140,31 @@ fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayEr
         .map_err(RelayError::Setup)
 }
 
-/// Process `pid` died (the watcher says): drops its entries and saves the table.
-fn report_death(shared: &Arc<Shared>, pid: i32) {
+/// Process `pid` died (the watcher says). The notice goes onto the root queue, behind
+/// everything the process sent before it died: an answer it sent just before exiting reaches
+/// its caller instead of "peer died". Only when the root queue is full (or gone) is the death
+/// handled here at once.
+fn report_death(shared: &Arc<Shared>, root: &AtomicI32, pid: i32) {
+    let mut notice = MsgBuf::boxed();
+    notice.build_control(
+        Envelope {
+            mtype: Kind::Died.mtype(),
+            src: &MipcName::RELAY,
+            dst: &MipcName::RELAY,
+            sync_flag: 0,
+            tag: None,
+        },
+        &Died { pid },
+    );
+    if sysv::send(
+        QueueId(root.load(Ordering::SeqCst)),
+        notice.as_sendable(),
+        true,
+    )
+    .is_ok()
+    {
+        return;
+    }
     let Ok(mut r) = shared.router.lock() else {
         return;
     };
@@ -164,6 +189,15 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
         Ok(Handled::Forwarded) | Ok(Handled::Parked) => {}
         Ok(Handled::Registered(n, q)) => logln!(Info, "registered {n} (queue {})", q.0),
         Ok(Handled::Unregistered(n)) => logln!(Info, "unregistered {n}"),
+        Ok(Handled::Died(_, names)) if names.is_empty() => {}
+        Ok(Handled::Died(pid, names)) => {
+            let list: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            logln!(
+                Info,
+                "process {pid} died: dropped {} and removed its queues",
+                list.join(", ")
+            );
+        }
         Ok(Handled::Greeted(n, pid)) => logln!(Debug, "{n} is a mipc-rs entry of process {pid}"),
         Ok(Handled::Ponged) => logln!(Debug, "answered a ping"),
         Ok(Handled::LookedUp) => logln!(Debug, "answered a lookup"),
@@ -227,8 +261,9 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         drainers: Drainers::default(),
     });
     let for_watcher = shared.clone();
-    let watcher =
-        Watcher::spawn(move |pid| report_death(&for_watcher, pid)).map_err(RelayError::Setup)?;
+    let root_for_watcher = root_id.clone();
+    let watcher = Watcher::spawn(move |pid| report_death(&for_watcher, &root_for_watcher, pid))
+        .map_err(RelayError::Setup)?;
     let _ = shared.watcher.set(watcher);
     let mut port = shared.port();
     let pending_path = pending::path_beside(&state::path(opts.key));

@@ -69,6 +69,9 @@ impl Port for SysvPort {
     fn pid_alive(&mut self, pid: i32) -> bool {
         os::pid_alive(pid)
     }
+    fn pid_exited(&mut self, pid: i32) -> bool {
+        os::pid_exited(pid)
+    }
     fn remove_queue(&mut self, q: QueueId) {
         let _ = sysv::remove(q);
     }

@@ -14,4 +14,4 @@ pub mod mapped;
 pub mod process;
 pub mod signals;
 
-pub use process::{current_thread, getpid, pid_alive, ThreadId};
+pub use process::{current_thread, getpid, pid_alive, pid_exited, ThreadId};

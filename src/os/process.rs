@@ -14,6 +14,20 @@ pub fn pid_alive(pid: i32) -> bool {
     matches!(kill(Pid::from_raw(pid), None), Ok(()) | Err(Errno::EPERM))
 }
 
+/// Whether process `pid` has exited: gone, or a zombie its parent has not reaped yet (which
+/// [`pid_alive`] still counts, as `kill(pid, 0)` does).
+pub fn pid_exited(pid: i32) -> bool {
+    if !pid_alive(pid) {
+        return true;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    stat.rsplit_once(") ")
+        .and_then(|(_, rest)| rest.chars().next())
+        .is_some_and(|c| matches!(c, 'Z' | 'X' | 'x'))
+}
+
 /// Whether process `pid` is stopped (SIGSTOP, a job-control stop, or a debugger): state `T`
 /// or `t` in `/proc/<pid>/stat`. `false` when that cannot be read.
 pub fn is_stopped(pid: i32) -> bool {

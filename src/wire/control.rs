@@ -104,7 +104,13 @@ kinds! {
     WaitFor = super::tool::MIPC_MSG_TYPE_WAIT_FOR,
     /// The relay tells a direct caller to drop its routes (a monitor attached, §8).
     DropRoutes = super::tool::MIPC_MSG_TYPE_DROP_ROUTES,
+    /// The relay's death watcher to the relay's own receive loop, through the root queue, so
+    /// a death is handled after everything the process sent before it died (§4).
+    Died = MIPC_MSG_TYPE_DIED,
 }
+
+/// [`Kind::Died`]'s `msg_type` (relay-internal: no C program sees it).
+const MIPC_MSG_TYPE_DIED: u32 = 0x7FFF_FF20;
 
 impl Kind {
     /// Its `msg_type` as a SysV `mtype` (the type HELLO and LOOKUP travel and wait on).
@@ -223,6 +229,24 @@ impl Control for Pong {
         Some(Pong {
             result: i32_at(p, 0)?,
         })
+    }
+}
+
+/// A death notice: `i32 pid` of a process the relay's watcher saw die.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Died {
+    /// The process that died.
+    pub pid: i32,
+}
+
+impl Control for Died {
+    const KIND: Kind = Kind::Died;
+    const LEN: usize = 4;
+    fn put(&self, out: &mut [u8]) {
+        out.copy_from_slice(&self.pid.to_ne_bytes());
+    }
+    fn get(p: &[u8]) -> Option<Self> {
+        Some(Died { pid: i32_at(p, 0)? })
     }
 }
 

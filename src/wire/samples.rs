@@ -2,7 +2,7 @@
 //! the relay's own kinds (`control.rs`), events' (`events.rs`) and tools' (`tool/`).
 
 use super::control::{
-    assert_round_trip, ErrorAnswer, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, Wake,
+    assert_round_trip, Died, ErrorAnswer, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, Wake,
 };
 use super::{events, tool, ThreadInfo, MIPC_NAME_MAX_LEN, THREAD_ID_LEN};
 use crate::name::MipcName;
@@ -41,6 +41,7 @@ pub fn samples(seed: &[u8]) {
         &name,
     );
     assert_round_trip(&Pong { result: a as i32 }, &name);
+    assert_round_trip(&Died { pid: b as i32 }, &name);
     assert_round_trip(
         &Hello {
             version: a as u32,

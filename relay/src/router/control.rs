@@ -5,7 +5,7 @@ use super::{Handled, Port, Rejected, Router};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
 use mipc::wire::control::{
-    Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_SENDER, HELLO_VERSION,
+    Died, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_SENDER, HELLO_VERSION,
 };
 use mipc::wire::{self, CallTag, Control, Header, Kind, MsgBuf, ThreadInfo};
 use mipc::MipcName;
@@ -37,6 +37,7 @@ impl Router {
             Some(Kind::Lookup) => self.lookup(port, hdr, payload),
             Some(Kind::Subscribe | Kind::Unsubscribe) => self.subscription(port, msg, hdr),
             Some(Kind::Broadcast) => self.broadcast(port, msg, hdr, now),
+            Some(Kind::Died) => self.died(port, hdr, payload),
             Some(
                 Kind::Error
                 | Kind::Wake
@@ -52,6 +53,26 @@ impl Router {
                 self.refuse(port, msg, hdr, Rejected::Control(other, hdr.src))
             }
         }
+    }
+
+    /// A death notice the relay's watcher queued on the root queue, behind whatever the
+    /// process sent before it died (an answer it sent just before exiting is delivered, not
+    /// failed with "peer died"). Only the relay's own notice about a process that really
+    /// exited counts.
+    fn died(
+        &mut self,
+        port: &mut impl Port,
+        hdr: &Header,
+        payload: &[u8],
+    ) -> Result<Handled, Rejected> {
+        let refused = || Rejected::Control(hdr.msg_type, hdr.src);
+        let Some(Died { pid }) = Died::get(payload) else {
+            return Err(refused());
+        };
+        if !hdr.src.is_relay() || pid <= 0 || !port.pid_exited(pid) {
+            return Err(refused());
+        }
+        Ok(Handled::Died(pid, self.peer_died(port, pid)))
     }
 
     pub(super) fn notice(

@@ -47,6 +47,10 @@ pub trait Port {
     fn queue_exists(&mut self, q: QueueId) -> bool;
     /// Whether process `pid` is alive.
     fn pid_alive(&mut self, pid: i32) -> bool;
+    /// Whether process `pid` has exited (a zombie counts); checks a queued death notice.
+    fn pid_exited(&mut self, pid: i32) -> bool {
+        !self.pid_alive(pid)
+    }
     /// Removes queue `q` (of a dead process).
     fn remove_queue(&mut self, q: QueueId);
     /// Starts watching `pid` for its death; [`Router::peer_died`] is called when it dies.
@@ -111,6 +115,8 @@ pub enum Handled {
     Registered(MipcName, QueueId),
     /// A NOTICE unregistered an entry.
     Unregistered(MipcName),
+    /// A queued death notice dropped the entries of a process (none: it had none left).
+    Died(i32, Vec<MipcName>),
     /// A HELLO was answered.
     Greeted(MipcName, i32),
     /// A PING to the relay was answered.

@@ -98,3 +98,41 @@ fn the_table_has_a_ceiling() {
         }
     }
 }
+
+/// A death notice (docs/PROTOCOL.md §4) counts only from the relay itself and only for a
+/// process that exited: then it drops that process's entries.
+#[test]
+fn death_notices_count_only_from_the_relay_for_exited_processes() {
+    let (mut r, mut p, now) = setup();
+    let died = |src: &str, pid: i32| {
+        let mut b = MsgBuf::boxed();
+        b.build_control(
+            wire::Envelope {
+                mtype: wire::Kind::Died.mtype(),
+                src: &n(src),
+                dst: &MipcName::RELAY,
+                sync_flag: 0,
+                tag: None,
+            },
+            &mipc::wire::control::Died { pid },
+        );
+        b
+    };
+    let refused = Err(Rejected::Control(wire::Kind::Died.msg_type(), n("a")));
+    // Forged by an entry, or about a live process: nothing changes.
+    assert_eq!(r.handle(&mut p, &died("a", 200), now), refused);
+    let refused = Err(Rejected::Control(
+        wire::Kind::Died.msg_type(),
+        MipcName::RELAY,
+    ));
+    assert_eq!(r.handle(&mut p, &died("mipc_main", 200), now), refused);
+    assert!(r.entry(&n("b")).is_some());
+    // The relay's own notice about a process that exited drops its entries and queue.
+    p.live.remove(&200);
+    assert_eq!(
+        r.handle(&mut p, &died("mipc_main", 200), now),
+        Ok(Handled::Died(200, vec![n("b")]))
+    );
+    assert!(r.entry(&n("b")).is_none());
+    assert_eq!(p.removed, vec![12]);
+}
