@@ -17,6 +17,9 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "docs: rustdoc of the library without warnings"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps -p mipc --quiet
+
 step "MSRV: the workspace builds with Rust 1.85 (the ARM toolchain)"
 ./scripts/msrv.sh
 
