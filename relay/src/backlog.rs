@@ -74,6 +74,10 @@ struct Backlog {
     /// expired items only once it has passed, so a flood of async messages (no deadline)
     /// parks in constant time, not in a pass over the whole backlog per message.
     earliest: Option<Instant>,
+    /// Messages the drainer took in its last batch and may still be sending (blocked on the
+    /// full queue): they count against the bound until it asks for the next batch, so a
+    /// backlog "full by count" stays full while its drainer holds a batch.
+    in_flight: usize,
 }
 
 /// Backlogs of all destinations.
@@ -129,6 +133,7 @@ impl Backlogs {
             queue,
             items: VecDeque::new(),
             earliest: None,
+            in_flight: 0,
         });
         // Callers that gave up free their room first.
         if backlog.earliest.is_some_and(|e| e <= now) {
@@ -143,7 +148,7 @@ impl Backlogs {
             self.bytes -= freed;
             backlog.earliest = backlog.items.iter().filter_map(|p| p.until).min();
         }
-        if backlog.items.len() >= ITEM_LIMIT.load(Ordering::Relaxed)
+        if backlog.items.len() + backlog.in_flight >= ITEM_LIMIT.load(Ordering::Relaxed)
             || self.bytes + item.bytes.len() > MAX_BYTES
         {
             if fresh && backlog.items.is_empty() {
@@ -176,6 +181,8 @@ impl Backlogs {
         max: usize,
     ) -> Option<(QueueId, Vec<Parked>)> {
         let backlog = self.by_dst.get_mut(dst)?;
+        // The drainer asks again only once it has sent its last batch.
+        backlog.in_flight = 0;
         let mut batch = Vec::new();
         while batch.len() < max {
             let Some(item) = backlog.items.pop_front() else {
@@ -190,6 +197,7 @@ impl Backlogs {
             self.by_dst.remove(dst);
             return None;
         }
+        backlog.in_flight = batch.len();
         Some((backlog.queue, batch))
     }
 
@@ -238,6 +246,27 @@ mod tests {
         assert!(b.park(d, QueueId(3), item(1, None), now).is_err());
         assert_eq!(b.remove(&d).len(), MAX_ITEMS_PER_DESTINATION);
         assert_eq!(b.bytes(), 0);
+    }
+
+    #[test]
+    fn a_batch_being_sent_still_counts_against_the_bound() {
+        let mut b = Backlogs::default();
+        let d = MipcName::new(b"srv").unwrap();
+        let now = Instant::now();
+        for _ in 0..MAX_ITEMS_PER_DESTINATION {
+            assert!(b.park(d, QueueId(3), item(1, None), now).is_ok());
+        }
+        let (_, batch) = b.next_batch(&d, now, 32).unwrap();
+        assert_eq!(batch.len(), 32);
+        // The drainer may be blocked sending these: the backlog is still full.
+        assert!(b.park(d, QueueId(3), item(1, None), now).is_err());
+        // It asks for more once they are sent: the 32 made room, the one it takes now counts.
+        let (_, next) = b.next_batch(&d, now, 1).unwrap();
+        assert_eq!(next.len(), 1);
+        for _ in 0..32 {
+            assert!(b.park(d, QueueId(3), item(1, None), now).is_ok());
+        }
+        assert!(b.park(d, QueueId(3), item(1, None), now).is_err());
     }
 
     #[test]
