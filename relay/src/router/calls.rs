@@ -1,6 +1,7 @@
 //! Pending sync calls: which caller waits on whom, the deadlock check over that chain, and
 //! the ERROR answers that end a call the relay cannot complete.
 
+use super::route::Delivery;
 use super::{Pending, Port, Rejected, Router};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
@@ -92,21 +93,15 @@ impl Router {
 
     /// Keeps track of sync calls: a forwarded call is pending for its caller until its answer
     /// passes through.
-    pub(super) fn note_delivery(
-        &mut self,
-        port: &mut impl Port,
-        hdr: &Header,
-        mtype: c_long,
-        call: Option<CallTag>,
-        now: Instant,
-    ) {
-        if let Some(tag) = call {
-            if let Some(src) = self.entries.get_mut(&hdr.src) {
-                let until =
-                    (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64));
+    pub(super) fn note_delivery(&mut self, port: &mut impl Port, d: &Delivery<'_>) {
+        let hdr = d.hdr;
+        if let Some(tag) = d.call {
+            if let Some(src) = d.src.and_then(|s| self.entries.at_mut(s)) {
+                let until = (hdr.sync_flag > 0)
+                    .then(|| d.now + Duration::from_millis(hdr.sync_flag as u64));
                 let p = Pending {
                     callee: hdr.dst,
-                    mtype,
+                    mtype: d.msg.mtype(),
                     api: hdr.msg_type,
                     tag,
                     until,
@@ -115,7 +110,7 @@ impl Router {
                 port.pending_changed(&hdr.src, Some(&p));
             }
         } else if let Some(t) = hdr.tag.filter(|t| t.is_reply()) {
-            if let Some(caller) = self.entries.get_mut(&hdr.dst) {
+            if let Some(caller) = self.entries.at_mut(d.dst) {
                 if caller.pending.is_some_and(|p| p.tag.id() == t.id()) {
                     caller.pending = None;
                     port.pending_changed(&hdr.dst, None);

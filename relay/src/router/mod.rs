@@ -11,6 +11,7 @@
 mod calls;
 mod changes;
 mod control;
+mod entries;
 mod events;
 mod parking;
 mod route;
@@ -25,7 +26,6 @@ use crate::monitor::Monitors;
 use crate::tools::{Counters, Snapshots, Waiters};
 use mipc::error::RelayErrorCode;
 use mipc::events::{EventName, EventPattern};
-use mipc::fasthash::KeyedMap;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::{CallTag, Control, Envelope, MsgBuf, WireError};
 use mipc::MipcName;
@@ -277,7 +277,7 @@ impl Changes {
 
 /// The name table and routing rules.
 pub struct Router {
-    entries: KeyedMap<MipcName, Entry>,
+    entries: entries::Entries,
     max_entries: usize,
     reply: Box<MsgBuf>,
     stats: Stats,
@@ -335,7 +335,7 @@ impl Router {
     /// An empty table that holds at most `max_entries` names.
     pub fn new(max_entries: usize) -> Router {
         Router {
-            entries: KeyedMap::default(),
+            entries: entries::Entries::default(),
             max_entries,
             reply: MsgBuf::boxed(),
             stats: Stats::default(),

@@ -25,6 +25,7 @@ impl Router {
             bytes,
             call,
             now,
+            ..
         } = *d;
         let item = Parked {
             bytes: bytes.to_vec(),

@@ -2,6 +2,7 @@
 //! would close a deadlock, given a sender trailer if the destination asked for one, then sent
 //! to the destination's queue or parked behind its backlog.
 
+use super::entries::Slot;
 use super::{Handled, Port, Rejected, Router};
 use mipc::events::MIPC_MSG_TYPE_PUBLISH;
 use mipc::sysv::{QueueError, QueueId};
@@ -14,6 +15,10 @@ use std::time::Instant;
 pub(super) struct Delivery<'a> {
     pub(super) msg: &'a MsgBuf,
     pub(super) hdr: &'a Header,
+    /// The source's slot in the table (none: it is not registered).
+    pub(super) src: Option<Slot>,
+    /// The destination's slot in the table.
+    pub(super) dst: Slot,
     /// The destination's queue.
     pub(super) queue: QueueId,
     /// The bytes to send (without the tag for a legacy destination).
@@ -43,7 +48,7 @@ impl Router {
         if wire::is_control(hdr.msg_type) && hdr.msg_type != Kind::Ping.msg_type() {
             return Err(Rejected::Control(hdr.msg_type, hdr.src));
         }
-        let Some(dst) = self.entries.get_mut(&hdr.dst) else {
+        let Some((dst_slot, dst)) = self.entries.find_mut(&hdr.dst) else {
             return self.refuse(
                 port,
                 msg,
@@ -54,7 +59,8 @@ impl Router {
         // One lookup of the destination serves the whole route: its queue, whether it knows
         // tags or wants the sender's pid, whether its pid is still to learn, the first link of
         // the deadlock chain, and its traffic counters (counted now, taken back if the message
-        // is not delivered).
+        // is not delivered). One lookup of the source (its slot) serves its pid, its pending
+        // call and its counters.
         dst.seen.msgs_in += 1;
         dst.seen.bytes_in += hdr.msg_size as u64;
         let (queue, dst_ext, dst_sender, pid_known, dst_pending) = (
@@ -64,9 +70,10 @@ impl Router {
             dst.pid.is_some(),
             dst.pending,
         );
+        let src_slot = self.entries.find(&hdr.src);
         let call = hdr.tag.filter(|t| !t.is_reply() && hdr.sync_flag != 0);
         if call.is_some() && self.would_deadlock_from(&hdr.src, dst_pending, now) {
-            self.uncount_received(&hdr);
+            self.uncount_received(dst_slot, &hdr);
             return self.refuse(port, msg, &hdr, Rejected::Deadlock(hdr.src, hdr.dst));
         }
         // A receiver that asked for the sender's pid gets a copy with a sender trailer; the
@@ -74,7 +81,7 @@ impl Router {
         let mut carried = None;
         if dst_sender {
             let mut out = self.fanout.take().unwrap_or_else(MsgBuf::boxed);
-            out.copy_with_sender(msg, &hdr, true, self.sender_pid(&hdr.src));
+            out.copy_with_sender(msg, &hdr, true, self.sender_pid_at(src_slot, &hdr.src));
             carried = Some(out);
         }
         let bytes = match &carried {
@@ -85,6 +92,8 @@ impl Router {
         let d = Delivery {
             msg,
             hdr: &hdr,
+            src: src_slot,
+            dst: dst_slot,
             queue,
             bytes,
             call,
@@ -100,7 +109,12 @@ impl Router {
     /// The pid of `src` as the relay knows it from its greeting, 0 when unknown (a legacy
     /// entry, or none of that name).
     pub(super) fn sender_pid(&self, src: &MipcName) -> u32 {
-        match self.entries.get(src) {
+        self.sender_pid_at(self.entries.find(src), src)
+    }
+
+    /// [`Router::sender_pid`] of `src`, whose slot was looked up already.
+    fn sender_pid_at(&self, slot: Option<Slot>, src: &MipcName) -> u32 {
+        match slot.and_then(|s| self.entries.at(s)) {
             Some(e) => e.pid.filter(|_| e.ext).map_or(0, |p| p as u32),
             // Gone a moment ago: its last messages may still have been on the root queue.
             None => self
@@ -122,26 +136,28 @@ impl Router {
         let Delivery {
             msg,
             hdr,
+            src,
+            dst,
             queue,
             bytes,
             call,
-            now,
+            ..
         } = *d;
         // Recorded before the send: once the server has the request, the call is pending
         // (also for a relay started after this one is killed right after the send).
-        self.note_delivery(port, hdr, msg.mtype(), call, now);
+        self.note_delivery(port, d);
         if self.backlogs.has(&hdr.dst) {
             // Behind messages already waiting for room: keep the order.
             let out = self.park(port, d);
             match out {
-                Ok(_) => self.count_sent(hdr),
-                Err(_) => self.uncount_received(hdr),
+                Ok(_) => self.count_sent(src, hdr),
+                Err(_) => self.uncount_received(dst, hdr),
             }
             return out;
         }
         match port.send(queue, bytes) {
             Ok(()) => {
-                self.count_sent(hdr);
+                self.count_sent(src, hdr);
                 if !pid_known {
                     self.learn_pid(port, &hdr.dst);
                 }
@@ -150,8 +166,8 @@ impl Router {
             Err(QueueError::Full) => {
                 let out = self.park(port, d);
                 match out {
-                    Ok(_) => self.count_sent(hdr),
-                    Err(_) => self.uncount_received(hdr),
+                    Ok(_) => self.count_sent(src, hdr),
+                    Err(_) => self.uncount_received(dst, hdr),
                 }
                 out
             }
@@ -161,7 +177,7 @@ impl Router {
                 self.refuse(port, msg, hdr, Rejected::Gone(hdr.dst))
             }
             Err(e) => {
-                self.uncount_received(hdr);
+                self.uncount_received(dst, hdr);
                 self.forget_call(port, &hdr.src, call);
                 self.refuse(port, msg, hdr, Rejected::Queue(hdr.dst, e))
             }

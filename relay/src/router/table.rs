@@ -115,7 +115,7 @@ impl Router {
     /// Removes an entry; callers waiting on it get "peer died". With `remove_queue`, its
     /// queue is removed too (its process is dead, nobody else will).
     pub(super) fn drop_entry(&mut self, port: &mut impl Port, name: &MipcName, remove_queue: bool) {
-        let Some(gone) = self.entries.remove(name) else {
+        let Some((_, gone)) = self.entries.remove(name) else {
             return;
         };
         self.changed(*name);

@@ -1,0 +1,200 @@
+//! The name table's storage: entries in a slab (a `Vec` whose free places are reused), found
+//! by name through a keyed hash map of their 32-byte name fields. A message's route looks its
+//! source and destination up once each and keeps their [`Slot`]s for the rest of the way,
+//! where it used to look names up again for every question (the sender's pid, the pending
+//! call, each traffic counter). A slot is also the entry's place in the pending-calls file
+//! (`pending.rs`): the slab never holds more than the table's most entries, and neither has
+//! that file slots.
+
+use super::Entry;
+use mipc::fasthash::KeyedMap;
+use mipc::wire::MIPC_NAME_MAX_LEN;
+use mipc::MipcName;
+use std::hash::{Hash, Hasher};
+
+/// Where an entry lies in the slab; valid until that entry is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot(u32);
+
+impl Slot {
+    /// Its index (also the entry's slot in the pending-calls file).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A name as the index's key: its whole zero-padded field, compared and hashed as four
+/// words (a fixed size: no length, no `memcmp` or `memcpy` call per lookup). Every
+/// [`MipcName`] zeroes its field past its bytes, so equal fields are equal names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Key([u64; MIPC_NAME_MAX_LEN / 8]);
+
+impl Key {
+    fn of(name: &MipcName) -> Key {
+        let f = name.field();
+        let mut k = [0u64; MIPC_NAME_MAX_LEN / 8];
+        for (w, c) in k.iter_mut().zip(f.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            *w = u64::from_ne_bytes(b);
+        }
+        Key(k)
+    }
+}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        for w in self.0 {
+            state.write_u64(w);
+        }
+    }
+}
+
+/// The registered entries.
+#[derive(Default)]
+pub struct Entries {
+    slab: Vec<Option<(MipcName, Entry)>>,
+    free: Vec<u32>,
+    index: KeyedMap<Key, u32>,
+}
+
+impl Entries {
+    /// How many entries there are.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The slot of `name`'s entry.
+    pub fn find(&self, name: &MipcName) -> Option<Slot> {
+        self.index.get(&Key::of(name)).map(|&i| Slot(i))
+    }
+
+    /// The slot and entry of `name`, to change.
+    pub fn find_mut(&mut self, name: &MipcName) -> Option<(Slot, &mut Entry)> {
+        let slot = self.find(name)?;
+        self.at_mut(slot).map(|e| (slot, e))
+    }
+
+    /// The entry in `slot`.
+    pub fn at(&self, slot: Slot) -> Option<&Entry> {
+        self.slab.get(slot.index())?.as_ref().map(|(_, e)| e)
+    }
+
+    /// The entry in `slot`, to change.
+    pub fn at_mut(&mut self, slot: Slot) -> Option<&mut Entry> {
+        self.slab.get_mut(slot.index())?.as_mut().map(|(_, e)| e)
+    }
+
+    /// The entry named `name`.
+    pub fn get(&self, name: &MipcName) -> Option<&Entry> {
+        self.at(self.find(name)?)
+    }
+
+    /// The entry named `name`, to change.
+    pub fn get_mut(&mut self, name: &MipcName) -> Option<&mut Entry> {
+        let slot = self.find(name)?;
+        self.at_mut(slot)
+    }
+
+    /// Whether `name` has an entry.
+    pub fn contains_key(&self, name: &MipcName) -> bool {
+        self.find(name).is_some()
+    }
+
+    /// Adds `name`'s entry, or replaces it (in its slot); returns the slot.
+    pub fn insert(&mut self, name: MipcName, entry: Entry) -> Slot {
+        if let Some(slot) = self.find(&name) {
+            self.slab[slot.index()] = Some((name, entry));
+            return slot;
+        }
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slab[i as usize] = Some((name, entry));
+                i
+            }
+            None => {
+                self.slab.push(Some((name, entry)));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        self.index.insert(Key::of(&name), i);
+        Slot(i)
+    }
+
+    /// Removes `name`'s entry and returns it with the slot it had.
+    pub fn remove(&mut self, name: &MipcName) -> Option<(Slot, Entry)> {
+        let i = self.index.remove(&Key::of(name))?;
+        let (_, e) = self.slab.get_mut(i as usize)?.take()?;
+        self.free.push(i);
+        Some((Slot(i), e))
+    }
+
+    /// The entries with their names.
+    pub fn iter(&self) -> impl Iterator<Item = (&MipcName, &Entry)> {
+        self.slab.iter().flatten().map(|(n, e)| (n, e))
+    }
+
+    /// The entries with their names and slots.
+    pub fn slots(&self) -> impl Iterator<Item = (Slot, &MipcName, &Entry)> {
+        self.slab
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|(n, e)| (Slot(i as u32), n, e)))
+    }
+
+    /// The entries.
+    pub fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.iter().map(|(_, e)| e)
+    }
+}
+
+impl<'a> IntoIterator for &'a Entries {
+    type Item = (&'a MipcName, &'a Entry);
+    type IntoIter = Box<dyn Iterator<Item = (&'a MipcName, &'a Entry)> + 'a>;
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mipc::sysv::QueueId;
+
+    fn entry(q: i32) -> Entry {
+        Entry {
+            queue: QueueId(q),
+            pid: None,
+            ext: false,
+            sender: false,
+            thread_id: 0,
+            pending: None,
+            seen: Default::default(),
+        }
+    }
+
+    #[test]
+    fn slots_are_reused_and_names_found() {
+        let mut t = Entries::default();
+        let a = MipcName::new(b"a").unwrap();
+        let b = MipcName::new(b"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb").unwrap();
+        let c = MipcName::new(b"c").unwrap();
+        let sa = t.insert(a, entry(1));
+        let sb = t.insert(b, entry(2));
+        assert_ne!(sa, sb);
+        assert_eq!(t.insert(a, entry(3)), sa, "a replaced in its slot");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.get(&a).map(|e| e.queue), Some(QueueId(3)));
+        assert_eq!(
+            t.remove(&a).map(|(s, e)| (s, e.queue)),
+            Some((sa, QueueId(3)))
+        );
+        assert!(t.get(&a).is_none() && t.at(sa).is_none());
+        assert_eq!(t.insert(c, entry(4)), sa, "a free slot is taken first");
+        assert_eq!(t.find(&b), Some(sb));
+        assert_eq!(t.at(sb).map(|e| e.queue), Some(QueueId(2)));
+        let mut names: Vec<MipcName> = t.iter().map(|(n, _)| *n).collect();
+        names.sort_by_key(|n| n.as_bytes().to_vec());
+        assert_eq!(names, vec![b, c]);
+    }
+}
