@@ -344,7 +344,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
                         "router lock poisoned",
                     )));
                 };
-                let out = r.handle(&mut port, &buf, Instant::now());
+                let out = r.handle(&mut port, &mut buf, Instant::now());
                 if !matches!(
                     out,
                     Ok(Handled::Forwarded

@@ -109,7 +109,7 @@ pub fn router(data: &[u8]) {
                     mqd: queue.0,
                 };
                 buf.build_control(to_relay(&info.name, Kind::Notice, 0), &info);
-                let _ = r.handle(&mut port, &buf, now);
+                let _ = r.handle(&mut port, &mut buf, now);
             }
             2 => {
                 let hello = Hello {
@@ -119,7 +119,7 @@ pub fn router(data: &[u8]) {
                     flags: 0,
                 };
                 buf.build_control(to_relay(&name(b), Kind::Hello, 100), &hello);
-                let _ = r.handle(&mut port, &buf, now);
+                let _ = r.handle(&mut port, &mut buf, now);
             }
             3 => {
                 const TYPES: [u32; 8] = [
@@ -151,7 +151,7 @@ pub fn router(data: &[u8]) {
                     payload: &payload,
                     tag,
                 });
-                let _ = r.handle(&mut port, &buf, now);
+                let _ = r.handle(&mut port, &mut buf, now);
             }
             4 => {
                 // Raw bytes: any length up to past the largest message, any content.
@@ -162,7 +162,7 @@ pub fn router(data: &[u8]) {
                 let n = raw.len().min(room.len() - MTYPE_LEN);
                 room[MTYPE_LEN..MTYPE_LEN + n].copy_from_slice(&raw[..n]);
                 buf.set_mtext_len(n);
-                let _ = r.handle(&mut port, &buf, now);
+                let _ = r.handle(&mut port, &mut buf, now);
             }
             5 => {
                 let pid = 100 + (a as i32) % PIDS;

@@ -372,14 +372,15 @@ impl Router {
     }
 
     /// Handles one message received on the root queue. `msg` is sent on from where it lies
-    /// (no copy); `now` dates sync calls for the deadlock check.
+    /// (no copy; a sender trailer is appended in place for the send and taken off again);
+    /// `now` dates sync calls for the deadlock check.
     ///
     /// # Errors
     /// [`Rejected`] says why the message was not delivered.
     pub fn handle(
         &mut self,
         port: &mut impl Port,
-        msg: &MsgBuf,
+        msg: &mut MsgBuf,
         now: Instant,
     ) -> Result<Handled, Rejected> {
         self.handling = true;

@@ -30,11 +30,12 @@ pub(super) struct Delivery<'a> {
 
 impl Router {
     /// Routes one message: to the relay's own handlers, an event's subscribers, or its
-    /// destination's queue.
+    /// destination's queue. `msg` may get a sender trailer for the send; its length is put
+    /// back before this returns.
     pub(super) fn route(
         &mut self,
         port: &mut impl Port,
-        msg: &MsgBuf,
+        msg: &mut MsgBuf,
         now: Instant,
     ) -> Result<Handled, Rejected> {
         let hdr = msg.decode().map_err(Rejected::Malformed)?;
@@ -76,21 +77,33 @@ impl Router {
             self.uncount_received(dst_slot, &hdr);
             return self.refuse(port, msg, &hdr, Rejected::Deadlock(hdr.src, hdr.dst));
         }
-        // A receiver that asked for the sender's pid gets a copy with a sender trailer; the
-        // others get the received bytes themselves (without the tag for a legacy one).
+        // A receiver that asked for the sender's pid gets the message with a sender trailer;
+        // the others get the received bytes themselves (without the tag for a legacy one).
+        // The trailer goes right into the receive buffer (the relay's own) when nothing
+        // follows the body and tag there, and is taken off again after the send; otherwise
+        // (a reply queue, a trailer already) the message is copied without what follows.
+        let received = msg.mtext_len();
+        let mut trailed = false;
         let mut carried = None;
         if dst_sender {
-            let mut out = self.fanout.take().unwrap_or_else(MsgBuf::boxed);
-            out.copy_with_sender(msg, &hdr, true, self.sender_pid_at(src_slot, &hdr.src));
-            carried = Some(out);
+            let pid = self.sender_pid_at(src_slot, &hdr.src);
+            if received == hdr.mtext_len(hdr.tag.is_some()) {
+                msg.append_sender(pid);
+                trailed = true;
+            } else {
+                let mut out = self.fanout.take().unwrap_or_else(MsgBuf::boxed);
+                out.copy_with_sender(msg, &hdr, true, pid);
+                carried = Some(out);
+            }
         }
+        let sent: &MsgBuf = msg;
         let bytes = match &carried {
             Some(c) => c.as_sendable(),
-            None if dst_ext => msg.as_sendable(),
-            None => msg.as_sendable_untagged(&hdr),
+            None if dst_ext || trailed => sent.as_sendable(),
+            None => sent.as_sendable_untagged(&hdr),
         };
         let d = Delivery {
-            msg,
+            msg: sent,
             hdr: &hdr,
             src: src_slot,
             dst: dst_slot,
@@ -102,6 +115,9 @@ impl Router {
         let out = self.forward(port, &d, pid_known);
         if carried.is_some() {
             self.fanout = carried;
+        }
+        if trailed {
+            msg.set_mtext_len(received);
         }
         out
     }

@@ -7,7 +7,7 @@ fn calls_waiting_on_a_dead_peer_fail_and_its_queues_go() {
     let (mut r, mut p, now) = setup();
     let tag = CallTag::request(11).unwrap();
     assert_eq!(
-        r.handle(&mut p, &msg(8, "a", "b", 8, -1, b"q", Some(tag)), now),
+        r.handle(&mut p, &mut msg(8, "a", "b", 8, -1, b"q", Some(tag)), now),
         Ok(Handled::Forwarded)
     );
     assert_eq!(
@@ -31,11 +31,11 @@ fn calls_waiting_on_a_dead_peer_fail_and_its_queues_go() {
 fn an_answer_clears_the_pending_call() {
     let (mut r, mut p, now) = setup();
     let tag = CallTag::request(5).unwrap();
-    r.handle(&mut p, &msg(8, "a", "b", 8, -1, b"q", Some(tag)), now)
+    r.handle(&mut p, &mut msg(8, "a", "b", 8, -1, b"q", Some(tag)), now)
         .unwrap();
     r.handle(
         &mut p,
-        &msg(8, "b", "a", 8, 0, b"answer", Some(tag.reply())),
+        &mut msg(8, "b", "a", 8, 0, b"answer", Some(tag.reply())),
         now,
     )
     .unwrap();
@@ -49,7 +49,7 @@ fn a_call_that_closes_a_cycle_is_refused() {
     let (mut r, mut p, now) = setup();
     let t1 = CallTag::request(1).unwrap();
     let t2 = CallTag::request(2).unwrap();
-    r.handle(&mut p, &msg(8, "a", "b", 8, 1000, b"", Some(t1)), now)
+    r.handle(&mut p, &mut msg(8, "a", "b", 8, 1000, b"", Some(t1)), now)
         .unwrap();
     assert_eq!(
         decode(&p.take(12).unwrap()).1.tag,
@@ -57,7 +57,7 @@ fn a_call_that_closes_a_cycle_is_refused() {
         "b got a's request"
     );
     assert_eq!(
-        r.handle(&mut p, &msg(9, "b", "a", 9, 1000, b"", Some(t2)), now),
+        r.handle(&mut p, &mut msg(9, "b", "a", 9, 1000, b"", Some(t2)), now),
         Err(Rejected::Deadlock(n("b"), n("a")))
     );
     let (_, h, pl) = decode(&p.take(12).unwrap());
@@ -66,7 +66,7 @@ fn a_call_that_closes_a_cycle_is_refused() {
     // Once a's call has timed out, b may call a.
     let later = now + Duration::from_millis(1001);
     assert_eq!(
-        r.handle(&mut p, &msg(9, "b", "a", 9, 1000, b"", Some(t2)), later),
+        r.handle(&mut p, &mut msg(9, "b", "a", 9, 1000, b"", Some(t2)), later),
         Ok(Handled::Forwarded)
     );
 }

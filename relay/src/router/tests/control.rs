@@ -9,7 +9,7 @@ fn ping_to_the_relay_is_answered_with_int_zero() {
     assert_eq!(
         r.handle(
             &mut p,
-            &msg(ping as c_long, "legacy", "mipc_main", ping, -1, &[], None),
+            &mut msg(ping as c_long, "legacy", "mipc_main", ping, -1, &[], None),
             now
         ),
         Ok(Handled::Ponged)
@@ -23,7 +23,7 @@ fn ping_to_the_relay_is_answered_with_int_zero() {
     assert_eq!(
         r.handle(
             &mut p,
-            &msg(ping as c_long, "a", "mipc_main", ping, -1, &[], Some(tag)),
+            &mut msg(ping as c_long, "a", "mipc_main", ping, -1, &[], Some(tag)),
             now
         ),
         Ok(Handled::Ponged)
@@ -40,7 +40,11 @@ fn reserved_types_are_not_forwarded() {
         MIPC_MSG_TYPE_NOTICE,
         0x7FFF_FFFF,
     ] {
-        let out = r.handle(&mut p, &msg(t as c_long, "a", "b", t, 0, &[], None), now);
+        let out = r.handle(
+            &mut p,
+            &mut msg(t as c_long, "a", "b", t, 0, &[], None),
+            now,
+        );
         assert_eq!(out, Err(Rejected::Control(t, n("a"))));
     }
     // PING to an entry is an application call: forwarded.
@@ -48,7 +52,7 @@ fn reserved_types_are_not_forwarded() {
     assert_eq!(
         r.handle(
             &mut p,
-            &msg(ping as c_long, "a", "b", ping, -1, &[], None),
+            &mut msg(ping as c_long, "a", "b", ping, -1, &[], None),
             now
         ),
         Ok(Handled::Forwarded)

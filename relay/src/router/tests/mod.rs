@@ -97,12 +97,12 @@ fn setup() -> (Router, MemPort, Instant) {
     ] {
         let q = p.queue(id);
         assert_eq!(
-            r.handle(&mut p, &notice(name, q, true), now),
+            r.handle(&mut p, &mut notice(name, q, true), now),
             Ok(Handled::Registered(n(name), q))
         );
         if let Some(pid) = pid {
             assert_eq!(
-                r.handle(&mut p, &hello(name, q, pid), now),
+                r.handle(&mut p, &mut hello(name, q, pid), now),
                 Ok(Handled::Greeted(n(name), pid))
             );
             let (mtype, h, pl) = decode(&p.take(id).unwrap());

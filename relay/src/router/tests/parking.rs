@@ -10,7 +10,7 @@ fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
     assert_eq!(
         r.handle(
             &mut p,
-            &msg(5, "a", "legacy", 5, -1, b"1", Some(tags[0])),
+            &mut msg(5, "a", "legacy", 5, -1, b"1", Some(tags[0])),
             now
         ),
         Ok(Handled::Forwarded)
@@ -18,7 +18,7 @@ fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
     assert_eq!(
         r.handle(
             &mut p,
-            &msg(5, "a", "legacy", 5, -1, b"2", Some(tags[1])),
+            &mut msg(5, "a", "legacy", 5, -1, b"2", Some(tags[1])),
             now
         ),
         Ok(Handled::Parked)
@@ -33,7 +33,7 @@ fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
     assert_eq!(
         r.handle(
             &mut p,
-            &msg(5, "a", "legacy", 5, -1, b"3", Some(tags[2])),
+            &mut msg(5, "a", "legacy", 5, -1, b"3", Some(tags[2])),
             now
         ),
         Ok(Handled::Parked)
@@ -41,7 +41,7 @@ fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
     assert_eq!(p.drains.len(), 1);
     // Other traffic is not held up.
     assert_eq!(
-        r.handle(&mut p, &msg(6, "a", "b", 6, 0, b"other", None), now),
+        r.handle(&mut p, &mut msg(6, "a", "b", 6, 0, b"other", None), now),
         Ok(Handled::Forwarded)
     );
     // The drainer sends in order, untagged for the legacy entry, then the backlog is gone.
@@ -74,13 +74,13 @@ fn a_full_backlog_fails_calls_with_busy() {
     for i in 0..crate::backlog::MAX_ITEMS_PER_DESTINATION as u32 {
         let t = CallTag::request(i + 1);
         assert_eq!(
-            r.handle(&mut p, &msg(5, "a", "b", 5, -1, b"x", t), now),
+            r.handle(&mut p, &mut msg(5, "a", "b", 5, -1, b"x", t), now),
             Ok(Handled::Parked)
         );
     }
     let tag = CallTag::request(9999).unwrap();
     assert_eq!(
-        r.handle(&mut p, &msg(5, "a", "b", 5, -1, b"x", Some(tag)), now),
+        r.handle(&mut p, &mut msg(5, "a", "b", 5, -1, b"x", Some(tag)), now),
         Err(Rejected::Busy(n("b")))
     );
     p.capacity = 8;
@@ -101,7 +101,7 @@ fn parked_calls_fail_when_their_destination_dies() {
     p.capacity = 0;
     let tag = CallTag::request(4).unwrap();
     assert_eq!(
-        r.handle(&mut p, &msg(5, "a", "b", 5, -1, b"x", Some(tag)), now),
+        r.handle(&mut p, &mut msg(5, "a", "b", 5, -1, b"x", Some(tag)), now),
         Ok(Handled::Parked)
     );
     p.capacity = 8;

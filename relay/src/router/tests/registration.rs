@@ -8,11 +8,11 @@ fn names_of_live_entries_cannot_be_taken_and_only_owners_unregister() {
     let q = p.queue(20);
     // "a" is alive (pid 100): another queue cannot take its name.
     assert_eq!(
-        r.handle(&mut p, &notice("a", q, true), now),
+        r.handle(&mut p, &mut notice("a", q, true), now),
         Err(Rejected::NameInUse(n("a")))
     );
     assert_eq!(
-        r.handle(&mut p, &hello("a", q, 300), now),
+        r.handle(&mut p, &mut hello("a", q, 300), now),
         Err(Rejected::NameInUse(n("a")))
     );
     let (_, h, pl) = decode(&p.take(20).unwrap());
@@ -20,19 +20,19 @@ fn names_of_live_entries_cannot_be_taken_and_only_owners_unregister() {
     assert_eq!(&pl[4..8], &(RelayErrorCode::NameInUse as i32).to_ne_bytes());
     // Unregistering with the wrong queue is refused; with the right one it works.
     assert_eq!(
-        r.handle(&mut p, &notice("a", q, false), now),
+        r.handle(&mut p, &mut notice("a", q, false), now),
         Err(Rejected::NotOwner(n("a")))
     );
     assert_eq!(r.entry(&n("a")).unwrap().queue, QueueId(11));
     assert_eq!(
-        r.handle(&mut p, &notice("a", QueueId(11), false), now),
+        r.handle(&mut p, &mut notice("a", QueueId(11), false), now),
         Ok(Handled::Unregistered(n("a")))
     );
     assert!(r.entry(&n("a")).is_none());
     // A dead holder's name can be taken; its queue is removed.
     p.live.remove(&200);
     assert_eq!(
-        r.handle(&mut p, &notice("b", q, true), now),
+        r.handle(&mut p, &mut notice("b", q, true), now),
         Ok(Handled::Registered(n("b"), q))
     );
     assert_eq!(p.removed, vec![12]);
@@ -40,7 +40,7 @@ fn names_of_live_entries_cannot_be_taken_and_only_owners_unregister() {
     // and the old queue is left alone.
     let q2 = p.queue(21);
     assert_eq!(
-        r.handle(&mut p, &notice("legacy", q2, true), now),
+        r.handle(&mut p, &mut notice("legacy", q2, true), now),
         Ok(Handled::Registered(n("legacy"), q2))
     );
     assert!(p.queue_exists(QueueId(10)));
@@ -50,12 +50,12 @@ fn names_of_live_entries_cannot_be_taken_and_only_owners_unregister() {
 fn notices_for_missing_queues_or_other_names_are_refused() {
     let (mut r, mut p, now) = setup();
     assert_eq!(
-        r.handle(&mut p, &notice("x", QueueId(99), true), now),
+        r.handle(&mut p, &mut notice("x", QueueId(99), true), now),
         Err(Rejected::NoQueue(n("x"), QueueId(99)))
     );
     let q = p.queue(30);
     let info = thread_info_bytes(true, 1, &n("b"), q.0);
-    let forged = msg(
+    let mut forged = msg(
         MIPC_MSG_TYPE_NOTICE as c_long,
         "x",
         "mipc_main",
@@ -65,10 +65,10 @@ fn notices_for_missing_queues_or_other_names_are_refused() {
         None,
     );
     assert_eq!(
-        r.handle(&mut p, &forged, now),
+        r.handle(&mut p, &mut forged, now),
         Err(Rejected::BadNotice(n("x")))
     );
-    let short = msg(
+    let mut short = msg(
         MIPC_MSG_TYPE_NOTICE as c_long,
         "x",
         "mipc_main",
@@ -78,7 +78,7 @@ fn notices_for_missing_queues_or_other_names_are_refused() {
         None,
     );
     assert_eq!(
-        r.handle(&mut p, &short, now),
+        r.handle(&mut p, &mut short, now),
         Err(Rejected::BadNotice(n("x")))
     );
 }
@@ -90,7 +90,7 @@ fn the_table_has_a_ceiling() {
     let now = Instant::now();
     for (i, name) in ["e0", "e1", "e2"].iter().enumerate() {
         let q = p.queue(i as i32);
-        let out = r.handle(&mut p, &notice(name, q, true), now);
+        let out = r.handle(&mut p, &mut notice(name, q, true), now);
         if i < 2 {
             assert!(out.is_ok());
         } else {
@@ -120,17 +120,17 @@ fn death_notices_count_only_from_the_relay_for_exited_processes() {
     };
     let refused = Err(Rejected::Control(wire::Kind::Died.msg_type(), n("a")));
     // Forged by an entry, or about a live process: nothing changes.
-    assert_eq!(r.handle(&mut p, &died("a", 200), now), refused);
+    assert_eq!(r.handle(&mut p, &mut died("a", 200), now), refused);
     let refused = Err(Rejected::Control(
         wire::Kind::Died.msg_type(),
         MipcName::RELAY,
     ));
-    assert_eq!(r.handle(&mut p, &died("mipc_main", 200), now), refused);
+    assert_eq!(r.handle(&mut p, &mut died("mipc_main", 200), now), refused);
     assert!(r.entry(&n("b")).is_some());
     // The relay's own notice about a process that exited drops its entries and queue.
     p.live.remove(&200);
     assert_eq!(
-        r.handle(&mut p, &died("mipc_main", 200), now),
+        r.handle(&mut p, &mut died("mipc_main", 200), now),
         Ok(Handled::Died(200, vec![n("b")]))
     );
     assert!(r.entry(&n("b")).is_none());

@@ -6,8 +6,8 @@ use super::*;
 fn a_monitor_gets_a_copy_of_each_message_and_no_monitor_costs_no_send() {
     use mipc::wire::tool::{EventKind, RequestBody};
     let (mut r, mut p, now) = setup();
-    let m = msg(5, "a", "b", 5, 0, b"x", None);
-    assert_eq!(r.handle(&mut p, &m, now), Ok(Handled::Forwarded));
+    let mut m = msg(5, "a", "b", 5, 0, b"x", None);
+    assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
     assert_eq!(
         p.queues.len(),
         3,
@@ -16,12 +16,12 @@ fn a_monitor_gets_a_copy_of_each_message_and_no_monitor_costs_no_send() {
     p.take(12);
     let mon = p.queue(40);
     p.live.insert(300);
-    let attach = tool_request(RequestBody::MonitorAttach { flags: 0 }, mon);
-    assert_eq!(r.handle(&mut p, &attach, now), Ok(Handled::Tool));
+    let mut attach = tool_request(RequestBody::MonitorAttach { flags: 0 }, mon);
+    assert_eq!(r.handle(&mut p, &mut attach, now), Ok(Handled::Tool));
     p.take(40).expect("attach answered");
     assert!(p.watched.contains(&300), "the monitor's process is watched");
-    assert_eq!(r.handle(&mut p, &m, now), Ok(Handled::Forwarded));
-    let nobody = msg(
+    assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
+    let mut nobody = msg(
         5,
         "a",
         "nobody",
@@ -30,7 +30,7 @@ fn a_monitor_gets_a_copy_of_each_message_and_no_monitor_costs_no_send() {
         b"y",
         Some(CallTag::request(3).unwrap()),
     );
-    assert!(r.handle(&mut p, &nobody, now).is_err());
+    assert!(r.handle(&mut p, &mut nobody, now).is_err());
     let got = events(&mut p, 40);
     let kinds: Vec<EventKind> = got.iter().map(|e| e.0).collect();
     assert_eq!(
@@ -46,7 +46,7 @@ fn a_monitor_gets_a_copy_of_each_message_and_no_monitor_costs_no_send() {
     // The monitor's process dies: detached, its queue removed, nothing more sent.
     r.peer_died(&mut p, 300);
     assert!(p.removed.contains(&40));
-    assert_eq!(r.handle(&mut p, &m, now), Ok(Handled::Forwarded));
+    assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
     assert!(events(&mut p, 40).is_empty());
 }
 
@@ -62,7 +62,9 @@ fn a_forged_tool_request_never_writes_into_an_entry_or_the_root_queue() {
             RequestBody::List { cursor: 0 },
             RequestBody::MonitorAttach { flags: 0 },
         ] {
-            assert!(r.handle(&mut p, &tool_request(body, target), now).is_err());
+            assert!(r
+                .handle(&mut p, &mut tool_request(body, target), now)
+                .is_err());
             assert_eq!(p.pending(target.0), 0, "{body:?} to {target:?}");
         }
     }
@@ -83,12 +85,12 @@ fn no_direct_route_while_a_monitor_is_attached_and_earlier_ones_are_dropped() {
             Some(CallTag::request(tag).unwrap()),
         )
     };
-    assert_eq!(r.handle(&mut p, &lookup(1), now), Ok(Handled::LookedUp));
+    assert_eq!(r.handle(&mut p, &mut lookup(1), now), Ok(Handled::LookedUp));
     let (_, _, pl) = decode(&p.take(11).unwrap());
     assert_eq!(&pl[0..4], &0i32.to_ne_bytes(), "direct while unmonitored");
     let mon = p.queue(40);
-    let attach = tool_request(RequestBody::MonitorAttach { flags: 0 }, mon);
-    assert_eq!(r.handle(&mut p, &attach, now), Ok(Handled::Tool));
+    let mut attach = tool_request(RequestBody::MonitorAttach { flags: 0 }, mon);
+    assert_eq!(r.handle(&mut p, &mut attach, now), Ok(Handled::Tool));
     let (mtype, h, _) = decode(&p.take(11).expect("a is told to drop its routes"));
     assert_eq!(
         (mtype, h.msg_type),
@@ -97,7 +99,7 @@ fn no_direct_route_while_a_monitor_is_attached_and_earlier_ones_are_dropped() {
             MIPC_MSG_TYPE_DROP_ROUTES
         )
     );
-    assert_eq!(r.handle(&mut p, &lookup(2), now), Ok(Handled::LookedUp));
+    assert_eq!(r.handle(&mut p, &mut lookup(2), now), Ok(Handled::LookedUp));
     let (_, _, pl) = decode(&p.take(11).unwrap());
     assert_eq!(&pl[0..4], &9i32.to_ne_bytes(), "monitored: use the relay");
 }
