@@ -317,6 +317,10 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
             logln!(Info, "took back {n} entries from {path}");
         }
     }
+    // Calls the earlier relay left and nobody took back no longer hold their slots.
+    if let Ok(Some(store)) = shared.pending.lock().as_deref_mut() {
+        store.settle();
+    }
     let pid = os::getpid();
     logln!(
         Info,

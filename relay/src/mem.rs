@@ -79,5 +79,11 @@ impl Port for MemPort {
     fn drain(&mut self, dst: mipc::MipcName) {
         self.drains.push(dst);
     }
-    fn pending_changed(&mut self, _caller: &mipc::MipcName, _p: Option<&crate::router::Pending>) {}
+    fn pending_changed(
+        &mut self,
+        _slot: usize,
+        _caller: &mipc::MipcName,
+        _p: Option<&crate::router::Pending>,
+    ) {
+    }
 }

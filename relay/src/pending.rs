@@ -5,12 +5,17 @@
 //! leaves the slots in the page cache, where the relay started after it finds them, so a
 //! caller blocked across a restart still gets "peer died" or "deadlock" from the new relay.
 //!
+//! A caller's slot is its place in the relay's name table (`router/entries.rs`), which holds
+//! no more entries than the file has slots: recording or ending a call writes that slot
+//! directly, with no lookup. A relay started later takes the calls back from wherever the
+//! earlier one kept them, records each again in its caller's new slot, then clears the
+//! places it did not reuse ([`PendingStore::settle`]).
+//!
 //! Slot layout (native endian): `u32 used`, `u32 api`, `u32 tag`, `u32 pad`, `i64 mtype`,
 //! `u64 until` (CLOCK_MONOTONIC ns, 0: forever), caller name field (32 bytes), callee name
 //! field (32 bytes), 32 bytes unused.
 
 use crate::router::Pending;
-use mipc::fasthash::FastMap;
 use mipc::os::mapped::MappedFile;
 use mipc::wire::{CallTag, MIPC_NAME_MAX_LEN};
 use mipc::MipcName;
@@ -28,8 +33,11 @@ pub struct PendingStore {
     slots: usize,
     /// An earlier relay left the file (only then is it worth reading).
     existed: bool,
-    by_caller: FastMap<MipcName, usize>,
-    free: Vec<usize>,
+    /// Slots holding calls an earlier relay left and this one has not written since.
+    stale: Vec<usize>,
+    /// A moment on both clocks, to turn an [`Instant`] into `CLOCK_MONOTONIC` ns without
+    /// reading a clock per call.
+    base: (Instant, u64),
 }
 
 /// The pending-calls file of the bus whose name table is at `entries_path`.
@@ -70,16 +78,17 @@ impl PendingStore {
             map,
             slots,
             existed,
-            by_caller: FastMap::default(),
-            free: (0..slots).rev().collect(),
+            stale: Vec::new(),
+            base: (Instant::now(), mono_ns()),
         })
     }
 
-    fn slot(&mut self, i: usize) -> &mut [u8] {
-        &mut self.map.bytes()[i * SLOT..(i + 1) * SLOT]
+    fn slot(&mut self, i: usize) -> Option<&mut [u8]> {
+        self.map.bytes().get_mut(i * SLOT..(i + 1) * SLOT)
     }
 
-    /// The calls an earlier relay left, with their slots taken back.
+    /// The calls an earlier relay left. Their slots are cleared by [`PendingStore::settle`]
+    /// unless they are written again before.
     pub fn load(&mut self) -> Vec<(MipcName, Pending)> {
         if !self.existed {
             return Vec::new(); // a new, empty table: reading it would only map its pages
@@ -88,7 +97,7 @@ impl PendingStore {
         let mut out = Vec::new();
         let mut used = Vec::new();
         for i in 0..self.slots {
-            let s = self.slot(i);
+            let Some(s) = self.slot(i) else { break };
             let word = |o: usize| u32::from_ne_bytes([s[o], s[o + 1], s[o + 2], s[o + 3]]);
             if word(0) != 1 {
                 continue;
@@ -120,48 +129,45 @@ impl PendingStore {
                     until,
                 },
             ));
-            used.push((caller, i));
+            used.push(i);
         }
-        for (caller, i) in used {
-            self.free.retain(|&f| f != i);
-            self.by_caller.insert(caller, i);
-        }
+        self.stale = used;
         // The scan mapped every page; let them go from the relay's resident set (the data
         // stays in the file, and a page comes back when a call is recorded in it).
         self.map.release_pages();
         out
     }
 
-    /// Records `caller`'s pending call, or clears it with `None`.
-    pub fn set(&mut self, caller: &MipcName, p: Option<&Pending>) {
-        match p {
-            Some(p) => {
-                let i = match self.by_caller.get(caller) {
-                    Some(&i) => i,
-                    None => {
-                        let Some(i) = self.free.pop() else { return };
-                        self.by_caller.insert(*caller, i);
-                        i
-                    }
-                };
-                let until = p.until.map_or(0, |u| {
-                    let left = u.saturating_duration_since(Instant::now());
-                    (mono_ns() + left.as_nanos() as u64).max(1)
-                });
-                let s = self.slot(i);
-                s[4..8].copy_from_slice(&p.api.to_ne_bytes());
-                s[8..12].copy_from_slice(&p.tag.raw().to_ne_bytes());
-                s[16..24].copy_from_slice(&wide(p.mtype).to_ne_bytes());
-                s[24..32].copy_from_slice(&until.to_ne_bytes());
-                s[32..64].copy_from_slice(caller.field());
-                s[64..96].copy_from_slice(p.callee.field());
-                s[0..4].copy_from_slice(&1u32.to_ne_bytes()); // last: the slot is complete
-            }
-            None => {
-                if let Some(i) = self.by_caller.remove(caller) {
-                    self.slot(i)[0..4].fill(0);
-                    self.free.push(i);
-                }
+    /// Records `caller`'s pending call in slot `i`, or clears it with `None`.
+    pub fn set(&mut self, i: usize, caller: &MipcName, p: Option<&Pending>) {
+        if !self.stale.is_empty() {
+            self.stale.retain(|&s| s != i);
+        }
+        let until = p.and_then(|p| p.until).map_or(0, |u| {
+            let (base, base_ns) = self.base;
+            let since = u.saturating_duration_since(base).as_nanos() as u64;
+            (base_ns + since).max(1)
+        });
+        let Some(s) = self.slot(i) else { return };
+        let Some(p) = p else {
+            s[0..4].fill(0);
+            return;
+        };
+        s[4..8].copy_from_slice(&p.api.to_ne_bytes());
+        s[8..12].copy_from_slice(&p.tag.raw().to_ne_bytes());
+        s[16..24].copy_from_slice(&wide(p.mtype).to_ne_bytes());
+        s[24..32].copy_from_slice(&until.to_ne_bytes());
+        s[32..64].copy_from_slice(caller.field());
+        s[64..96].copy_from_slice(p.callee.field());
+        s[0..4].copy_from_slice(&1u32.to_ne_bytes()); // last: the slot is complete
+    }
+
+    /// Clears the slots of calls an earlier relay left that were not recorded again (their
+    /// callers are gone, or were taken back in another slot).
+    pub fn settle(&mut self) {
+        for i in std::mem::take(&mut self.stale) {
+            if let Some(s) = self.slot(i) {
+                s[0..4].fill(0);
             }
         }
     }
@@ -197,10 +203,11 @@ mod tests {
         {
             let mut s = PendingStore::open(path.clone(), 8).unwrap();
             assert!(s.load().is_empty());
-            s.set(&a, Some(&p));
-            s.set(&b, Some(&timed));
-            s.set(&b, None);
-            s.set(&b, Some(&timed));
+            s.set(0, &a, Some(&p));
+            s.set(1, &b, Some(&timed));
+            s.set(1, &b, None);
+            s.set(1, &b, Some(&timed));
+            s.set(8, &b, Some(&timed)); // past the end: ignored
         } // dropped like a killed relay: nothing cleared
         let mut s = PendingStore::open(path.clone(), 8).unwrap();
         let mut got = s.load();
@@ -214,10 +221,14 @@ mod tests {
             .unwrap()
             .saturating_duration_since(Instant::now());
         assert!(left > Duration::from_secs(58) && left <= Duration::from_secs(60));
-        s.set(&a, None);
+        // Taken back: b's call in another slot, a's not at all; the old places are cleared.
+        s.set(3, &b, Some(&got[1].1));
+        s.settle();
         drop(s);
         let mut s = PendingStore::open(path.clone(), 8).unwrap();
-        assert_eq!(s.load().len(), 1);
+        let got = s.load();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, b);
         s.remove();
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -89,11 +89,11 @@ impl Port for SysvPort {
     fn queue_stat(&mut self, q: QueueId) -> Option<(u64, u64)> {
         sysv::stat(q).ok().map(|s| (s.messages, s.bytes))
     }
-    fn pending_changed(&mut self, caller: &MipcName, p: Option<&Pending>) {
+    fn pending_changed(&mut self, slot: usize, caller: &MipcName, p: Option<&Pending>) {
         if let Some(shared) = &self.shared {
             if let Ok(mut store) = shared.pending.lock() {
                 if let Some(store) = store.as_mut() {
-                    store.set(caller, p);
+                    store.set(slot, caller, p);
                 }
             }
         }

@@ -36,21 +36,22 @@ impl Router {
         calls: Vec<(MipcName, Pending)>,
     ) -> usize {
         let mut kept = 0;
+        // Each call kept is recorded again in its caller's slot of this relay's table; the
+        // places the earlier relay used are cleared after (`PendingStore::settle`).
         for (caller, p) in calls {
             let callee_back = self.entries.contains_key(&p.callee);
-            match self.entries.get_mut(&caller) {
-                Some(e) if callee_back => {
+            match self.entries.find_mut(&caller) {
+                Some((slot, e)) if callee_back => {
                     e.pending = Some(p);
+                    port.pending_changed(slot.index(), &caller, Some(&p));
                     kept += 1;
                 }
-                Some(e) => {
-                    port.pending_changed(&caller, None);
-                    if e.ext {
-                        let queue = e.queue;
-                        self.fail_call(port, &caller, queue, &p, RelayErrorCode::PeerDied);
-                    }
+                // Its callee did not come back.
+                Some((_, e)) if e.ext => {
+                    let queue = e.queue;
+                    self.fail_call(port, &caller, queue, &p, RelayErrorCode::PeerDied);
                 }
-                None => port.pending_changed(&caller, None),
+                _ => {}
             }
         }
         kept
@@ -64,10 +65,10 @@ impl Router {
         call: Option<CallTag>,
     ) {
         let Some(tag) = call else { return };
-        if let Some(e) = self.entries.get_mut(caller) {
+        if let Some((slot, e)) = self.entries.find_mut(caller) {
             if e.pending.is_some_and(|p| p.tag == tag) {
                 e.pending = None;
-                port.pending_changed(caller, None);
+                port.pending_changed(slot.index(), caller, None);
             }
         }
     }
@@ -96,7 +97,8 @@ impl Router {
     pub(super) fn note_delivery(&mut self, port: &mut impl Port, d: &Delivery<'_>) {
         let hdr = d.hdr;
         if let Some(tag) = d.call {
-            if let Some(src) = d.src.and_then(|s| self.entries.at_mut(s)) {
+            let Some(slot) = d.src else { return };
+            if let Some(src) = self.entries.at_mut(slot) {
                 let until = (hdr.sync_flag > 0)
                     .then(|| d.now + Duration::from_millis(hdr.sync_flag as u64));
                 let p = Pending {
@@ -107,13 +109,13 @@ impl Router {
                     until,
                 };
                 src.pending = Some(p);
-                port.pending_changed(&hdr.src, Some(&p));
+                port.pending_changed(slot.index(), &hdr.src, Some(&p));
             }
         } else if let Some(t) = hdr.tag.filter(|t| t.is_reply()) {
             if let Some(caller) = self.entries.at_mut(d.dst) {
                 if caller.pending.is_some_and(|p| p.tag.id() == t.id()) {
                     caller.pending = None;
-                    port.pending_changed(&hdr.dst, None);
+                    port.pending_changed(d.dst.index(), &hdr.dst, None);
                 }
             }
         }

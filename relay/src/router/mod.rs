@@ -62,8 +62,9 @@ pub trait Port {
     /// sends, apart from the relay's receive loop.
     fn drain(&mut self, dst: MipcName);
     /// `caller`'s pending call changed (or ended, with `None`): keep it where a relay
-    /// started after this one finds it (`pending.rs`).
-    fn pending_changed(&mut self, caller: &MipcName, p: Option<&Pending>);
+    /// started after this one finds it (`pending.rs`), in place `slot` (the caller's slot
+    /// in the table, below its most entries).
+    fn pending_changed(&mut self, slot: usize, caller: &MipcName, p: Option<&Pending>);
     /// Messages and bytes waiting in queue `q` (for `mipc list`), if it can be read.
     fn queue_stat(&mut self, _q: QueueId) -> Option<(u64, u64)> {
         None

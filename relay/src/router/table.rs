@@ -1,6 +1,7 @@
 //! The name table: registering, dropping and restoring entries, and the processes behind
 //! them.
 
+use super::entries::Slot;
 use super::{Entry, Pending, Port, Rejected, Router};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
@@ -115,7 +116,7 @@ impl Router {
     /// Removes an entry; callers waiting on it get "peer died". With `remove_queue`, its
     /// queue is removed too (its process is dead, nobody else will).
     pub(super) fn drop_entry(&mut self, port: &mut impl Port, name: &MipcName, remove_queue: bool) {
-        let Some((_, gone)) = self.entries.remove(name) else {
+        let Some((slot, gone)) = self.entries.remove(name) else {
             return;
         };
         self.changed(*name);
@@ -129,7 +130,7 @@ impl Router {
         let pid = gone.pid.filter(|_| gone.ext).map_or(0, |p| p as u32);
         self.gone.push_back((*name, pid));
         if gone.pending.is_some() {
-            port.pending_changed(name, None);
+            port.pending_changed(slot.index(), name, None);
         }
         if remove_queue {
             port.remove_queue(gone.queue);
@@ -137,21 +138,21 @@ impl Router {
         for item in self.backlogs.remove(name) {
             self.fail_parked(port, item, RelayErrorCode::PeerDied);
         }
-        let waiting: Vec<(MipcName, QueueId, Pending)> = self
+        let waiting: Vec<(Slot, MipcName, QueueId, Pending)> = self
             .entries
-            .iter()
-            .filter(|(_, e)| e.ext)
-            .filter_map(|(n, e)| {
+            .slots()
+            .filter(|(_, _, e)| e.ext)
+            .filter_map(|(s, n, e)| {
                 e.pending
                     .filter(|p| p.callee == *name)
-                    .map(|p| (*n, e.queue, p))
+                    .map(|p| (s, *n, e.queue, p))
             })
             .collect();
-        for (caller, queue, p) in waiting {
-            if let Some(e) = self.entries.get_mut(&caller) {
+        for (slot, caller, queue, p) in waiting {
+            if let Some(e) = self.entries.at_mut(slot) {
                 e.pending = None;
             }
-            port.pending_changed(&caller, None);
+            port.pending_changed(slot.index(), &caller, None);
             self.fail_call(port, &caller, queue, &p, RelayErrorCode::PeerDied);
         }
     }
