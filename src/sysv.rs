@@ -117,12 +117,113 @@ pub fn open_key(key: i32, create: bool, mode: u32) -> Result<QueueId, QueueError
 }
 
 /// Sends one message: `msg` is `mtype` (a native `long`) followed by `mtext`.
-/// Blocks while the queue is full unless `nowait`. Retries on `EINTR`.
+/// Blocks while the queue is full unless `nowait`. Retries on `EINTR`. A thread
+/// cancellation point, like the C library's `msgsnd`.
 ///
 /// # Errors
 /// [`QueueError::Full`] (with `nowait`), [`QueueError::Gone`], [`QueueError::Permission`],
 /// or [`QueueError::Os`] for a message shorter than an `mtype` (`EINVAL`).
 pub fn send(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
+    send_via(q, msg, nowait, Calls::Libc)
+}
+
+/// [`send`] for a thread that is never cancelled (the relay's): made as a plain system call
+/// where the architecture has one, without the C library's cancellation-point bookkeeping
+/// around it (glibc turns asynchronous cancellation on and off for each call). Not a
+/// cancellation point there.
+///
+/// # Errors
+/// As [`send`].
+pub fn send_nocancel(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
+    send_via(q, msg, nowait, Calls::Direct)
+}
+
+/// How `msgsnd` and `msgrcv` are called.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Calls {
+    /// The C library's functions (cancellation points).
+    Libc,
+    /// `syscall(SYS_msgsnd / SYS_msgrcv)` on Linux x86_64, aarch64 and arm, where those are
+    /// system calls of their own (with glibc, musl or uClibc alike); elsewhere (i386, whose
+    /// SysV calls go through `ipc()`; x32) the C library's functions.
+    Direct,
+}
+
+/// `msgsnd(q, ptr, len, flags)`.
+///
+/// # Safety
+/// `ptr` points to an `mtype` and `len` bytes of mtext, readable.
+unsafe fn msgsnd(
+    q: c_int,
+    ptr: *const libc::c_void,
+    len: usize,
+    flags: c_int,
+    how: Calls,
+) -> c_int {
+    #[cfg(all(
+        target_os = "linux",
+        any(
+            all(target_arch = "x86_64", target_pointer_width = "64"),
+            target_arch = "aarch64",
+            target_arch = "arm"
+        )
+    ))]
+    if how == Calls::Direct {
+        // SAFETY: as for libc::msgsnd; the arguments are passed as the kernel's longs.
+        return unsafe {
+            libc::syscall(
+                libc::SYS_msgsnd,
+                q as c_long,
+                ptr,
+                len as c_long,
+                flags as c_long,
+            )
+        } as c_int;
+    }
+    let _ = how;
+    // SAFETY: the caller's.
+    unsafe { libc::msgsnd(q, ptr, len, flags) }
+}
+
+/// `msgrcv(q, ptr, len, mtype, flags)`.
+///
+/// # Safety
+/// `ptr` points to room for an `mtype` and `len` bytes, writable.
+unsafe fn msgrcv(
+    q: c_int,
+    ptr: *mut libc::c_void,
+    len: usize,
+    mtype: c_long,
+    flags: c_int,
+    how: Calls,
+) -> isize {
+    #[cfg(all(
+        target_os = "linux",
+        any(
+            all(target_arch = "x86_64", target_pointer_width = "64"),
+            target_arch = "aarch64",
+            target_arch = "arm"
+        )
+    ))]
+    if how == Calls::Direct {
+        // SAFETY: as for libc::msgrcv; the arguments are passed as the kernel's longs.
+        return unsafe {
+            libc::syscall(
+                libc::SYS_msgrcv,
+                q as c_long,
+                ptr,
+                len as c_long,
+                mtype,
+                flags as c_long,
+            )
+        } as isize;
+    }
+    let _ = how;
+    // SAFETY: the caller's.
+    unsafe { libc::msgrcv(q, ptr, len, mtype, flags) }
+}
+
+fn send_via(q: QueueId, msg: &[u8], nowait: bool, how: Calls) -> Result<(), QueueError> {
     if msg.len() < MTYPE_LEN {
         return Err(QueueError::Os(libc::EINVAL));
     }
@@ -131,7 +232,7 @@ pub fn send(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
         // SAFETY: msg is a live slice of msg.len() bytes; msgsnd reads mtype plus
         // msg.len() - MTYPE_LEN bytes of mtext from it, all within the slice. msgsnd does
         // not need the pointer aligned for a long (the kernel copies bytes).
-        let rc = unsafe { libc::msgsnd(q.0, msg.as_ptr().cast(), msg.len() - MTYPE_LEN, flags) };
+        let rc = unsafe { msgsnd(q.0, msg.as_ptr().cast(), msg.len() - MTYPE_LEN, flags, how) };
         if rc == 0 {
             return Ok(());
         }
@@ -167,6 +268,29 @@ pub fn recv(
     mtype: c_long,
     flags: RecvFlags,
 ) -> Result<usize, QueueError> {
+    recv_via(q, buf, mtype, flags, Calls::Libc)
+}
+
+/// [`recv`] for a thread that is never cancelled (see [`send_nocancel`]).
+///
+/// # Errors
+/// As [`recv`].
+pub fn recv_nocancel(
+    q: QueueId,
+    buf: &mut [u8],
+    mtype: c_long,
+    flags: RecvFlags,
+) -> Result<usize, QueueError> {
+    recv_via(q, buf, mtype, flags, Calls::Direct)
+}
+
+fn recv_via(
+    q: QueueId,
+    buf: &mut [u8],
+    mtype: c_long,
+    flags: RecvFlags,
+    how: Calls,
+) -> Result<usize, QueueError> {
     if buf.len() < MTYPE_LEN {
         return Err(QueueError::Os(libc::EINVAL));
     }
@@ -181,12 +305,13 @@ pub fn recv(
         // SAFETY: buf is a live, writable slice of buf.len() bytes; msgrcv writes an mtype
         // and at most buf.len() - MTYPE_LEN bytes of mtext, all within it.
         let n = unsafe {
-            libc::msgrcv(
+            msgrcv(
                 q.0,
                 buf.as_mut_ptr().cast(),
                 buf.len() - MTYPE_LEN,
                 mtype,
                 f,
+                how,
             )
         };
         if n >= 0 {
@@ -318,6 +443,39 @@ mod tests {
         assert_eq!(&buf[MTYPE_LEN..MTYPE_LEN + n], b"abc");
         remove(q.0).unwrap();
         assert_eq!(send(q.0, &bytes, true), Err(QueueError::Gone));
+    }
+
+    #[test]
+    fn the_uncancellable_calls_behave_the_same() {
+        let q = Guard(create_private(0o600).unwrap());
+        let mut bytes = (7 as c_long).to_ne_bytes().to_vec();
+        bytes.extend_from_slice(b"abcdef");
+        send_nocancel(q.0, &bytes, true).unwrap();
+        let mut buf = [0u8; MTYPE_LEN + 4];
+        let nowait = RecvFlags {
+            nowait: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            recv_nocancel(q.0, &mut buf, 8, nowait),
+            Err(QueueError::Empty)
+        );
+        assert_eq!(
+            recv_nocancel(q.0, &mut buf, -7, nowait),
+            Err(QueueError::TooBig)
+        );
+        let cut = RecvFlags {
+            truncate: true,
+            ..nowait
+        };
+        assert_eq!(recv_nocancel(q.0, &mut buf, -7, cut), Ok(4));
+        assert_eq!(&buf[..], &bytes[..MTYPE_LEN + 4]);
+        remove(q.0).unwrap();
+        assert_eq!(send_nocancel(q.0, &bytes, true), Err(QueueError::Gone));
+        assert_eq!(
+            recv_nocancel(q.0, &mut buf, 0, nowait),
+            Err(QueueError::Gone)
+        );
     }
 
     #[test]

@@ -340,7 +340,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         ..Default::default()
     };
     loop {
-        match sysv::recv(root, buf.raw_mut(), 0, flags) {
+        match sysv::recv_nocancel(root, buf.raw_mut(), 0, flags) {
             Ok(n) => {
                 buf.set_mtext_len(n);
                 let Ok(mut r) = shared.router.lock() else {

@@ -61,7 +61,7 @@ pub struct SysvPort {
 
 impl Port for SysvPort {
     fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError> {
-        sysv::send(q, msg, true)
+        sysv::send_nocancel(q, msg, true)
     }
     fn queue_exists(&mut self, q: QueueId) -> bool {
         !matches!(sysv::stat(q), Err(QueueError::Gone))
@@ -192,7 +192,7 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
             return trim_after_backlogs(shared);
         };
         for item in batch {
-            if let Err(e) = sysv::send(queue, &item.bytes, false) {
+            if let Err(e) = sysv::send_nocancel(queue, &item.bytes, false) {
                 let Ok(mut r) = shared.router.lock() else {
                     return false;
                 };
