@@ -4,7 +4,7 @@
 use crate::log::Limiter;
 use crate::pending::{self, PendingStore};
 use crate::port::{persist, Drainers, Shared};
-use crate::router::{Handled, Rejected, Router};
+use crate::router::{Handled, Now, Rejected, Router};
 use crate::state;
 use crate::watcher::Watcher;
 use mipc::os::{self, signals::StopSignals};
@@ -348,7 +348,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
                         "router lock poisoned",
                     )));
                 };
-                let out = r.handle(&mut port, &mut buf, Instant::now());
+                let out = r.handle(&mut port, &mut buf, Now::lazy());
                 if !matches!(
                     out,
                     Ok(Handled::Forwarded

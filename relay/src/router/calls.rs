@@ -2,14 +2,14 @@
 //! the ERROR answers that end a call the relay cannot complete.
 
 use super::route::Delivery;
-use super::{Pending, Port, Rejected, Router};
+use super::{Now, Pending, Port, Rejected, Router};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
 use mipc::wire::control::ErrorAnswer;
 use mipc::wire::{CallTag, Header, MsgBuf};
 use mipc::MipcName;
 use std::os::raw::c_long;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A caller waiting for an answer the relay will not deliver: where and how to tell it.
 #[derive(Debug, Clone, Copy)]
@@ -100,7 +100,7 @@ impl Router {
             let Some(slot) = d.src else { return };
             if let Some(src) = self.entries.at_mut(slot) {
                 let until = (hdr.sync_flag > 0)
-                    .then(|| d.now + Duration::from_millis(hdr.sync_flag as u64));
+                    .then(|| d.now.get() + Duration::from_millis(hdr.sync_flag as u64));
                 let p = Pending {
                     callee: hdr.dst,
                     mtype: d.msg.mtype(),
@@ -127,14 +127,14 @@ impl Router {
         &self,
         src: &MipcName,
         first: Option<Pending>,
-        now: Instant,
+        now: &Now,
     ) -> bool {
         let mut next = first;
         for _ in 0..self.entries.len().min(64) {
             let Some(p) = next else {
                 return false;
             };
-            if p.until.is_some_and(|u| u <= now) {
+            if p.until.is_some_and(|u| u <= now.get()) {
                 return false;
             }
             if p.callee == *src {

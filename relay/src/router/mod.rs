@@ -86,6 +86,37 @@ pub struct Pending {
     pub until: Option<Instant>,
 }
 
+/// When a message is handled: a given time (tests, fuzzers), or the clock's, read when first
+/// needed. Most forwarded messages need none: only deadlines (timed calls, parked messages,
+/// the deadlock check over timed calls) and the relay's own messages do.
+#[derive(Debug, Clone)]
+pub struct Now(std::cell::Cell<Option<Instant>>);
+
+impl Now {
+    /// The clock's time, read on first use.
+    pub fn lazy() -> Now {
+        Now(std::cell::Cell::new(None))
+    }
+
+    /// The time.
+    pub fn get(&self) -> Instant {
+        match self.0.get() {
+            Some(t) => t,
+            None => {
+                let t = Instant::now();
+                self.0.set(Some(t));
+                t
+            }
+        }
+    }
+}
+
+impl From<Instant> for Now {
+    fn from(t: Instant) -> Now {
+        Now(std::cell::Cell::new(Some(t)))
+    }
+}
+
 /// One registered entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -374,7 +405,7 @@ impl Router {
 
     /// Handles one message received on the root queue. `msg` is sent on from where it lies
     /// (no copy; a sender trailer is appended in place for the send and taken off again);
-    /// `now` dates sync calls for the deadlock check.
+    /// `now` ([`Now`], or an [`Instant`]) dates sync calls for the deadlock check.
     ///
     /// # Errors
     /// [`Rejected`] says why the message was not delivered.
@@ -382,10 +413,10 @@ impl Router {
         &mut self,
         port: &mut impl Port,
         msg: &mut MsgBuf,
-        now: Instant,
+        now: impl Into<Now>,
     ) -> Result<Handled, Rejected> {
         self.handling = true;
-        let out = self.route(port, msg, now);
+        let out = self.route(port, msg, &now.into());
         self.handling = false;
         match out {
             Ok(Handled::Forwarded) => self.stats.forwarded += 1,

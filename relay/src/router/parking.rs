@@ -27,6 +27,7 @@ impl Router {
             now,
             ..
         } = *d;
+        let now = now.get();
         let item = Parked {
             bytes: bytes.to_vec(),
             until: (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64)),

@@ -3,12 +3,11 @@
 //! to the destination's queue or parked behind its backlog.
 
 use super::entries::Slot;
-use super::{Handled, Port, Rejected, Router};
+use super::{Handled, Now, Port, Rejected, Router};
 use mipc::events::MIPC_MSG_TYPE_PUBLISH;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::{self, CallTag, Header, Kind, MsgBuf};
 use mipc::MipcName;
-use std::time::Instant;
 
 /// A message on its way to a registered destination (what [`Router::park`] needs to keep
 /// it).
@@ -25,7 +24,7 @@ pub(super) struct Delivery<'a> {
     pub(super) bytes: &'a [u8],
     /// The call's tag when it is a sync request.
     pub(super) call: Option<CallTag>,
-    pub(super) now: Instant,
+    pub(super) now: &'a Now,
 }
 
 impl Router {
@@ -36,15 +35,15 @@ impl Router {
         &mut self,
         port: &mut impl Port,
         msg: &mut MsgBuf,
-        now: Instant,
+        now: &Now,
     ) -> Result<Handled, Rejected> {
         let hdr = msg.decode().map_err(Rejected::Malformed)?;
         if hdr.msg_type == MIPC_MSG_TYPE_PUBLISH {
             // Its dst_name is the event's name, not an entry's.
-            return self.publish(port, msg, &hdr, now);
+            return self.publish(port, msg, &hdr, now.get());
         }
         if hdr.dst.is_relay() {
-            return self.control(port, msg, &hdr, now);
+            return self.control(port, msg, &hdr, now.get());
         }
         if wire::is_control(hdr.msg_type) && hdr.msg_type != Kind::Ping.msg_type() {
             return Err(Rejected::Control(hdr.msg_type, hdr.src));
