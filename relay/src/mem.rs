@@ -22,6 +22,8 @@ pub struct MemPort {
     pub drains: Vec<mipc::MipcName>,
     /// The last receiver of each queue, as `IPC_STAT` would tell.
     pub receivers: BTreeMap<i32, i32>,
+    /// Pending calls as the pending-calls file would hold them: by slot, caller and call.
+    pub pending: BTreeMap<usize, (mipc::MipcName, crate::router::Pending)>,
 }
 
 impl MemPort {
@@ -81,9 +83,17 @@ impl Port for MemPort {
     }
     fn pending_changed(
         &mut self,
-        _slot: usize,
-        _caller: &mipc::MipcName,
-        _p: Option<&crate::router::Pending>,
+        slot: usize,
+        caller: &mipc::MipcName,
+        p: Option<&crate::router::Pending>,
     ) {
+        match p {
+            Some(p) => {
+                self.pending.insert(slot, (*caller, *p));
+            }
+            None => {
+                self.pending.remove(&slot);
+            }
+        }
     }
 }
