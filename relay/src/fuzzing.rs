@@ -203,6 +203,20 @@ fn check(r: &Router, port: &MemPort) {
         r.entries().count() <= MAX_ENTRIES,
         "the table grew past its ceiling"
     );
+    // What a later relay would take back is exactly the calls pending now.
+    let key = |c: &MipcName| c.as_bytes().to_vec();
+    let mut kept: Vec<_> = port.pending.values().copied().collect();
+    kept.sort_by_key(|(c, _)| key(c));
+    let mut pending: Vec<_> = r
+        .entries()
+        .filter_map(|(n, e)| e.pending.map(|p| (*n, p)))
+        .collect();
+    pending.sort_by_key(|(c, _)| key(c));
+    assert_eq!(
+        kept, pending,
+        "the pending-calls record differs from the table"
+    );
+    assert!(port.pending.keys().all(|&s| s < MAX_ENTRIES));
     for (q, msgs) in &port.queues {
         for m in msgs {
             assert!(
