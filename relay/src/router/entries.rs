@@ -148,14 +148,6 @@ impl Entries {
     }
 }
 
-impl<'a> IntoIterator for &'a Entries {
-    type Item = (&'a MipcName, &'a Entry);
-    type IntoIter = Box<dyn Iterator<Item = (&'a MipcName, &'a Entry)> + 'a>;
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

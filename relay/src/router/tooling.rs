@@ -371,7 +371,7 @@ impl Router {
         }
         let pids = std::mem::take(&mut self.direct_pids);
         let mut buf = MsgBuf::boxed();
-        for (name, e) in &self.entries {
+        for (name, e) in self.entries.iter() {
             if e.ext && e.pid.is_some_and(|p| pids.contains(&p)) {
                 buf.build(wire::Build {
                     mtype: MIPC_MSG_TYPE_DROP_ROUTES as c_long,
