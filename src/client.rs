@@ -110,7 +110,7 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
         entry: None,
         mtype: Kind::Hello.mtype(),
         expect: None,
-        deadline: timeout.deadline(Instant::now()),
+        deadline: timeout.deadline_from_now(),
         watch: None,
     };
     let mut extended = false;
@@ -261,7 +261,7 @@ pub fn call(
     check_payload(input.len() as u64)?;
     let entry = table::mine()?;
     let tag = entry.ext.then(next_tag);
-    let deadline = wait.deadline(Instant::now());
+    let deadline = wait.deadline_from_now();
     with_buf(|buf| {
         if !entry.ext {
             // Legacy relay: no tags, so drain stale answers first as the original did.
@@ -385,7 +385,7 @@ pub fn receive_response(
         entry: entry.as_deref(),
         mtype: api as c_long,
         expect: None,
-        deadline: wait.deadline(Instant::now()),
+        deadline: wait.deadline_from_now(),
         watch: None,
     };
     with_buf(|buf| {

@@ -17,7 +17,6 @@ use crate::wire::{Build, Header, Kind, MsgBuf, MTYPE_LEN};
 use std::cell::Cell;
 use std::os::raw::c_long;
 use std::sync::Mutex;
-use std::time::Instant;
 
 thread_local! {
     /// The request this thread was last handed: an answer from this thread matches it exactly.
@@ -54,7 +53,7 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout)
         let hdr = msg.decode().ok();
         return deliver(&entry, &mut msg, hdr, out);
     }
-    let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline(Instant::now()))?;
+    let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline_from_now())?;
     let flags = RecvFlags {
         nowait: wait.is_nowait(),
         ..Default::default()
@@ -143,7 +142,7 @@ fn receive_foreign(
     mtype: c_long,
     wait: RecvTimeout,
 ) -> Result<usize> {
-    let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline(Instant::now()))?;
+    let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline_from_now())?;
     let flags = RecvFlags {
         nowait: wait.is_nowait(),
         ..Default::default()
