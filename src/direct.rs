@@ -188,7 +188,7 @@ fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Rout
         Err(MipcError::Timeout) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let answer = LookupAnswer::get(wire::payload(buf.mtext(), &hdr));
+    let answer = LookupAnswer::get(hdr.payload(buf.mtext()));
     Ok(match answer {
         Some(LookupAnswer {
             status: 0,

@@ -18,6 +18,13 @@ thread_local! {
 pub fn remember(addr: usize, pid: Option<u32>) {
     let _ = RECENT.try_with(|r| {
         let mut r = r.borrow_mut();
+        // A program mostly receives into the same buffer again: update it in place.
+        if let (Some(last), Some(pid)) = (r.last_mut(), pid) {
+            if last.0 == addr {
+                last.1 = pid;
+                return;
+            }
+        }
         r.retain(|(a, _)| *a != addr);
         if let Some(pid) = pid {
             if r.len() >= REMEMBERED {

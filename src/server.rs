@@ -13,7 +13,7 @@ use crate::sysv::{self, QueueId, RecvFlags};
 use crate::table::{self, Serving, SERVING_MAX};
 use crate::timeout::RecvTimeout;
 use crate::wait::Waiting;
-use crate::wire::{Build, Header, Kind, MsgBuf, MTYPE_LEN};
+use crate::wire::{self, Build, Frame, Kind, MsgBuf, MTYPE_LEN};
 use std::cell::Cell;
 use std::os::raw::c_long;
 use std::sync::Mutex;
@@ -50,8 +50,8 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout)
         pos.and_then(|p| stash.remove(p))
     };
     if let Some(mut msg) = kept {
-        let hdr = msg.decode().ok();
-        return deliver(&entry, &mut msg, hdr, out);
+        let frame = wire::decode_frame(msg.mtext()).ok();
+        return deliver(&entry, &mut msg, frame, out);
     }
     let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline_from_now())?;
     let flags = RecvFlags {
@@ -62,17 +62,17 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout)
         let (n, decoded) = waiting.recv(queue, msg.raw_mut(), mtype, flags)?;
         msg.set_mtext_len(n);
         // SPEC §2: a receiver rejects bytes that are not a MIPC message (they are consumed).
-        let hdr = decoded.map_err(MipcError::BadMessage)?;
-        if mtype == 0 && hdr.src.is_relay() {
+        let frame = decoded.map_err(MipcError::BadMessage)?;
+        if mtype == 0 && wire::from_relay(msg.mtext()) {
             // The relay sends nothing but answers (pong, greeting, lookup, error) and the
             // request to drop direct routes; an answer that reaches a server loop is late,
             // and a handler that answered it would start a ping-pong with the relay.
-            if hdr.msg_type == Kind::DropRoutes.msg_type() {
+            if frame.msg_type == Kind::DropRoutes.msg_type() {
                 crate::direct::drop_all();
             }
             continue;
         }
-        return deliver(&entry, msg, Some(hdr), out);
+        return deliver(&entry, msg, Some(frame), out);
     })
 }
 
@@ -89,11 +89,11 @@ fn wake_type(want: c_long) -> c_long {
 fn deliver(
     entry: &crate::table::Entry,
     msg: &mut MsgBuf,
-    hdr: Option<Header>,
+    frame: Option<Frame>,
     out: &mut [u8],
 ) -> Result<usize> {
-    let bytes = match &hdr {
-        Some(h) => msg.as_sendable_untagged(h),
+    let bytes = match &frame {
+        Some(f) => msg.as_sendable_without_tag(f),
         None => msg.as_sendable(),
     };
     if bytes.len() > out.len() {
@@ -105,21 +105,21 @@ fn deliver(
     }
     out[..bytes.len()].copy_from_slice(bytes);
     // The sender's pid, when the relay appended it, for `mipc_sender_pid(out)`.
-    let sender = hdr.and_then(|h| h.sender_pid).filter(|&p| p != 0);
+    let sender = frame.and_then(|f| f.sender_pid).filter(|&p| p != 0);
     crate::origin::remember(out.as_ptr() as usize, sender);
     // Every tagged request is remembered by this thread (an answer to an async one, too,
     // must carry its tag, or its caller would take it for the answer it waits for); only
     // sync requests go on the entry's list for worker threads (async ones are rarely
     // answered and would crowd it).
-    let serving = hdr.and_then(|h| match h.tag {
+    let serving = frame.and_then(|f| match f.tag {
         Some(tag) if !tag.is_reply() => Some((
             Serving {
-                src: h.src,
-                api: h.msg_type,
+                src: wire::src_name(msg.mtext())?,
+                api: f.msg_type,
                 tag,
-                reply_queue: h.reply_queue.map(QueueId),
+                reply_queue: f.reply_queue.map(QueueId),
             },
-            h.sync_flag != 0,
+            f.sync_flag != 0,
         )),
         _ => None,
     });
@@ -209,7 +209,12 @@ fn answering(to: &MipcName, from: &MipcName, api: u32) -> Option<Serving> {
         Some(sv) => list.iter().position(|x| x.tag == sv.tag),
         None => list.iter().position(|x| x.src == *to && x.api == api),
     };
-    let found = pos.and_then(|p| list.remove(p));
+    // The oldest is the usual one: take it without moving the others.
+    let found = match pos {
+        Some(0) => list.pop_front(),
+        Some(p) => list.remove(p),
+        None => None,
+    };
     here.or(found)
 }
 
