@@ -89,6 +89,7 @@ pub fn next_tag() -> CallTag {
 
 static ROOT: AtomicI32 = AtomicI32::new(-1);
 
+#[inline]
 fn root() -> Result<QueueId> {
     let cached = ROOT.load(Ordering::Relaxed);
     if cached >= 0 {
@@ -110,6 +111,7 @@ fn root() -> Result<QueueId> {
 /// # Errors
 /// [`MipcError::RelayUnavailable`] when no relay runs; [`MipcError::DestinationBusy`] when
 /// `nowait` and the root queue is full; other queue errors.
+#[inline]
 pub fn send_to_relay(msg: &[u8], nowait: bool) -> Result<()> {
     for _ in 0..2 {
         let q = root()?;
@@ -148,11 +150,17 @@ const FULL_MAX_PAUSE: Duration = Duration::from_millis(5);
 /// # Errors
 /// [`MipcError::Timeout`] when `deadline` came first; [`MipcError::RelayStalled`] when the
 /// send timeout did (logged once per process on stderr); as [`send_to_relay`] otherwise.
+#[inline]
 pub fn send_to_relay_until(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
     match send_to_relay(msg, true) {
-        Err(MipcError::DestinationBusy) => {}
-        other => return other,
+        Err(MipcError::DestinationBusy) => send_when_room(msg, deadline),
+        other => other,
     }
+}
+
+/// The rest of [`send_to_relay_until`] once the root queue was found full.
+#[cold]
+fn send_when_room(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
     let start = Instant::now();
     let stall = config::send_timeout().map(|d| start + d);
     let limit = match (deadline, stall) {

@@ -90,6 +90,7 @@ impl MipcName {
     /// # Errors
     /// [`NameError::TooLong`] when the field has no NUL, [`NameError::Empty`] when it starts
     /// with one.
+    #[inline]
     pub fn check_field(field: &[u8; MIPC_NAME_MAX_LEN]) -> Result<usize, NameError> {
         for (i, w) in words(field).enumerate() {
             if let Some(k) = first_zero_byte(w) {

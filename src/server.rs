@@ -10,17 +10,19 @@ use crate::error::{MipcError, Result};
 use crate::link::{check_api, check_payload, send_to_relay_bounded, with_buf};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueId, RecvFlags};
-use crate::table::{self, Serving, SERVING_MAX};
+use crate::table::{self, Entry, Serving, SERVING_MAX};
 use crate::timeout::RecvTimeout;
 use crate::wait::Waiting;
 use crate::wire::{self, Build, Frame, Kind, MsgBuf, MTYPE_LEN};
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::os::raw::c_long;
+use std::sync::Arc;
 use std::sync::Mutex;
 
 thread_local! {
-    /// The request this thread was last handed: an answer from this thread matches it exactly.
-    static SERVING: Cell<Option<Serving>> = const { Cell::new(None) };
+    /// The request this thread was last handed, and the entry it came to: an answer from
+    /// this thread matches it exactly, without looking the entry up again.
+    static SERVING: RefCell<Option<(Serving, Arc<Entry>)>> = const { RefCell::new(None) };
 }
 
 fn type_matches(want: c_long, got: c_long) -> bool {
@@ -87,7 +89,7 @@ fn wake_type(want: c_long) -> c_long {
 
 /// Hands a received message to the caller without its tag, and remembers what it serves.
 fn deliver(
-    entry: &crate::table::Entry,
+    entry: &Arc<Entry>,
     msg: &mut MsgBuf,
     frame: Option<Frame>,
     out: &mut [u8],
@@ -130,7 +132,11 @@ fn deliver(
         }
         list.push_back(sv);
     }
-    let _ = SERVING.try_with(|s| s.set(serving.map(|(sv, _)| sv)));
+    let _ = SERVING.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            *s = serving.map(|(sv, _)| (sv, entry.clone()));
+        }
+    });
     Ok(bytes.len() - MTYPE_LEN)
 }
 
@@ -190,16 +196,21 @@ pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Resul
 /// answer per request.
 fn answering(to: &MipcName, from: &MipcName, api: u32) -> Option<Serving> {
     let here = SERVING
-        .try_with(|s| match s.get() {
-            Some(sv) if sv.src == *to && sv.api == api => {
-                s.set(None);
-                Some(sv)
+        .try_with(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            match &*s {
+                Some((sv, _)) if sv.src == *to && sv.api == api => s.take(),
+                _ => None,
             }
-            _ => None,
         })
         .ok()
         .flatten();
-    let Some(entry) = crate::table::by_name(from) else {
+    let (here, entry) = match here {
+        Some((sv, e)) if e.name == *from => (Some(sv), Some(e)),
+        Some((sv, _)) => (Some(sv), crate::table::by_name(from)),
+        None => (None, crate::table::by_name(from)),
+    };
+    let Some(entry) = entry else {
         return here;
     };
     let Ok(mut list) = entry.serving.lock() else {

@@ -40,6 +40,7 @@ impl<'a> Waiting<'a> {
     ///
     /// # Errors
     /// [`MipcError::Internal`] when the waker cannot run (the caller must not block then).
+    #[inline]
     pub fn arm(queue: QueueId, mtype: c_long, deadline: Option<Instant>) -> Result<Waiting<'a>> {
         let wake = match deadline {
             Some(d) => Some(timer::arm(d, queue, mtype).ok_or(MipcError::Internal)?),
@@ -86,6 +87,7 @@ impl<'a> Waiting<'a> {
     ///
     /// # Errors
     /// As above; [`MipcError::Timeout`] for an empty queue with `flags.nowait`; queue errors.
+    #[inline]
     pub fn recv(
         &self,
         queue: QueueId,

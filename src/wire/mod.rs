@@ -394,6 +394,7 @@ pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
 ///
 /// # Errors
 /// As [`decode`].
+#[inline]
 pub fn decode_frame(mtext: &[u8]) -> Result<Frame, WireError> {
     let f = layout(mtext)?;
     MipcName::check_field(field(mtext, OFF_SRC)).map_err(WireError::BadSource)?;
@@ -418,6 +419,7 @@ pub fn from_relay(mtext: &[u8]) -> bool {
 }
 
 /// The checks of [`decode`] but the names', and the fields but the names.
+#[inline]
 fn layout(mtext: &[u8]) -> Result<Frame, WireError> {
     let mut len = mtext.len();
     if len < MTEXT_HEADER_LEN {
