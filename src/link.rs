@@ -8,7 +8,7 @@ use crate::sysv::{self, QueueError, QueueId};
 use crate::wire::{
     CallTag, Envelope, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_PING,
 };
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -56,23 +56,23 @@ pub(crate) fn to_relay(
 }
 
 thread_local! {
-    static BUF: RefCell<Box<MsgBuf>> = RefCell::new(MsgBuf::boxed());
+    /// This thread's message buffer, while no call of the thread is using it.
+    static BUF: Cell<Option<Box<MsgBuf>>> = const { Cell::new(None) };
 }
 
-/// Runs `f` with this thread's message buffer (a fresh one if it is already in use).
-/// During thread or process teardown (an `atexit` handler) the thread's buffer may already
-/// be gone; a fresh one is used then too.
+/// Runs `f` with this thread's message buffer: it is taken out for the call and put back
+/// after, so a nested call (or one during thread or process teardown, when the thread's
+/// storage may already be gone) gets a fresh one.
 pub(crate) fn with_buf<R>(f: impl FnOnce(&mut MsgBuf) -> R) -> R {
-    let mut f = Some(f);
-    let done = BUF.try_with(|b| match b.try_borrow_mut() {
-        Ok(mut g) => f.take().map(|f| f(&mut g)),
-        Err(_) => None,
-    });
-    match (done, f) {
-        (Ok(Some(r)), _) => r,
-        (_, Some(f)) => f(&mut MsgBuf::boxed()),
-        (_, None) => unreachable!("the closure ran but returned no value"),
-    }
+    let mut buf = BUF
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(MsgBuf::boxed);
+    let r = f(&mut buf);
+    // A buffer a nested call put back meanwhile is dropped: one per thread is kept.
+    let _ = BUF.try_with(|b| b.set(Some(buf)));
+    r
 }
 
 static NEXT_CALL: AtomicU32 = AtomicU32::new(1);
