@@ -29,6 +29,7 @@ pub use crate::name::MIPC_NAME_MAX_LEN;
 use crate::name::{MipcName, NameError};
 use std::fmt;
 use std::mem::{offset_of, size_of};
+use std::num::NonZeroU32;
 use std::os::raw::{c_char, c_int, c_long, c_uchar, c_uint};
 
 pub use control::{Control, Envelope, Kind};
@@ -327,14 +328,17 @@ impl Frame {
     }
 }
 
-/// A call tag: which call a request or answer belongs to.
+/// A call tag: which call a request or answer belongs to. Never 0, so an `Option<CallTag>`
+/// is one word (headers are copied on every receive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CallTag(u32);
+pub struct CallTag(NonZeroU32);
 
 impl CallTag {
     /// The tag a caller puts on its request `id` (1 to 2^31 - 1).
     pub fn request(id: u32) -> Option<CallTag> {
-        (id != 0 && id & TAG_REPLY == 0).then_some(CallTag(id))
+        NonZeroU32::new(id)
+            .filter(|_| id & TAG_REPLY == 0)
+            .map(CallTag)
     }
     /// The tag of the answer to this request.
     pub fn reply(self) -> CallTag {
@@ -342,18 +346,20 @@ impl CallTag {
     }
     /// The call id.
     pub fn id(self) -> u32 {
-        self.0 & !TAG_REPLY
+        self.0.get() & !TAG_REPLY
     }
     /// Whether this tags an answer.
     pub fn is_reply(self) -> bool {
-        self.0 & TAG_REPLY != 0
+        self.0.get() & TAG_REPLY != 0
     }
     /// The raw value on the wire.
     pub fn raw(self) -> u32 {
-        self.0
+        self.0.get()
     }
     fn from_raw(raw: u32) -> Option<CallTag> {
-        (raw & !TAG_REPLY != 0).then_some(CallTag(raw))
+        NonZeroU32::new(raw)
+            .filter(|_| raw & !TAG_REPLY != 0)
+            .map(CallTag)
     }
 }
 
