@@ -36,6 +36,7 @@ impl Recent {
         }
     }
 
+    #[inline]
     fn remember(&mut self, addr: usize, pid: Option<u32>) {
         // A program mostly receives into the same buffer again: update it in place.
         if let (Some(last), Some(pid)) = (self.used().last_mut(), pid) {
@@ -44,6 +45,11 @@ impl Recent {
                 return;
             }
         }
+        self.remember_other(addr, pid);
+    }
+
+    #[cold]
+    fn remember_other(&mut self, addr: usize, pid: Option<u32>) {
         self.forget(addr);
         if let Some(pid) = pid {
             if self.len == REMEMBERED {
