@@ -46,11 +46,7 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout)
         return receive_foreign(queue, out, mtype, wait);
     };
     // Requests a sync call of this thread kept aside come first: they are the oldest.
-    let kept = {
-        let mut stash = entry.stash()?;
-        let pos = stash.iter().position(|m| type_matches(mtype, m.mtype()));
-        pos.and_then(|p| stash.remove(p))
-    };
+    let kept = entry.take_kept(|m| type_matches(mtype, m.mtype()))?;
     if let Some(mut msg) = kept {
         let frame = wire::decode_frame(msg.mtext()).ok();
         return deliver(&entry, &mut msg, frame, out);
@@ -100,7 +96,7 @@ fn deliver(
     };
     if bytes.len() > out.len() {
         // Keep it for a receive with a larger buffer: lose nothing.
-        entry.stash()?.push_front(Box::new(msg.clone()));
+        entry.keep(Box::new(msg.clone()), true)?;
         return Err(MipcError::BadArgument(
             "receive buffer too small for the waiting message (use MIPC_DEFAULT_MAX_MSG_SIZE)",
         ));

@@ -10,7 +10,7 @@
 
 use crate::error::{MipcError, RelayErrorCode, Result};
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
-use crate::table::{DirectWait, Entry, STASH_MAX};
+use crate::table::{DirectWait, Entry};
 use crate::timer::{self, Reason, WakeId};
 use crate::wire::control::ErrorAnswer;
 use crate::wire::{self, CallTag, Control, Frame, Kind, MsgBuf, WireError, MTYPE_LEN};
@@ -152,12 +152,7 @@ pub(crate) struct AnswerWait<'a> {
 /// # Errors
 /// [`MipcError::Internal`] on a poisoned lock.
 pub(crate) fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
-    let mut s = entry.stash()?;
-    if s.len() >= STASH_MAX {
-        s.pop_front();
-    }
-    s.push_back(msg);
-    Ok(())
+    entry.keep(msg, false)
 }
 
 /// Blocks until the answer `w.expect` (or, with `None`, any answer) arrives, the relay
