@@ -125,6 +125,29 @@ impl MipcName {
         })
     }
 
+    /// A name whose bytes were measured already (a C string read up to its NUL with
+    /// `strnlen`): `field` holds `len` bytes without a NUL, then zeros. Only the length is
+    /// checked, so the bytes are not scanned a second time.
+    ///
+    /// # Errors
+    /// [`NameError::Empty`] for 0 bytes, [`NameError::TooLong`] past [`NAME_MAX_BYTES`].
+    pub(crate) fn from_measured(
+        field: [u8; MIPC_NAME_MAX_LEN],
+        len: usize,
+    ) -> Result<Self, NameError> {
+        match len {
+            0 => Err(NameError::Empty),
+            1..=NAME_MAX_BYTES => {
+                debug_assert!(!field[..len].contains(&0) && field[len..].iter().all(|&b| b == 0));
+                Ok(MipcName {
+                    bytes: field,
+                    len: len as u8,
+                })
+            }
+            _ => Err(NameError::TooLong),
+        }
+    }
+
     /// The name's bytes, without a terminator.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]

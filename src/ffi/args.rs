@@ -20,8 +20,8 @@ pub(crate) unsafe fn name(p: *const c_char, arg: &'static str) -> Result<MipcNam
     let mut field = [0u8; MIPC_NAME_MAX_LEN];
     // SAFETY: len <= 32 bytes at p are readable (above) and field has 32.
     unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), field.as_mut_ptr(), len) };
-    // No NUL before len: the field holds the name NUL-padded, or 32 bytes without a NUL.
-    MipcName::from_field(&field).map_err(|e| MipcError::BadName(arg, e))
+    // strnlen found no NUL in the first len bytes, and the rest of field is zero.
+    MipcName::from_measured(field, len).map_err(|e| MipcError::BadName(arg, e))
 }
 
 /// An input payload: `len` bytes at `p` (NULL is allowed with `len` 0). The size is checked
