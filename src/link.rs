@@ -95,6 +95,12 @@ fn root() -> Result<QueueId> {
     if cached >= 0 {
         return Ok(QueueId(cached));
     }
+    open_root()
+}
+
+/// Looks the root queue up (the first send, or after the relay made it again).
+#[cold]
+fn open_root() -> Result<QueueId> {
     match sysv::open_key(config::root_key(), false, 0) {
         Ok(q) => {
             ROOT.store(q.0, Ordering::Relaxed);
@@ -113,18 +119,34 @@ fn root() -> Result<QueueId> {
 /// `nowait` and the root queue is full; other queue errors.
 #[inline]
 pub fn send_to_relay(msg: &[u8], nowait: bool) -> Result<()> {
-    for _ in 0..2 {
-        let q = root()?;
-        match sysv::send(q, msg, nowait) {
-            Ok(()) => return Ok(()),
-            Err(QueueError::Gone) => {
-                ROOT.store(-1, Ordering::Relaxed);
-            }
-            Err(QueueError::Full) => return Err(MipcError::DestinationBusy),
-            Err(e) => return Err(e.into()),
-        }
+    match sysv::send(root()?, msg, nowait) {
+        Ok(()) => Ok(()),
+        Err(e) => send_failed(e, msg, nowait),
     }
-    Err(MipcError::RelayUnavailable)
+}
+
+/// The rest of [`send_to_relay`] after its first try failed with `e`: a removed root queue
+/// is looked up and tried once more.
+#[cold]
+fn send_failed(e: QueueError, msg: &[u8], nowait: bool) -> Result<()> {
+    let e = match e {
+        QueueError::Gone => {
+            ROOT.store(-1, Ordering::Relaxed);
+            match sysv::send(root()?, msg, nowait) {
+                Ok(()) => return Ok(()),
+                Err(QueueError::Gone) => {
+                    ROOT.store(-1, Ordering::Relaxed);
+                    return Err(MipcError::RelayUnavailable);
+                }
+                Err(e) => e,
+            }
+        }
+        e => e,
+    };
+    match e {
+        QueueError::Full => Err(MipcError::DestinationBusy),
+        e => Err(e.into()),
+    }
 }
 
 /// Shortest pause of a send that found the root queue full.

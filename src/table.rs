@@ -168,17 +168,27 @@ pub fn register(entry: Entry) -> Result<Arc<Entry>> {
 pub fn mine() -> Result<Arc<Entry>> {
     let generation = GENERATION.load(Ordering::Acquire);
     let cached = MINE
-        .try_with(|m| match &*m.borrow() {
-            Some((g, e)) if *g == generation => Some(e.clone()),
+        .try_with(|m| match m.try_borrow().as_deref() {
+            Ok(Some((g, e))) if *g == generation => Some(e.clone()),
             _ => None,
         })
         .ok()
         .flatten();
-    if let Some(e) = cached {
-        return Ok(e);
+    match cached {
+        Some(e) => Ok(e),
+        None => find_mine(generation),
     }
+}
+
+/// Looks the calling thread's first entry up in the table and caches it for `generation`.
+#[cold]
+fn find_mine(generation: u64) -> Result<Arc<Entry>> {
     let e = by_thread(current_thread())?;
-    let _ = MINE.try_with(|m| *m.borrow_mut() = Some((generation, e.clone())));
+    let _ = MINE.try_with(|m| {
+        if let Ok(mut m) = m.try_borrow_mut() {
+            *m = Some((generation, e.clone()));
+        }
+    });
     Ok(e)
 }
 
