@@ -18,7 +18,7 @@ use crate::os::{self, ThreadId};
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
 use crate::table::{self, Entry};
 use crate::timeout::CallTimeout;
-use crate::wait::{is_request, stash, wait_answer, AnswerWait};
+use crate::wait::{stash, wait_answer, AnswerWait};
 use crate::wire::control::{Hello, HelloAnswer, HELLO_VERSION};
 use crate::wire::{self, Build, Control, Kind, MsgBuf, ThreadInfo, MIPC_MSG_TYPE_PING};
 use std::os::raw::c_long;
@@ -110,14 +110,14 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
         entry: None,
         mtype: Kind::Hello.mtype(),
         expect: None,
-        deadline: timeout.deadline(Instant::now()),
+        deadline: timeout.deadline_from_now(),
         watch: None,
     };
     let mut extended = false;
     loop {
         match wait_answer(&answer, buf) {
-            Ok(hdr) if hdr.msg_type == Kind::Hello.msg_type() && hdr.src.is_relay() => {
-                let status = HelloAnswer::decode(buf, &hdr).map(|a| a.status);
+            Ok(f) if f.msg_type == Kind::Hello.msg_type() && wire::from_relay(buf.mtext()) => {
+                let status = HelloAnswer::get(f.payload(buf.mtext())).map(|a| a.status);
                 return match status.and_then(RelayErrorCode::from_i32) {
                     None => Ok(true),
                     Some(code) => Err(MipcError::from_relay(code)),
@@ -261,7 +261,7 @@ pub fn call(
     check_payload(input.len() as u64)?;
     let entry = table::mine()?;
     let tag = entry.ext.then(next_tag);
-    let deadline = wait.deadline(Instant::now());
+    let deadline = wait.deadline_from_now();
     with_buf(|buf| {
         if !entry.ext {
             // Legacy relay: no tags, so drain stale answers first as the original did.
@@ -311,7 +311,7 @@ pub fn call(
             }
             other => other?,
         };
-        copy_answer(wire::payload(buf.mtext(), &hdr), out)
+        copy_answer(hdr.payload(buf.mtext()), out)
     })
 }
 
@@ -358,7 +358,7 @@ pub fn clear_responses(queue: QueueId, api: u32) -> Result<usize> {
             Ok(n) => {
                 buf.set_mtext_len(n);
                 match (&entry, buf.decode()) {
-                    (Some(e), Ok(h)) if e.ext && is_request(&h) => stash(e, buf.clone())?,
+                    (Some(e), Ok(h)) if e.ext && h.frame().is_request() => stash(e, buf.clone())?,
                     _ => dropped += 1,
                 }
             }
@@ -385,11 +385,11 @@ pub fn receive_response(
         entry: entry.as_deref(),
         mtype: api as c_long,
         expect: None,
-        deadline: wait.deadline(Instant::now()),
+        deadline: wait.deadline_from_now(),
         watch: None,
     };
     with_buf(|buf| {
-        let hdr = wait_answer(&answer, buf)?;
-        copy_answer(wire::payload(buf.mtext(), &hdr), out)
+        let f = wait_answer(&answer, buf)?;
+        copy_answer(f.payload(buf.mtext()), out)
     })
 }

@@ -30,7 +30,7 @@ use crate::wire::{self, Control, Kind, MsgBuf};
 use once_cell::sync::Lazy;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Messages sent through the relay after a direct send failed, before looking up again.
 pub(crate) const RELAY_SPELL: u32 = 64;
@@ -180,7 +180,7 @@ fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Rout
         entry: Some(entry),
         mtype,
         expect: Some(tag),
-        deadline: wait.deadline(Instant::now()),
+        deadline: wait.deadline_from_now(),
         watch: None,
     };
     let hdr = match wait_answer(&answer, buf) {
@@ -188,7 +188,7 @@ fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Rout
         Err(MipcError::Timeout) => return Ok(None),
         Err(e) => return Err(e),
     };
-    let answer = LookupAnswer::get(wire::payload(buf.mtext(), &hdr));
+    let answer = LookupAnswer::get(hdr.payload(buf.mtext()));
     Ok(match answer {
         Some(LookupAnswer {
             status: 0,

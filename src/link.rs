@@ -8,7 +8,7 @@ use crate::sysv::{self, QueueError, QueueId};
 use crate::wire::{
     CallTag, Envelope, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_PING,
 };
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -56,23 +56,23 @@ pub(crate) fn to_relay(
 }
 
 thread_local! {
-    static BUF: RefCell<Box<MsgBuf>> = RefCell::new(MsgBuf::boxed());
+    /// This thread's message buffer, while no call of the thread is using it.
+    static BUF: Cell<Option<Box<MsgBuf>>> = const { Cell::new(None) };
 }
 
-/// Runs `f` with this thread's message buffer (a fresh one if it is already in use).
-/// During thread or process teardown (an `atexit` handler) the thread's buffer may already
-/// be gone; a fresh one is used then too.
+/// Runs `f` with this thread's message buffer: it is taken out for the call and put back
+/// after, so a nested call (or one during thread or process teardown, when the thread's
+/// storage may already be gone) gets a fresh one.
 pub(crate) fn with_buf<R>(f: impl FnOnce(&mut MsgBuf) -> R) -> R {
-    let mut f = Some(f);
-    let done = BUF.try_with(|b| match b.try_borrow_mut() {
-        Ok(mut g) => f.take().map(|f| f(&mut g)),
-        Err(_) => None,
-    });
-    match (done, f) {
-        (Ok(Some(r)), _) => r,
-        (_, Some(f)) => f(&mut MsgBuf::boxed()),
-        (_, None) => unreachable!("the closure ran but returned no value"),
-    }
+    let mut buf = BUF
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(MsgBuf::boxed);
+    let r = f(&mut buf);
+    // A buffer a nested call put back meanwhile is dropped: one per thread is kept.
+    let _ = BUF.try_with(|b| b.set(Some(buf)));
+    r
 }
 
 static NEXT_CALL: AtomicU32 = AtomicU32::new(1);
@@ -89,11 +89,18 @@ pub fn next_tag() -> CallTag {
 
 static ROOT: AtomicI32 = AtomicI32::new(-1);
 
+#[inline]
 fn root() -> Result<QueueId> {
     let cached = ROOT.load(Ordering::Relaxed);
     if cached >= 0 {
         return Ok(QueueId(cached));
     }
+    open_root()
+}
+
+/// Looks the root queue up (the first send, or after the relay made it again).
+#[cold]
+fn open_root() -> Result<QueueId> {
     match sysv::open_key(config::root_key(), false, 0) {
         Ok(q) => {
             ROOT.store(q.0, Ordering::Relaxed);
@@ -110,19 +117,36 @@ fn root() -> Result<QueueId> {
 /// # Errors
 /// [`MipcError::RelayUnavailable`] when no relay runs; [`MipcError::DestinationBusy`] when
 /// `nowait` and the root queue is full; other queue errors.
+#[inline]
 pub fn send_to_relay(msg: &[u8], nowait: bool) -> Result<()> {
-    for _ in 0..2 {
-        let q = root()?;
-        match sysv::send(q, msg, nowait) {
-            Ok(()) => return Ok(()),
-            Err(QueueError::Gone) => {
-                ROOT.store(-1, Ordering::Relaxed);
-            }
-            Err(QueueError::Full) => return Err(MipcError::DestinationBusy),
-            Err(e) => return Err(e.into()),
-        }
+    match sysv::send(root()?, msg, nowait) {
+        Ok(()) => Ok(()),
+        Err(e) => send_failed(e, msg, nowait),
     }
-    Err(MipcError::RelayUnavailable)
+}
+
+/// The rest of [`send_to_relay`] after its first try failed with `e`: a removed root queue
+/// is looked up and tried once more.
+#[cold]
+fn send_failed(e: QueueError, msg: &[u8], nowait: bool) -> Result<()> {
+    let e = match e {
+        QueueError::Gone => {
+            ROOT.store(-1, Ordering::Relaxed);
+            match sysv::send(root()?, msg, nowait) {
+                Ok(()) => return Ok(()),
+                Err(QueueError::Gone) => {
+                    ROOT.store(-1, Ordering::Relaxed);
+                    return Err(MipcError::RelayUnavailable);
+                }
+                Err(e) => e,
+            }
+        }
+        e => e,
+    };
+    match e {
+        QueueError::Full => Err(MipcError::DestinationBusy),
+        e => Err(e.into()),
+    }
 }
 
 /// Shortest pause of a send that found the root queue full.
@@ -148,11 +172,17 @@ const FULL_MAX_PAUSE: Duration = Duration::from_millis(5);
 /// # Errors
 /// [`MipcError::Timeout`] when `deadline` came first; [`MipcError::RelayStalled`] when the
 /// send timeout did (logged once per process on stderr); as [`send_to_relay`] otherwise.
+#[inline]
 pub fn send_to_relay_until(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
     match send_to_relay(msg, true) {
-        Err(MipcError::DestinationBusy) => {}
-        other => return other,
+        Err(MipcError::DestinationBusy) => send_when_room(msg, deadline),
+        other => other,
     }
+}
+
+/// The rest of [`send_to_relay_until`] once the root queue was found full.
+#[cold]
+fn send_when_room(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
     let start = Instant::now();
     let stall = config::send_timeout().map(|d| start + d);
     let limit = match (deadline, stall) {

@@ -81,25 +81,70 @@ impl MipcName {
         }
     }
 
-    /// Reads a name from a fixed wire field: the bytes up to the first NUL, which must lie
-    /// within the field.
+    /// Checks a fixed wire field and returns the length of the name in it: the bytes up to
+    /// the first NUL, which must lie within the field.
+    ///
+    /// The field is read a word (8 bytes) at a time: every message received passes here
+    /// twice, so this is on the path of every call.
     ///
     /// # Errors
     /// [`NameError::TooLong`] when the field has no NUL, [`NameError::Empty`] when it starts
     /// with one.
+    #[inline]
+    pub fn check_field(field: &[u8; MIPC_NAME_MAX_LEN]) -> Result<usize, NameError> {
+        for (i, w) in words(field).enumerate() {
+            if let Some(k) = first_zero_byte(w) {
+                return match i * WORD + k {
+                    0 => Err(NameError::Empty),
+                    len => Ok(len),
+                };
+            }
+        }
+        Err(NameError::TooLong)
+    }
+
+    /// Reads a name from a fixed wire field (see [`MipcName::check_field`]).
+    ///
+    /// # Errors
+    /// As [`MipcName::check_field`].
     pub fn from_field(field: &[u8; MIPC_NAME_MAX_LEN]) -> Result<Self, NameError> {
-        match field.iter().position(|&b| b == 0) {
-            Some(0) => Err(NameError::Empty),
-            Some(end) => {
-                // Bytes before the first NUL hold no NUL: keep them, zero the tail.
-                let mut bytes = *field;
-                bytes[end..].fill(0);
+        let len = Self::check_field(field)?;
+        let mut bytes = [0u8; MIPC_NAME_MAX_LEN];
+        for ((i, w), out) in words(field).enumerate().zip(bytes.chunks_exact_mut(WORD)) {
+            // Keep the bytes before the NUL; the rest of the field stays zero.
+            let keep = match len.saturating_sub(i * WORD) {
+                0 => 0,
+                n if n >= WORD => w,
+                n => w & ((1u64 << (8 * n)) - 1),
+            };
+            out.copy_from_slice(&keep.to_le_bytes());
+        }
+        Ok(MipcName {
+            bytes,
+            len: len as u8,
+        })
+    }
+
+    /// A name whose bytes were measured already (a C string read up to its NUL with
+    /// `strnlen`): `field` holds `len` bytes without a NUL, then zeros. Only the length is
+    /// checked, so the bytes are not scanned a second time.
+    ///
+    /// # Errors
+    /// [`NameError::Empty`] for 0 bytes, [`NameError::TooLong`] past [`NAME_MAX_BYTES`].
+    pub(crate) fn from_measured(
+        field: [u8; MIPC_NAME_MAX_LEN],
+        len: usize,
+    ) -> Result<Self, NameError> {
+        match len {
+            0 => Err(NameError::Empty),
+            1..=NAME_MAX_BYTES => {
+                debug_assert!(!field[..len].contains(&0) && field[len..].iter().all(|&b| b == 0));
                 Ok(MipcName {
-                    bytes,
-                    len: end as u8,
+                    bytes: field,
+                    len: len as u8,
                 })
             }
-            None => Err(NameError::TooLong),
+            _ => Err(NameError::TooLong),
         }
     }
 
@@ -119,9 +164,29 @@ impl MipcName {
     }
 }
 
+const WORD: usize = 8;
+
+/// The words of a field, little-endian whatever the target: byte k is bits 8k..8k+8.
+fn words(field: &[u8; MIPC_NAME_MAX_LEN]) -> impl Iterator<Item = u64> + '_ {
+    field
+        .chunks_exact(WORD)
+        .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of one word")))
+}
+
+/// The index of the first zero byte of `w` read little-endian (byte 0 in bits 0..8).
+fn first_zero_byte(w: u64) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The lowest bit set is exact: a false positive only appears above a true zero byte.
+    let zeros = w.wrapping_sub(LOW) & !w & HIGH;
+    (zeros != 0).then(|| zeros.trailing_zeros() as usize / 8)
+}
+
 impl PartialEq for MipcName {
     fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+        // Every constructor zeroes the bytes after the name, so the whole fields compare
+        // (a fixed 32-byte compare, no call to memcmp).
+        self.len == other.len && self.bytes == other.bytes
     }
 }
 
@@ -180,5 +245,34 @@ mod tests {
             MipcName::new(b"alarm_apm").unwrap()
         );
         assert!(MipcName::RELAY.is_relay());
+    }
+
+    #[test]
+    fn field_read_by_words_matches_bytes() {
+        // Every length, with junk after the NUL and high bytes (0x80, 0xFF) in the name.
+        for len in 0..=MIPC_NAME_MAX_LEN {
+            for fill in [b'a', 0x80, 0xFF, 0x01] {
+                let mut field = [0x55u8; MIPC_NAME_MAX_LEN];
+                field[..len].fill(fill);
+                if len < MIPC_NAME_MAX_LEN {
+                    field[len] = 0;
+                }
+                let expect = if len == MIPC_NAME_MAX_LEN {
+                    Err(NameError::TooLong)
+                } else {
+                    MipcName::new(&field[..len])
+                };
+                let got = MipcName::from_field(&field);
+                assert_eq!(got, expect, "len {len} fill {fill:#x}");
+                if let Ok(n) = got {
+                    assert_eq!(n.as_bytes(), &field[..len]);
+                    assert!(n.field()[len..].iter().all(|&b| b == 0));
+                }
+            }
+        }
+        assert_ne!(
+            MipcName::new(b"ab").unwrap(),
+            MipcName::new(b"abc").unwrap()
+        );
     }
 }

@@ -8,22 +8,66 @@ use std::cell::RefCell;
 /// How many recent receive buffers a thread remembers.
 const REMEMBERED: usize = 8;
 
+/// (buffer address, sender pid) of a thread's last receives, oldest first. A fixed array
+/// (no heap, nothing to drop) keeps the per-receive cost to one cheap thread-local access.
+struct Recent {
+    slots: [(usize, u32); REMEMBERED],
+    len: usize,
+}
+
 thread_local! {
-    /// (buffer address, sender pid) of this thread's last receives, newest last.
-    static RECENT: RefCell<Vec<(usize, u32)>> = const { RefCell::new(Vec::new()) };
+    static RECENT: RefCell<Recent> = const {
+        RefCell::new(Recent {
+            slots: [(0, 0); REMEMBERED],
+            len: 0,
+        })
+    };
+}
+
+impl Recent {
+    fn used(&mut self) -> &mut [(usize, u32)] {
+        &mut self.slots[..self.len]
+    }
+
+    fn forget(&mut self, addr: usize) {
+        if let Some(i) = self.used().iter().position(|(a, _)| *a == addr) {
+            self.used()[i..].rotate_left(1);
+            self.len -= 1;
+        }
+    }
+
+    #[inline]
+    fn remember(&mut self, addr: usize, pid: Option<u32>) {
+        // A program mostly receives into the same buffer again: update it in place.
+        if let (Some(last), Some(pid)) = (self.used().last_mut(), pid) {
+            if last.0 == addr {
+                last.1 = pid;
+                return;
+            }
+        }
+        self.remember_other(addr, pid);
+    }
+
+    #[cold]
+    fn remember_other(&mut self, addr: usize, pid: Option<u32>) {
+        self.forget(addr);
+        if let Some(pid) = pid {
+            if self.len == REMEMBERED {
+                self.slots.rotate_left(1);
+                self.len -= 1;
+            }
+            self.slots[self.len] = (addr, pid);
+            self.len += 1;
+        }
+    }
 }
 
 /// Records that the message just received into the buffer at `addr` came from process `pid`
 /// (`None`: unknown, which forgets what the buffer held before).
 pub fn remember(addr: usize, pid: Option<u32>) {
     let _ = RECENT.try_with(|r| {
-        let mut r = r.borrow_mut();
-        r.retain(|(a, _)| *a != addr);
-        if let Some(pid) = pid {
-            if r.len() >= REMEMBERED {
-                r.remove(0);
-            }
-            r.push((addr, pid));
+        if let Ok(mut r) = r.try_borrow_mut() {
+            r.remember(addr, pid);
         }
     });
 }
@@ -32,7 +76,10 @@ pub fn remember(addr: usize, pid: Option<u32>) {
 /// thread, if the relay reported it.
 pub fn recall(addr: usize) -> Option<u32> {
     RECENT
-        .try_with(|r| r.borrow().iter().find(|(a, _)| *a == addr).map(|(_, p)| *p))
+        .try_with(|r| {
+            let mut r = r.try_borrow_mut().ok()?;
+            r.used().iter().find(|(a, _)| *a == addr).map(|(_, p)| *p)
+        })
         .ok()
         .flatten()
 }

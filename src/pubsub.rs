@@ -90,7 +90,8 @@ fn exchange<C: Control>(msg: &C, status: impl Fn(&MsgBuf, &Header) -> Option<i32
             deadline: Some(deadline),
             watch: None,
         };
-        let hdr = wait::wait_answer(&w, buf)?;
+        wait::wait_answer(&w, buf)?;
+        let hdr = buf.decode().map_err(MipcError::BadMessage)?;
         if !hdr.src.is_relay() {
             return Err(MipcError::BadArgument(
                 "unexpected answer to a subscription",

@@ -10,18 +10,19 @@ use crate::error::{MipcError, Result};
 use crate::link::{check_api, check_payload, send_to_relay_bounded, with_buf};
 use crate::name::MipcName;
 use crate::sysv::{self, QueueId, RecvFlags};
-use crate::table::{self, Serving, SERVING_MAX};
+use crate::table::{self, Entry, Serving, SERVING_MAX};
 use crate::timeout::RecvTimeout;
 use crate::wait::Waiting;
-use crate::wire::{Build, Header, Kind, MsgBuf, MTYPE_LEN};
-use std::cell::Cell;
+use crate::wire::{self, Build, Frame, Kind, MsgBuf, MTYPE_LEN};
+use std::cell::RefCell;
 use std::os::raw::c_long;
+use std::sync::Arc;
 use std::sync::Mutex;
-use std::time::Instant;
 
 thread_local! {
-    /// The request this thread was last handed: an answer from this thread matches it exactly.
-    static SERVING: Cell<Option<Serving>> = const { Cell::new(None) };
+    /// The request this thread was last handed, and the entry it came to: an answer from
+    /// this thread matches it exactly, without looking the entry up again.
+    static SERVING: RefCell<Option<(Serving, Arc<Entry>)>> = const { RefCell::new(None) };
 }
 
 fn type_matches(want: c_long, got: c_long) -> bool {
@@ -45,16 +46,12 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout)
         return receive_foreign(queue, out, mtype, wait);
     };
     // Requests a sync call of this thread kept aside come first: they are the oldest.
-    let kept = {
-        let mut stash = entry.stash()?;
-        let pos = stash.iter().position(|m| type_matches(mtype, m.mtype()));
-        pos.and_then(|p| stash.remove(p))
-    };
+    let kept = entry.take_kept(|m| type_matches(mtype, m.mtype()))?;
     if let Some(mut msg) = kept {
-        let hdr = msg.decode().ok();
-        return deliver(&entry, &mut msg, hdr, out);
+        let frame = wire::decode_frame(msg.mtext()).ok();
+        return deliver(&entry, &mut msg, frame, out);
     }
-    let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline(Instant::now()))?;
+    let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline_from_now())?;
     let flags = RecvFlags {
         nowait: wait.is_nowait(),
         ..Default::default()
@@ -63,17 +60,17 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout)
         let (n, decoded) = waiting.recv(queue, msg.raw_mut(), mtype, flags)?;
         msg.set_mtext_len(n);
         // SPEC §2: a receiver rejects bytes that are not a MIPC message (they are consumed).
-        let hdr = decoded.map_err(MipcError::BadMessage)?;
-        if mtype == 0 && hdr.src.is_relay() {
+        let frame = decoded.map_err(MipcError::BadMessage)?;
+        if mtype == 0 && wire::from_relay(msg.mtext()) {
             // The relay sends nothing but answers (pong, greeting, lookup, error) and the
             // request to drop direct routes; an answer that reaches a server loop is late,
             // and a handler that answered it would start a ping-pong with the relay.
-            if hdr.msg_type == Kind::DropRoutes.msg_type() {
+            if frame.msg_type == Kind::DropRoutes.msg_type() {
                 crate::direct::drop_all();
             }
             continue;
         }
-        return deliver(&entry, msg, Some(hdr), out);
+        return deliver(&entry, msg, Some(frame), out);
     })
 }
 
@@ -88,39 +85,39 @@ fn wake_type(want: c_long) -> c_long {
 
 /// Hands a received message to the caller without its tag, and remembers what it serves.
 fn deliver(
-    entry: &crate::table::Entry,
+    entry: &Arc<Entry>,
     msg: &mut MsgBuf,
-    hdr: Option<Header>,
+    frame: Option<Frame>,
     out: &mut [u8],
 ) -> Result<usize> {
-    let bytes = match &hdr {
-        Some(h) => msg.as_sendable_untagged(h),
+    let bytes = match &frame {
+        Some(f) => msg.as_sendable_without_tag(f),
         None => msg.as_sendable(),
     };
     if bytes.len() > out.len() {
         // Keep it for a receive with a larger buffer: lose nothing.
-        entry.stash()?.push_front(Box::new(msg.clone()));
+        entry.keep(Box::new(msg.clone()), true)?;
         return Err(MipcError::BadArgument(
             "receive buffer too small for the waiting message (use MIPC_DEFAULT_MAX_MSG_SIZE)",
         ));
     }
     out[..bytes.len()].copy_from_slice(bytes);
     // The sender's pid, when the relay appended it, for `mipc_sender_pid(out)`.
-    let sender = hdr.and_then(|h| h.sender_pid).filter(|&p| p != 0);
+    let sender = frame.and_then(|f| f.sender_pid).filter(|&p| p != 0);
     crate::origin::remember(out.as_ptr() as usize, sender);
     // Every tagged request is remembered by this thread (an answer to an async one, too,
     // must carry its tag, or its caller would take it for the answer it waits for); only
     // sync requests go on the entry's list for worker threads (async ones are rarely
     // answered and would crowd it).
-    let serving = hdr.and_then(|h| match h.tag {
+    let serving = frame.and_then(|f| match f.tag {
         Some(tag) if !tag.is_reply() => Some((
             Serving {
-                src: h.src,
-                api: h.msg_type,
+                src: wire::src_name(msg.mtext())?,
+                api: f.msg_type,
                 tag,
-                reply_queue: h.reply_queue.map(QueueId),
+                reply_queue: f.reply_queue.map(QueueId),
             },
-            h.sync_flag != 0,
+            f.sync_flag != 0,
         )),
         _ => None,
     });
@@ -131,7 +128,11 @@ fn deliver(
         }
         list.push_back(sv);
     }
-    let _ = SERVING.try_with(|s| s.set(serving.map(|(sv, _)| sv)));
+    let _ = SERVING.try_with(|s| {
+        if let Ok(mut s) = s.try_borrow_mut() {
+            *s = serving.map(|(sv, _)| (sv, entry.clone()));
+        }
+    });
     Ok(bytes.len() - MTYPE_LEN)
 }
 
@@ -143,7 +144,7 @@ fn receive_foreign(
     mtype: c_long,
     wait: RecvTimeout,
 ) -> Result<usize> {
-    let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline(Instant::now()))?;
+    let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline_from_now())?;
     let flags = RecvFlags {
         nowait: wait.is_nowait(),
         ..Default::default()
@@ -191,16 +192,21 @@ pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Resul
 /// answer per request.
 fn answering(to: &MipcName, from: &MipcName, api: u32) -> Option<Serving> {
     let here = SERVING
-        .try_with(|s| match s.get() {
-            Some(sv) if sv.src == *to && sv.api == api => {
-                s.set(None);
-                Some(sv)
+        .try_with(|s| {
+            let mut s = s.try_borrow_mut().ok()?;
+            match &*s {
+                Some((sv, _)) if sv.src == *to && sv.api == api => s.take(),
+                _ => None,
             }
-            _ => None,
         })
         .ok()
         .flatten();
-    let Some(entry) = crate::table::by_name(from) else {
+    let (here, entry) = match here {
+        Some((sv, e)) if e.name == *from => (Some(sv), Some(e)),
+        Some((sv, _)) => (Some(sv), crate::table::by_name(from)),
+        None => (None, crate::table::by_name(from)),
+    };
+    let Some(entry) = entry else {
         return here;
     };
     let Ok(mut list) = entry.serving.lock() else {
@@ -210,7 +216,12 @@ fn answering(to: &MipcName, from: &MipcName, api: u32) -> Option<Serving> {
         Some(sv) => list.iter().position(|x| x.tag == sv.tag),
         None => list.iter().position(|x| x.src == *to && x.api == api),
     };
-    let found = pos.and_then(|p| list.remove(p));
+    // The oldest is the usual one: take it without moving the others.
+    let found = match pos {
+        Some(0) => list.pop_front(),
+        Some(p) => list.remove(p),
+        None => None,
+    };
     here.or(found)
 }
 

@@ -123,6 +123,7 @@ pub fn open_key(key: i32, create: bool, mode: u32) -> Result<QueueId, QueueError
 /// # Errors
 /// [`QueueError::Full`] (with `nowait`), [`QueueError::Gone`], [`QueueError::Permission`],
 /// or [`QueueError::Os`] for a message shorter than an `mtype` (`EINVAL`).
+#[inline]
 pub fn send(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
     send_via(q, msg, nowait, Calls::Libc)
 }
@@ -262,6 +263,7 @@ pub struct RecvFlags {
 /// [`QueueError::Empty`] (with `nowait`), [`QueueError::Gone`], [`QueueError::TooBig`],
 /// [`QueueError::Permission`], [`QueueError::Interrupted`] (when asked for), or
 /// [`QueueError::Os`] when `buf` cannot hold an `mtype`.
+#[inline]
 pub fn recv(
     q: QueueId,
     buf: &mut [u8],

@@ -9,7 +9,7 @@ use crate::wire::MsgBuf;
 use once_cell::sync::Lazy;
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Most requests an entry keeps aside while its thread waits for an answer (they are handed
@@ -31,8 +31,12 @@ pub struct Entry {
     pub ext: bool,
     /// `mipc_init` created the queue, so this process removes it when done.
     pub owned: bool,
-    /// Requests received while the owning thread waited for an answer, oldest first.
-    pub stash: Mutex<VecDeque<Box<MsgBuf>>>,
+    /// Requests received while the owning thread waited for an answer, oldest first
+    /// (see [`Entry::keep`]).
+    stash: Mutex<VecDeque<Box<MsgBuf>>>,
+    /// Whether `stash` may hold a message: a receive finds an empty stash with one atomic
+    /// load instead of a lock.
+    kept: AtomicBool,
     /// The direct call this entry's thread waits on, if any: the waker wakes it with "peer
     /// died" when that server's process exits (`timer.rs`).
     pub direct_wait: Mutex<Option<DirectWait>>,
@@ -80,17 +84,49 @@ impl Entry {
             ext,
             owned,
             stash: Mutex::new(VecDeque::new()),
+            kept: AtomicBool::new(false),
             direct_wait: Mutex::new(None),
             serving: Mutex::new(VecDeque::new()),
         }
     }
 
-    /// Locks the stash.
+    fn stash(&self) -> Result<MutexGuard<'_, VecDeque<Box<MsgBuf>>>> {
+        self.stash.lock().map_err(|_| MipcError::Internal)
+    }
+
+    /// Keeps a message for the entry's next receive: after the others, or (`first`) before
+    /// them. Past [`STASH_MAX`] the oldest is dropped.
     ///
     /// # Errors
-    /// [`MipcError::Internal`] when a panic poisoned it.
-    pub fn stash(&self) -> Result<MutexGuard<'_, VecDeque<Box<MsgBuf>>>> {
-        self.stash.lock().map_err(|_| MipcError::Internal)
+    /// [`MipcError::Internal`] when a panic poisoned the stash.
+    pub fn keep(&self, msg: Box<MsgBuf>, first: bool) -> Result<()> {
+        let mut s = self.stash()?;
+        if first {
+            s.push_front(msg);
+        } else {
+            if s.len() >= STASH_MAX {
+                s.pop_front();
+            }
+            s.push_back(msg);
+        }
+        self.kept.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Takes the oldest kept message that `pick` accepts.
+    ///
+    /// # Errors
+    /// [`MipcError::Internal`] when a panic poisoned the stash.
+    pub fn take_kept(&self, pick: impl Fn(&MsgBuf) -> bool) -> Result<Option<Box<MsgBuf>>> {
+        if !self.kept.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let mut s = self.stash()?;
+        let msg = s.iter().position(|m| pick(m)).and_then(|p| s.remove(p));
+        if s.is_empty() {
+            self.kept.store(false, Ordering::Release);
+        }
+        Ok(msg)
     }
 }
 
@@ -132,17 +168,27 @@ pub fn register(entry: Entry) -> Result<Arc<Entry>> {
 pub fn mine() -> Result<Arc<Entry>> {
     let generation = GENERATION.load(Ordering::Acquire);
     let cached = MINE
-        .try_with(|m| match &*m.borrow() {
-            Some((g, e)) if *g == generation => Some(e.clone()),
+        .try_with(|m| match m.try_borrow().as_deref() {
+            Ok(Some((g, e))) if *g == generation => Some(e.clone()),
             _ => None,
         })
         .ok()
         .flatten();
-    if let Some(e) = cached {
-        return Ok(e);
+    match cached {
+        Some(e) => Ok(e),
+        None => find_mine(generation),
     }
+}
+
+/// Looks the calling thread's first entry up in the table and caches it for `generation`.
+#[cold]
+fn find_mine(generation: u64) -> Result<Arc<Entry>> {
     let e = by_thread(current_thread())?;
-    let _ = MINE.try_with(|m| *m.borrow_mut() = Some((generation, e.clone())));
+    let _ = MINE.try_with(|m| {
+        if let Ok(mut m) = m.try_borrow_mut() {
+            *m = Some((generation, e.clone()));
+        }
+    });
     Ok(e)
 }
 

@@ -49,6 +49,12 @@ impl CallTimeout {
         self.0.map(|d| start + d)
     }
 
+    /// When a call that starts now gives up (`None`: never). Reads the clock only when
+    /// there is a limit: a call that waits forever costs no clock read.
+    pub fn deadline_from_now(self) -> Option<Instant> {
+        self.0.map(|d| Instant::now() + d)
+    }
+
     /// The request's `sync_flag`: the milliseconds the caller waits, or -1 for forever.
     pub fn sync_flag(self) -> i32 {
         match self.0 {
@@ -89,6 +95,15 @@ impl RecvTimeout {
     pub fn deadline(self, start: Instant) -> Option<Instant> {
         match self {
             RecvTimeout::After(d) => Some(start + d),
+            RecvTimeout::Forever | RecvTimeout::NoWait => None,
+        }
+    }
+
+    /// When a receive that starts now gives up, if it blocks with a limit. Reads the clock
+    /// only then.
+    pub fn deadline_from_now(self) -> Option<Instant> {
+        match self {
+            RecvTimeout::After(d) => Some(Instant::now() + d),
             RecvTimeout::Forever | RecvTimeout::NoWait => None,
         }
     }

@@ -17,7 +17,7 @@ use crate::os::fd::{self, Doorbell, Timer};
 use crate::os::{self as os, pid_alive};
 use crate::sysv::{self, QueueError, QueueId};
 use crate::wire::control::Wake;
-use crate::wire::{Control, Envelope, Header, Kind, MsgBuf};
+use crate::wire::{Control, Envelope, Frame, Kind, MsgBuf};
 use once_cell::sync::Lazy;
 use std::collections::BTreeSet;
 use std::os::fd::{AsFd, OwnedFd};
@@ -178,8 +178,8 @@ pub fn wake_message(buf: &mut MsgBuf, mtype: c_long, id: u64, reason: Reason) {
 
 /// Whether a received message is a WAKE (put there by a waker, never by a peer: the relay
 /// forwards no reserved type but PING).
-pub fn is_wake(hdr: &Header) -> bool {
-    hdr.msg_type == Kind::Wake.msg_type() && hdr.src.is_relay()
+pub fn is_wake(f: &Frame, mtext: &[u8]) -> bool {
+    f.msg_type == Kind::Wake.msg_type() && crate::wire::from_relay(mtext)
 }
 
 /// Why the WAKE whose payload is `payload` woke wait `id`, if it is that wait's WAKE.

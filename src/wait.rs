@@ -10,10 +10,10 @@
 
 use crate::error::{MipcError, RelayErrorCode, Result};
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
-use crate::table::{DirectWait, Entry, STASH_MAX};
+use crate::table::{DirectWait, Entry};
 use crate::timer::{self, Reason, WakeId};
 use crate::wire::control::ErrorAnswer;
-use crate::wire::{self, CallTag, Control, Header, Kind, MsgBuf, WireError, MTYPE_LEN};
+use crate::wire::{self, CallTag, Control, Frame, Kind, MsgBuf, WireError, MTYPE_LEN};
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -40,6 +40,7 @@ impl<'a> Waiting<'a> {
     ///
     /// # Errors
     /// [`MipcError::Internal`] when the waker cannot run (the caller must not block then).
+    #[inline]
     pub fn arm(queue: QueueId, mtype: c_long, deadline: Option<Instant>) -> Result<Waiting<'a>> {
         let wake = match deadline {
             Some(d) => Some(timer::arm(d, queue, mtype).ok_or(MipcError::Internal)?),
@@ -86,13 +87,14 @@ impl<'a> Waiting<'a> {
     ///
     /// # Errors
     /// As above; [`MipcError::Timeout`] for an empty queue with `flags.nowait`; queue errors.
+    #[inline]
     pub fn recv(
         &self,
         queue: QueueId,
         room: &mut [u8],
         mtype: c_long,
         flags: RecvFlags,
-    ) -> Result<(usize, std::result::Result<Header, WireError>)> {
+    ) -> Result<(usize, std::result::Result<Frame, WireError>)> {
         loop {
             let n = match sysv::recv(queue, room, mtype, flags) {
                 Ok(n) => n,
@@ -100,10 +102,10 @@ impl<'a> Waiting<'a> {
                 Err(e) => return Err(e.into()),
             };
             let mtext = &room[MTYPE_LEN..MTYPE_LEN + n];
-            let decoded = wire::decode(mtext);
-            if let Ok(hdr) = &decoded {
-                if timer::is_wake(hdr) {
-                    match self.woken(wire::payload(mtext, hdr)) {
+            let decoded = wire::decode_frame(mtext);
+            if let Ok(f) = &decoded {
+                if timer::is_wake(f, mtext) {
+                    match self.woken(f.payload(mtext)) {
                         Some(Reason::Timeout) => return Err(MipcError::Timeout),
                         Some(Reason::PeerDied) => return Err(MipcError::PeerDied),
                         None => continue,
@@ -145,25 +147,12 @@ pub(crate) struct AnswerWait<'a> {
     pub watch: Option<Watch<'a>>,
 }
 
-/// Whether a message is a request (as opposed to an answer).
-pub(crate) fn is_request(h: &Header) -> bool {
-    match h.tag {
-        Some(t) => !t.is_reply(),
-        None => h.sync_flag != 0,
-    }
-}
-
 /// Keeps a request that arrived during a sync call for the entry's next receive.
 ///
 /// # Errors
 /// [`MipcError::Internal`] on a poisoned lock.
 pub(crate) fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
-    let mut s = entry.stash()?;
-    if s.len() >= STASH_MAX {
-        s.pop_front();
-    }
-    s.push_back(msg);
-    Ok(())
+    entry.keep(msg, false)
 }
 
 /// Blocks until the answer `w.expect` (or, with `None`, any answer) arrives, the relay
@@ -173,7 +162,7 @@ pub(crate) fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
 /// # Errors
 /// [`MipcError::Timeout`], [`MipcError::PeerDied`], the relay's error for the call, queue
 /// errors.
-pub(crate) fn wait_answer(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Header> {
+pub(crate) fn wait_answer(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Frame> {
     let mut waiting = Waiting::arm(w.queue, w.mtype, w.deadline)?;
     if let (Some(watch), Some(e)) = (w.watch, w.entry) {
         waiting = waiting.watching(e, w.mtype, watch)?;
@@ -182,10 +171,10 @@ pub(crate) fn wait_answer(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Header
         let (n, decoded) = waiting.recv(w.queue, buf.raw_mut(), w.mtype, RecvFlags::default())?;
         buf.set_mtext_len(n);
         let Ok(hdr) = decoded else { continue };
-        if hdr.msg_type == Kind::Error.msg_type() && hdr.src.is_relay() {
+        if hdr.msg_type == Kind::Error.msg_type() && wire::from_relay(buf.mtext()) {
             if let (Some(mine), Some(t)) = (w.expect, hdr.tag) {
                 if t == mine.reply() {
-                    let code = ErrorAnswer::decode(buf, &hdr).map(|a| a.code);
+                    let code = ErrorAnswer::get(hdr.payload(buf.mtext())).map(|a| a.code);
                     return Err(code
                         .and_then(RelayErrorCode::from_i32)
                         .map(MipcError::from_relay)
@@ -202,7 +191,7 @@ pub(crate) fn wait_answer(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Header
                 // A late answer to an earlier call of this thread: never hand it out.
             }
             (Some(t), None) if t.is_reply() => return Ok(hdr),
-            _ if w.entry.is_some_and(|e| e.ext) && is_request(&hdr) => {
+            _ if w.entry.is_some_and(|e| e.ext) && hdr.is_request() => {
                 if let Some(e) = w.entry {
                     stash(e, Box::new(buf.clone()))?;
                 }

@@ -106,7 +106,7 @@ pub(crate) fn receive_message(
     wait: RecvTimeout,
 ) -> Result<(Message, Vec<u8>), MipcError> {
     let mut buf = vec![0u8; MTYPE_LEN + MTEXT_MAX];
-    let deadline = wait.deadline(std::time::Instant::now());
+    let deadline = wait.deadline_from_now();
     loop {
         // What is left of the wait after messages handled here (pings, strays).
         let wait = match deadline {

@@ -2,7 +2,7 @@
 //! and C names are read only within `MIPC_NAME_MAX_LEN` bytes.
 
 use crate::error::MipcError;
-use crate::name::{MipcName, NameError};
+use crate::name::MipcName;
 use crate::wire::{MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN};
 use std::os::raw::{c_char, c_void};
 
@@ -15,17 +15,13 @@ pub(crate) unsafe fn name(p: *const c_char, arg: &'static str) -> Result<MipcNam
     if p.is_null() {
         return Err(MipcError::NullPointer(arg));
     }
-    let mut bytes = [0u8; MIPC_NAME_MAX_LEN];
-    for (i, slot) in bytes.iter_mut().enumerate() {
-        // SAFETY: the caller guarantees bytes up to the NUL or the 32nd are readable, and
-        // the loop stops at the NUL.
-        let b = unsafe { *p.add(i) } as u8;
-        if b == 0 {
-            return MipcName::new(&bytes[..i]).map_err(|e| MipcError::BadName(arg, e));
-        }
-        *slot = b;
-    }
-    Err(MipcError::BadName(arg, NameError::TooLong))
+    // SAFETY: strnlen reads up to the NUL or the 32nd byte, as the caller guarantees.
+    let len = unsafe { libc::strnlen(p, MIPC_NAME_MAX_LEN) };
+    let mut field = [0u8; MIPC_NAME_MAX_LEN];
+    // SAFETY: len <= 32 bytes at p are readable (above) and field has 32.
+    unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), field.as_mut_ptr(), len) };
+    // strnlen found no NUL in the first len bytes, and the rest of field is zero.
+    MipcName::from_measured(field, len).map_err(|e| MipcError::BadName(arg, e))
 }
 
 /// An input payload: `len` bytes at `p` (NULL is allowed with `len` 0). The size is checked

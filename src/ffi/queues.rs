@@ -176,8 +176,9 @@ pub unsafe extern "C" fn mipc_receive_msg(
                 MIPC_NAME_MAX_LEN,
             );
         }
-        let src =
-            MipcName::from_field(&field).map_err(|e| MipcError::BadName("msg src_name", e))?;
+        // Checked in place: the name is copied out with its NUL, never built.
+        let len =
+            MipcName::check_field(&field).map_err(|e| MipcError::BadName("msg src_name", e))?;
         let mut t = [0u8; 4];
         // SAFETY: as above; msg_type sits 64 bytes into the payload struct.
         unsafe {
@@ -187,9 +188,11 @@ pub unsafe extern "C" fn mipc_receive_msg(
                 4,
             );
         }
-        // SAFETY: both outputs are non-NULL and sized as this function's contract says.
+        // SAFETY: both outputs are non-NULL and sized as this function's contract says; len is
+        // at most 31, so the name and its NUL fit the 32 bytes of src_out.
         unsafe {
-            args::write_name(src_out, &src);
+            std::ptr::copy_nonoverlapping(field.as_ptr().cast::<c_char>(), src_out, len);
+            *src_out.add(len) = 0;
             *api_id_out = u32::from_ne_bytes(t);
         }
         Ok(MIPC_OK)

@@ -29,6 +29,7 @@ pub use crate::name::MIPC_NAME_MAX_LEN;
 use crate::name::{MipcName, NameError};
 use std::fmt;
 use std::mem::{offset_of, size_of};
+use std::num::NonZeroU32;
 use std::os::raw::{c_char, c_int, c_long, c_uchar, c_uint};
 
 pub use control::{Control, Envelope, Kind};
@@ -271,18 +272,73 @@ pub struct Header {
 impl Header {
     /// Length of the `mtext` this header describes, with or without its tag.
     pub fn mtext_len(&self, with_tag: bool) -> usize {
-        MTEXT_HEADER_LEN + self.msg_size as usize + if with_tag { TAG_LEN } else { 0 }
+        self.frame().mtext_len(with_tag)
+    }
+
+    /// Everything but the names.
+    pub fn frame(&self) -> Frame {
+        Frame {
+            msg_type: self.msg_type,
+            msg_size: self.msg_size,
+            sync_flag: self.sync_flag,
+            tag: self.tag,
+            reply_queue: self.reply_queue,
+            sender_pid: self.sender_pid,
+        }
     }
 }
 
-/// A call tag: which call a request or answer belongs to.
+/// What a valid message says apart from its names, which stay in the `mtext` (checked, not
+/// copied out): what the library's waits need of each message they receive. [`decode_frame`]
+/// makes one; [`src_name`] reads the sender when it is needed after all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// `msg_hdr.msg_type`.
+    pub msg_type: u32,
+    /// `msg_hdr.msg_size`, checked against the received length.
+    pub msg_size: u32,
+    /// `msg_hdr.sync_flag`.
+    pub sync_flag: i32,
+    /// The call tag, when the message carries one.
+    pub tag: Option<CallTag>,
+    /// The caller's own queue, when a direct request carries it after its tag.
+    pub reply_queue: Option<i32>,
+    /// The sender's process, when the relay appended a sender trailer (0 there: unknown).
+    pub sender_pid: Option<u32>,
+}
+
+impl Frame {
+    /// Length of the `mtext` this frame describes, with or without its tag.
+    pub fn mtext_len(&self, with_tag: bool) -> usize {
+        MTEXT_HEADER_LEN + self.msg_size as usize + if with_tag { TAG_LEN } else { 0 }
+    }
+
+    /// The payload bytes of the `mtext` this frame was decoded from.
+    pub fn payload<'a>(&self, mtext: &'a [u8]) -> &'a [u8] {
+        &mtext[MTEXT_HEADER_LEN..MTEXT_HEADER_LEN + self.msg_size as usize]
+    }
+
+    /// Whether the message is a request (as opposed to an answer): a request tag, or no tag
+    /// and a sync flag.
+    pub fn is_request(&self) -> bool {
+        match self.tag {
+            Some(t) => !t.is_reply(),
+            None => self.sync_flag != 0,
+        }
+    }
+}
+
+/// A call tag: which call a request or answer belongs to. Never 0, so an `Option<CallTag>`
+/// is one word (headers are copied on every receive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CallTag(u32);
+pub struct CallTag(NonZeroU32);
 
 impl CallTag {
     /// The tag a caller puts on its request `id` (1 to 2^31 - 1).
     pub fn request(id: u32) -> Option<CallTag> {
-        (id != 0 && id & TAG_REPLY == 0).then_some(CallTag(id))
+        NonZeroU32::new(id)
+            .filter(|_| id & TAG_REPLY == 0)
+            .map(CallTag)
     }
     /// The tag of the answer to this request.
     pub fn reply(self) -> CallTag {
@@ -290,18 +346,20 @@ impl CallTag {
     }
     /// The call id.
     pub fn id(self) -> u32 {
-        self.0 & !TAG_REPLY
+        self.0.get() & !TAG_REPLY
     }
     /// Whether this tags an answer.
     pub fn is_reply(self) -> bool {
-        self.0 & TAG_REPLY != 0
+        self.0.get() & TAG_REPLY != 0
     }
     /// The raw value on the wire.
     pub fn raw(self) -> u32 {
-        self.0
+        self.0.get()
     }
     fn from_raw(raw: u32) -> Option<CallTag> {
-        (raw & !TAG_REPLY != 0).then_some(CallTag(raw))
+        NonZeroU32::new(raw)
+            .filter(|_| raw & !TAG_REPLY != 0)
+            .map(CallTag)
     }
 }
 
@@ -323,6 +381,52 @@ fn field(mtext: &[u8], off: usize) -> &[u8; MIPC_NAME_MAX_LEN] {
 /// [`WireError`] for a short message, a `msg_size` over the limit or in disagreement with
 /// the length, unterminated or empty names, or a zero call tag.
 pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
+    let f = layout(mtext)?;
+    let src = MipcName::from_field(field(mtext, OFF_SRC)).map_err(WireError::BadSource)?;
+    let dst = MipcName::from_field(field(mtext, OFF_DST)).map_err(WireError::BadDestination)?;
+    Ok(Header {
+        src,
+        dst,
+        msg_type: f.msg_type,
+        msg_size: f.msg_size,
+        sync_flag: f.sync_flag,
+        tag: f.tag,
+        reply_queue: f.reply_queue,
+        sender_pid: f.sender_pid,
+    })
+}
+
+/// Checks received `mtext` bytes as [`decode`] does, without copying the names out.
+///
+/// # Errors
+/// As [`decode`].
+#[inline]
+pub fn decode_frame(mtext: &[u8]) -> Result<Frame, WireError> {
+    let f = layout(mtext)?;
+    MipcName::check_field(field(mtext, OFF_SRC)).map_err(WireError::BadSource)?;
+    MipcName::check_field(field(mtext, OFF_DST)).map_err(WireError::BadDestination)?;
+    Ok(f)
+}
+
+/// The sender of a message whose `mtext` passed [`decode_frame`].
+pub fn src_name(mtext: &[u8]) -> Option<MipcName> {
+    let f = mtext.get(OFF_SRC..OFF_SRC + MIPC_NAME_MAX_LEN)?;
+    MipcName::from_field(f.try_into().ok()?).ok()
+}
+
+/// Whether a message whose `mtext` passed [`decode_frame`] comes from the relay: its
+/// `src_name` is the relay's name and its NUL (what follows the NUL does not count).
+pub fn from_relay(mtext: &[u8]) -> bool {
+    let relay = MipcName::RELAY;
+    let n = relay.as_bytes().len();
+    mtext
+        .get(OFF_SRC..=OFF_SRC + n)
+        .is_some_and(|f| f == &relay.field()[..=n])
+}
+
+/// The checks of [`decode`] but the names', and the fields but the names.
+#[inline]
+fn layout(mtext: &[u8]) -> Result<Frame, WireError> {
     let mut len = mtext.len();
     if len < MTEXT_HEADER_LEN {
         return Err(WireError::Truncated { len });
@@ -359,11 +463,7 @@ pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
     } else {
         return Err(WireError::SizeMismatch { len, msg_size });
     };
-    let src = MipcName::from_field(field(mtext, OFF_SRC)).map_err(WireError::BadSource)?;
-    let dst = MipcName::from_field(field(mtext, OFF_DST)).map_err(WireError::BadDestination)?;
-    Ok(Header {
-        src,
-        dst,
+    Ok(Frame {
         msg_type: read_u32(mtext, OFF_TYPE),
         msg_size,
         sync_flag: read_u32(mtext, OFF_SYNC) as i32,

@@ -1,7 +1,7 @@
 //! The message buffer the library and the relay receive into, build in and send from.
 
 use super::{
-    decode, CallTag, Header, WireError, BUF_LEN, MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN,
+    decode, CallTag, Frame, Header, WireError, BUF_LEN, MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN,
     MTEXT_HEADER_LEN, MTYPE_LEN, OFF_DST, OFF_SIZE, OFF_SRC, OFF_SYNC, OFF_TYPE, SENDER_LEN,
     SENDER_MARK, TAG_LEN,
 };
@@ -80,7 +80,13 @@ impl MsgBuf {
 
     /// The message without a trailing call tag, for a peer that does not know tags.
     pub fn as_sendable_untagged(&self, hdr: &Header) -> &[u8] {
-        &self.bytes[..MTYPE_LEN + hdr.mtext_len(false)]
+        self.as_sendable_without_tag(&hdr.frame())
+    }
+
+    /// As [`MsgBuf::as_sendable_untagged`], for a message read with
+    /// [`decode_frame`](super::decode_frame).
+    pub fn as_sendable_without_tag(&self, f: &Frame) -> &[u8] {
+        &self.bytes[..MTYPE_LEN + f.mtext_len(false)]
     }
 
     /// The `mtext` bytes received or built.
