@@ -1207,8 +1207,9 @@ PLACEMENT_TEXT = (
     "not change the placement. This machine boots with haltpoll.guest_halt_poll_ns=0 (an idle "
     "vCPU halts at once, so every wake-up on the other CPU is a VM exit) and a vendor "
     "sched_vcpu_pack=15 parameter whose rule we cannot read; in a run of fresh relay, server and "
-    "caller per round, every mix including the C relay with raw C peers was slow (65 to 93 us) "
-    "in one session and fast (10 us) in another, so the mode follows the VM's state more than "
+    "caller per round, the C relay with raw C peers and mipc_main with libmipc peers were both "
+    "slow in one run of four rounds (median 77 and 79 us), while a round a minute before had "
+    "mipc_main at 10 us and the C relay at 62 us, so the mode follows the VM's state more than "
     "the software. SysV message queues offer no synchronous wake-up; pinning the relay and the "
     "daemons that talk most to one CPU (taskset, or the init system's CPUAffinity) gives every "
     "call the one-CPU figures above.")
