@@ -46,7 +46,7 @@ LAT_COUNT_SCHED = 2000         #   anew; cross-CPU wake-ups make these calls slo
                                #   issue-11 target takes the median of the rounds' p50s
 LAT_WARMUP = 200
 FLOOD_TOTAL_SPLIT = 240000     # async messages per flood, relay on its own CPU
-FLOOD_REPS_SPLIT = 2           # repetitions (alternated); the best one is reported
+FLOOD_REPS_SPLIT = 3           # repetitions (alternated); the best one is reported
 FLOOD_TOTAL_SCHED = 100000     # async messages per flood, scheduler's placement
 FLOOD_SENDERS = (1, 4, 16)
 FLOOD_RECEIVERS = (1, 4)
@@ -1097,6 +1097,15 @@ def round_median(bench, mode, name):
     return median(x["p50_us"] for x in bench.rounds.get(mode, {}).get(name, []))
 
 
+def pooled_delivery(runs):
+    """Delivered msg/s and the share lost over all runs of a flood together. Which share of a
+    flood is lost depends on how the receivers and senders share their CPU, which varies
+    from run to run by several points: one run's figure is too noisy to compare."""
+    secs = sum(x["seconds"] for x in runs)
+    return (sum(x["received"] for x in runs) / secs if secs > 0 else 0.0,
+            sum(x["lost"] for x in runs) / max(1, sum(x["sent"] for x in runs)))
+
+
 def issue11_targets(bench):
     """Each target of issue 11 with this run's figures: (target, measured, met)."""
     r = bench.results
@@ -1117,12 +1126,13 @@ def issue11_targets(bench):
         for x in r["flood"]["relay_cpu"]:
             m, c = x["mipc"], x["crelay"]
             q = m["handled_per_s"] / c["handled_per_s"]
-            lm, lc = m["lost"] / max(1, m["sent"]), c["lost"] / max(1, c["sent"])
-            out.append(("1: flood %d -> %d handled >= 90 %% of the bare C loop, lost no worse"
-                        % (x["senders"], x["receivers"]),
-                        "%s / %s msg/s = %.0f %%; lost %.1f %% / %.1f %%"
-                        % (kfmt(m["handled_per_s"]), kfmt(c["handled_per_s"]), 100 * q, 100 * lm, 100 * lc),
-                        q >= 0.9 and lm <= lc))
+            (dm, lm), (dc, lc) = pooled_delivery(x["runs"]["mipc"]), pooled_delivery(x["runs"]["crelay"])
+            out.append(("1: flood %d -> %d handled >= 90 %% of the bare C loop (best run), delivered and lost "
+                        "no worse (the %d runs of each pooled)" % (x["senders"], x["receivers"], len(x["runs"]["mipc"])),
+                        "%s / %s msg/s = %.0f %%; delivered %s / %s msg/s; lost %.1f %% / %.1f %%"
+                        % (kfmt(m["handled_per_s"]), kfmt(c["handled_per_s"]), 100 * q, kfmt(dm), kfmt(dc),
+                           100 * lm, 100 * lc),
+                        q >= 0.9 and dm >= dc and lm <= lc))
     n = len(bench.rounds.get("sched", {}).get("mipc_100", []))
     a, b = round_median(bench, "sched", "mipc_100"), round_median(bench, "sched", "crelay_100")
     out.append(("2: scheduler-placed sync p50 <= 1.2x minimal C relay (100 B, median of %d "
@@ -1419,8 +1429,10 @@ def report(bench, total_seconds):
             ("relay_cpu", "Relay on its own CPU (forwarding capacity)",
              "The relay (either one) is alone on one CPU, senders and receivers share the other: "
              "the relay always has work waiting, so *handled* is its forwarding capacity. "
-             "%s messages per flood, each flood %d times (alternated), the best run shown. "
-             "The forwarding-rate target uses this table." % (kfmt(bench.n(FLOOD_TOTAL_SPLIT)), FLOOD_REPS_SPLIT)),
+             "%s messages per flood, each flood %d times (alternated), the best run (by handled) "
+             "shown. The forwarding-rate target uses this table; the issue-11 targets compare "
+             "handled in the best run and delivered and lost over all the runs pooled, because "
+             "the share lost moves by several points from run to run." % (kfmt(bench.n(FLOOD_TOTAL_SPLIT)), FLOOD_REPS_SPLIT)),
             ("sched", "Scheduler's placement",
              "Every process placed by Linux on both CPUs, %s messages per flood. The relay often "
              "sleeps and is woken from the other CPU (slow on this VM), so these rates swing from "
