@@ -13,6 +13,7 @@
 //! message is dropped (and counted): only a receiver that stopped reading gets there.
 
 use mipc::fasthash::KeyedMap;
+use std::collections::hash_map::Entry;
 use mipc::sysv::QueueId;
 use mipc::wire::CallTag;
 use mipc::MipcName;
@@ -49,6 +50,10 @@ pub struct Call {
     pub tag: CallTag,
 }
 
+/// A message was not parked: its destination's backlog, or all of them, are at their bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverBound;
+
 /// One parked message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parked {
@@ -84,14 +89,80 @@ struct Backlog {
 #[derive(Debug, Default)]
 pub struct Backlogs {
     by_dst: KeyedMap<MipcName, Backlog>,
+    /// The keys of `by_dst`, while there are at most [`FEW`]: every message the relay routes
+    /// asks [`Backlogs::has`], and comparing a few names costs less than hashing one.
+    few: Vec<MipcName>,
     bytes: usize,
+    /// Buffers of messages the drainers sent, for the next messages parked: under a flood
+    /// a message is parked and sent thousands of times a second, and the allocator would
+    /// cost more than the copy.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Up to how many backlogs [`Backlogs::has`] compares names instead of hashing.
+const FEW: usize = 8;
+/// Most buffers kept for reuse, and the largest kept (a full-size message and its
+/// trailers): a burst of big messages does not stay in the relay's memory.
+const SPARE_BUFFERS: usize = 64;
+const SPARE_CAPACITY: usize = 2304;
 
 impl Backlogs {
     /// Whether `dst` has a backlog (then new messages to it must queue behind it).
+    #[inline]
     pub fn has(&self, dst: &MipcName) -> bool {
-        // Most of the time no queue is full: no hashing then.
-        !self.by_dst.is_empty() && self.by_dst.contains_key(dst)
+        // Most of the time no queue is full: no hashing then, and with a few full queues
+        // (a flood to a few slow receivers) a few comparisons.
+        if self.by_dst.is_empty() {
+            return false;
+        }
+        if self.by_dst.len() <= FEW {
+            return self.few.contains(dst);
+        }
+        self.by_dst.contains_key(dst)
+    }
+
+    /// Keeps `few` equal to the keys of `by_dst` while they are few, after `dst` was added
+    /// to (`added`) or removed from it.
+    fn track(&mut self, dst: &MipcName, added: bool) {
+        if self.by_dst.len() > FEW {
+            return; // `few` is not used, and is rebuilt once they are few again
+        }
+        if added {
+            self.few.push(*dst);
+        } else {
+            self.few.clear();
+            self.few.extend(self.by_dst.keys().copied());
+        }
+    }
+
+    /// A copy of `bytes` in a buffer of an earlier parked message if there is one.
+    fn copy_of(&mut self, bytes: &[u8]) -> Vec<u8> {
+        match self.spare.pop() {
+            Some(mut b) => {
+                b.clear();
+                b.extend_from_slice(bytes);
+                b
+            }
+            None => bytes.to_vec(),
+        }
+    }
+
+    /// Takes back the buffers of parked messages that were sent, for later ones.
+    pub fn recycle(&mut self, sent: impl IntoIterator<Item = Parked>) {
+        for p in sent {
+            if self.spare.len() >= SPARE_BUFFERS {
+                break;
+            }
+            if p.bytes.capacity() <= SPARE_CAPACITY {
+                self.spare.push(p.bytes);
+            }
+        }
+    }
+
+    /// Forgets the buffers kept for reuse (when every backlog has emptied: the relay gives
+    /// the memory back).
+    pub fn release_spares(&mut self) {
+        self.spare = Vec::new();
     }
 
     /// Bytes parked in all.
@@ -129,13 +200,23 @@ impl Backlogs {
         item: Parked,
         now: Instant,
     ) -> Result<bool, Parked> {
-        let fresh = !self.by_dst.contains_key(&dst);
-        let backlog = self.by_dst.entry(dst).or_insert_with(|| Backlog {
-            queue,
-            items: VecDeque::new(),
-            earliest: None,
-            in_flight: 0,
-        });
+        let limit = ITEM_LIMIT.load(Ordering::Relaxed);
+        let len = item.bytes.len();
+        let (backlog, fresh) = match self.by_dst.entry(dst) {
+            Entry::Occupied(o) => (o.into_mut(), false),
+            Entry::Vacant(v) => {
+                if limit == 0 || len > MAX_BYTES.saturating_sub(self.bytes) {
+                    return Err(item);
+                }
+                let b = v.insert(Backlog {
+                    queue,
+                    items: VecDeque::new(),
+                    earliest: None,
+                    in_flight: 0,
+                });
+                (b, true)
+            }
+        };
         // Callers that gave up free their room first.
         if backlog.earliest.is_some_and(|e| e <= now) {
             let mut freed = 0;
@@ -149,20 +230,46 @@ impl Backlogs {
             self.bytes -= freed;
             backlog.earliest = backlog.items.iter().filter_map(|p| p.until).min();
         }
-        if backlog.items.len() + backlog.in_flight >= ITEM_LIMIT.load(Ordering::Relaxed)
-            || self.bytes + item.bytes.len() > MAX_BYTES
-        {
-            if fresh && backlog.items.is_empty() {
-                self.by_dst.remove(&dst);
-            }
+        // (A fresh backlog always fits: that was checked before it was made.)
+        if backlog.items.len() + backlog.in_flight >= limit || self.bytes + len > MAX_BYTES {
             return Err(item);
         }
-        self.bytes += item.bytes.len();
+        self.bytes += len;
         if let Some(u) = item.until {
             backlog.earliest = Some(backlog.earliest.map_or(u, |e| e.min(u)));
         }
         backlog.items.push_back(item);
+        if fresh {
+            self.track(&dst, true);
+        }
         Ok(fresh)
+    }
+
+    /// [`Backlogs::park`] for a message the relay holds in its receive buffer: `bytes` are
+    /// copied into the buffer of a message sent earlier when there is one, so a flood that
+    /// parks and sends thousands of messages a second does not allocate for each, nor for
+    /// those it drops at a full backlog.
+    ///
+    /// # Errors
+    /// [`OverBound`] when a bound would be passed.
+    pub fn park_copy(
+        &mut self,
+        dst: MipcName,
+        queue: QueueId,
+        bytes: &[u8],
+        until: Option<Instant>,
+        call: Option<Call>,
+        now: Instant,
+    ) -> Result<bool, OverBound> {
+        let item = Parked {
+            bytes: self.copy_of(bytes),
+            until,
+            call,
+        };
+        self.park(dst, queue, item, now).map_err(|refused| {
+            self.recycle([refused]);
+            OverBound
+        })
     }
 
     /// The next message to send to `dst`, skipping those whose caller gave up. `None` when
@@ -196,6 +303,7 @@ impl Backlogs {
         }
         if batch.is_empty() {
             self.by_dst.remove(dst);
+            self.track(dst, false);
             return None;
         }
         backlog.in_flight = batch.len();
@@ -207,6 +315,7 @@ impl Backlogs {
         let Some(b) = self.by_dst.remove(dst) else {
             return Vec::new();
         };
+        self.track(dst, false);
         self.bytes -= b.items.iter().map(|p| p.bytes.len()).sum::<usize>();
         b.items.into()
     }
@@ -247,6 +356,65 @@ mod tests {
         assert!(b.park(d, QueueId(3), item(1, None), now).is_err());
         assert_eq!(b.remove(&d).len(), MAX_ITEMS_PER_DESTINATION);
         assert_eq!(b.bytes(), 0);
+    }
+
+    #[test]
+    fn has_answers_the_same_with_few_and_many_backlogs() {
+        let mut b = Backlogs::default();
+        let now = Instant::now();
+        let names: Vec<MipcName> = (0..2 * FEW + 3)
+            .map(|i| MipcName::new(format!("d{i}").as_bytes()).unwrap())
+            .collect();
+        let other = MipcName::new(b"nobody").unwrap();
+        // Grow past FEW and shrink back below it, checking every name at every size.
+        for (n, d) in names.iter().enumerate() {
+            assert_eq!(b.park(*d, QueueId(n as i32), item(4, None), now), Ok(true));
+            for (i, x) in names.iter().enumerate() {
+                assert_eq!(b.has(x), i <= n, "{n} backlogs, name {i}");
+            }
+            assert!(!b.has(&other));
+        }
+        for (n, d) in names.iter().enumerate().rev() {
+            if n % 2 == 0 {
+                assert_eq!(b.remove(d).len(), 1);
+            } else {
+                assert!(b.next(d, now).is_some());
+                assert!(b.next(d, now).is_none(), "empty: removed");
+            }
+            for (i, x) in names.iter().enumerate() {
+                assert_eq!(b.has(x), i < n, "{n} backlogs left, name {i}");
+            }
+            assert!(!b.has(&other));
+        }
+        assert_eq!((b.bytes(), b.items()), (0, 0));
+    }
+
+    #[test]
+    fn parked_copies_reuse_the_buffers_of_sent_messages() {
+        let mut b = Backlogs::default();
+        let d = MipcName::new(b"srv").unwrap();
+        let now = Instant::now();
+        assert_eq!(b.park_copy(d, QueueId(3), b"first", None, None, now), Ok(true));
+        let (_, sent) = b.next_batch(&d, now, 8).unwrap();
+        let buffer = sent[0].bytes.as_ptr();
+        b.recycle(sent);
+        assert_eq!(b.park_copy(d, QueueId(3), b"2nd", None, None, now), Ok(false));
+        let (_, next) = b.next_batch(&d, now, 8).unwrap();
+        assert_eq!(next[0].bytes, b"2nd", "the bytes of the new message");
+        assert_eq!(next[0].bytes.as_ptr(), buffer, "in the old buffer");
+        // The bounds hold as with park(), and a refused copy gives its buffer back.
+        b.recycle(next);
+        assert!(b.next_batch(&d, now, 8).is_none(), "sent: the backlog ends");
+        for _ in 0..MAX_ITEMS_PER_DESTINATION {
+            assert!(b.park_copy(d, QueueId(3), b"3rd", None, None, now).is_ok());
+        }
+        assert!(b.spare.is_empty());
+        assert!(b.park_copy(d, QueueId(3), b"4th", None, None, now).is_err());
+        assert_eq!(b.spare.len(), 1);
+        assert_eq!(b.items(), MAX_ITEMS_PER_DESTINATION);
+        assert_eq!(b.bytes(), 3 * MAX_ITEMS_PER_DESTINATION);
+        b.release_spares();
+        assert!(b.spare.is_empty());
     }
 
     #[test]

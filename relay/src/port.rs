@@ -182,22 +182,30 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
             "{dst}: queue full, holding its messages until it reads (#{n})"
         );
     }
+    let mut sent = Vec::new();
     loop {
         let next = match shared.router.lock() {
-            Ok(mut r) => r.next_parked_batch(&dst, Instant::now(), DRAIN_BATCH),
+            Ok(mut r) => {
+                r.recycle_parked(std::mem::take(&mut sent));
+                r.next_parked_batch(&dst, Instant::now(), DRAIN_BATCH)
+            }
             Err(_) => return false,
         };
         let Some((queue, batch)) = next else {
             logln!(Debug, "{dst}: backlog delivered");
             return trim_after_backlogs(shared);
         };
+        sent = Vec::with_capacity(batch.len());
         for item in batch {
-            if let Err(e) = sysv::send_nocancel(queue, &item.bytes, false) {
-                let Ok(mut r) = shared.router.lock() else {
-                    return false;
-                };
-                r.parked_failed(&mut port, &dst, queue, item, e);
-                persist(&mut r, shared);
+            match sysv::send_nocancel(queue, &item.bytes, false) {
+                Ok(()) => sent.push(item),
+                Err(e) => {
+                    let Ok(mut r) = shared.router.lock() else {
+                        return false;
+                    };
+                    r.parked_failed(&mut port, &dst, queue, item, e);
+                    persist(&mut r, shared);
+                }
             }
         }
     }
@@ -224,6 +232,11 @@ fn trim_after_backlogs(shared: &Shared) -> bool {
     }
     *last = Some(now);
     drop(last);
+    if let Ok(mut r) = shared.router.lock() {
+        if r.parked_bytes() == 0 {
+            r.release_parking_buffers();
+        }
+    }
     os::process::trim_heap();
     false
 }

@@ -28,17 +28,17 @@ impl Router {
             ..
         } = *d;
         let now = now.get();
-        let item = Parked {
-            bytes: bytes.to_vec(),
-            until: (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64)),
-            call: call.map(|tag| backlog::Call {
-                caller: hdr.src,
-                mtype: msg.mtype(),
-                api: hdr.msg_type,
-                tag,
-            }),
-        };
-        match self.backlogs.park(hdr.dst, queue, item, now) {
+        let until = (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64));
+        let waiting = call.map(|tag| backlog::Call {
+            caller: hdr.src,
+            mtype: msg.mtype(),
+            api: hdr.msg_type,
+            tag,
+        });
+        match self
+            .backlogs
+            .park_copy(hdr.dst, queue, bytes, until, waiting, now)
+        {
             Ok(fresh) => {
                 if fresh {
                     port.drain(hdr.dst);
@@ -58,6 +58,16 @@ impl Router {
     #[cfg(any(test, feature = "testing"))]
     pub fn next_parked(&mut self, dst: &MipcName, now: Instant) -> Option<(QueueId, Parked)> {
         self.backlogs.next(dst, now)
+    }
+
+    /// For a drainer: the messages it sent, whose buffers the next parked ones reuse.
+    pub fn recycle_parked(&mut self, sent: Vec<Parked>) {
+        self.backlogs.recycle(sent);
+    }
+
+    /// For a drainer, when every backlog has emptied: forget the buffers kept for reuse.
+    pub fn release_parking_buffers(&mut self) {
+        self.backlogs.release_spares();
     }
 
     /// For the drainer of `dst`: up to `max` parked messages and the queue to send them to
