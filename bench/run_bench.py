@@ -62,6 +62,9 @@ ROOTQ_SENDERS = 16             # the burst: 16 daemons send 8 full-size messages
 ROOTQ_PER_SENDER = 8
 ROOTQ_PAYLOAD = 2000
 ROOTQ_REPS = 3                 # repetitions; the median is reported
+BACKLOG_BOUNDS = (0, 16, 128, 1024)  # MIPC_BACKLOG_MAX values of the backlog curve (issue 11 §1)
+BACKLOG_FLOODS = ((1, 1), (4, 4))    # its floods (relay on its own CPU)
+BACKLOG_REPS = 2               # runs per flood and bound: best handled, delivered and lost pooled
 REG_ENTRIES = 1000
 IDLE_SECONDS = 10.0
 
@@ -415,11 +418,11 @@ class Bench:
         self.log("mipc_main pid %d on key %#x, crelay pid %d on key %#x"
                  % (self.relay.pid, self.key, self.crelay.pid, self.ckey))
 
-    def start_mipc_main(self, path, key, log_path):
+    def start_mipc_main(self, path, key, log_path, extra_env=None):
         """Starts a mipc_main on `key` and waits for its "ready:" line (it logs to stderr)."""
         log = open(log_path, "w")
         relay = subprocess.Popen([path], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                 env=self.env(key), start_new_session=True)
+                                 env=self.env(key, extra_env), start_new_session=True)
         log.close()
         end = time.monotonic() + 10
         while True:
@@ -857,6 +860,47 @@ class Bench:
             reg.stop(timeout=30)
             self.results["unregister_1000_s"] = time.monotonic() - t
 
+    def backlog_curve(self):
+        """Issue 11 §1: what the bound of a destination's backlog costs and buys. A mipc_main
+        per bound (`MIPC_BACKLOG_MAX`; 0 parks nothing, as the C loop), alone on one CPU, the
+        senders and receivers on the other(s), as in the forwarding-capacity floods."""
+        if len(self.all_cpus) < 2:
+            self.results["backlog_curve"] = {"skipped": "one CPU only"}
+            return
+        t = time.monotonic()
+        saved = (self.key, self.relay, self.relay_log)
+        load = self.all_cpus - self.one_cpu
+        rows = []
+        try:
+            for bound in BACKLOG_BOUNDS:
+                self.key = self.pick_key()
+                self.relay_log = os.path.join(self.logs, "mipc_main_backlog%d.log" % bound)
+                self.relay = self.start_mipc_main(self.relay_bin, self.key, self.relay_log,
+                                                  {"MIPC_BACKLOG_MAX": str(bound)})
+                set_affinity(self.relay.pid, self.one_cpu)
+                row = {"bound": bound, "floods": []}
+                for senders, receivers in BACKLOG_FLOODS:
+                    runs = [self.flood("mipc", senders, receivers, self.n(FLOOD_TOTAL_SPLIT), load)
+                            for _ in range(BACKLOG_REPS)]
+                    delivered, lost = pooled_delivery(runs)
+                    row["floods"].append({
+                        "senders": senders, "receivers": receivers,
+                        "handled_per_s": max(x["handled_per_s"] for x in runs),
+                        "delivered_per_s": delivered, "lost": lost,
+                        "relay_cpu_ns_per_msg": median(x["relay_cpu_ns_per_msg"] for x in runs),
+                    })
+                rows.append(row)
+                self.log("backlog bound %d: %s" % (bound, ", ".join(
+                    "%d -> %d %.0f msg/s (lost %.1f %%)" % (f["senders"], f["receivers"], f["handled_per_s"],
+                                                          100 * f["lost"]) for f in row["floods"])))
+                self.stop_mipc_main(self.relay)
+                self.relay = None
+        finally:
+            self.stop_mipc_main(self.relay)
+            self.key, self.relay, self.relay_log = saved
+        self.results["backlog_curve"] = {"rows": rows}
+        self.log("backlog curve in %.1f s" % (time.monotonic() - t))
+
     def root_queue(self):
         """Issue 11 §3: what raising the root queue's capacity changes, measured in a private
         IPC namespace (`unshare --ipc`), where kernel.msgmnb may be set without touching the
@@ -934,6 +978,7 @@ class Bench:
             step()
         self.results["rss_flood_kb"] = max(x["relay_rss_max_kb"] for rows in self.results["flood"].values()
                                            for row in rows for x in row["runs"]["mipc"])
+        self.backlog_curve()
         self.root_queue()
         if not self.args.skip_idle:
             self.registration_and_idle()
@@ -1225,6 +1270,55 @@ PLACEMENT_TEXT = (
     "call the one-CPU figures above.")
 
 
+def backlog_section(bench, w):
+    bc = bench.results.get("backlog_curve") or {}
+    w("")
+    w("### Backlog bound (`MIPC_BACKLOG_MAX`)")
+    w("")
+    if not bc.get("rows"):
+        w("Not measured in this run: %s." % bc.get("skipped", "no result"))
+        return
+    for line in wrap(
+            "What the backlog costs and buys: a `mipc_main` started with each bound on the messages "
+            "parked per destination (0 parks nothing: a message for a full queue is dropped at once, "
+            "as the bare C loop does), alone on one CPU, the senders and receivers on the other, "
+            "%s messages of 100 bytes per flood, %d runs per flood and bound (handled: the best "
+            "run; delivered and lost: the runs pooled). The bare C loop's row is the forwarding "
+            "capacity table's (best of its runs; delivered and lost pooled)."
+            % (kfmt(bench.n(FLOOD_TOTAL_SPLIT)), BACKLOG_REPS)):
+        w(line)
+    w("")
+    heads = ["%d -> %d" % (s, r) for s, r in BACKLOG_FLOODS]
+    w("| bound | " + " | ".join("%s handled | delivered | lost | relay CPU per msg" % h for h in heads) + " |")
+    w("|---:|" + "---:|---:|---:|---:|" * len(heads))
+    for row in bc["rows"]:
+        cells = []
+        for f in row["floods"]:
+            cells.append("%s | %s | %.1f %% | %.2f us" % (kfmt(f["handled_per_s"]), kfmt(f["delivered_per_s"]),
+                                                         100 * f["lost"], f["relay_cpu_ns_per_msg"] / 1000))
+        w("| %s | %s |" % (kfmt(row["bound"]), " | ".join(cells)))
+    ref = {(x["senders"], x["receivers"]): x for x in bench.results["flood"].get("relay_cpu", [])}
+    if all(k in ref for k in BACKLOG_FLOODS):
+        cells = []
+        for k in BACKLOG_FLOODS:
+            c = ref[k]
+            d, l = pooled_delivery(c["runs"]["crelay"])
+            cells.append("%s | %s | %.1f %% | %.2f us" % (kfmt(c["crelay"]["handled_per_s"]), kfmt(d), 100 * l,
+                                                         c["crelay"]["relay_cpu_ns_per_msg"] / 1000))
+        w("| bare C loop | %s |" % " | ".join(cells))
+    w("")
+    for line in wrap(
+            "The default bound stays %s. The backlog is what keeps sync calls from failing when "
+            "more requests reach a server than its queue holds (16 callers sending 2 KiB "
+            "requests to one server whose queue holds 16 KiB: the relay tests' overload "
+            "scenario), and what lets a receiver that falls behind for a moment catch up without "
+            "losing anything. Under a flood that outlasts it, a backlog of any size fills and the relay drops past it as the C "
+            "loop does, so what it costs there is the parking and the second send of what it "
+            "keeps, shown in the relay's CPU per message."
+            % kfmt(BACKLOG_BOUNDS[-1])):
+        w(line)
+
+
 def root_queue_section(bench, w):
     rq = bench.results.get("root_queue") or {}
     w("")
@@ -1461,6 +1555,7 @@ def report(bench, total_seconds):
         tm = sum(x["mipc"]["sent"] for x in rows) / sum(x["mipc"]["seconds"] for x in rows)
         tc = sum(x["crelay"]["sent"] for x in rows) / sum(x["crelay"]["seconds"] for x in rows)
         w("| **all six** | **%s** | | | | **%s** | | | | **%.0f %%** | |" % (kfmt(tm), kfmt(tc), 100 * tm / tc))
+    backlog_section(bench, w)
     root_queue_section(bench, w)
     w("")
     w("### Sync calls")
