@@ -9,7 +9,7 @@ use crate::wire::MsgBuf;
 use once_cell::sync::Lazy;
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Most requests an entry keeps aside while its thread waits for an answer (they are handed
@@ -39,7 +39,7 @@ pub struct Entry {
     kept: AtomicBool,
     /// The direct call this entry's thread waits on, if any: the waker wakes it with "peer
     /// died" when that server's process exits (`timer.rs`).
-    pub direct_wait: Mutex<Option<DirectWait>>,
+    pub direct_wait: DirectWaitSlot,
     /// Requests delivered to this entry's handlers and not answered yet, oldest first: an
     /// answer sent from another thread (a worker pool) takes the oldest of its caller and api.
     pub serving: Mutex<VecDeque<Serving>>,
@@ -73,6 +73,51 @@ pub struct DirectWait {
     pub id: u64,
 }
 
+/// Where an entry's thread posts the direct call it waits on, for the waker to read, without
+/// a lock: only the entry's thread writes it (set before its wait, cleared after), and the
+/// waker reads it only when a watched process died. `id` (never 0 for a wait; wait ids are
+/// never reused) says whether `pid` and `mtype` belong to a wait: the waker reads it before
+/// and after them, and keeps what it read only when it did not change (a seqlock).
+#[derive(Debug, Default)]
+pub struct DirectWaitSlot {
+    id: AtomicU64,
+    pid: AtomicI32,
+    mtype: AtomicIsize,
+}
+
+// `mtype` is kept as an isize: a C long on every target this builds for.
+const _: () = assert!(std::mem::size_of::<std::os::raw::c_long>() == std::mem::size_of::<isize>());
+
+impl DirectWaitSlot {
+    /// Posts `w` (by the entry's thread, before it waits). Sequentially consistent with the
+    /// waker's "dead" flag: either the waker sees this wait, or the caller sees the flag.
+    pub fn set(&self, w: DirectWait) {
+        self.id.store(0, Ordering::Relaxed);
+        // The fields below are not seen before the 0 above by a reader that sees them.
+        std::sync::atomic::fence(Ordering::Release);
+        self.pid.store(w.pid, Ordering::Relaxed);
+        self.mtype.store(w.mtype as isize, Ordering::Relaxed);
+        self.id.store(w.id, Ordering::SeqCst);
+    }
+
+    /// Clears the slot (by the entry's thread, once its wait ended).
+    pub fn clear(&self) {
+        self.id.store(0, Ordering::Release);
+    }
+
+    /// The wait posted now, if any (by the waker).
+    pub fn get(&self) -> Option<DirectWait> {
+        let id = self.id.load(Ordering::SeqCst);
+        if id == 0 {
+            return None;
+        }
+        let pid = self.pid.load(Ordering::Relaxed);
+        let mtype = self.mtype.load(Ordering::Relaxed) as std::os::raw::c_long;
+        std::sync::atomic::fence(Ordering::Acquire);
+        (self.id.load(Ordering::Relaxed) == id).then_some(DirectWait { pid, mtype, id })
+    }
+}
+
 impl Entry {
     /// A new entry.
     pub fn new(name: MipcName, queue: QueueId, tid: ThreadId, ext: bool, owned: bool) -> Entry {
@@ -85,7 +130,7 @@ impl Entry {
             owned,
             stash: Mutex::new(VecDeque::new()),
             kept: AtomicBool::new(false),
-            direct_wait: Mutex::new(None),
+            direct_wait: DirectWaitSlot::default(),
             serving: Mutex::new(VecDeque::new()),
         }
     }
@@ -210,7 +255,7 @@ pub fn direct_waits_on(pids: &[i32]) -> Vec<(QueueId, DirectWait)> {
     let Ok(t) = table() else { return Vec::new() };
     t.iter()
         .filter_map(|e| {
-            let w = (*e.direct_wait.lock().ok()?)?;
+            let w = e.direct_wait.get()?;
             pids.contains(&w.pid).then_some((e.queue, w))
         })
         .collect()

@@ -56,14 +56,12 @@ impl<'a> Waiting<'a> {
     /// [`MipcError::PeerDied`] when it is dead already.
     pub fn watching(mut self, entry: &'a Entry, mtype: c_long, watch: Watch<'_>) -> Result<Self> {
         let id = self.wake.map_or_else(timer::fresh_id, |w| w.id());
-        if let Ok(mut s) = entry.direct_wait.lock() {
-            *s = Some(DirectWait {
-                pid: watch.pid,
-                mtype,
-                id,
-            });
-            self.slot = Some((entry, id));
-        }
+        entry.direct_wait.set(DirectWait {
+            pid: watch.pid,
+            mtype,
+            id,
+        });
+        self.slot = Some((entry, id));
         // The waker sets the flag before it reads the slots: either it sees this slot, or
         // this sees the flag.
         if watch.dead.load(Ordering::SeqCst) {
@@ -123,9 +121,7 @@ impl Drop for Waiting<'_> {
             timer::disarm(w);
         }
         if let Some((e, _)) = self.slot {
-            if let Ok(mut s) = e.direct_wait.lock() {
-                *s = None;
-            }
+            e.direct_wait.clear();
         }
     }
 }
