@@ -31,6 +31,7 @@ pub mod error;
 pub mod fasthash;
 pub mod ffi;
 pub mod link;
+mod local;
 pub mod name;
 pub mod origin;
 pub mod os;

@@ -7,7 +7,9 @@ use crate::os::{self, ThreadId};
 use crate::sysv::QueueId;
 use crate::wire::MsgBuf;
 use once_cell::sync::Lazy;
-use std::cell::RefCell;
+use crate::local::Local;
+use std::cell::Ref;
+use std::ops::Deref;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -179,11 +181,6 @@ static TABLE: Lazy<Mutex<Vec<Arc<Entry>>>> = Lazy::new(|| Mutex::new(Vec::new())
 /// Changes whenever the table does, so a thread's cached entry can be trusted cheaply.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-thread_local! {
-    /// The calling thread's first entry, with the table generation it was found in.
-    static MINE: RefCell<Option<(u64, Arc<Entry>)>> = const { RefCell::new(None) };
-}
-
 fn table() -> Result<MutexGuard<'static, Vec<Arc<Entry>>>> {
     TABLE.lock().map_err(|_| MipcError::Internal)
 }
@@ -211,29 +208,56 @@ pub fn register(entry: Entry) -> Result<Arc<Entry>> {
 /// # Errors
 /// [`MipcError::NotRegistered`] when the thread has none.
 pub fn mine() -> Result<Arc<Entry>> {
+    crate::local::with(|l| mine_in(l).map(|e| Arc::clone(&e)))
+}
+
+/// An entry found for the calling thread: borrowed from its cache, or looked up.
+pub(crate) enum Found<'a> {
+    /// The thread's cached entry (no reference count touched).
+    Cached(Ref<'a, Arc<Entry>>),
+    /// Looked up in the table.
+    Table(Arc<Entry>),
+}
+
+impl Deref for Found<'_> {
+    type Target = Arc<Entry>;
+    fn deref(&self) -> &Arc<Entry> {
+        match self {
+            Found::Cached(e) => e,
+            Found::Table(e) => e,
+        }
+    }
+}
+
+/// [`mine`] with the thread's state at hand, borrowing the cached entry.
+///
+/// # Errors
+/// As [`mine`].
+#[inline]
+pub(crate) fn mine_in(l: Option<&Local>) -> Result<Found<'_>> {
     let generation = GENERATION.load(Ordering::Acquire);
-    let cached = MINE
-        .try_with(|m| match m.try_borrow().as_deref() {
-            Ok(Some((g, e))) if *g == generation => Some(e.clone()),
-            _ => None,
-        })
-        .ok()
-        .flatten();
+    let cached = l
+        .and_then(|l| l.mine.try_borrow().ok())
+        .and_then(|m| {
+            Ref::filter_map(m, |m| match m {
+                Some((g, e)) if *g == generation => Some(e),
+                _ => None,
+            })
+            .ok()
+        });
     match cached {
-        Some(e) => Ok(e),
-        None => find_mine(generation),
+        Some(e) => Ok(Found::Cached(e)),
+        None => find_mine(l, generation).map(Found::Table),
     }
 }
 
 /// Looks the calling thread's first entry up in the table and caches it for `generation`.
 #[cold]
-fn find_mine(generation: u64) -> Result<Arc<Entry>> {
+fn find_mine(l: Option<&Local>, generation: u64) -> Result<Arc<Entry>> {
     let e = by_thread(current_thread())?;
-    let _ = MINE.try_with(|m| {
-        if let Ok(mut m) = m.try_borrow_mut() {
-            *m = Some((generation, e.clone()));
-        }
-    });
+    if let Some(mut m) = l.and_then(|l| l.mine.try_borrow_mut().ok()) {
+        *m = Some((generation, e.clone()));
+    }
     Ok(e)
 }
 
@@ -269,22 +293,36 @@ pub fn by_thread_and_name(tid: ThreadId, name: &MipcName) -> Option<Arc<Entry>> 
 
 /// The entry that owns `queue`, if it belongs to this process.
 pub fn by_queue(queue: QueueId) -> Option<Arc<Entry>> {
-    if let Ok(e) = mine() {
-        if e.queue == queue {
-            return Some(e);
-        }
+    crate::local::with(|l| by_queue_in(l, queue).map(|e| Arc::clone(&e)))
+}
+
+/// [`by_queue`] with the thread's state at hand.
+#[inline]
+pub(crate) fn by_queue_in(l: Option<&Local>, queue: QueueId) -> Option<Found<'_>> {
+    match mine_in(l) {
+        Ok(e) if e.queue == queue => Some(e),
+        _ => in_table(|e| e.queue == queue),
     }
-    table().ok()?.iter().find(|e| e.queue == queue).cloned()
 }
 
 /// The entry named `name`, if this process has one.
 pub fn by_name(name: &MipcName) -> Option<Arc<Entry>> {
-    if let Ok(e) = mine() {
-        if e.name == *name {
-            return Some(e);
-        }
+    crate::local::with(|l| by_name_in(l, name).map(|e| Arc::clone(&e)))
+}
+
+/// [`by_name`] with the thread's state at hand.
+#[inline]
+pub(crate) fn by_name_in<'a>(l: Option<&'a Local>, name: &MipcName) -> Option<Found<'a>> {
+    match mine_in(l) {
+        Ok(e) if e.name == *name => Some(e),
+        _ => in_table(|e| e.name == *name),
     }
-    table().ok()?.iter().find(|e| e.name == *name).cloned()
+}
+
+/// The first entry of the table that `pick` selects.
+#[cold]
+fn in_table<'a>(pick: impl Fn(&Entry) -> bool) -> Option<Found<'a>> {
+    table().ok()?.iter().find(|e| pick(e)).cloned().map(Found::Table)
 }
 
 /// Removes and returns the entries `pick` selects.
