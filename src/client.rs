@@ -252,6 +252,7 @@ pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i
 /// [`MipcError::NotRegistered`], [`MipcError::Timeout`], [`MipcError::NoSuchDestination`],
 /// [`MipcError::PeerDied`], [`MipcError::DestinationBusy`], [`MipcError::Deadlock`],
 /// [`MipcError::AnswerTruncated`] (after copying what fits), argument and queue errors.
+#[link_section = ".text.mipc_hot.call"]
 pub fn call(
     dst: &MipcName,
     api: u32,
@@ -265,6 +266,7 @@ pub fn call(
 }
 
 /// [`call`] with the thread's state at hand.
+#[link_section = ".text.mipc_hot.call"]
 fn call_in(
     l: Option<&Local>,
     dst: &MipcName,

@@ -161,6 +161,7 @@ fn cached_in_table(dst: &MipcName) -> Option<Route> {
 /// # Errors
 /// Queue errors while asking the relay.
 #[inline]
+#[link_section = ".text.mipc_hot.call"]
 pub fn route(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
     routes_dropped(entry.queue);
     match last(dst) {
@@ -208,6 +209,7 @@ fn route_from_table(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<O
 /// monitor never missing a call, paid only by processes that chose the direct path. It never
 /// blocks, so it is made without the C library's cancellation-point bookkeeping.
 #[inline]
+#[link_section = ".text.mipc_hot.call"]
 pub fn routes_dropped(queue: QueueId) -> bool {
     let mut room = [0u8; wire::MTYPE_LEN + wire::MTEXT_HEADER_LEN + 8];
     let flags = sysv::RecvFlags {

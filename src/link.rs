@@ -119,6 +119,7 @@ fn open_root() -> Result<QueueId> {
 /// [`MipcError::RelayUnavailable`] when no relay runs; [`MipcError::DestinationBusy`] when
 /// `nowait` and the root queue is full; other queue errors.
 #[inline]
+#[link_section = ".text.mipc_hot.both"]
 pub fn send_to_relay(msg: &[u8], nowait: bool) -> Result<()> {
     match sysv::send(root()?, msg, nowait) {
         Ok(()) => Ok(()),
@@ -216,6 +217,7 @@ fn send_when_room(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
 ///
 /// # Errors
 /// As [`send_to_relay_until`].
+#[link_section = ".text.mipc_hot.both"]
 pub fn send_to_relay_bounded(msg: &[u8]) -> Result<()> {
     send_to_relay_until(msg, None)
 }

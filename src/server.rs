@@ -30,6 +30,7 @@ fn type_matches(want: c_long, got: c_long) -> bool {
 /// [`MipcError::Timeout`], [`MipcError::BadArgument`] when `out` cannot hold the message
 /// (the message stays queued), [`MipcError::BadMessage`] for bytes that break SPEC §2 (they
 /// are consumed), [`MipcError::QueueRemoved`], other queue errors.
+#[link_section = ".text.mipc_hot.serve"]
 pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout) -> Result<usize> {
     if out.len() < MTYPE_LEN {
         return Err(MipcError::BadArgument(
@@ -40,6 +41,7 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout)
 }
 
 /// [`receive`] with the thread's state at hand.
+#[link_section = ".text.mipc_hot.serve"]
 fn receive_in(
     l: Option<&Local>,
     queue: QueueId,
@@ -89,6 +91,7 @@ fn wake_type(want: c_long) -> c_long {
 }
 
 /// Hands a received message to the caller without its tag, and remembers what it serves.
+#[link_section = ".text.mipc_hot.serve"]
 fn deliver(
     l: Option<&Local>,
     entry: &Arc<Entry>,
@@ -168,6 +171,7 @@ fn receive_foreign(
 ///
 /// # Errors
 /// Argument errors, [`MipcError::RelayUnavailable`], queue errors.
+#[link_section = ".text.mipc_hot.serve"]
 pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Result<()> {
     check_api(api)?;
     check_payload(answer.len() as u64)?;
@@ -175,6 +179,7 @@ pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Resul
 }
 
 /// [`respond`] with the thread's state at hand.
+#[link_section = ".text.mipc_hot.serve"]
 fn respond_in(
     l: Option<&Local>,
     to: &MipcName,

@@ -234,6 +234,7 @@ impl Deref for Found<'_> {
 /// # Errors
 /// As [`mine`].
 #[inline]
+#[link_section = ".text.mipc_hot.both"]
 pub(crate) fn mine_in(l: Option<&Local>) -> Result<Found<'_>> {
     let generation = GENERATION.load(Ordering::Acquire);
     let cached = l
@@ -298,6 +299,7 @@ pub fn by_queue(queue: QueueId) -> Option<Arc<Entry>> {
 
 /// [`by_queue`] with the thread's state at hand.
 #[inline]
+#[link_section = ".text.mipc_hot.serve"]
 pub(crate) fn by_queue_in(l: Option<&Local>, queue: QueueId) -> Option<Found<'_>> {
     match mine_in(l) {
         Ok(e) if e.queue == queue => Some(e),
@@ -312,6 +314,7 @@ pub fn by_name(name: &MipcName) -> Option<Arc<Entry>> {
 
 /// [`by_name`] with the thread's state at hand.
 #[inline]
+#[link_section = ".text.mipc_hot.serve"]
 pub(crate) fn by_name_in<'a>(l: Option<&'a Local>, name: &MipcName) -> Option<Found<'a>> {
     match mine_in(l) {
         Ok(e) if e.name == *name => Some(e),

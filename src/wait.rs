@@ -86,6 +86,7 @@ impl<'a> Waiting<'a> {
     /// # Errors
     /// As above; [`MipcError::Timeout`] for an empty queue with `flags.nowait`; queue errors.
     #[inline]
+    #[link_section = ".text.mipc_hot.both"]
     pub fn recv(
         &self,
         queue: QueueId,
@@ -169,6 +170,7 @@ fn stash_copy(entry: &Entry, buf: &MsgBuf) -> Result<()> {
 /// # Errors
 /// [`MipcError::Timeout`], [`MipcError::PeerDied`], the relay's error for the call, queue
 /// errors.
+#[link_section = ".text.mipc_hot.call"]
 pub(crate) fn wait_answer(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Frame> {
     let mut waiting = Waiting::arm(w.queue, w.mtype, w.deadline)?;
     if let (Some(watch), Some(e)) = (w.watch, w.entry) {
