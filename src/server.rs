@@ -239,17 +239,22 @@ fn answering(l: Option<&Local>, to: &MipcName, from: &MipcName, api: u32) -> Opt
     let Ok(mut list) = entry.serving.lock() else {
         return here;
     };
-    let pos = match here {
-        Some(sv) => list.iter().position(|x| x.tag == sv.tag),
-        None => list.iter().position(|x| x.src == *to && x.api == api),
-    };
+    if let Some(sv) = here {
+        // Usually the oldest: dropped without a search nor moving the others.
+        if list.front().is_some_and(|x| x.tag == sv.tag) {
+            list.pop_front();
+        } else if let Some(p) = list.iter().position(|x| x.tag == sv.tag) {
+            list.remove(p);
+        }
+        return here;
+    }
+    let pos = list.iter().position(|x| x.src == *to && x.api == api);
     // The oldest is the usual one: take it without moving the others.
-    let found = match pos {
+    match pos {
         Some(0) => list.pop_front(),
         Some(p) => list.remove(p),
         None => None,
-    };
-    here.or(found)
+    }
 }
 
 /// The handler table of `mthread_register_mq`: one row per registering thread, one handler
