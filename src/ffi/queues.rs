@@ -194,7 +194,7 @@ pub unsafe extern "C" fn mipc_receive_msg(
         // SAFETY: both outputs are non-NULL and sized as this function's contract says; len is
         // at most 31, so the name and its NUL fit the 32 bytes of src_out.
         unsafe {
-            std::ptr::copy_nonoverlapping(field.as_ptr().cast::<c_char>(), src_out, len);
+            args::copy_short(field.as_ptr(), src_out.cast::<u8>(), len);
             *src_out.add(len) = 0;
             *api_id_out = u32::from_ne_bytes(t);
         }
