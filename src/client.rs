@@ -284,7 +284,7 @@ fn call_in(
             clear_responses(entry.queue, api)?;
         }
         let route = match tag {
-            Some(_) if direct::enabled() && !dst.is_relay() => direct::route(&entry, dst, buf)?,
+            Some(_) if direct::enabled() && !dst.is_relay() => direct::route(l, &entry, dst, buf)?,
             _ => None,
         };
         let build = |buf: &mut MsgBuf| {

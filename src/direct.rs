@@ -28,7 +28,7 @@ use crate::wait::{wait_answer, AnswerWait, Watch};
 use crate::wire::control::{Lookup, LookupAnswer};
 use crate::wire::{self, Control, Kind, MsgBuf};
 use once_cell::sync::Lazy;
-use std::cell::RefCell;
+use crate::local::Local;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -75,13 +75,6 @@ static ROUTES: Lazy<Mutex<FastMap<MipcName, State>>> = Lazy::new(|| Mutex::new(F
 /// Changes whenever `ROUTES` does, so a thread's cached route can be trusted with one load.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-thread_local! {
-    /// The route of this thread's last direct destination, with the generation of `ROUTES`
-    /// it was read in: a thread that calls the same server again takes no lock and hashes
-    /// nothing.
-    static LAST: RefCell<Option<(u64, MipcName, Route)>> = const { RefCell::new(None) };
-}
-
 /// `ROUTES`, locked for a change: the generation moves on when the guard is dropped, so no
 /// thread trusts its cached route across the change.
 struct Changing(MutexGuard<'static, FastMap<MipcName, State>>);
@@ -111,25 +104,26 @@ impl std::ops::DerefMut for Changing {
     }
 }
 
+/// The route of a thread's last direct destination, with the generation of `ROUTES` it was
+/// read in (part of the thread's state, `local.rs`): a thread that calls the same server
+/// again takes no lock and hashes nothing.
+pub(crate) type LastRoute = Option<(u64, MipcName, Route)>;
+
 /// The live route to `dst` this thread cached, if `ROUTES` did not change since.
 #[inline]
-fn last(dst: &MipcName) -> Option<Route> {
+fn last(l: Option<&Local>, dst: &MipcName) -> Option<Route> {
     let generation = GENERATION.load(Ordering::Acquire);
-    LAST.try_with(|l| match &*l.try_borrow().ok()? {
+    match &*l?.route.try_borrow().ok()? {
         Some((g, d, r)) if *g == generation && d == dst && !r.is_dead() => Some(r.clone()),
         _ => None,
-    })
-    .ok()
-    .flatten()
+    }
 }
 
 /// Caches `route` to `dst` for this thread, as of `generation` (read before `ROUTES` was).
-fn remember(generation: u64, dst: &MipcName, route: &Route) {
-    let _ = LAST.try_with(|l| {
-        if let Ok(mut l) = l.try_borrow_mut() {
-            *l = Some((generation, *dst, route.clone()));
-        }
-    });
+fn remember(l: Option<&Local>, generation: u64, dst: &MipcName, route: &Route) {
+    if let Some(mut last) = l.and_then(|l| l.route.try_borrow_mut().ok()) {
+        *last = Some((generation, *dst, route.clone()));
+    }
 }
 
 /// Whether this process asked for the direct path (`MIPC_DIRECT=1`).
@@ -140,15 +134,15 @@ pub fn enabled() -> bool {
 
 /// The route to `dst` if it is known to be direct (no lookup).
 pub fn cached(dst: &MipcName) -> Option<Route> {
-    last(dst).or_else(|| cached_in_table(dst))
+    crate::local::with(|l| last(l, dst).or_else(|| cached_in_table(l, dst)))
 }
 
 #[cold]
-fn cached_in_table(dst: &MipcName) -> Option<Route> {
+fn cached_in_table(l: Option<&Local>, dst: &MipcName) -> Option<Route> {
     let generation = GENERATION.load(Ordering::Acquire);
     match ROUTES.lock().ok()?.get(dst) {
         Some(State::Direct(r)) if !r.is_dead() => {
-            remember(generation, dst, r);
+            remember(l, generation, dst, r);
             Some(r.clone())
         }
         _ => None,
@@ -162,24 +156,34 @@ fn cached_in_table(dst: &MipcName) -> Option<Route> {
 /// Queue errors while asking the relay.
 #[inline]
 #[link_section = ".text.mipc_hot.call"]
-pub fn route(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
+pub(crate) fn route(
+    l: Option<&Local>,
+    entry: &Entry,
+    dst: &MipcName,
+    buf: &mut MsgBuf,
+) -> Result<Option<Route>> {
     routes_dropped(entry.queue);
-    match last(dst) {
+    match last(l, dst) {
         Some(r) => Ok(Some(r)),
-        None => route_from_table(entry, dst, buf),
+        None => route_from_table(l, entry, dst, buf),
     }
 }
 
 /// [`route`] when this thread has no cached route to `dst`: the process's table, or a
 /// lookup.
 #[cold]
-fn route_from_table(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
+fn route_from_table(
+    l: Option<&Local>,
+    entry: &Entry,
+    dst: &MipcName,
+    buf: &mut MsgBuf,
+) -> Result<Option<Route>> {
     {
         let generation = GENERATION.load(Ordering::Acquire);
         let mut routes = ROUTES.lock().map_err(|_| MipcError::Internal)?;
         match routes.get_mut(dst) {
             Some(State::Direct(r)) if !r.is_dead() => {
-                remember(generation, dst, r);
+                remember(l, generation, dst, r);
                 return Ok(Some(r.clone()));
             }
             Some(State::Relay(n)) if *n > 0 => {

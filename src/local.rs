@@ -1,8 +1,9 @@
 //! The calling thread's state, in one thread-local: its message buffer, its cached entry,
-//! the request it serves and the senders of its last receives. In a shared library every
+//! the request it serves, the senders of its last receives and its last direct route. In a shared library every
 //! thread-local costs a call to `__tls_get_addr` where it is reached, so a hot path reaches
 //! this once and hands the reference down, instead of reaching four variables in turn.
 
+use crate::direct::LastRoute;
 use crate::origin::Recent;
 use crate::table::{Entry, Serving};
 use crate::wire::MsgBuf;
@@ -22,6 +23,8 @@ pub(crate) struct Local {
     pub serving: RefCell<(Option<Serving>, Option<Arc<Entry>>)>,
     /// The senders of the last receives (`origin.rs`).
     pub recent: RefCell<Recent>,
+    /// The route of the last direct call (`direct.rs`).
+    pub route: RefCell<LastRoute>,
 }
 
 thread_local! {
@@ -31,6 +34,7 @@ thread_local! {
             mine: RefCell::new(None),
             serving: RefCell::new((None, None)),
             recent: RefCell::new(Recent::new()),
+            route: RefCell::new(None),
         }
     };
 }
