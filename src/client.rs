@@ -13,6 +13,8 @@ use crate::direct;
 use crate::error::{MipcError, RelayErrorCode, Result};
 use crate::link::{check_api, check_payload, next_tag, send_to_relay, send_to_relay_until};
 use crate::link::{relay_stalled, send_to_relay_bounded, to_relay, wait_for_relay, with_buf};
+use crate::link::with_buf_in;
+use crate::local::Local;
 use crate::name::MipcName;
 use crate::os::{self, ThreadId};
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
@@ -250,6 +252,7 @@ pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i
 /// [`MipcError::NotRegistered`], [`MipcError::Timeout`], [`MipcError::NoSuchDestination`],
 /// [`MipcError::PeerDied`], [`MipcError::DestinationBusy`], [`MipcError::Deadlock`],
 /// [`MipcError::AnswerTruncated`] (after copying what fits), argument and queue errors.
+#[link_section = ".text.mipc_hot.call"]
 pub fn call(
     dst: &MipcName,
     api: u32,
@@ -259,16 +262,29 @@ pub fn call(
 ) -> Result<usize> {
     check_api(api)?;
     check_payload(input.len() as u64)?;
-    let entry = table::mine()?;
+    crate::local::with(|l| call_in(l, dst, api, input, out, wait))
+}
+
+/// [`call`] with the thread's state at hand.
+#[link_section = ".text.mipc_hot.call"]
+fn call_in(
+    l: Option<&Local>,
+    dst: &MipcName,
+    api: u32,
+    input: &[u8],
+    out: &mut [u8],
+    wait: CallTimeout,
+) -> Result<usize> {
+    let entry = table::mine_in(l)?;
     let tag = entry.ext.then(next_tag);
     let deadline = wait.deadline_from_now();
-    with_buf(|buf| {
+    with_buf_in(l, |buf| {
         if !entry.ext {
             // Legacy relay: no tags, so drain stale answers first as the original did.
             clear_responses(entry.queue, api)?;
         }
         let route = match tag {
-            Some(_) if direct::enabled() && !dst.is_relay() => direct::route(&entry, dst, buf)?,
+            Some(_) if direct::enabled() && !dst.is_relay() => direct::route(l, &entry, dst, buf)?,
             _ => None,
         };
         let build = |buf: &mut MsgBuf| {

@@ -28,8 +28,9 @@ use crate::wait::{wait_answer, AnswerWait, Watch};
 use crate::wire::control::{Lookup, LookupAnswer};
 use crate::wire::{self, Control, Kind, MsgBuf};
 use once_cell::sync::Lazy;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use crate::local::Local;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Messages sent through the relay after a direct send failed, before looking up again.
@@ -71,6 +72,59 @@ enum State {
 }
 
 static ROUTES: Lazy<Mutex<FastMap<MipcName, State>>> = Lazy::new(|| Mutex::new(FastMap::default()));
+/// Changes whenever `ROUTES` does, so a thread's cached route can be trusted with one load.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// `ROUTES`, locked for a change: the generation moves on when the guard is dropped, so no
+/// thread trusts its cached route across the change.
+struct Changing(MutexGuard<'static, FastMap<MipcName, State>>);
+
+impl Changing {
+    fn lock() -> Option<Changing> {
+        ROUTES.lock().ok().map(Changing)
+    }
+}
+
+impl Drop for Changing {
+    fn drop(&mut self) {
+        GENERATION.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl std::ops::Deref for Changing {
+    type Target = FastMap<MipcName, State>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Changing {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+/// The route of a thread's last direct destination, with the generation of `ROUTES` it was
+/// read in (part of the thread's state, `local.rs`): a thread that calls the same server
+/// again takes no lock and hashes nothing.
+pub(crate) type LastRoute = Option<(u64, MipcName, Route)>;
+
+/// The live route to `dst` this thread cached, if `ROUTES` did not change since.
+#[inline]
+fn last(l: Option<&Local>, dst: &MipcName) -> Option<Route> {
+    let generation = GENERATION.load(Ordering::Acquire);
+    match &*l?.route.try_borrow().ok()? {
+        Some((g, d, r)) if *g == generation && d == dst && !r.is_dead() => Some(r.clone()),
+        _ => None,
+    }
+}
+
+/// Caches `route` to `dst` for this thread, as of `generation` (read before `ROUTES` was).
+fn remember(l: Option<&Local>, generation: u64, dst: &MipcName, route: &Route) {
+    if let Some(mut last) = l.and_then(|l| l.route.try_borrow_mut().ok()) {
+        *last = Some((generation, *dst, route.clone()));
+    }
+}
 
 /// Whether this process asked for the direct path (`MIPC_DIRECT=1`).
 pub fn enabled() -> bool {
@@ -80,8 +134,17 @@ pub fn enabled() -> bool {
 
 /// The route to `dst` if it is known to be direct (no lookup).
 pub fn cached(dst: &MipcName) -> Option<Route> {
+    crate::local::with(|l| last(l, dst).or_else(|| cached_in_table(l, dst)))
+}
+
+#[cold]
+fn cached_in_table(l: Option<&Local>, dst: &MipcName) -> Option<Route> {
+    let generation = GENERATION.load(Ordering::Acquire);
     match ROUTES.lock().ok()?.get(dst) {
-        Some(State::Direct(r)) if !r.is_dead() => Some(r.clone()),
+        Some(State::Direct(r)) if !r.is_dead() => {
+            remember(l, generation, dst, r);
+            Some(r.clone())
+        }
         _ => None,
     }
 }
@@ -91,12 +154,38 @@ pub fn cached(dst: &MipcName) -> Option<Route> {
 ///
 /// # Errors
 /// Queue errors while asking the relay.
-pub fn route(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
+#[inline]
+#[link_section = ".text.mipc_hot.call"]
+pub(crate) fn route(
+    l: Option<&Local>,
+    entry: &Entry,
+    dst: &MipcName,
+    buf: &mut MsgBuf,
+) -> Result<Option<Route>> {
     routes_dropped(entry.queue);
+    match last(l, dst) {
+        Some(r) => Ok(Some(r)),
+        None => route_from_table(l, entry, dst, buf),
+    }
+}
+
+/// [`route`] when this thread has no cached route to `dst`: the process's table, or a
+/// lookup.
+#[cold]
+fn route_from_table(
+    l: Option<&Local>,
+    entry: &Entry,
+    dst: &MipcName,
+    buf: &mut MsgBuf,
+) -> Result<Option<Route>> {
     {
+        let generation = GENERATION.load(Ordering::Acquire);
         let mut routes = ROUTES.lock().map_err(|_| MipcError::Internal)?;
         match routes.get_mut(dst) {
-            Some(State::Direct(r)) if !r.is_dead() => return Ok(Some(r.clone())),
+            Some(State::Direct(r)) if !r.is_dead() => {
+                remember(l, generation, dst, r);
+                return Ok(Some(r.clone()));
+            }
             Some(State::Relay(n)) if *n > 0 => {
                 *n -= 1;
                 return Ok(None);
@@ -105,7 +194,7 @@ pub fn route(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<R
         }
     }
     let found = lookup(entry, dst, buf)?;
-    let mut routes = ROUTES.lock().map_err(|_| MipcError::Internal)?;
+    let mut routes = Changing::lock().ok_or(MipcError::Internal)?;
     if routes.len() >= MAX_ROUTES {
         routes.clear();
     }
@@ -121,7 +210,10 @@ pub fn route(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<R
 /// Whether the relay asked this entry's process to drop its direct routes (a monitor
 /// attached: docs/PROTOCOL.md §8). Looks for a DROP_ROUTES on `queue` without blocking,
 /// and drops every route when there is one. One `msgrcv` per direct send: the price of a
-/// monitor never missing a call, paid only by processes that chose the direct path.
+/// monitor never missing a call, paid only by processes that chose the direct path. It never
+/// blocks, so it is made without the C library's cancellation-point bookkeeping.
+#[inline]
+#[link_section = ".text.mipc_hot.call"]
 pub fn routes_dropped(queue: QueueId) -> bool {
     let mut room = [0u8; wire::MTYPE_LEN + wire::MTEXT_HEADER_LEN + 8];
     let flags = sysv::RecvFlags {
@@ -131,7 +223,7 @@ pub fn routes_dropped(queue: QueueId) -> bool {
     };
     let ty = Kind::DropRoutes.mtype();
     let mut dropped = false;
-    while sysv::recv(queue, &mut room, ty, flags).is_ok() {
+    while sysv::recv_nocancel(queue, &mut room, ty, flags).is_ok() {
         dropped = true;
     }
     if dropped {
@@ -142,14 +234,14 @@ pub fn routes_dropped(queue: QueueId) -> bool {
 
 /// Forgets every direct route: the next call to each destination looks it up again.
 pub fn drop_all() {
-    if let Ok(mut routes) = ROUTES.lock() {
+    if let Some(mut routes) = Changing::lock() {
         routes.clear();
     }
 }
 
 /// A direct send to `dst` failed, or its process died: use the relay for a while.
 pub fn forget(dst: &MipcName) {
-    if let Ok(mut routes) = ROUTES.lock() {
+    if let Some(mut routes) = Changing::lock() {
         routes.insert(*dst, State::Relay(RELAY_SPELL));
     }
 }

@@ -20,6 +20,14 @@
 //! - [`pubsub`]: subscribing, publishing and broadcasting for the calling thread's entry;
 //! - [`endpoint`]: the native Rust API ([`Endpoint`], [`Timeout`], [`Error`]);
 //! - [`ffi`]: the C exports of SPEC §3 (`libmipc.so`, `include/mipc.h`).
+//!
+//! The functions a sync call and a served request run through (the four exports and what
+//! they call that is not inlined) are placed with `#[link_section]` in three sections that
+//! the linker keeps together: `.text.mipc_hot.call` (the caller's), `.text.mipc_hot.serve`
+//! (the server's) and `.text.mipc_hot.both` (the receive loop and the sends to the relay).
+//! A call then touches a few pages of code instead of a dozen scattered ones (after each
+//! context switch the TLB is cold). Only a layout hint: any linker merges `.text.*` into
+//! `.text`.
 
 /// cbindgen:ignore
 pub mod bus;
@@ -31,6 +39,7 @@ pub mod error;
 pub mod fasthash;
 pub mod ffi;
 pub mod link;
+mod local;
 pub mod name;
 pub mod origin;
 pub mod os;

@@ -8,7 +8,7 @@ use crate::sysv::{self, QueueError, QueueId};
 use crate::wire::{
     CallTag, Envelope, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_PING,
 };
-use std::cell::Cell;
+use crate::local::Local;
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -55,23 +55,24 @@ pub(crate) fn to_relay(
     }
 }
 
-thread_local! {
-    /// This thread's message buffer, while no call of the thread is using it.
-    static BUF: Cell<Option<Box<MsgBuf>>> = const { Cell::new(None) };
-}
-
 /// Runs `f` with this thread's message buffer: it is taken out for the call and put back
 /// after, so a nested call (or one during thread or process teardown, when the thread's
 /// storage may already be gone) gets a fresh one.
 pub(crate) fn with_buf<R>(f: impl FnOnce(&mut MsgBuf) -> R) -> R {
-    let mut buf = BUF
-        .try_with(Cell::take)
-        .ok()
-        .flatten()
+    crate::local::with(|l| with_buf_in(l, f))
+}
+
+/// [`with_buf`] with the thread's state at hand.
+#[inline]
+pub(crate) fn with_buf_in<R>(l: Option<&Local>, f: impl FnOnce(&mut MsgBuf) -> R) -> R {
+    let mut buf = l
+        .and_then(|l| l.buf.take())
         .unwrap_or_else(MsgBuf::boxed);
     let r = f(&mut buf);
     // A buffer a nested call put back meanwhile is dropped: one per thread is kept.
-    let _ = BUF.try_with(|b| b.set(Some(buf)));
+    if let Some(l) = l {
+        l.buf.set(Some(buf));
+    }
     r
 }
 
@@ -118,6 +119,7 @@ fn open_root() -> Result<QueueId> {
 /// [`MipcError::RelayUnavailable`] when no relay runs; [`MipcError::DestinationBusy`] when
 /// `nowait` and the root queue is full; other queue errors.
 #[inline]
+#[link_section = ".text.mipc_hot.both"]
 pub fn send_to_relay(msg: &[u8], nowait: bool) -> Result<()> {
     match sysv::send(root()?, msg, nowait) {
         Ok(()) => Ok(()),
@@ -215,6 +217,7 @@ fn send_when_room(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
 ///
 /// # Errors
 /// As [`send_to_relay_until`].
+#[link_section = ".text.mipc_hot.both"]
 pub fn send_to_relay_bounded(msg: &[u8]) -> Result<()> {
     send_to_relay_until(msg, None)
 }

@@ -3,28 +3,27 @@
 //! receive buffers, so that `mipc_sender_pid(msg)` can answer for the buffer a program
 //! received into. The relay's word, never the sender's own claim.
 
-use std::cell::RefCell;
+use crate::local::Local;
 
 /// How many recent receive buffers a thread remembers.
 const REMEMBERED: usize = 8;
 
-/// (buffer address, sender pid) of a thread's last receives, oldest first. A fixed array
-/// (no heap, nothing to drop) keeps the per-receive cost to one cheap thread-local access.
-struct Recent {
+/// (buffer address, sender pid) of a thread's last receives, oldest first: part of the
+/// thread's state (`local.rs`). A fixed array: no heap, nothing to drop.
+pub(crate) struct Recent {
     slots: [(usize, u32); REMEMBERED],
     len: usize,
 }
 
-thread_local! {
-    static RECENT: RefCell<Recent> = const {
-        RefCell::new(Recent {
+impl Recent {
+    /// Nothing remembered.
+    pub(crate) const fn new() -> Recent {
+        Recent {
             slots: [(0, 0); REMEMBERED],
             len: 0,
-        })
-    };
-}
+        }
+    }
 
-impl Recent {
     fn used(&mut self) -> &mut [(usize, u32)] {
         &mut self.slots[..self.len]
     }
@@ -65,23 +64,24 @@ impl Recent {
 /// Records that the message just received into the buffer at `addr` came from process `pid`
 /// (`None`: unknown, which forgets what the buffer held before).
 pub fn remember(addr: usize, pid: Option<u32>) {
-    let _ = RECENT.try_with(|r| {
-        if let Ok(mut r) = r.try_borrow_mut() {
-            r.remember(addr, pid);
-        }
-    });
+    crate::local::with(|l| remember_in(l, addr, pid));
+}
+
+/// [`remember`] with the thread's state at hand.
+#[inline]
+pub(crate) fn remember_in(l: Option<&Local>, addr: usize, pid: Option<u32>) {
+    if let Some(mut r) = l.and_then(|l| l.recent.try_borrow_mut().ok()) {
+        r.remember(addr, pid);
+    }
 }
 
 /// The sender's process of the message last received into the buffer at `addr` by this
 /// thread, if the relay reported it.
 pub fn recall(addr: usize) -> Option<u32> {
-    RECENT
-        .try_with(|r| {
-            let mut r = r.try_borrow_mut().ok()?;
-            r.used().iter().find(|(a, _)| *a == addr).map(|(_, p)| *p)
-        })
-        .ok()
-        .flatten()
+    crate::local::with(|l| {
+        let mut r = l?.recent.try_borrow_mut().ok()?;
+        r.used().iter().find(|(a, _)| *a == addr).map(|(_, p)| *p)
+    })
 }
 
 #[cfg(test)]

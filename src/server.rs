@@ -7,23 +7,17 @@
 //! of this thread kept aside while it waited (see `wait.rs`) come out first, in order.
 
 use crate::error::{MipcError, Result};
-use crate::link::{check_api, check_payload, send_to_relay_bounded, with_buf};
+use crate::link::{check_api, check_payload, send_to_relay_bounded, with_buf_in};
+use crate::local::Local;
 use crate::name::MipcName;
 use crate::sysv::{self, QueueId, RecvFlags};
 use crate::table::{self, Entry, Serving, SERVING_MAX};
 use crate::timeout::RecvTimeout;
 use crate::wait::Waiting;
 use crate::wire::{self, Build, Frame, Kind, MsgBuf, MTYPE_LEN};
-use std::cell::RefCell;
 use std::os::raw::c_long;
 use std::sync::Arc;
 use std::sync::Mutex;
-
-thread_local! {
-    /// The request this thread was last handed, and the entry it came to: an answer from
-    /// this thread matches it exactly, without looking the entry up again.
-    static SERVING: RefCell<Option<(Serving, Arc<Entry>)>> = const { RefCell::new(None) };
-}
 
 fn type_matches(want: c_long, got: c_long) -> bool {
     want == 0 || (want > 0 && got == want) || (want < 0 && got <= -want)
@@ -36,27 +30,40 @@ fn type_matches(want: c_long, got: c_long) -> bool {
 /// [`MipcError::Timeout`], [`MipcError::BadArgument`] when `out` cannot hold the message
 /// (the message stays queued), [`MipcError::BadMessage`] for bytes that break SPEC §2 (they
 /// are consumed), [`MipcError::QueueRemoved`], other queue errors.
+#[link_section = ".text.mipc_hot.serve"]
 pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout) -> Result<usize> {
     if out.len() < MTYPE_LEN {
         return Err(MipcError::BadArgument(
             "receive buffer smaller than a message type",
         ));
     }
-    let Some(entry) = table::by_queue(queue) else {
+    crate::local::with(|l| receive_in(l, queue, out, mtype, wait))
+}
+
+/// [`receive`] with the thread's state at hand.
+#[link_section = ".text.mipc_hot.serve"]
+fn receive_in(
+    l: Option<&Local>,
+    queue: QueueId,
+    out: &mut [u8],
+    mtype: c_long,
+    wait: RecvTimeout,
+) -> Result<usize> {
+    let Some(entry) = table::by_queue_in(l, queue) else {
         return receive_foreign(queue, out, mtype, wait);
     };
     // Requests a sync call of this thread kept aside come first: they are the oldest.
     let kept = entry.take_kept(|m| type_matches(mtype, m.mtype()))?;
     if let Some(mut msg) = kept {
         let frame = wire::decode_frame(msg.mtext()).ok();
-        return deliver(&entry, &mut msg, frame, out);
+        return deliver(l, &entry, &mut msg, frame, out);
     }
     let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline_from_now())?;
     let flags = RecvFlags {
         nowait: wait.is_nowait(),
         ..Default::default()
     };
-    with_buf(|msg| loop {
+    with_buf_in(l, |msg| loop {
         let (n, decoded) = waiting.recv(queue, msg.raw_mut(), mtype, flags)?;
         msg.set_mtext_len(n);
         // SPEC §2: a receiver rejects bytes that are not a MIPC message (they are consumed).
@@ -70,7 +77,7 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout)
             }
             continue;
         }
-        return deliver(&entry, msg, Some(frame), out);
+        return deliver(l, &entry, msg, Some(frame), out);
     })
 }
 
@@ -84,7 +91,9 @@ fn wake_type(want: c_long) -> c_long {
 }
 
 /// Hands a received message to the caller without its tag, and remembers what it serves.
+#[link_section = ".text.mipc_hot.serve"]
 fn deliver(
+    l: Option<&Local>,
     entry: &Arc<Entry>,
     msg: &mut MsgBuf,
     frame: Option<Frame>,
@@ -104,7 +113,7 @@ fn deliver(
     out[..bytes.len()].copy_from_slice(bytes);
     // The sender's pid, when the relay appended it, for `mipc_sender_pid(out)`.
     let sender = frame.and_then(|f| f.sender_pid).filter(|&p| p != 0);
-    crate::origin::remember(out.as_ptr() as usize, sender);
+    crate::origin::remember_in(l, out.as_ptr() as usize, sender);
     // Every tagged request is remembered by this thread (an answer to an async one, too,
     // must carry its tag, or its caller would take it for the answer it waits for); only
     // sync requests go on the entry's list for worker threads (async ones are rarely
@@ -128,11 +137,13 @@ fn deliver(
         }
         list.push_back(sv);
     }
-    let _ = SERVING.try_with(|s| {
-        if let Ok(mut s) = s.try_borrow_mut() {
-            *s = serving.map(|(sv, _)| (sv, entry.clone()));
+    if let Some(mut s) = l.and_then(|l| l.serving.try_borrow_mut().ok()) {
+        s.0 = serving.map(|(sv, _)| sv);
+        // The entry stays from one request to the next: a new reference only for another.
+        if s.0.is_some() && !s.1.as_ref().is_some_and(|e| Arc::ptr_eq(e, entry)) {
+            s.1 = Some(entry.clone());
         }
-    });
+    }
     Ok(bytes.len() - MTYPE_LEN)
 }
 
@@ -160,11 +171,24 @@ fn receive_foreign(
 ///
 /// # Errors
 /// Argument errors, [`MipcError::RelayUnavailable`], queue errors.
+#[link_section = ".text.mipc_hot.serve"]
 pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Result<()> {
     check_api(api)?;
     check_payload(answer.len() as u64)?;
-    let serving = answering(to, from, api);
-    with_buf(|buf| {
+    crate::local::with(|l| respond_in(l, to, from, api, answer))
+}
+
+/// [`respond`] with the thread's state at hand.
+#[link_section = ".text.mipc_hot.serve"]
+fn respond_in(
+    l: Option<&Local>,
+    to: &MipcName,
+    from: &MipcName,
+    api: u32,
+    answer: &[u8],
+) -> Result<()> {
+    let serving = answering(l, to, from, api);
+    with_buf_in(l, |buf| {
         buf.build(Build {
             mtype: api as c_long,
             src: from,
@@ -190,39 +214,47 @@ pub fn respond(to: &MipcName, from: &MipcName, api: u32, answer: &[u8]) -> Resul
 /// request of that caller and api, which is right when a daemon's workers answer in the
 /// order requests came (a worker pool with one queue). The request is then forgotten: one
 /// answer per request.
-fn answering(to: &MipcName, from: &MipcName, api: u32) -> Option<Serving> {
-    let here = SERVING
-        .try_with(|s| {
-            let mut s = s.try_borrow_mut().ok()?;
-            match &*s {
-                Some((sv, _)) if sv.src == *to && sv.api == api => s.take(),
-                _ => None,
+fn answering(l: Option<&Local>, to: &MipcName, from: &MipcName, api: u32) -> Option<Serving> {
+    let mut slot = l.and_then(|l| l.serving.try_borrow_mut().ok());
+    let here = slot.as_mut().and_then(|s| match s.0 {
+        Some(sv) if sv.src == *to && sv.api == api => s.0.take(),
+        _ => None,
+    });
+    // The entry the request came to, when it is `from`; else `from` is looked up.
+    let served = slot
+        .as_ref()
+        .and_then(|s| s.1.as_ref())
+        .filter(|e| here.is_some() && e.name == *from);
+    let looked_up;
+    let entry: &Entry = match served {
+        Some(e) => e,
+        None => {
+            looked_up = table::by_name_in(l, from);
+            match &looked_up {
+                Some(e) => e,
+                None => return here,
             }
-        })
-        .ok()
-        .flatten();
-    let (here, entry) = match here {
-        Some((sv, e)) if e.name == *from => (Some(sv), Some(e)),
-        Some((sv, _)) => (Some(sv), crate::table::by_name(from)),
-        None => (None, crate::table::by_name(from)),
-    };
-    let Some(entry) = entry else {
-        return here;
+        }
     };
     let Ok(mut list) = entry.serving.lock() else {
         return here;
     };
-    let pos = match here {
-        Some(sv) => list.iter().position(|x| x.tag == sv.tag),
-        None => list.iter().position(|x| x.src == *to && x.api == api),
-    };
+    if let Some(sv) = here {
+        // Usually the oldest: dropped without a search nor moving the others.
+        if list.front().is_some_and(|x| x.tag == sv.tag) {
+            list.pop_front();
+        } else if let Some(p) = list.iter().position(|x| x.tag == sv.tag) {
+            list.remove(p);
+        }
+        return here;
+    }
+    let pos = list.iter().position(|x| x.src == *to && x.api == api);
     // The oldest is the usual one: take it without moving the others.
-    let found = match pos {
+    match pos {
         Some(0) => list.pop_front(),
         Some(p) => list.remove(p),
         None => None,
-    };
-    here.or(found)
+    }
 }
 
 /// The handler table of `mthread_register_mq`: one row per registering thread, one handler

@@ -7,9 +7,11 @@ use crate::os::{self, ThreadId};
 use crate::sysv::QueueId;
 use crate::wire::MsgBuf;
 use once_cell::sync::Lazy;
-use std::cell::RefCell;
+use crate::local::Local;
+use std::cell::Ref;
+use std::ops::Deref;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Most requests an entry keeps aside while its thread waits for an answer (they are handed
@@ -39,7 +41,7 @@ pub struct Entry {
     kept: AtomicBool,
     /// The direct call this entry's thread waits on, if any: the waker wakes it with "peer
     /// died" when that server's process exits (`timer.rs`).
-    pub direct_wait: Mutex<Option<DirectWait>>,
+    pub direct_wait: DirectWaitSlot,
     /// Requests delivered to this entry's handlers and not answered yet, oldest first: an
     /// answer sent from another thread (a worker pool) takes the oldest of its caller and api.
     pub serving: Mutex<VecDeque<Serving>>,
@@ -73,6 +75,51 @@ pub struct DirectWait {
     pub id: u64,
 }
 
+/// Where an entry's thread posts the direct call it waits on, for the waker to read, without
+/// a lock: only the entry's thread writes it (set before its wait, cleared after), and the
+/// waker reads it only when a watched process died. `id` (never 0 for a wait; wait ids are
+/// never reused) says whether `pid` and `mtype` belong to a wait: the waker reads it before
+/// and after them, and keeps what it read only when it did not change (a seqlock).
+#[derive(Debug, Default)]
+pub struct DirectWaitSlot {
+    id: AtomicU64,
+    pid: AtomicI32,
+    mtype: AtomicIsize,
+}
+
+// `mtype` is kept as an isize: a C long on every target this builds for.
+const _: () = assert!(std::mem::size_of::<std::os::raw::c_long>() == std::mem::size_of::<isize>());
+
+impl DirectWaitSlot {
+    /// Posts `w` (by the entry's thread, before it waits). Sequentially consistent with the
+    /// waker's "dead" flag: either the waker sees this wait, or the caller sees the flag.
+    pub fn set(&self, w: DirectWait) {
+        self.id.store(0, Ordering::Relaxed);
+        // The fields below are not seen before the 0 above by a reader that sees them.
+        std::sync::atomic::fence(Ordering::Release);
+        self.pid.store(w.pid, Ordering::Relaxed);
+        self.mtype.store(w.mtype as isize, Ordering::Relaxed);
+        self.id.store(w.id, Ordering::SeqCst);
+    }
+
+    /// Clears the slot (by the entry's thread, once its wait ended).
+    pub fn clear(&self) {
+        self.id.store(0, Ordering::Release);
+    }
+
+    /// The wait posted now, if any (by the waker).
+    pub fn get(&self) -> Option<DirectWait> {
+        let id = self.id.load(Ordering::SeqCst);
+        if id == 0 {
+            return None;
+        }
+        let pid = self.pid.load(Ordering::Relaxed);
+        let mtype = self.mtype.load(Ordering::Relaxed) as std::os::raw::c_long;
+        std::sync::atomic::fence(Ordering::Acquire);
+        (self.id.load(Ordering::Relaxed) == id).then_some(DirectWait { pid, mtype, id })
+    }
+}
+
 impl Entry {
     /// A new entry.
     pub fn new(name: MipcName, queue: QueueId, tid: ThreadId, ext: bool, owned: bool) -> Entry {
@@ -85,7 +132,7 @@ impl Entry {
             owned,
             stash: Mutex::new(VecDeque::new()),
             kept: AtomicBool::new(false),
-            direct_wait: Mutex::new(None),
+            direct_wait: DirectWaitSlot::default(),
             serving: Mutex::new(VecDeque::new()),
         }
     }
@@ -134,11 +181,6 @@ static TABLE: Lazy<Mutex<Vec<Arc<Entry>>>> = Lazy::new(|| Mutex::new(Vec::new())
 /// Changes whenever the table does, so a thread's cached entry can be trusted cheaply.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
-thread_local! {
-    /// The calling thread's first entry, with the table generation it was found in.
-    static MINE: RefCell<Option<(u64, Arc<Entry>)>> = const { RefCell::new(None) };
-}
-
 fn table() -> Result<MutexGuard<'static, Vec<Arc<Entry>>>> {
     TABLE.lock().map_err(|_| MipcError::Internal)
 }
@@ -166,29 +208,57 @@ pub fn register(entry: Entry) -> Result<Arc<Entry>> {
 /// # Errors
 /// [`MipcError::NotRegistered`] when the thread has none.
 pub fn mine() -> Result<Arc<Entry>> {
+    crate::local::with(|l| mine_in(l).map(|e| Arc::clone(&e)))
+}
+
+/// An entry found for the calling thread: borrowed from its cache, or looked up.
+pub(crate) enum Found<'a> {
+    /// The thread's cached entry (no reference count touched).
+    Cached(Ref<'a, Arc<Entry>>),
+    /// Looked up in the table.
+    Table(Arc<Entry>),
+}
+
+impl Deref for Found<'_> {
+    type Target = Arc<Entry>;
+    fn deref(&self) -> &Arc<Entry> {
+        match self {
+            Found::Cached(e) => e,
+            Found::Table(e) => e,
+        }
+    }
+}
+
+/// [`mine`] with the thread's state at hand, borrowing the cached entry.
+///
+/// # Errors
+/// As [`mine`].
+#[inline]
+#[link_section = ".text.mipc_hot.both"]
+pub(crate) fn mine_in(l: Option<&Local>) -> Result<Found<'_>> {
     let generation = GENERATION.load(Ordering::Acquire);
-    let cached = MINE
-        .try_with(|m| match m.try_borrow().as_deref() {
-            Ok(Some((g, e))) if *g == generation => Some(e.clone()),
-            _ => None,
-        })
-        .ok()
-        .flatten();
+    let cached = l
+        .and_then(|l| l.mine.try_borrow().ok())
+        .and_then(|m| {
+            Ref::filter_map(m, |m| match m {
+                Some((g, e)) if *g == generation => Some(e),
+                _ => None,
+            })
+            .ok()
+        });
     match cached {
-        Some(e) => Ok(e),
-        None => find_mine(generation),
+        Some(e) => Ok(Found::Cached(e)),
+        None => find_mine(l, generation).map(Found::Table),
     }
 }
 
 /// Looks the calling thread's first entry up in the table and caches it for `generation`.
 #[cold]
-fn find_mine(generation: u64) -> Result<Arc<Entry>> {
+fn find_mine(l: Option<&Local>, generation: u64) -> Result<Arc<Entry>> {
     let e = by_thread(current_thread())?;
-    let _ = MINE.try_with(|m| {
-        if let Ok(mut m) = m.try_borrow_mut() {
-            *m = Some((generation, e.clone()));
-        }
-    });
+    if let Some(mut m) = l.and_then(|l| l.mine.try_borrow_mut().ok()) {
+        *m = Some((generation, e.clone()));
+    }
     Ok(e)
 }
 
@@ -210,7 +280,7 @@ pub fn direct_waits_on(pids: &[i32]) -> Vec<(QueueId, DirectWait)> {
     let Ok(t) = table() else { return Vec::new() };
     t.iter()
         .filter_map(|e| {
-            let w = (*e.direct_wait.lock().ok()?)?;
+            let w = e.direct_wait.get()?;
             pids.contains(&w.pid).then_some((e.queue, w))
         })
         .collect()
@@ -224,22 +294,38 @@ pub fn by_thread_and_name(tid: ThreadId, name: &MipcName) -> Option<Arc<Entry>> 
 
 /// The entry that owns `queue`, if it belongs to this process.
 pub fn by_queue(queue: QueueId) -> Option<Arc<Entry>> {
-    if let Ok(e) = mine() {
-        if e.queue == queue {
-            return Some(e);
-        }
+    crate::local::with(|l| by_queue_in(l, queue).map(|e| Arc::clone(&e)))
+}
+
+/// [`by_queue`] with the thread's state at hand.
+#[inline]
+#[link_section = ".text.mipc_hot.serve"]
+pub(crate) fn by_queue_in(l: Option<&Local>, queue: QueueId) -> Option<Found<'_>> {
+    match mine_in(l) {
+        Ok(e) if e.queue == queue => Some(e),
+        _ => in_table(|e| e.queue == queue),
     }
-    table().ok()?.iter().find(|e| e.queue == queue).cloned()
 }
 
 /// The entry named `name`, if this process has one.
 pub fn by_name(name: &MipcName) -> Option<Arc<Entry>> {
-    if let Ok(e) = mine() {
-        if e.name == *name {
-            return Some(e);
-        }
+    crate::local::with(|l| by_name_in(l, name).map(|e| Arc::clone(&e)))
+}
+
+/// [`by_name`] with the thread's state at hand.
+#[inline]
+#[link_section = ".text.mipc_hot.serve"]
+pub(crate) fn by_name_in<'a>(l: Option<&'a Local>, name: &MipcName) -> Option<Found<'a>> {
+    match mine_in(l) {
+        Ok(e) if e.name == *name => Some(e),
+        _ => in_table(|e| e.name == *name),
     }
-    table().ok()?.iter().find(|e| e.name == *name).cloned()
+}
+
+/// The first entry of the table that `pick` selects.
+#[cold]
+fn in_table<'a>(pick: impl Fn(&Entry) -> bool) -> Option<Found<'a>> {
+    table().ok()?.iter().find(|e| pick(e)).cloned().map(Found::Table)
 }
 
 /// Removes and returns the entries `pick` selects.

@@ -56,14 +56,12 @@ impl<'a> Waiting<'a> {
     /// [`MipcError::PeerDied`] when it is dead already.
     pub fn watching(mut self, entry: &'a Entry, mtype: c_long, watch: Watch<'_>) -> Result<Self> {
         let id = self.wake.map_or_else(timer::fresh_id, |w| w.id());
-        if let Ok(mut s) = entry.direct_wait.lock() {
-            *s = Some(DirectWait {
-                pid: watch.pid,
-                mtype,
-                id,
-            });
-            self.slot = Some((entry, id));
-        }
+        entry.direct_wait.set(DirectWait {
+            pid: watch.pid,
+            mtype,
+            id,
+        });
+        self.slot = Some((entry, id));
         // The waker sets the flag before it reads the slots: either it sees this slot, or
         // this sees the flag.
         if watch.dead.load(Ordering::SeqCst) {
@@ -88,6 +86,7 @@ impl<'a> Waiting<'a> {
     /// # Errors
     /// As above; [`MipcError::Timeout`] for an empty queue with `flags.nowait`; queue errors.
     #[inline]
+    #[link_section = ".text.mipc_hot.both"]
     pub fn recv(
         &self,
         queue: QueueId,
@@ -118,14 +117,14 @@ impl<'a> Waiting<'a> {
 }
 
 impl Drop for Waiting<'_> {
+    /// Inline: a wait without deadline (the usual one) has at most a store to undo.
+    #[inline]
     fn drop(&mut self) {
         if let Some(w) = self.wake {
             timer::disarm(w);
         }
         if let Some((e, _)) = self.slot {
-            if let Ok(mut s) = e.direct_wait.lock() {
-                *s = None;
-            }
+            e.direct_wait.clear();
         }
     }
 }
@@ -155,6 +154,15 @@ pub(crate) fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
     entry.keep(msg, false)
 }
 
+/// Keeps a copy of the request in `buf` for the entry's next receive. Out of line: the copy
+/// is made on this function's stack, which would otherwise make every wait's frame over
+/// 2 KiB (one more stack page touched per call).
+#[cold]
+#[inline(never)]
+fn stash_copy(entry: &Entry, buf: &MsgBuf) -> Result<()> {
+    stash(entry, Box::new(buf.clone()))
+}
+
 /// Blocks until the answer `w.expect` (or, with `None`, any answer) arrives, the relay
 /// reports an error for it, the deadline passes, or the watched server dies. Leaves the
 /// answer in `buf` and returns its header.
@@ -162,6 +170,7 @@ pub(crate) fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
 /// # Errors
 /// [`MipcError::Timeout`], [`MipcError::PeerDied`], the relay's error for the call, queue
 /// errors.
+#[link_section = ".text.mipc_hot.call"]
 pub(crate) fn wait_answer(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Frame> {
     let mut waiting = Waiting::arm(w.queue, w.mtype, w.deadline)?;
     if let (Some(watch), Some(e)) = (w.watch, w.entry) {
@@ -193,7 +202,7 @@ pub(crate) fn wait_answer(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Frame>
             (Some(t), None) if t.is_reply() => return Ok(hdr),
             _ if w.entry.is_some_and(|e| e.ext) && hdr.is_request() => {
                 if let Some(e) = w.entry {
-                    stash(e, Box::new(buf.clone()))?;
+                    stash_copy(e, buf)?;
                 }
             }
             _ => return Ok(hdr), // an untagged answer (legacy server or legacy relay)

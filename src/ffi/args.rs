@@ -19,7 +19,7 @@ pub(crate) unsafe fn name(p: *const c_char, arg: &'static str) -> Result<MipcNam
     let len = unsafe { libc::strnlen(p, MIPC_NAME_MAX_LEN) };
     let mut field = [0u8; MIPC_NAME_MAX_LEN];
     // SAFETY: len <= 32 bytes at p are readable (above) and field has 32.
-    unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), field.as_mut_ptr(), len) };
+    unsafe { copy_short(p.cast::<u8>(), field.as_mut_ptr(), len) };
     // strnlen found no NUL in the first len bytes, and the rest of field is zero.
     MipcName::from_measured(field, len).map_err(|e| MipcError::BadName(arg, e))
 }
@@ -76,7 +76,65 @@ pub(crate) unsafe fn write_name(out: *mut c_char, name: &MipcName) {
     let b = name.as_bytes();
     // SAFETY: b has at most 31 bytes, so b and its NUL fit the 32 bytes the caller provides.
     unsafe {
-        std::ptr::copy_nonoverlapping(b.as_ptr().cast::<c_char>(), out, b.len());
+        copy_short(b.as_ptr(), out.cast::<u8>(), b.len());
         *out.add(b.len()) = 0;
+    }
+}
+
+/// Copies `len` bytes (a name: at most 32) from `src` to `dst` without calling `memcpy`: two
+/// overlapping loads and stores of the largest of 16, 8, 4 or 2 bytes that fits in `len`,
+/// both within the `len` bytes. A call to the C library's `memcpy` for a dozen bytes costs
+/// more than the copy, and every name an export takes or gives back is copied once.
+///
+/// # Safety
+/// `src` points to `len` readable bytes and `dst` to `len` writable ones, not overlapping,
+/// and `len <= 32`.
+#[inline(always)]
+pub(crate) unsafe fn copy_short(src: *const u8, dst: *mut u8, len: usize) {
+    /// The first and the last `N` of the `len` bytes (`N <= len <= 2 * N`).
+    ///
+    /// # Safety
+    /// As for `copy_short`, with `N <= len`.
+    #[inline(always)]
+    unsafe fn ends<const N: usize>(src: *const u8, dst: *mut u8, len: usize) {
+        // SAFETY: [0, N) and [len - N, len) lie within the len bytes of both (N <= len);
+        // unaligned reads and writes of byte arrays need no alignment.
+        unsafe {
+            let head = std::ptr::read_unaligned(src.cast::<[u8; N]>());
+            let tail = std::ptr::read_unaligned(src.add(len - N).cast::<[u8; N]>());
+            std::ptr::write_unaligned(dst.cast::<[u8; N]>(), head);
+            std::ptr::write_unaligned(dst.add(len - N).cast::<[u8; N]>(), tail);
+        }
+    }
+    debug_assert!(len <= 32);
+    // SAFETY: each arm's N is at most len, and len <= 2 * N since len <= 32; the caller
+    // guarantees the len bytes.
+    unsafe {
+        match len {
+            16.. => ends::<16>(src, dst, len),
+            8.. => ends::<8>(src, dst, len),
+            4.. => ends::<4>(src, dst, len),
+            2.. => ends::<2>(src, dst, len),
+            1 => *dst = *src,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_short;
+
+    #[test]
+    fn short_copies_every_length() {
+        let src: Vec<u8> = (1..=32).collect();
+        for len in 0..=32 {
+            let mut dst = [0xEEu8; 34];
+            // SAFETY: src has 32 readable bytes, dst 34 writable ones, len <= 32.
+            unsafe { copy_short(src.as_ptr(), dst.as_mut_ptr().add(1), len) };
+            assert_eq!(&dst[1..=len], &src[..len], "len {len}");
+            assert_eq!(dst[0], 0xEE, "len {len}: wrote before");
+            assert!(dst[len + 1..].iter().all(|&b| b == 0xEE), "len {len}: wrote after");
+        }
     }
 }

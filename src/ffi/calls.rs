@@ -57,6 +57,7 @@ pub extern "C" fn mipc_exit() -> c_int {
 /// `dst` is NULL or a NUL-terminated string; `in` is NULL or points to `in_size` readable
 /// bytes; `out` is NULL or points to `out_size` writable bytes.
 #[unsafe(no_mangle)]
+#[link_section = ".text.mipc_hot.call"]
 pub unsafe extern "C" fn mipc_send_sync_msg(
     dst: *const c_char,
     api_id: c_uint,

@@ -34,6 +34,7 @@ const FOREIGN_RECV_MAX: usize = MTYPE_LEN + 65536;
 /// # Safety
 /// `buf` is NULL or points to `size` writable bytes.
 #[unsafe(no_mangle)]
+#[link_section = ".text.mipc_hot.serve"]
 pub unsafe extern "C" fn mipc_mq_receive(
     mqd: c_int,
     buf: *mut c_void,
@@ -121,6 +122,7 @@ pub extern "C" fn mipc_mq_create() -> c_int {
 /// `to` and `from` are NULL or NUL-terminated strings; `out` is NULL or points to
 /// `out_size` readable bytes.
 #[unsafe(no_mangle)]
+#[link_section = ".text.mipc_hot.serve"]
 pub unsafe extern "C" fn mipc_response_msg(
     to: *const c_char,
     from: *const c_char,
@@ -150,6 +152,7 @@ pub unsafe extern "C" fn mipc_response_msg(
 /// `src_out` is NULL or points to `MIPC_NAME_MAX_LEN` writable bytes; `api_id_out` is NULL
 /// or points to a writable `unsigned int`.
 #[unsafe(no_mangle)]
+#[link_section = ".text.mipc_hot.serve"]
 pub unsafe extern "C" fn mipc_receive_msg(
     src_out: *mut c_char,
     api_id_out: *mut c_uint,
@@ -191,7 +194,7 @@ pub unsafe extern "C" fn mipc_receive_msg(
         // SAFETY: both outputs are non-NULL and sized as this function's contract says; len is
         // at most 31, so the name and its NUL fit the 32 bytes of src_out.
         unsafe {
-            std::ptr::copy_nonoverlapping(field.as_ptr().cast::<c_char>(), src_out, len);
+            args::copy_short(field.as_ptr(), src_out.cast::<u8>(), len);
             *src_out.add(len) = 0;
             *api_id_out = u32::from_ne_bytes(t);
         }

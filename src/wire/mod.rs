@@ -400,7 +400,7 @@ pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
 ///
 /// # Errors
 /// As [`decode`].
-#[inline]
+#[inline(always)]
 pub fn decode_frame(mtext: &[u8]) -> Result<Frame, WireError> {
     let f = layout(mtext)?;
     MipcName::check_field(field(mtext, OFF_SRC)).map_err(WireError::BadSource)?;
@@ -425,7 +425,7 @@ pub fn from_relay(mtext: &[u8]) -> bool {
 }
 
 /// The checks of [`decode`] but the names', and the fields but the names.
-#[inline]
+#[inline(always)]
 fn layout(mtext: &[u8]) -> Result<Frame, WireError> {
     let mut len = mtext.len();
     if len < MTEXT_HEADER_LEN {

@@ -12,12 +12,14 @@ use std::os::raw::c_long;
 /// A message buffer: `mtype` then room for the largest tagged `mtext`, aligned for `long`.
 ///
 /// The relay and the library receive into one of these and send from it, so a message is
-/// never copied in user space on its way through.
+/// never copied in user space on its way through. The length comes first: a short message
+/// then touches only the first cache lines of the buffer (after the length, the bytes stay
+/// aligned for `long`).
 #[repr(C, align(8))]
 #[derive(Clone)]
 pub struct MsgBuf {
-    bytes: [u8; BUF_LEN],
     mtext_len: usize,
+    bytes: [u8; BUF_LEN],
 }
 
 impl Default for MsgBuf {
