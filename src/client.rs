@@ -216,32 +216,36 @@ fn install_exit_cleanup() {
 pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i32) -> Result<()> {
     check_api(api)?;
     check_payload(input.len() as u64)?;
-    let mine = table::by_name(src);
-    let ext = mine.as_ref().is_some_and(|e| e.ext);
-    with_buf(|buf| {
-        buf.build(Build {
-            mtype: api as c_long,
-            src,
-            dst,
-            msg_type: api,
-            sync_flag,
-            payload: input,
-            tag: ext.then(next_tag),
-        });
-        // Once a destination is direct, async messages to it go direct too: one sender's
-        // messages must not overtake each other on two paths.
-        let cached = ext.then(|| direct::cached(dst)).flatten();
-        let cached = cached.filter(|_| {
-            !mine
-                .as_ref()
-                .is_some_and(|e| direct::routes_dropped(e.queue))
-        });
-        if let Some(r) = cached {
-            if direct::send(dst, &r, buf.as_sendable()) {
-                return Ok(());
+    crate::local::with(|l| {
+        // The sender's entry, if it is one of ours (`None`: a name of another process).
+        let (ext, queue) = match table::by_name_in(l, src) {
+            Some(e) => (e.ext, Some(e.queue)),
+            None => (false, None),
+        };
+        with_buf_in(l, |buf| {
+            buf.build(Build {
+                mtype: api as c_long,
+                src,
+                dst,
+                msg_type: api,
+                sync_flag,
+                payload: input,
+                tag: ext.then(next_tag),
+            });
+            // Once a destination is direct, async messages to it go direct too: one
+            // sender's messages must not overtake each other on two paths. Only a process
+            // that chose the direct path has direct routes.
+            if ext && direct::enabled() {
+                let cached = direct::cached(dst)
+                    .filter(|_| !queue.is_some_and(direct::routes_dropped));
+                if let Some(r) = cached {
+                    if direct::send(dst, &r, buf.as_sendable()) {
+                        return Ok(());
+                    }
+                }
             }
-        }
-        send_to_relay_bounded(buf.as_sendable())
+            send_to_relay_bounded(buf.as_sendable())
+        })
     })
 }
 
