@@ -253,6 +253,23 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     root_id.store(root.0, Ordering::SeqCst);
     let mut router = Router::new(opts.max_entries);
     router.set_root(root);
+    // The router keeps the pending calls in the mapped file itself, under its own lock.
+    let pending_path = pending::path_beside(&state::path(opts.key));
+    let calls = match PendingStore::open(pending_path.clone(), opts.max_entries) {
+        Ok(mut store) => {
+            let calls = store.load();
+            router.keep_calls_in(store);
+            calls
+        }
+        Err(e) => {
+            let path = pending_path.display();
+            logln!(
+                Warn,
+                "pending calls will not outlive a restart: cannot map {path}: {e}"
+            );
+            Vec::new()
+        }
+    };
     let shared = Arc::new(Shared {
         router: Mutex::new(router),
         state: Mutex::new(state::Store::new(state::path(opts.key))),
@@ -266,24 +283,6 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         .map_err(RelayError::Setup)?;
     let _ = shared.watcher.set(watcher);
     let mut port = shared.port();
-    let pending_path = pending::path_beside(&state::path(opts.key));
-    let calls = match PendingStore::open(pending_path.clone(), opts.max_entries) {
-        Ok(mut store) => {
-            let calls = store.load();
-            if let Ok(mut slot) = shared.pending.lock() {
-                *slot = Some(store);
-            }
-            calls
-        }
-        Err(e) => {
-            let path = pending_path.display();
-            logln!(
-                Warn,
-                "pending calls will not outlive a restart: cannot map {path}: {e}"
-            );
-            Vec::new()
-        }
-    };
     let saved = shared
         .state
         .lock()
@@ -318,7 +317,13 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         }
     }
     // Calls the earlier relay left and nobody took back no longer hold their slots.
-    if let Ok(Some(store)) = shared.pending.lock().as_deref_mut() {
+    if let Some(store) = shared
+        .router
+        .lock()
+        .as_deref_mut()
+        .ok()
+        .and_then(Router::calls_store)
+    {
         store.settle();
     }
     let pid = os::getpid();
@@ -385,7 +390,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
             if let Ok(mut store) = shared.state.lock() {
                 store.remove();
             }
-            if let Ok(Some(store)) = shared.pending.lock().as_deref() {
+            if let Some(store) = r.calls_store() {
                 store.remove();
             }
         } else {

@@ -63,7 +63,8 @@ pub trait Port {
     fn drain(&mut self, dst: MipcName);
     /// `caller`'s pending call changed (or ended, with `None`): keep it where a relay
     /// started after this one finds it (`pending.rs`), in place `slot` (the caller's slot
-    /// in the table, below its most entries).
+    /// in the table, below its most entries). Not called once the router keeps the calls in
+    /// a store of its own ([`Router::keep_calls_in`]).
     fn pending_changed(&mut self, slot: usize, caller: &MipcName, p: Option<&Pending>);
     /// Messages and bytes waiting in queue `q` (for `mipc list`), if it can be read.
     fn queue_stat(&mut self, _q: QueueId) -> Option<(u64, u64)> {
@@ -343,6 +344,8 @@ pub struct Router {
     deferred: Vec<(i32, Vec<u8>)>,
     /// The root queue, once the daemon says.
     root: Option<QueueId>,
+    /// Where pending calls are kept for a relay started after this one.
+    calls: calls::CallRecord,
 }
 
 /// How many dropped entries' names the router remembers.
@@ -385,6 +388,7 @@ impl Router {
             handling: false,
             deferred: Vec::new(),
             root: None,
+            calls: calls::CallRecord::default(),
         }
     }
 

@@ -130,7 +130,7 @@ impl Router {
         let pid = gone.pid.filter(|_| gone.ext).map_or(0, |p| p as u32);
         self.gone.push_back((*name, pid));
         if gone.pending.is_some() {
-            port.pending_changed(slot.index(), name, None);
+            self.calls.set(port, slot, name, None);
         }
         if remove_queue {
             port.remove_queue(gone.queue);
@@ -152,7 +152,7 @@ impl Router {
             if let Some(e) = self.entries.at_mut(slot) {
                 e.pending = None;
             }
-            port.pending_changed(slot.index(), &caller, None);
+            self.calls.set(port, slot, &caller, None);
             self.fail_call(port, &caller, queue, &p, RelayErrorCode::PeerDied);
         }
     }
