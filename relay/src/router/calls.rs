@@ -1,7 +1,7 @@
 //! Pending sync calls: which caller waits on whom, the deadlock check over that chain, and
 //! the ERROR answers that end a call the relay cannot complete.
 
-use super::entries::Slot;
+use super::entries::{Key, Slot};
 use super::route::Delivery;
 use super::{Now, Pending, Port, Rejected, Router};
 use crate::pending::PendingStore;
@@ -130,40 +130,38 @@ impl Router {
     /// Keeps track of sync calls: a forwarded call is pending for its caller until its answer
     /// passes through.
     pub(super) fn note_delivery(&mut self, port: &mut impl Port, d: &Delivery<'_>) {
-        let hdr = d.hdr;
+        let f = d.frame;
         if let Some(tag) = d.call {
             let Some(slot) = d.src else { return };
-            if let Some(src) = self.entries.at_mut(slot) {
-                let until = (hdr.sync_flag > 0)
-                    .then(|| d.now.get() + Duration::from_millis(hdr.sync_flag as u64));
+            let Some(callee) = self.entries.name_at(d.dst).copied() else {
+                return;
+            };
+            if let Some((caller, src)) = self.entries.named_mut(slot) {
+                let until = (f.sync_flag > 0)
+                    .then(|| d.now.get() + Duration::from_millis(f.sync_flag as u64));
                 let p = Pending {
-                    callee: hdr.dst,
+                    callee,
                     mtype: d.msg.mtype(),
-                    api: hdr.msg_type,
+                    api: f.msg_type,
                     tag,
                     until,
                 };
                 src.pending = Some(p);
-                self.calls.set(port, slot, &hdr.src, Some(&p));
+                self.calls.set(port, slot, caller, Some(&p));
             }
-        } else if let Some(t) = hdr.tag.filter(|t| t.is_reply()) {
-            if let Some(caller) = self.entries.at_mut(d.dst) {
+        } else if let Some(t) = f.tag.filter(|t| t.is_reply()) {
+            if let Some((name, caller)) = self.entries.named_mut(d.dst) {
                 if caller.pending.is_some_and(|p| p.tag.id() == t.id()) {
                     caller.pending = None;
-                    self.calls.set(port, d.dst, &hdr.dst, None);
+                    self.calls.set(port, d.dst, name, None);
                 }
             }
         }
     }
 
-    /// Whether a call from `src` closes a cycle: its destination, whose own pending call is
-    /// `first`, waits (transitively) on `src`.
-    pub(super) fn would_deadlock_from(
-        &self,
-        src: &MipcName,
-        first: Option<Pending>,
-        now: &Now,
-    ) -> bool {
+    /// Whether a call from the entry whose name has key `src` closes a cycle: its
+    /// destination, whose own pending call is `first`, waits (transitively) on `src`.
+    pub(super) fn would_deadlock_from(&self, src: &Key, first: Option<Pending>, now: &Now) -> bool {
         let mut next = first;
         for _ in 0..self.entries.len().min(64) {
             let Some(p) = next else {
@@ -172,7 +170,7 @@ impl Router {
             if p.until.is_some_and(|u| u <= now.get()) {
                 return false;
             }
-            if p.callee == *src {
+            if src.is(&p.callee) {
                 return true;
             }
             next = self.entries.get(&p.callee).and_then(|e| e.pending);

@@ -25,20 +25,69 @@ impl Slot {
 
 /// A name as the index's key: its whole zero-padded field, compared and hashed as four
 /// words (a fixed size: no length, no `memcmp` or `memcpy` call per lookup). Every
-/// [`MipcName`] zeroes its field past its bytes, so equal fields are equal names.
+/// [`MipcName`] zeroes its field past its bytes, and a key read from a received field zeroes
+/// what follows the NUL there, so equal keys are equal names. Words are read little-endian on
+/// every target (byte k of a word is bits 8k..8k+8).
 #[derive(Clone, Copy, PartialEq, Eq)]
-struct Key([u64; MIPC_NAME_MAX_LEN / 8]);
+pub struct Key([u64; WORDS]);
+
+const WORDS: usize = MIPC_NAME_MAX_LEN / 8;
+
+fn word(c: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(c);
+    u64::from_le_bytes(b)
+}
 
 impl Key {
-    fn of(name: &MipcName) -> Key {
-        let f = name.field();
-        let mut k = [0u64; MIPC_NAME_MAX_LEN / 8];
-        for (w, c) in k.iter_mut().zip(f.chunks_exact(8)) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            *w = u64::from_ne_bytes(b);
+    /// The relay's own name.
+    pub const RELAY: Key = Key::of_bytes(b"mipc_main");
+
+    /// The key of `name`.
+    pub fn of(name: &MipcName) -> Key {
+        let mut k = [0u64; WORDS];
+        for (w, c) in k.iter_mut().zip(name.field().chunks_exact(8)) {
+            *w = word(c);
         }
         Key(k)
+    }
+
+    const fn of_bytes(bytes: &[u8]) -> Key {
+        let mut k = [0u64; WORDS];
+        let mut i = 0;
+        while i < bytes.len() {
+            k[i / 8] |= (bytes[i] as u64) << (8 * (i % 8));
+            i += 1;
+        }
+        Key(k)
+    }
+
+    /// The key of the name in a received name field, read where it lies: the bytes up to
+    /// the first NUL, the rest taken as zeros. The field was checked (`wire::decode_frame`):
+    /// it holds a NUL (a field without one would give a key no entry has, as no name fills
+    /// all 32 bytes).
+    #[inline]
+    pub fn in_field(field: &[u8]) -> Key {
+        const LOW: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let mut k = [0u64; WORDS];
+        for (w, c) in k.iter_mut().zip(field.chunks_exact(8)) {
+            let v = word(c);
+            // The lowest bit set marks the first zero byte exactly.
+            let zeros = v.wrapping_sub(LOW) & !v & HIGH;
+            if zeros != 0 {
+                let bits = zeros.trailing_zeros() & !7; // 8 * the NUL's place in the word
+                *w = v & ((1u64 << bits) - 1);
+                break;
+            }
+            *w = v;
+        }
+        Key(k)
+    }
+
+    /// Whether this is `name`'s key.
+    pub fn is(&self, name: &MipcName) -> bool {
+        *self == Key::of(name)
     }
 }
 
@@ -66,7 +115,18 @@ impl Entries {
 
     /// The slot of `name`'s entry.
     pub fn find(&self, name: &MipcName) -> Option<Slot> {
-        self.index.get(&Key::of(name)).map(|&i| Slot(i))
+        self.find_key(&Key::of(name))
+    }
+
+    /// The slot of the entry whose name has key `key`.
+    pub fn find_key(&self, key: &Key) -> Option<Slot> {
+        self.index.get(key).map(|&i| Slot(i))
+    }
+
+    /// The slot and entry of the name whose key is `key`, to change.
+    pub fn find_key_mut(&mut self, key: &Key) -> Option<(Slot, &mut Entry)> {
+        let slot = self.find_key(key)?;
+        self.at_mut(slot).map(|e| (slot, e))
     }
 
     /// The slot and entry of `name`, to change.
@@ -78,6 +138,19 @@ impl Entries {
     /// The entry in `slot`.
     pub fn at(&self, slot: Slot) -> Option<&Entry> {
         self.slab.get(slot.index())?.as_ref().map(|(_, e)| e)
+    }
+
+    /// The name of the entry in `slot`.
+    pub fn name_at(&self, slot: Slot) -> Option<&MipcName> {
+        self.slab.get(slot.index())?.as_ref().map(|(n, _)| n)
+    }
+
+    /// The name and entry in `slot`, the entry to change.
+    pub fn named_mut(&mut self, slot: Slot) -> Option<(&MipcName, &mut Entry)> {
+        self.slab
+            .get_mut(slot.index())?
+            .as_mut()
+            .map(|(n, e)| (&*n, e))
     }
 
     /// The entry in `slot`, to change.
@@ -163,6 +236,32 @@ mod tests {
             pending: None,
             seen: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_key_read_in_a_field_is_the_names_key() {
+        for len in 1..MIPC_NAME_MAX_LEN {
+            let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let name = MipcName::new(&bytes).unwrap();
+            // What follows the NUL in a received field is not part of the name.
+            let mut field = [0xffu8; MIPC_NAME_MAX_LEN];
+            field[..len].copy_from_slice(&bytes);
+            field[len] = 0;
+            assert!(Key::in_field(&field).is(&name), "{len} bytes");
+            assert!(Key::in_field(name.field()).is(&name), "{len} bytes");
+        }
+        assert!(Key::RELAY.is(&MipcName::RELAY));
+        let mut t = Entries::default();
+        let a = MipcName::new(b"abcdefgh").unwrap();
+        let slot = t.insert(a, entry(1));
+        assert_eq!(
+            t.find_key(&Key::in_field(b"abcdefgh\0garbage_after_the_nul__")),
+            Some(slot)
+        );
+        assert_eq!(
+            t.find_key(&Key::in_field(b"abcdefg\0hgarbage_after_the_nul__")),
+            None
+        );
     }
 
     #[test]

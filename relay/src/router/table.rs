@@ -56,6 +56,14 @@ impl Router {
         }
     }
 
+    /// [`Router::learn_pid`] of the entry in `slot`.
+    #[cold]
+    pub(super) fn learn_pid_at(&mut self, port: &mut impl Port, slot: Slot) {
+        if let Some(name) = self.entries.name_at(slot).copied() {
+            self.learn_pid(port, &name);
+        }
+    }
+
     /// Adds or renews an entry. A name held by another queue is taken over only when its
     /// holder is dead; a legacy holder (no pid known) cannot prove it lives, so a restarted
     /// legacy daemon can take its name back, as it could with the original relay.
