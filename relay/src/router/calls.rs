@@ -160,9 +160,10 @@ impl Router {
     }
 
     /// Whether a call from the entry whose name has key `src` closes a cycle: its
-    /// destination, whose own pending call is `first`, waits (transitively) on `src`.
-    pub(super) fn would_deadlock_from(&self, src: &Key, first: Option<Pending>, now: &Now) -> bool {
-        let mut next = first;
+    /// destination (in slot `dst`) waits (transitively) on `src`.
+    #[cold]
+    pub(super) fn would_deadlock_from(&self, src: &Key, dst: Slot, now: &Now) -> bool {
+        let mut next = self.entries.at(dst).and_then(|e| e.pending.as_ref());
         for _ in 0..self.entries.len().min(64) {
             let Some(p) = next else {
                 return false;
@@ -173,7 +174,7 @@ impl Router {
             if src.is(&p.callee) {
                 return true;
             }
-            next = self.entries.get(&p.callee).and_then(|e| e.pending);
+            next = self.entries.get(&p.callee).and_then(|e| e.pending.as_ref());
         }
         false
     }

@@ -105,6 +105,38 @@ pub struct Entries {
     slab: Vec<Option<(MipcName, Entry)>>,
     free: Vec<u32>,
     index: KeyedMap<Key, u32>,
+    /// The last two names the route found, compared before any hashing: a call and its
+    /// answer, or a flood from one sender to one receiver, name the same two entries message
+    /// after message. A name is only kept here while its entry is in the table.
+    recent: Recent,
+}
+
+/// Two keys and their slots, the older one replaced first.
+struct Recent {
+    keys: [Key; 2],
+    /// [`FREE`] marks a free place.
+    slots: [u32; 2],
+    /// The place to fill next.
+    older: usize,
+}
+
+/// The slot of a free place in [`Recent`] (no slot: the slab never holds that many).
+const FREE: u32 = u32::MAX;
+
+impl Default for Recent {
+    fn default() -> Recent {
+        Recent {
+            keys: [Key::default(); 2],
+            slots: [FREE; 2],
+            older: 0,
+        }
+    }
+}
+
+impl Default for Key {
+    fn default() -> Key {
+        Key([0; WORDS])
+    }
 }
 
 impl Entries {
@@ -123,9 +155,35 @@ impl Entries {
         self.index.get(key).map(|&i| Slot(i))
     }
 
-    /// The slot and entry of the name whose key is `key`, to change.
-    pub fn find_key_mut(&mut self, key: &Key) -> Option<(Slot, &mut Entry)> {
-        let slot = self.find_key(key)?;
+    /// The slot of the entry whose name has key `key`, looked up first among the last two
+    /// found this way (the route's lookups).
+    #[inline]
+    pub fn lookup(&mut self, key: &Key) -> Option<Slot> {
+        let r = &mut self.recent;
+        for i in 0..2 {
+            if r.keys[i] == *key && r.slots[i] != FREE {
+                r.older = 1 - i;
+                return Some(Slot(r.slots[i]));
+            }
+        }
+        self.lookup_indexed(key)
+    }
+
+    /// [`Entries::lookup`] of a key not among the last two: hashed, and kept in place of the
+    /// older of them.
+    fn lookup_indexed(&mut self, key: &Key) -> Option<Slot> {
+        let i = *self.index.get(key)?;
+        let r = &mut self.recent;
+        let place = r.older;
+        r.keys[place] = *key;
+        r.slots[place] = i;
+        r.older = 1 - place;
+        Some(Slot(i))
+    }
+
+    /// [`Entries::lookup`], with the entry to change.
+    pub fn lookup_mut(&mut self, key: &Key) -> Option<(Slot, &mut Entry)> {
+        let slot = self.lookup(key)?;
         self.at_mut(slot).map(|e| (slot, e))
     }
 
@@ -196,7 +254,15 @@ impl Entries {
 
     /// Removes `name`'s entry and returns it with the slot it had.
     pub fn remove(&mut self, name: &MipcName) -> Option<(Slot, Entry)> {
-        let i = self.index.remove(&Key::of(name))?;
+        let key = Key::of(name);
+        let i = self.index.remove(&key)?;
+        let r = &mut self.recent;
+        for k in 0..2 {
+            if r.keys[k] == key {
+                r.slots[k] = FREE;
+                r.older = k;
+            }
+        }
         let (_, e) = self.slab.get_mut(i as usize)?.take()?;
         self.free.push(i);
         Some((Slot(i), e))
@@ -262,6 +328,40 @@ mod tests {
             t.find_key(&Key::in_field(b"abcdefg\0hgarbage_after_the_nul__")),
             None
         );
+    }
+
+    #[test]
+    fn the_last_names_found_follow_the_table() {
+        let mut t = Entries::default();
+        assert_eq!(t.lookup(&Key::default()), None, "no name has the zero key");
+        let (a, b, c) = (
+            MipcName::new(b"a").unwrap(),
+            MipcName::new(b"b").unwrap(),
+            MipcName::new(b"c").unwrap(),
+        );
+        let sa = t.insert(a, entry(1));
+        let sb = t.insert(b, entry(2));
+        let sc = t.insert(c, entry(3));
+        for _ in 0..3 {
+            assert_eq!(t.lookup(&Key::of(&a)), Some(sa));
+            assert_eq!(t.lookup(&Key::of(&b)), Some(sb));
+            assert_eq!(t.lookup(&Key::of(&c)), Some(sc));
+            assert_eq!(t.lookup(&Key::of(&b)), Some(sb));
+        }
+        // A name removed is not found, though it was among the last found; its slot goes to
+        // another name.
+        t.remove(&b);
+        assert_eq!(t.lookup(&Key::of(&b)), None);
+        let d = MipcName::new(b"d").unwrap();
+        assert_eq!(t.insert(d, entry(4)), sb);
+        assert_eq!(t.lookup(&Key::of(&d)), Some(sb));
+        assert_eq!(t.lookup(&Key::of(&b)), None);
+        assert_eq!(t.lookup(&Key::of(&c)), Some(sc));
+        assert_eq!(
+            t.lookup_mut(&Key::of(&a)).map(|(s, e)| (s, e.queue)),
+            Some((sa, QueueId(1)))
+        );
+        assert_eq!(t.lookup(&Key::default()), None, "no name has the zero key");
     }
 
     #[test]

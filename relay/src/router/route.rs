@@ -56,17 +56,18 @@ impl Router {
     ) -> Result<Handled, Rejected> {
         // The checks of a full decode, but the names are not copied out: the route looks
         // them up in the table where they lie in the buffer.
-        let frame = wire::decode_frame(msg.mtext()).map_err(Rejected::Malformed)?;
+        let mtext = msg.mtext();
+        let frame = wire::decode_frame(mtext).map_err(Rejected::Malformed)?;
         if frame.msg_type == MIPC_MSG_TYPE_PUBLISH {
             return self.route_special(port, msg, now);
         }
-        let (src_key, dst_key) = name_keys(msg.mtext());
+        let (src_key, dst_key) = name_keys(mtext);
         if dst_key == Key::RELAY
             || (wire::is_control(frame.msg_type) && frame.msg_type != Kind::Ping.msg_type())
         {
             return self.route_special(port, msg, now);
         }
-        let Some((dst_slot, dst)) = self.entries.find_key_mut(&dst_key) else {
+        let Some((dst_slot, dst)) = self.entries.lookup_mut(&dst_key) else {
             return self.refuse_received(port, msg, |h| Rejected::NoSuchDestination(h.src, h.dst));
         };
         // One lookup of the destination serves the whole route: its queue, whether it knows
@@ -76,16 +77,16 @@ impl Router {
         // call and its counters.
         dst.seen.msgs_in += 1;
         dst.seen.bytes_in += frame.msg_size as u64;
-        let (queue, dst_ext, dst_sender, pid_known, dst_pending) = (
+        let (queue, dst_ext, dst_sender, pid_known, dst_waits) = (
             dst.queue,
             dst.ext,
             dst.sender,
             dst.pid.is_some(),
-            dst.pending,
+            dst.pending.is_some(),
         );
-        let src_slot = self.entries.find_key(&src_key);
+        let src_slot = self.entries.lookup(&src_key);
         let call = frame.tag.filter(|t| !t.is_reply() && frame.sync_flag != 0);
-        if call.is_some() && self.would_deadlock_from(&src_key, dst_pending, now) {
+        if call.is_some() && dst_waits && self.would_deadlock_from(&src_key, dst_slot, now) {
             self.uncount_received(dst_slot, frame.msg_size);
             return self.refuse_received(port, msg, |h| Rejected::Deadlock(h.src, h.dst));
         }
@@ -98,7 +99,7 @@ impl Router {
         let mut trailed = false;
         let mut carried = None;
         if dst_sender {
-            let pid = self.sender_pid_at(src_slot, msg.mtext());
+            let pid = self.sender_pid_at(src_slot, msg);
             if received == frame.mtext_len(frame.tag.is_some()) {
                 msg.append_sender(pid);
                 trailed = true;
@@ -183,12 +184,19 @@ impl Router {
         }
     }
 
-    /// [`Router::sender_pid`] of the sender of `mtext`, whose slot was looked up already.
-    fn sender_pid_at(&self, slot: Option<Slot>, mtext: &[u8]) -> u32 {
+    /// [`Router::sender_pid`] of the sender of `msg`, whose slot was looked up already.
+    #[inline]
+    fn sender_pid_at(&self, slot: Option<Slot>, msg: &MsgBuf) -> u32 {
         match slot.and_then(|s| self.entries.at(s)) {
             Some(e) => greeted_pid(e),
-            None => wire::src_name(mtext).map_or(0, |src| self.gone_pid(&src)),
+            None => self.gone_sender_pid(msg),
         }
+    }
+
+    /// [`Router::gone_pid`] of the sender of `msg`.
+    #[cold]
+    fn gone_sender_pid(&self, msg: &MsgBuf) -> u32 {
+        wire::src_name(msg.mtext()).map_or(0, |src| self.gone_pid(&src))
     }
 
     /// The pid of `src` that was dropped a moment ago (its last messages may still have been
