@@ -28,10 +28,20 @@ impl Slot {
 /// [`MipcName`] zeroes its field past its bytes, and a key read from a received field zeroes
 /// what follows the NUL there, so equal keys are equal names. Words are read little-endian on
 /// every target (byte k of a word is bits 8k..8k+8).
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Eq)]
 pub struct Key([u64; WORDS]);
 
+impl PartialEq for Key {
+    /// All four words at once, without a branch per word.
+    #[inline]
+    fn eq(&self, other: &Key) -> bool {
+        let (a, b) = (&self.0, &other.0);
+        ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3])) == 0
+    }
+}
+
 const WORDS: usize = MIPC_NAME_MAX_LEN / 8;
+const _: () = assert!(WORDS == 4, "Key::eq compares four words");
 
 fn word(c: &[u8]) -> u64 {
     let mut b = [0u8; 8];
@@ -182,6 +192,7 @@ impl Entries {
     }
 
     /// [`Entries::lookup`], with the entry to change.
+    #[inline]
     pub fn lookup_mut(&mut self, key: &Key) -> Option<(Slot, &mut Entry)> {
         let slot = self.lookup(key)?;
         self.at_mut(slot).map(|e| (slot, e))
