@@ -3,7 +3,7 @@
 
 use crate::log::Limiter;
 use crate::pending::{self, PendingStore};
-use crate::port::{persist, Drainers, Shared};
+use crate::port::{persist, Drainers, Shared, SysvPort};
 use crate::router::{Handled, Now, Rejected, Router};
 use crate::state;
 use crate::watcher::Watcher;
@@ -241,6 +241,64 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
     }
 }
 
+/// The receive loop: one message at a time from the root queue `root`, handled under the
+/// router's lock, until a stop signal removes the queue. A function of its own (not inlined
+/// into [`run`]) so that what a message touches of the stack is this small frame, not bits
+/// of the setup's large one.
+#[inline(never)]
+fn serve(
+    opts: &Options,
+    shared: &Arc<Shared>,
+    port: &mut SysvPort,
+    root_id: &AtomicI32,
+    mut root: QueueId,
+) -> Result<(), RelayError> {
+    let mut buf = MsgBuf::boxed();
+    let flags = RecvFlags {
+        truncate: true,
+        ..Default::default()
+    };
+    loop {
+        match sysv::recv_nocancel(root, buf.raw_mut(), 0, flags) {
+            Ok(n) => {
+                buf.set_mtext_len(n);
+                let Ok(mut r) = shared.router.lock() else {
+                    return Err(RelayError::Setup(std::io::Error::other(
+                        "router lock poisoned",
+                    )));
+                };
+                let out = r.handle(port, &mut buf, Now::lazy());
+                if matches!(out, Ok(Handled::Forwarded | Handled::Parked)) {
+                    continue; // nothing to save or log
+                }
+                if !matches!(
+                    out,
+                    Ok(Handled::Published { .. } | Handled::Broadcast { .. })
+                ) {
+                    persist(&mut r, shared);
+                }
+                drop(r);
+                log_outcome(&out);
+            }
+            Err(QueueError::Gone) if SHUTDOWN.load(Ordering::SeqCst) => return Ok(()),
+            Err(QueueError::Gone) => {
+                logln!(
+                    Error,
+                    "root queue {} was removed by someone else; making it again",
+                    root.0
+                );
+                root = open_root(opts.key, opts.mode)?;
+                size_root(root, opts.queue_bytes);
+                root_id.store(root.0, Ordering::SeqCst);
+                if let Ok(mut r) = shared.router.lock() {
+                    r.set_root(root);
+                }
+            }
+            Err(e) => return Err(RelayError::Receive(e)),
+        }
+    }
+}
+
 /// Runs the relay until SIGTERM or SIGINT.
 ///
 /// # Errors
@@ -248,11 +306,28 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
 pub fn run(opts: &Options) -> Result<(), RelayError> {
     let root_id = Arc::new(std::sync::atomic::AtomicI32::new(-1));
     handle_signals(root_id.clone())?;
-    let mut root = open_root(opts.key, opts.mode)?;
+    let root = open_root(opts.key, opts.mode)?;
     size_root(root, opts.queue_bytes);
     root_id.store(root.0, Ordering::SeqCst);
     let mut router = Router::new(opts.max_entries);
     router.set_root(root);
+    // The router keeps the pending calls in the mapped file itself, under its own lock.
+    let pending_path = pending::path_beside(&state::path(opts.key));
+    let calls = match PendingStore::open(pending_path.clone(), opts.max_entries) {
+        Ok(mut store) => {
+            let calls = store.load();
+            router.keep_calls_in(store);
+            calls
+        }
+        Err(e) => {
+            let path = pending_path.display();
+            logln!(
+                Warn,
+                "pending calls will not outlive a restart: cannot map {path}: {e}"
+            );
+            Vec::new()
+        }
+    };
     let shared = Arc::new(Shared {
         router: Mutex::new(router),
         state: Mutex::new(state::Store::new(state::path(opts.key))),
@@ -266,24 +341,6 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         .map_err(RelayError::Setup)?;
     let _ = shared.watcher.set(watcher);
     let mut port = shared.port();
-    let pending_path = pending::path_beside(&state::path(opts.key));
-    let calls = match PendingStore::open(pending_path.clone(), opts.max_entries) {
-        Ok(mut store) => {
-            let calls = store.load();
-            if let Ok(mut slot) = shared.pending.lock() {
-                *slot = Some(store);
-            }
-            calls
-        }
-        Err(e) => {
-            let path = pending_path.display();
-            logln!(
-                Warn,
-                "pending calls will not outlive a restart: cannot map {path}: {e}"
-            );
-            Vec::new()
-        }
-    };
     let saved = shared
         .state
         .lock()
@@ -318,7 +375,13 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         }
     }
     // Calls the earlier relay left and nobody took back no longer hold their slots.
-    if let Ok(Some(store)) = shared.pending.lock().as_deref_mut() {
+    if let Some(store) = shared
+        .router
+        .lock()
+        .as_deref_mut()
+        .ok()
+        .and_then(Router::calls_store)
+    {
         store.settle();
     }
     let pid = os::getpid();
@@ -334,50 +397,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         Ok(false) => {}
         Err(e) => logln!(Warn, "cannot tell NOTIFY_SOCKET that we are ready: {e}"),
     }
-    let mut buf = MsgBuf::boxed();
-    let flags = RecvFlags {
-        truncate: true,
-        ..Default::default()
-    };
-    loop {
-        match sysv::recv_nocancel(root, buf.raw_mut(), 0, flags) {
-            Ok(n) => {
-                buf.set_mtext_len(n);
-                let Ok(mut r) = shared.router.lock() else {
-                    return Err(RelayError::Setup(std::io::Error::other(
-                        "router lock poisoned",
-                    )));
-                };
-                let out = r.handle(&mut port, &mut buf, Now::lazy());
-                if !matches!(
-                    out,
-                    Ok(Handled::Forwarded
-                        | Handled::Parked
-                        | Handled::Published { .. }
-                        | Handled::Broadcast { .. })
-                ) {
-                    persist(&mut r, &shared);
-                }
-                drop(r);
-                log_outcome(&out);
-            }
-            Err(QueueError::Gone) if SHUTDOWN.load(Ordering::SeqCst) => break,
-            Err(QueueError::Gone) => {
-                logln!(
-                    Error,
-                    "root queue {} was removed by someone else; making it again",
-                    root.0
-                );
-                root = open_root(opts.key, opts.mode)?;
-                size_root(root, opts.queue_bytes);
-                root_id.store(root.0, Ordering::SeqCst);
-                if let Ok(mut r) = shared.router.lock() {
-                    r.set_root(root);
-                }
-            }
-            Err(e) => return Err(RelayError::Receive(e)),
-        }
-    }
+    serve(opts, &shared, &mut port, &root_id, root)?;
     if let Ok(mut r) = shared.router.lock() {
         r.stopping(&mut port);
         let swept = r.sweep_dead(&mut port);
@@ -385,7 +405,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
             if let Ok(mut store) = shared.state.lock() {
                 store.remove();
             }
-            if let Ok(Some(store)) = shared.pending.lock().as_deref() {
+            if let Some(store) = r.calls_store() {
                 store.remove();
             }
         } else {

@@ -1,8 +1,10 @@
 //! Pending sync calls: which caller waits on whom, the deadlock check over that chain, and
 //! the ERROR answers that end a call the relay cannot complete.
 
+use super::entries::{Key, Slot};
 use super::route::Delivery;
 use super::{Now, Pending, Port, Rejected, Router};
+use crate::pending::PendingStore;
 use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
 use mipc::wire::control::ErrorAnswer;
@@ -26,7 +28,40 @@ pub(super) struct WaitingCall {
     pub tag: CallTag,
 }
 
+/// Where the pending calls are kept for a relay started after this one: the mapped file
+/// (`pending.rs`), written here under the router's lock (the router is the only writer, so
+/// the file needs no lock of its own), or, without one, the port (tests, fuzzers).
+#[derive(Debug, Default)]
+pub(super) struct CallRecord(Option<PendingStore>);
+
+impl CallRecord {
+    /// `caller` (in `slot`) now waits on `p`, or no longer waits (`None`).
+    #[inline]
+    pub(super) fn set(
+        &mut self,
+        port: &mut impl Port,
+        slot: Slot,
+        caller: &MipcName,
+        p: Option<&Pending>,
+    ) {
+        match &mut self.0 {
+            Some(store) => store.set(slot.index(), caller, p),
+            None => port.pending_changed(slot.index(), caller, p),
+        }
+    }
+}
+
 impl Router {
+    /// Keeps the pending calls in `store` from now on, rather than telling the port.
+    pub fn keep_calls_in(&mut self, store: PendingStore) {
+        self.calls.0 = Some(store);
+    }
+
+    /// The store of pending calls given to [`Router::keep_calls_in`].
+    pub fn calls_store(&mut self) -> Option<&mut PendingStore> {
+        self.calls.0.as_mut()
+    }
+
     /// Takes back the pending calls an earlier relay of this bus left (`pending.rs`), for
     /// callers that are still registered. A call whose callee did not come back (its process
     /// died while no relay ran) is failed at once with "peer died".
@@ -43,7 +78,7 @@ impl Router {
             match self.entries.find_mut(&caller) {
                 Some((slot, e)) if callee_back => {
                     e.pending = Some(p);
-                    port.pending_changed(slot.index(), &caller, Some(&p));
+                    self.calls.set(port, slot, &caller, Some(&p));
                     kept += 1;
                 }
                 // Its callee did not come back.
@@ -68,7 +103,7 @@ impl Router {
         if let Some((slot, e)) = self.entries.find_mut(caller) {
             if e.pending.is_some_and(|p| p.tag == tag) {
                 e.pending = None;
-                port.pending_changed(slot.index(), caller, None);
+                self.calls.set(port, slot, caller, None);
             }
         }
     }
@@ -95,41 +130,40 @@ impl Router {
     /// Keeps track of sync calls: a forwarded call is pending for its caller until its answer
     /// passes through.
     pub(super) fn note_delivery(&mut self, port: &mut impl Port, d: &Delivery<'_>) {
-        let hdr = d.hdr;
+        let f = d.frame;
         if let Some(tag) = d.call {
             let Some(slot) = d.src else { return };
-            if let Some(src) = self.entries.at_mut(slot) {
-                let until = (hdr.sync_flag > 0)
-                    .then(|| d.now.get() + Duration::from_millis(hdr.sync_flag as u64));
+            let Some(callee) = self.entries.name_at(d.dst).copied() else {
+                return;
+            };
+            if let Some((caller, src)) = self.entries.named_mut(slot) {
+                let until = (f.sync_flag > 0)
+                    .then(|| d.now.get() + Duration::from_millis(f.sync_flag as u64));
                 let p = Pending {
-                    callee: hdr.dst,
+                    callee,
                     mtype: d.msg.mtype(),
-                    api: hdr.msg_type,
+                    api: f.msg_type,
                     tag,
                     until,
                 };
                 src.pending = Some(p);
-                port.pending_changed(slot.index(), &hdr.src, Some(&p));
+                self.calls.set(port, slot, caller, Some(&p));
             }
-        } else if let Some(t) = hdr.tag.filter(|t| t.is_reply()) {
-            if let Some(caller) = self.entries.at_mut(d.dst) {
+        } else if let Some(t) = f.tag.filter(|t| t.is_reply()) {
+            if let Some((name, caller)) = self.entries.named_mut(d.dst) {
                 if caller.pending.is_some_and(|p| p.tag.id() == t.id()) {
                     caller.pending = None;
-                    port.pending_changed(d.dst.index(), &hdr.dst, None);
+                    self.calls.set(port, d.dst, name, None);
                 }
             }
         }
     }
 
-    /// Whether a call from `src` closes a cycle: its destination, whose own pending call is
-    /// `first`, waits (transitively) on `src`.
-    pub(super) fn would_deadlock_from(
-        &self,
-        src: &MipcName,
-        first: Option<Pending>,
-        now: &Now,
-    ) -> bool {
-        let mut next = first;
+    /// Whether a call from the entry whose name has key `src` closes a cycle: its
+    /// destination (in slot `dst`) waits (transitively) on `src`.
+    #[cold]
+    pub(super) fn would_deadlock_from(&self, src: &Key, dst: Slot, now: &Now) -> bool {
+        let mut next = self.entries.at(dst).and_then(|e| e.pending.as_ref());
         for _ in 0..self.entries.len().min(64) {
             let Some(p) = next else {
                 return false;
@@ -137,10 +171,10 @@ impl Router {
             if p.until.is_some_and(|u| u <= now.get()) {
                 return false;
             }
-            if p.callee == *src {
+            if src.is(&p.callee) {
                 return true;
             }
-            next = self.entries.get(&p.callee).and_then(|e| e.pending);
+            next = self.entries.get(&p.callee).and_then(|e| e.pending.as_ref());
         }
         false
     }

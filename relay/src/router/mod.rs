@@ -63,7 +63,8 @@ pub trait Port {
     fn drain(&mut self, dst: MipcName);
     /// `caller`'s pending call changed (or ended, with `None`): keep it where a relay
     /// started after this one finds it (`pending.rs`), in place `slot` (the caller's slot
-    /// in the table, below its most entries).
+    /// in the table, below its most entries). Not called once the router keeps the calls in
+    /// a store of its own ([`Router::keep_calls_in`]).
     fn pending_changed(&mut self, slot: usize, caller: &MipcName, p: Option<&Pending>);
     /// Messages and bytes waiting in queue `q` (for `mipc list`), if it can be read.
     fn queue_stat(&mut self, _q: QueueId) -> Option<(u64, u64)> {
@@ -308,18 +309,25 @@ impl Changes {
 }
 
 /// The name table and routing rules.
+///
+/// In declaration order (`repr(C)`): what every forwarded message reads or writes comes
+/// first, so that a message touches a few neighbouring cache lines of the router, not a line
+/// here and there across it (after a context switch they are often cold).
+#[repr(C)]
 pub struct Router {
     entries: entries::Entries,
-    max_entries: usize,
-    reply: Box<MsgBuf>,
+    /// Where pending calls are kept for a relay started after this one.
+    calls: calls::CallRecord,
     stats: Stats,
-    changes: Changes,
+    /// A message is being handled (its error answers are reported after it).
+    handling: bool,
+    /// Error answers to report after the message being handled.
+    deferred: Vec<(i32, Vec<u8>)>,
+    /// Attached monitors (`mipc monitor`, `mipc capture`).
+    monitors: Monitors,
+    /// Counters beyond `stats` (`mipc stats`).
+    counters: Counters,
     backlogs: Backlogs,
-    /// Queues of unregistered entries with a known process, removed if that process dies
-    /// while they still exist (a daemon killed in the middle of its exit), oldest first.
-    retired: std::collections::VecDeque<(i32, QueueId)>,
-    /// Who subscribed to what.
-    subscriptions: subscriptions::Subscriptions,
     /// The buffer events and broadcasts are built in (kept between them).
     fanout: Option<Box<MsgBuf>>,
     /// Names of the entries dropped last with their greeted pids (0: unknown), newest last
@@ -327,20 +335,20 @@ pub struct Router {
     /// delivered, with their sender's pid (the relay may learn of a death before it reads what
     /// the process sent just before).
     gone: std::collections::VecDeque<(MipcName, u32)>,
-    /// Attached monitors (`mipc monitor`, `mipc capture`).
-    monitors: Monitors,
+    max_entries: usize,
+    reply: Box<MsgBuf>,
+    changes: Changes,
+    /// Queues of unregistered entries with a known process, removed if that process dies
+    /// while they still exist (a daemon killed in the middle of its exit), oldest first.
+    retired: std::collections::VecDeque<(i32, QueueId)>,
+    /// Who subscribed to what.
+    subscriptions: subscriptions::Subscriptions,
     /// List snapshots being served page by page.
     snapshots: Snapshots,
     /// Tools waiting for names.
     waiters: Waiters,
-    /// Counters beyond `stats` (`mipc stats`).
-    counters: Counters,
     /// Processes that got a direct route since the last monitor attached.
     direct_pids: Vec<i32>,
-    /// A message is being handled (its error answers are reported after it).
-    handling: bool,
-    /// Error answers to report after the message being handled.
-    deferred: Vec<(i32, Vec<u8>)>,
     /// The root queue, once the daemon says.
     root: Option<QueueId>,
 }
@@ -385,6 +393,7 @@ impl Router {
             handling: false,
             deferred: Vec::new(),
             root: None,
+            calls: calls::CallRecord::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! by its drainer when there is room.
 
 use super::calls::WaitingCall;
-use super::route::Delivery;
+use super::route::{self, Delivery};
 use super::{Handled, Port, Rejected, Router};
 use crate::backlog::{self, Parked};
 use mipc::error::RelayErrorCode;
@@ -20,13 +20,13 @@ impl Router {
     ) -> Result<Handled, Rejected> {
         let Delivery {
             msg,
-            hdr,
             queue,
             bytes,
             call,
             now,
             ..
         } = *d;
+        let hdr = &route::header(msg)?;
         let now = now.get();
         let until = (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64));
         let waiting = call.map(|tag| backlog::Call {

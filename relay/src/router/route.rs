@@ -2,18 +2,18 @@
 //! would close a deadlock, given a sender trailer if the destination asked for one, then sent
 //! to the destination's queue or parked behind its backlog.
 
-use super::entries::Slot;
-use super::{Handled, Now, Port, Rejected, Router};
+use super::entries::{Key, Slot};
+use super::{Entry, Handled, Now, Port, Rejected, Router};
 use mipc::events::MIPC_MSG_TYPE_PUBLISH;
 use mipc::sysv::{QueueError, QueueId};
-use mipc::wire::{self, CallTag, Header, Kind, MsgBuf};
+use mipc::wire::{self, CallTag, Frame, Header, Kind, MsgBuf, MIPC_NAME_MAX_LEN};
 use mipc::MipcName;
 
 /// A message on its way to a registered destination (what [`Router::park`] needs to keep
-/// it).
+/// it). Its names stay in the buffer: the table has them at the slots.
 pub(super) struct Delivery<'a> {
     pub(super) msg: &'a MsgBuf,
-    pub(super) hdr: &'a Header,
+    pub(super) frame: &'a Frame,
     /// The source's slot in the table (none: it is not registered).
     pub(super) src: Option<Slot>,
     /// The destination's slot in the table.
@@ -27,6 +27,23 @@ pub(super) struct Delivery<'a> {
     pub(super) now: &'a Now,
 }
 
+/// The whole header of a message that passed `wire::decode_frame`, names copied out: for
+/// the paths that need them as names (the relay's own messages, refusals, backlogs).
+pub(super) fn header(msg: &MsgBuf) -> Result<Header, Rejected> {
+    msg.decode().map_err(Rejected::Malformed)
+}
+
+/// The keys of the source and destination names of a checked message, read in place.
+fn name_keys(mtext: &[u8]) -> (Key, Key) {
+    let (src, rest) = mtext.split_at(MIPC_NAME_MAX_LEN.min(mtext.len()));
+    (Key::in_field(src), Key::in_field(rest))
+}
+
+/// The pid a receiver is told for a sender with entry `e` (0: unknown, a legacy entry).
+fn greeted_pid(e: &Entry) -> u32 {
+    e.pid.filter(|_| e.ext).map_or(0, |p| p as u32)
+}
+
 impl Router {
     /// Routes one message: to the relay's own handlers, an event's subscribers, or its
     /// destination's queue. `msg` may get a sender trailer for the send; its length is put
@@ -37,24 +54,21 @@ impl Router {
         msg: &mut MsgBuf,
         now: &Now,
     ) -> Result<Handled, Rejected> {
-        let hdr = msg.decode().map_err(Rejected::Malformed)?;
-        if hdr.msg_type == MIPC_MSG_TYPE_PUBLISH {
-            // Its dst_name is the event's name, not an entry's.
-            return self.publish(port, msg, &hdr, now.get());
+        // The checks of a full decode, but the names are not copied out: the route looks
+        // them up in the table where they lie in the buffer.
+        let mtext = msg.mtext();
+        let frame = wire::decode_frame(mtext).map_err(Rejected::Malformed)?;
+        if frame.msg_type == MIPC_MSG_TYPE_PUBLISH {
+            return self.route_special(port, msg, now);
         }
-        if hdr.dst.is_relay() {
-            return self.control(port, msg, &hdr, now.get());
+        let (src_key, dst_key) = name_keys(mtext);
+        if dst_key == Key::RELAY
+            || (wire::is_control(frame.msg_type) && frame.msg_type != Kind::Ping.msg_type())
+        {
+            return self.route_special(port, msg, now);
         }
-        if wire::is_control(hdr.msg_type) && hdr.msg_type != Kind::Ping.msg_type() {
-            return Err(Rejected::Control(hdr.msg_type, hdr.src));
-        }
-        let Some((dst_slot, dst)) = self.entries.find_mut(&hdr.dst) else {
-            return self.refuse(
-                port,
-                msg,
-                &hdr,
-                Rejected::NoSuchDestination(hdr.src, hdr.dst),
-            );
+        let Some((dst_slot, dst)) = self.entries.lookup_mut(&dst_key) else {
+            return self.refuse_received(port, msg, |h| Rejected::NoSuchDestination(h.src, h.dst));
         };
         // One lookup of the destination serves the whole route: its queue, whether it knows
         // tags or wants the sender's pid, whether its pid is still to learn, the first link of
@@ -62,19 +76,19 @@ impl Router {
         // is not delivered). One lookup of the source (its slot) serves its pid, its pending
         // call and its counters.
         dst.seen.msgs_in += 1;
-        dst.seen.bytes_in += hdr.msg_size as u64;
-        let (queue, dst_ext, dst_sender, pid_known, dst_pending) = (
+        dst.seen.bytes_in += frame.msg_size as u64;
+        let (queue, dst_ext, dst_sender, pid_known, dst_waits) = (
             dst.queue,
             dst.ext,
             dst.sender,
             dst.pid.is_some(),
-            dst.pending,
+            dst.pending.is_some(),
         );
-        let src_slot = self.entries.find(&hdr.src);
-        let call = hdr.tag.filter(|t| !t.is_reply() && hdr.sync_flag != 0);
-        if call.is_some() && self.would_deadlock_from(&hdr.src, dst_pending, now) {
-            self.uncount_received(dst_slot, &hdr);
-            return self.refuse(port, msg, &hdr, Rejected::Deadlock(hdr.src, hdr.dst));
+        let src_slot = self.entries.lookup(&src_key);
+        let call = frame.tag.filter(|t| !t.is_reply() && frame.sync_flag != 0);
+        if call.is_some() && dst_waits && self.would_deadlock_from(&src_key, dst_slot, now) {
+            self.uncount_received(dst_slot, frame.msg_size);
+            return self.refuse_received(port, msg, |h| Rejected::Deadlock(h.src, h.dst));
         }
         // A receiver that asked for the sender's pid gets the message with a sender trailer;
         // the others get the received bytes themselves (without the tag for a legacy one).
@@ -85,25 +99,23 @@ impl Router {
         let mut trailed = false;
         let mut carried = None;
         if dst_sender {
-            let pid = self.sender_pid_at(src_slot, &hdr.src);
-            if received == hdr.mtext_len(hdr.tag.is_some()) {
+            let pid = self.sender_pid_at(src_slot, msg);
+            if received == frame.mtext_len(frame.tag.is_some()) {
                 msg.append_sender(pid);
                 trailed = true;
             } else {
-                let mut out = self.fanout.take().unwrap_or_else(MsgBuf::boxed);
-                out.copy_with_sender(msg, &hdr, true, pid);
-                carried = Some(out);
+                carried = Some(self.copy_with_sender(msg, pid)?);
             }
         }
         let sent: &MsgBuf = msg;
         let bytes = match &carried {
             Some(c) => c.as_sendable(),
             None if dst_ext || trailed => sent.as_sendable(),
-            None => sent.as_sendable_untagged(&hdr),
+            None => sent.as_sendable_without_tag(&frame),
         };
         let d = Delivery {
             msg: sent,
-            hdr: &hdr,
+            frame: &frame,
             src: src_slot,
             dst: dst_slot,
             queue,
@@ -121,24 +133,80 @@ impl Router {
         out
     }
 
+    /// Routes a PUBLISH, a message to the relay, or a control type that may not be forwarded
+    /// (these read the whole header).
+    #[inline(never)]
+    fn route_special(
+        &mut self,
+        port: &mut impl Port,
+        msg: &mut MsgBuf,
+        now: &Now,
+    ) -> Result<Handled, Rejected> {
+        let hdr = header(msg)?;
+        if hdr.msg_type == MIPC_MSG_TYPE_PUBLISH {
+            // Its dst_name is the event's name, not an entry's.
+            return self.publish(port, msg, &hdr, now.get());
+        }
+        if hdr.dst.is_relay() {
+            return self.control(port, msg, &hdr, now.get());
+        }
+        Err(Rejected::Control(hdr.msg_type, hdr.src))
+    }
+
+    /// Refuses a message whose names were not read yet: `why` gets its whole header.
+    #[cold]
+    fn refuse_received(
+        &mut self,
+        port: &mut impl Port,
+        msg: &MsgBuf,
+        why: impl FnOnce(&Header) -> Rejected,
+    ) -> Result<Handled, Rejected> {
+        let hdr = header(msg)?;
+        self.refuse(port, msg, &hdr, why(&hdr))
+    }
+
+    /// `msg` (followed by a reply queue or a trailer already) copied for a receiver that asked
+    /// for the sender's pid, with a sender trailer with `pid` instead (in the fan-out buffer).
+    #[cold]
+    fn copy_with_sender(&mut self, msg: &MsgBuf, pid: u32) -> Result<Box<MsgBuf>, Rejected> {
+        let hdr = header(msg)?;
+        let mut out = self.fanout.take().unwrap_or_else(MsgBuf::boxed);
+        out.copy_with_sender(msg, &hdr, true, pid);
+        Ok(out)
+    }
+
     /// The pid of `src` as the relay knows it from its greeting, 0 when unknown (a legacy
     /// entry, or none of that name).
     pub(super) fn sender_pid(&self, src: &MipcName) -> u32 {
-        self.sender_pid_at(self.entries.find(src), src)
+        match self.entries.get(src) {
+            Some(e) => greeted_pid(e),
+            None => self.gone_pid(src),
+        }
     }
 
-    /// [`Router::sender_pid`] of `src`, whose slot was looked up already.
-    fn sender_pid_at(&self, slot: Option<Slot>, src: &MipcName) -> u32 {
+    /// [`Router::sender_pid`] of the sender of `msg`, whose slot was looked up already.
+    #[inline]
+    fn sender_pid_at(&self, slot: Option<Slot>, msg: &MsgBuf) -> u32 {
         match slot.and_then(|s| self.entries.at(s)) {
-            Some(e) => e.pid.filter(|_| e.ext).map_or(0, |p| p as u32),
-            // Gone a moment ago: its last messages may still have been on the root queue.
-            None => self
-                .gone
-                .iter()
-                .rev()
-                .find(|(n, _)| n == src)
-                .map_or(0, |&(_, pid)| pid),
+            Some(e) => greeted_pid(e),
+            None => self.gone_sender_pid(msg),
         }
+    }
+
+    /// [`Router::gone_pid`] of the sender of `msg`.
+    #[cold]
+    fn gone_sender_pid(&self, msg: &MsgBuf) -> u32 {
+        wire::src_name(msg.mtext()).map_or(0, |src| self.gone_pid(&src))
+    }
+
+    /// The pid of `src` that was dropped a moment ago (its last messages may still have been
+    /// on the root queue), 0 when unknown.
+    fn gone_pid(&self, src: &MipcName) -> u32 {
+        self.gone
+            .iter()
+            .rev()
+            .find(|(n, _)| n == src)
+            .map_or(0, |&(_, pid)| pid)
     }
 
     /// Sends a checked message to its destination's queue (or its backlog).
@@ -148,54 +216,61 @@ impl Router {
         d: &Delivery<'_>,
         pid_known: bool,
     ) -> Result<Handled, Rejected> {
-        let Delivery {
-            msg,
-            hdr,
-            src,
-            dst,
-            queue,
-            bytes,
-            call,
-            ..
-        } = *d;
         // Recorded before the send: once the server has the request, the call is pending
         // (also for a relay started after this one is killed right after the send).
         self.note_delivery(port, d);
-        if self.backlogs.has(&hdr.dst) {
+        let backlogged = self
+            .entries
+            .name_at(d.dst)
+            .is_some_and(|dst| self.backlogs.has(dst));
+        if backlogged {
             // Behind messages already waiting for room: keep the order.
-            let out = self.park(port, d);
-            match out {
-                Ok(_) => self.count_sent(src, hdr),
-                Err(_) => self.uncount_received(dst, hdr),
-            }
-            return out;
+            return self.park_counted(port, d);
         }
-        match port.send(queue, bytes) {
+        match port.send(d.queue, d.bytes) {
             Ok(()) => {
-                self.count_sent(src, hdr);
+                self.count_sent(d.src, d.frame.msg_size);
                 if !pid_known {
-                    self.learn_pid(port, &hdr.dst);
+                    self.learn_pid_at(port, d.dst);
                 }
                 Ok(Handled::Forwarded)
             }
-            Err(QueueError::Full) => {
-                let out = self.park(port, d);
-                match out {
-                    Ok(_) => self.count_sent(src, hdr),
-                    Err(_) => self.uncount_received(dst, hdr),
-                }
-                out
-            }
-            Err(QueueError::Gone) => {
-                self.forget_call(port, &hdr.src, call);
-                self.drop_entry(port, &hdr.dst, false);
-                self.refuse(port, msg, hdr, Rejected::Gone(hdr.dst))
-            }
-            Err(e) => {
-                self.uncount_received(dst, hdr);
-                self.forget_call(port, &hdr.src, call);
-                self.refuse(port, msg, hdr, Rejected::Queue(hdr.dst, e))
-            }
+            Err(QueueError::Full) => self.park_counted(port, d),
+            Err(e) => self.send_failed(port, d, e),
         }
+    }
+
+    /// Parks a message for its destination, counted as sent if it is kept.
+    fn park_counted(
+        &mut self,
+        port: &mut impl Port,
+        d: &Delivery<'_>,
+    ) -> Result<Handled, Rejected> {
+        let out = self.park(port, d);
+        match out {
+            Ok(_) => self.count_sent(d.src, d.frame.msg_size),
+            Err(_) => self.uncount_received(d.dst, d.frame.msg_size),
+        }
+        out
+    }
+
+    /// Sending to the destination's queue failed (but for a full queue): the call is not
+    /// pending, and a vanished queue takes its entry along.
+    #[cold]
+    fn send_failed(
+        &mut self,
+        port: &mut impl Port,
+        d: &Delivery<'_>,
+        e: QueueError,
+    ) -> Result<Handled, Rejected> {
+        let hdr = header(d.msg)?;
+        if e == QueueError::Gone {
+            self.forget_call(port, &hdr.src, d.call);
+            self.drop_entry(port, &hdr.dst, false);
+            return self.refuse(port, d.msg, &hdr, Rejected::Gone(hdr.dst));
+        }
+        self.uncount_received(d.dst, d.frame.msg_size);
+        self.forget_call(port, &hdr.src, d.call);
+        self.refuse(port, d.msg, &hdr, Rejected::Queue(hdr.dst, e))
     }
 }

@@ -56,6 +56,14 @@ impl Router {
         }
     }
 
+    /// [`Router::learn_pid`] of the entry in `slot`.
+    #[cold]
+    pub(super) fn learn_pid_at(&mut self, port: &mut impl Port, slot: Slot) {
+        if let Some(name) = self.entries.name_at(slot).copied() {
+            self.learn_pid(port, &name);
+        }
+    }
+
     /// Adds or renews an entry. A name held by another queue is taken over only when its
     /// holder is dead; a legacy holder (no pid known) cannot prove it lives, so a restarted
     /// legacy daemon can take its name back, as it could with the original relay.
@@ -130,7 +138,7 @@ impl Router {
         let pid = gone.pid.filter(|_| gone.ext).map_or(0, |p| p as u32);
         self.gone.push_back((*name, pid));
         if gone.pending.is_some() {
-            port.pending_changed(slot.index(), name, None);
+            self.calls.set(port, slot, name, None);
         }
         if remove_queue {
             port.remove_queue(gone.queue);
@@ -152,7 +160,7 @@ impl Router {
             if let Some(e) = self.entries.at_mut(slot) {
                 e.pending = None;
             }
-            port.pending_changed(slot.index(), &caller, None);
+            self.calls.set(port, slot, &caller, None);
             self.fail_call(port, &caller, queue, &p, RelayErrorCode::PeerDied);
         }
     }

@@ -454,20 +454,20 @@ impl Router {
     }
 
     /// Counts a message forwarded (or parked) from `hdr.src` to `hdr.dst`.
-    pub(super) fn count_sent(&mut self, src: Option<Slot>, hdr: &Header) {
+    pub(super) fn count_sent(&mut self, src: Option<Slot>, msg_size: u32) {
         // The destination's side is counted by `route` in its one lookup of the destination
         // (and taken back by `uncount_received` when the message is not delivered).
         if let Some(e) = src.and_then(|s| self.entries.at_mut(s)) {
             e.seen.msgs_out += 1;
-            e.seen.bytes_out += hdr.msg_size as u64;
+            e.seen.bytes_out += msg_size as u64;
         }
     }
 
     /// Takes back what `route` counted for the destination of a message it did not deliver.
-    pub(super) fn uncount_received(&mut self, dst: Slot, hdr: &Header) {
+    pub(super) fn uncount_received(&mut self, dst: Slot, msg_size: u32) {
         if let Some(e) = self.entries.at_mut(dst) {
             e.seen.msgs_in = e.seen.msgs_in.saturating_sub(1);
-            e.seen.bytes_in = e.seen.bytes_in.saturating_sub(hdr.msg_size as u64);
+            e.seen.bytes_in = e.seen.bytes_in.saturating_sub(msg_size as u64);
         }
     }
 }
