@@ -331,7 +331,6 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
     let shared = Arc::new(Shared {
         router: Mutex::new(router),
         state: Mutex::new(state::Store::new(state::path(opts.key))),
-        pending: Mutex::new(None),
         watcher: OnceLock::new(),
         drainers: Drainers::default(),
     });

@@ -1,10 +1,9 @@
 //! The relay's SysV [`Port`] and what its threads share: the router behind its lock, the
-//! saved table and pending calls, the death watcher, and the drainer threads that send a full
+//! saved table, the death watcher, and the drainer threads that send a full
 //! queue's backlog with blocking sends, apart from the receive loop (`daemon.rs`).
 
 use crate::log::Limiter;
-use crate::pending::PendingStore;
-use crate::router::{Pending, Port, Router};
+use crate::router::{Port, Router};
 use crate::state;
 use crate::watcher::Watcher;
 use mipc::os;
@@ -21,8 +20,6 @@ pub struct Shared {
     pub router: Mutex<Router>,
     /// The state file of this bus.
     pub state: Mutex<state::Store>,
-    /// Pending calls in mapped memory (none if the file could not be mapped).
-    pub pending: Mutex<Option<PendingStore>>,
     /// The death watcher, once started.
     pub watcher: OnceLock<Arc<Watcher>>,
     /// Destinations whose backlog waits for a drainer thread, and the idle drainers.
@@ -88,15 +85,6 @@ impl Port for SysvPort {
     }
     fn queue_stat(&mut self, q: QueueId) -> Option<(u64, u64)> {
         sysv::stat(q).ok().map(|s| (s.messages, s.bytes))
-    }
-    fn pending_changed(&mut self, slot: usize, caller: &MipcName, p: Option<&Pending>) {
-        if let Some(shared) = &self.shared {
-            if let Ok(mut store) = shared.pending.lock() {
-                if let Some(store) = store.as_mut() {
-                    store.set(slot, caller, p);
-                }
-            }
-        }
     }
     fn drain(&mut self, dst: MipcName) {
         let Some(shared) = self.shared.clone() else {
