@@ -11,9 +11,9 @@
 use crate::config;
 use crate::direct;
 use crate::error::{MipcError, RelayErrorCode, Result};
+use crate::link::with_buf_in;
 use crate::link::{check_api, check_payload, next_tag, send_to_relay, send_to_relay_until};
 use crate::link::{relay_stalled, send_to_relay_bounded, to_relay, wait_for_relay, with_buf};
-use crate::link::with_buf_in;
 use crate::local::Local;
 use crate::name::MipcName;
 use crate::os::{self, ThreadId};
@@ -236,8 +236,8 @@ pub fn send(src: &MipcName, dst: &MipcName, api: u32, input: &[u8], sync_flag: i
             // sender's messages must not overtake each other on two paths. Only a process
             // that chose the direct path has direct routes.
             if ext && direct::enabled() {
-                let cached = direct::cached(dst)
-                    .filter(|_| !queue.is_some_and(direct::routes_dropped));
+                let cached =
+                    direct::cached(dst).filter(|_| !queue.is_some_and(direct::routes_dropped));
                 if let Some(r) = cached {
                     if direct::send(dst, &r, buf.as_sendable()) {
                         return Ok(());

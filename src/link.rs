@@ -3,12 +3,12 @@
 
 use crate::config;
 use crate::error::{MipcError, Result};
+use crate::local::Local;
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId};
 use crate::wire::{
     CallTag, Envelope, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_PING,
 };
-use crate::local::Local;
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -65,9 +65,7 @@ pub(crate) fn with_buf<R>(f: impl FnOnce(&mut MsgBuf) -> R) -> R {
 /// [`with_buf`] with the thread's state at hand.
 #[inline]
 pub(crate) fn with_buf_in<R>(l: Option<&Local>, f: impl FnOnce(&mut MsgBuf) -> R) -> R {
-    let mut buf = l
-        .and_then(|l| l.buf.take())
-        .unwrap_or_else(MsgBuf::boxed);
+    let mut buf = l.and_then(|l| l.buf.take()).unwrap_or_else(MsgBuf::boxed);
     let r = f(&mut buf);
     // A buffer a nested call put back meanwhile is dropped: one per thread is kept.
     if let Some(l) = l {

@@ -2,15 +2,15 @@
 //! and queue. It grows as needed; `MIPC_USER_INFO_NUM` is only kept in the header.
 
 use crate::error::{MipcError, Result};
+use crate::local::Local;
 use crate::name::MipcName;
 use crate::os::{self, ThreadId};
 use crate::sysv::QueueId;
 use crate::wire::MsgBuf;
 use once_cell::sync::Lazy;
-use crate::local::Local;
 use std::cell::Ref;
-use std::ops::Deref;
 use std::collections::VecDeque;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -237,15 +237,13 @@ impl Deref for Found<'_> {
 #[link_section = ".text.mipc_hot.both"]
 pub(crate) fn mine_in(l: Option<&Local>) -> Result<Found<'_>> {
     let generation = GENERATION.load(Ordering::Acquire);
-    let cached = l
-        .and_then(|l| l.mine.try_borrow().ok())
-        .and_then(|m| {
-            Ref::filter_map(m, |m| match m {
-                Some((g, e)) if *g == generation => Some(e),
-                _ => None,
-            })
-            .ok()
-        });
+    let cached = l.and_then(|l| l.mine.try_borrow().ok()).and_then(|m| {
+        Ref::filter_map(m, |m| match m {
+            Some((g, e)) if *g == generation => Some(e),
+            _ => None,
+        })
+        .ok()
+    });
     match cached {
         Some(e) => Ok(Found::Cached(e)),
         None => find_mine(l, generation).map(Found::Table),
@@ -325,7 +323,12 @@ pub(crate) fn by_name_in<'a>(l: Option<&'a Local>, name: &MipcName) -> Option<Fo
 /// The first entry of the table that `pick` selects.
 #[cold]
 fn in_table<'a>(pick: impl Fn(&Entry) -> bool) -> Option<Found<'a>> {
-    table().ok()?.iter().find(|e| pick(e)).cloned().map(Found::Table)
+    table()
+        .ok()?
+        .iter()
+        .find(|e| pick(e))
+        .cloned()
+        .map(Found::Table)
 }
 
 /// Removes and returns the entries `pick` selects.

@@ -13,10 +13,10 @@
 //! message is dropped (and counted): only a receiver that stopped reading gets there.
 
 use mipc::fasthash::KeyedMap;
-use std::collections::hash_map::Entry;
 use mipc::sysv::QueueId;
 use mipc::wire::CallTag;
 use mipc::MipcName;
+use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -394,11 +394,17 @@ mod tests {
         let mut b = Backlogs::default();
         let d = MipcName::new(b"srv").unwrap();
         let now = Instant::now();
-        assert_eq!(b.park_copy(d, QueueId(3), b"first", None, None, now), Ok(true));
+        assert_eq!(
+            b.park_copy(d, QueueId(3), b"first", None, None, now),
+            Ok(true)
+        );
         let (_, sent) = b.next_batch(&d, now, 8).unwrap();
         let buffer = sent[0].bytes.as_ptr();
         b.recycle(sent);
-        assert_eq!(b.park_copy(d, QueueId(3), b"2nd", None, None, now), Ok(false));
+        assert_eq!(
+            b.park_copy(d, QueueId(3), b"2nd", None, None, now),
+            Ok(false)
+        );
         let (_, next) = b.next_batch(&d, now, 8).unwrap();
         assert_eq!(next[0].bytes, b"2nd", "the bytes of the new message");
         assert_eq!(next[0].bytes.as_ptr(), buffer, "in the old buffer");

@@ -134,7 +134,10 @@ mod tests {
             unsafe { copy_short(src.as_ptr(), dst.as_mut_ptr().add(1), len) };
             assert_eq!(&dst[1..=len], &src[..len], "len {len}");
             assert_eq!(dst[0], 0xEE, "len {len}: wrote before");
-            assert!(dst[len + 1..].iter().all(|&b| b == 0xEE), "len {len}: wrote after");
+            assert!(
+                dst[len + 1..].iter().all(|&b| b == 0xEE),
+                "len {len}: wrote after"
+            );
         }
     }
 }
