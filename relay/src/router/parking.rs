@@ -20,36 +20,58 @@ impl Router {
     ) -> Result<Handled, Rejected> {
         let Delivery {
             msg,
+            frame,
+            dst,
             queue,
             bytes,
             call,
             now,
             ..
         } = *d;
-        let hdr = &route::header(msg)?;
+        // The destination's name from its slot, the rest from the frame: a flood to a slow
+        // receiver parks most of its messages, and decoding the whole header (both names
+        // copied out) would cost each of them more than parking it.
+        let Some(&dst_name) = self.entries.name_at(dst) else {
+            return self.refuse_parked(port, msg, call);
+        };
         let now = now.get();
-        let until = (hdr.sync_flag > 0).then(|| now + Duration::from_millis(hdr.sync_flag as u64));
-        let waiting = call.map(|tag| backlog::Call {
-            caller: hdr.src,
-            mtype: msg.mtype(),
-            api: hdr.msg_type,
-            tag,
-        });
+        let until =
+            (frame.sync_flag > 0).then(|| now + Duration::from_millis(frame.sync_flag as u64));
+        let waiting = match call {
+            Some(tag) => Some(backlog::Call {
+                caller: route::header(msg)?.src,
+                mtype: msg.mtype(),
+                api: frame.msg_type,
+                tag,
+            }),
+            None => None,
+        };
         match self
             .backlogs
-            .park_copy(hdr.dst, queue, bytes, until, waiting, now)
+            .park_copy(dst_name, queue, bytes, until, waiting, now)
         {
             Ok(fresh) => {
                 if fresh {
-                    port.drain(hdr.dst);
+                    port.drain(dst_name);
                 }
                 Ok(Handled::Parked)
             }
-            Err(_) => {
-                self.forget_call(port, &hdr.src, call);
-                self.refuse(port, msg, hdr, Rejected::Busy(hdr.dst))
-            }
+            Err(_) => self.refuse_parked(port, msg, call),
         }
+    }
+
+    /// A message that could not be parked: its sync caller's call ends with "destination
+    /// busy", an async message is dropped (and counted).
+    #[cold]
+    fn refuse_parked(
+        &mut self,
+        port: &mut impl Port,
+        msg: &mipc::wire::MsgBuf,
+        call: Option<mipc::wire::CallTag>,
+    ) -> Result<Handled, Rejected> {
+        let hdr = &route::header(msg)?;
+        self.forget_call(port, &hdr.src, call);
+        self.refuse(port, msg, hdr, Rejected::Busy(hdr.dst))
     }
 
     /// For the drainer of `dst`: the next parked message and the queue to send it to, or
