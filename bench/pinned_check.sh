@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The second, independent check of the pinned sync-call ratio (issue 11 §0), outside
+# run_bench.py: each round starts a fresh relay, server and client, all pinned to one CPU, on
+# a fresh key, alternating the minimal C relay with raw C peers and mipc_main with libmipc
+# peers (`bench/build/synccall` against `mipc_peer serve`), and prints each round's p50 and
+# the ratio of the medians.
+#
+#   bench/pinned_check.sh [ROUNDS [SIZE [CALLS]]]      (defaults: 5 rounds, 100 B, 20 000 calls)
+#
+# Needs `make -f bench/bench.mk bench-build` first. CPU: BENCH_CPU (default 0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+size=${2:-100}
+calls=${3:-20000}
+cpu=${BENCH_CPU:-0}
+pin="taskset -c $cpu"
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Waits for a line starting with "ready" or containing ": ready" in file $1.
+wait_ready() {
+    for _ in $(seq 200); do
+        grep -q 'ready' "$1" 2>/dev/null && return 0
+        sleep 0.02
+    done
+    echo "pinned_check: $1 never got ready" >&2
+    return 1
+}
+
+# One round: $1 = c or mipc. Prints the client's p50 in ns.
+round() {
+    local kind=$1 key relay server
+    key=$(printf '0x%x' $((0x4d430000 + RANDOM % 65535 + 1)))
+    mkfifo "$tmp/relay.in" "$tmp/server.in"
+    if [ "$kind" = c ]; then
+        MIPC_ROOT_KEY=$key $pin bench/build/crelay <"$tmp/relay.in" >"$tmp/relay.out" 2>&1 &
+    else
+        MIPC_ROOT_KEY=$key $pin target/release/mipc_main <"$tmp/relay.in" >"$tmp/relay.out" 2>&1 &
+    fi
+    relay=$!
+    pids+=("$relay")
+    exec 7>"$tmp/relay.in"
+    wait_ready "$tmp/relay.out"
+    if [ "$kind" = c ]; then
+        MIPC_ROOT_KEY=$key $pin bench/build/rawpeer serve psrv <"$tmp/server.in" >"$tmp/server.out" 2>&1 &
+    else
+        MIPC_ROOT_KEY=$key $pin bench/build/mipc_peer serve psrv <"$tmp/server.in" >"$tmp/server.out" 2>&1 &
+    fi
+    server=$!
+    pids+=("$server")
+    exec 8>"$tmp/server.in"
+    wait_ready "$tmp/server.out"
+    if [ "$kind" = c ]; then
+        MIPC_ROOT_KEY=$key $pin bench/build/rawpeer call pcli psrv "$size" "$calls" 2000 0 "$tmp/samples" >/dev/null
+        python3 -c '
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+s = sorted(struct.unpack("%dI" % (len(d) // 4), d))
+print(s[len(s) // 2])' "$tmp/samples"
+    else
+        MIPC_ROOT_KEY=$key $pin bench/build/synccall pcli psrv "$size" "$calls" 2000 |
+            sed -n 's/.*p50_ns=\([0-9]*\).*/\1/p'
+    fi
+    exec 8>&-
+    wait "$server" || true
+    exec 7>&-
+    kill -TERM "$relay" 2>/dev/null || true
+    wait "$relay" || true
+    pids=()
+    rm -f "$tmp/relay.in" "$tmp/server.in" "$tmp/samples"
+}
+
+c_all=() m_all=()
+for i in $(seq "$rounds"); do
+    c=$(round c)
+    m=$(round mipc)
+    c_all+=("$c")
+    m_all+=("$m")
+    echo "round $i: minimal C relay p50 $c ns, mipc_main + libmipc p50 $m ns"
+done
+python3 - "${c_all[*]}" "${m_all[*]}" "$size" <<'PY'
+import statistics, sys
+c = [int(x) for x in sys.argv[1].split()]
+m = [int(x) for x in sys.argv[2].split()]
+mc, mm = statistics.median(c), statistics.median(m)
+print("median of %d rounds, %s B: C relay %.2f us, mipc %.2f us = %.2fx" % (len(c), sys.argv[3], mc / 1000, mm / 1000, mm / mc))
+PY
