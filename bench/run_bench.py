@@ -1231,6 +1231,22 @@ def placement_section(bench, w):
         w(line)
 
 
+FLOOD_LOSS_TEXT = (
+    "What decides the loss. In a flood to one receiver, the receiver shares its CPU with the "
+    "senders and delivers what its share of that CPU lets it read; the relay decides only how "
+    "soon a sender may send again, so a relay that takes messages off its root queue faster "
+    "lets the senders take more of the receiver's CPU. Between runs of one relay the share lost "
+    "moves by several points (four 1 -> 1 runs of each in one session: 22.7 to 28.7 % with the "
+    "C loop, 17.1 to 34.5 % with mipc_main), more than between the relays, which is why the "
+    "issue-11 targets pool the runs. What mipc_main's peers pay more: the library's mipc-rs "
+    "wire costs more per message than the legacy wire the C loop needs (callgrind, 1 -> 1, "
+    "20 000 messages of 100 B: 490 against 429 instructions per mipc_send_msg, 635 against 561 "
+    "per mipc_mq_receive: the call tag, and the request remembered so that an answer carries "
+    "its tag) and carries 12 bytes more (the tag and the sender trailer). Where one sender "
+    "feeds several receivers (1 -> 4) the sender's cost, not the relay's, sets the rate: the "
+    "relay is not busy all the time there.")
+
+
 PLACEMENT_TEXT = (
     "What the gap is. A sync call is four wake-ups in a row (caller -> relay -> server -> relay "
     "-> caller), each a SysV msgsnd that wakes the one task blocked in msgrcv. SysV queues wake "
@@ -1258,14 +1274,20 @@ PLACEMENT_TEXT = (
     "stayed in the fast mode, 10.6 and 14.5 us, its p50 only growing by the spin). The "
     "user-space cost per call (callgrind, 100 B echo: 3 200 instructions in the relay, 1 240 in "
     "the caller and 2 080 in the server at first, against a few hundred for the C programs) is "
-    "now 1 830, 800 and 1 400, which brought the one-CPU call to about 1.1x the C relay but did "
-    "not change the placement. This machine boots with haltpoll.guest_halt_poll_ns=0 (an idle "
-    "vCPU halts at once, so every wake-up on the other CPU is a VM exit) and a vendor "
-    "sched_vcpu_pack=15 parameter whose rule we cannot read; in a run of fresh relay, server and "
-    "caller per round, the C relay with raw C peers and mipc_main with libmipc peers were both "
-    "slow in one run of four rounds (median 77 and 79 us), while a round a minute before had "
-    "mipc_main at 10 us and the C relay at 62 us, so the mode follows the VM's state more than "
-    "the software. SysV message queues offer no synchronous wake-up; pinning the relay and the "
+    "now about 1 180, 770 and 1 290, which brought the one-CPU call to the C relay's figure but "
+    "did not change the placement: in the make bench rounds the C chain is fast in most rounds "
+    "and the mipc chain slow in most (the table above). Yet with a fresh relay, server and "
+    "caller per round (4 interleaved rounds of 5 000 calls, the same programs) every mix was "
+    "slow on the same quiet machine: medians 75.7 us for the C relay with raw C peers, 79.0 for "
+    "mipc_main with libmipc peers, 71.5 for mipc_main with raw C peers, 43.1 for the C relay "
+    "with libmipc peers; and 61.6 against 62.6 us after 40 000 warm-up calls per round. So the "
+    "fast mode depends on where long-lived processes settled, which the C chain reaches more "
+    "often; what decides it is not known. The VM: its cpuidle driver and governor are haltpoll "
+    "with haltpoll.guest_halt_poll_ns=0, and the polling idle state was never entered since "
+    "boot (usage 0 in /sys/devices/system/cpu/cpu0/cpuidle/state0), so an idle vCPU halts at "
+    "once and every wake-up on the other CPU is a VM exit; it also boots with a vendor "
+    "sched_vcpu_pack=15 parameter whose rule we cannot read. "
+    "SysV message queues offer no synchronous wake-up; pinning the relay and the "
     "daemons that talk most to one CPU (taskset, or the init system's CPUAffinity) gives every "
     "call the one-CPU figures above.")
 
@@ -1519,6 +1541,9 @@ def report(bench, total_seconds):
     w("but loses far fewer of them (the forwarding-rate target counts what is handled, not what")
     w("is delivered); where the receivers keep up (the `-> 4` floods) the two relays do the same")
     w("work and the ratio is the relays' cost alone.")
+    w("")
+    for line in wrap(FLOOD_LOSS_TEXT):
+        w(line)
     for mode, title, text in (
             ("relay_cpu", "Relay on its own CPU (forwarding capacity)",
              "The relay (either one) is alone on one CPU, senders and receivers share the other: "
