@@ -1292,13 +1292,22 @@ PLACEMENT_TEXT = (
     "call the one-CPU figures above.")
 
 
+def section_results(bench, w, key, field, title):
+    """Writes the title of a section measured by phase `key`; returns the phase's results,
+    or None (saying so under the title) when the run has no `field` in them."""
+    res = bench.results.get(key) or {}
+    w("")
+    w("### " + title)
+    w("")
+    if not res.get(field):
+        w("Not measured in this run: %s." % res.get("skipped", "no result"))
+        return None
+    return res
+
+
 def backlog_section(bench, w):
-    bc = bench.results.get("backlog_curve") or {}
-    w("")
-    w("### Backlog bound (`MIPC_BACKLOG_MAX`)")
-    w("")
-    if not bc.get("rows"):
-        w("Not measured in this run: %s." % bc.get("skipped", "no result"))
+    bc = section_results(bench, w, "backlog_curve", "rows", "Backlog bound (`MIPC_BACKLOG_MAX`)")
+    if bc is None:
         return
     for line in wrap(
             "What the backlog costs and buys: a `mipc_main` started with each bound on the messages "
@@ -1342,12 +1351,9 @@ def backlog_section(bench, w):
 
 
 def root_queue_section(bench, w):
-    rq = bench.results.get("root_queue") or {}
-    w("")
-    w("### Root queue capacity (`mipc_main -q`, `MIPC_ROOT_QUEUE_BYTES`)")
-    w("")
-    if not rq.get("runs"):
-        w("Not measured in this run: %s." % rq.get("skipped", "no result"))
+    rq = section_results(bench, w, "root_queue", "runs",
+                         "Root queue capacity (`mipc_main -q`, `MIPC_ROOT_QUEUE_BYTES`)")
+    if rq is None:
         return
     for line in wrap(
             "`mipc_main` raises its root queue's `msg_qbytes` to 256 KiB when it has CAP_SYS_RESOURCE "
