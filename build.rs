@@ -17,6 +17,7 @@ fn main() {
     // libmipc.so: `make install` also installs that name, a link to libmipc.so.1, and the
     // Makefile's `lib` rule links target/<...>/release/libmipc.so.1 to cargo's libmipc.so.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libmipc.so.1");
+    raw_ipc_cfg();
 
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is readable");
@@ -33,5 +34,24 @@ fn main() {
         }
         // A half-edited source tree must not stop `cargo check`; the header test catches it.
         Err(e) => println!("cargo:warning=cbindgen could not generate mipc.h: {e}"),
+    }
+}
+
+/// Sets `cfg(mipc_raw_ipc)` where `msgsnd` and `msgrcv` are system calls of their own
+/// (Linux on x86_64, aarch64 and arm, whatever the C library), so `src/sysv.rs` can make
+/// them without the C library's cancellation bookkeeping; elsewhere (i386, whose SysV calls
+/// go through `ipc()`; x32) it calls the C library's functions.
+fn raw_ipc_cfg() {
+    println!("cargo::rustc-check-cfg=cfg(mipc_raw_ipc)");
+    let var = |name: &str| std::env::var(name).unwrap_or_default();
+    let arch = var("CARGO_CFG_TARGET_ARCH");
+    let raw = var("CARGO_CFG_TARGET_OS") == "linux"
+        && match arch.as_str() {
+            "x86_64" => var("CARGO_CFG_TARGET_POINTER_WIDTH") == "64",
+            "aarch64" | "arm" => true,
+            _ => false,
+        };
+    if raw {
+        println!("cargo:rustc-cfg=mipc_raw_ipc");
     }
 }

@@ -144,9 +144,10 @@ pub fn send_nocancel(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueEr
 enum Calls {
     /// The C library's functions (cancellation points).
     Libc,
-    /// `syscall(SYS_msgsnd / SYS_msgrcv)` on Linux x86_64, aarch64 and arm, where those are
-    /// system calls of their own (with glibc, musl or uClibc alike); elsewhere (i386, whose
-    /// SysV calls go through `ipc()`; x32) the C library's functions.
+    /// `syscall(SYS_msgsnd / SYS_msgrcv)` where those are system calls of their own (Linux on
+    /// x86_64, aarch64 and arm, with glibc, musl or uClibc alike: `cfg(mipc_raw_ipc)`, set by
+    /// build.rs); elsewhere (i386, whose SysV calls go through `ipc()`; x32) the C library's
+    /// functions.
     Direct,
 }
 
@@ -161,14 +162,7 @@ unsafe fn msgsnd(
     flags: c_int,
     how: Calls,
 ) -> c_int {
-    #[cfg(all(
-        target_os = "linux",
-        any(
-            all(target_arch = "x86_64", target_pointer_width = "64"),
-            target_arch = "aarch64",
-            target_arch = "arm"
-        )
-    ))]
+    #[cfg(mipc_raw_ipc)]
     if how == Calls::Direct {
         // SAFETY: as for libc::msgsnd; the arguments are passed as the kernel's longs.
         return unsafe {
@@ -198,14 +192,7 @@ unsafe fn msgrcv(
     flags: c_int,
     how: Calls,
 ) -> isize {
-    #[cfg(all(
-        target_os = "linux",
-        any(
-            all(target_arch = "x86_64", target_pointer_width = "64"),
-            target_arch = "aarch64",
-            target_arch = "arm"
-        )
-    ))]
+    #[cfg(mipc_raw_ipc)]
     if how == Calls::Direct {
         // SAFETY: as for libc::msgrcv; the arguments are passed as the kernel's longs.
         return unsafe {
