@@ -378,7 +378,7 @@ pub fn clear_responses(queue: QueueId, api: u32) -> Result<usize> {
             Ok(n) => {
                 buf.set_mtext_len(n);
                 match (&entry, buf.decode()) {
-                    (Some(e), Ok(h)) if e.ext && h.frame().is_request() => stash(e, buf.clone())?,
+                    (Some(e), Ok(h)) if e.ext && h.frame.is_request() => stash(e, buf.clone())?,
                     _ => dropped += 1,
                 }
             }

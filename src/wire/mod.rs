@@ -248,43 +248,22 @@ impl fmt::Display for WireError {
 
 impl std::error::Error for WireError {}
 
-/// What a valid message says, read from its `mtext` (everything but the payload bytes).
+/// What a valid message says, read from its `mtext` (everything but the payload bytes): its
+/// names, copied out, and its [`Frame`], whose fields it derefs to (`hdr.msg_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     /// Sender.
     pub src: MipcName,
     /// Destination.
     pub dst: MipcName,
-    /// `msg_hdr.msg_type`.
-    pub msg_type: u32,
-    /// `msg_hdr.msg_size`, checked against the received length.
-    pub msg_size: u32,
-    /// `msg_hdr.sync_flag`.
-    pub sync_flag: i32,
-    /// The call tag, when the message carries one.
-    pub tag: Option<CallTag>,
-    /// The caller's own queue, when a direct request carries it after its tag.
-    pub reply_queue: Option<i32>,
-    /// The sender's process, when the relay appended a sender trailer (0 there: unknown).
-    pub sender_pid: Option<u32>,
+    /// Everything but the names.
+    pub frame: Frame,
 }
 
-impl Header {
-    /// Length of the `mtext` this header describes, with or without its tag.
-    pub fn mtext_len(&self, with_tag: bool) -> usize {
-        self.frame().mtext_len(with_tag)
-    }
-
-    /// Everything but the names.
-    pub fn frame(&self) -> Frame {
-        Frame {
-            msg_type: self.msg_type,
-            msg_size: self.msg_size,
-            sync_flag: self.sync_flag,
-            tag: self.tag,
-            reply_queue: self.reply_queue,
-            sender_pid: self.sender_pid,
-        }
+impl std::ops::Deref for Header {
+    type Target = Frame;
+    fn deref(&self) -> &Frame {
+        &self.frame
     }
 }
 
@@ -384,16 +363,7 @@ pub fn decode(mtext: &[u8]) -> Result<Header, WireError> {
     let f = layout(mtext)?;
     let src = MipcName::from_field(field(mtext, OFF_SRC)).map_err(WireError::BadSource)?;
     let dst = MipcName::from_field(field(mtext, OFF_DST)).map_err(WireError::BadDestination)?;
-    Ok(Header {
-        src,
-        dst,
-        msg_type: f.msg_type,
-        msg_size: f.msg_size,
-        sync_flag: f.sync_flag,
-        tag: f.tag,
-        reply_queue: f.reply_queue,
-        sender_pid: f.sender_pid,
-    })
+    Ok(Header { src, dst, frame: f })
 }
 
 /// Checks received `mtext` bytes as [`decode`] does, without copying the names out.

@@ -82,7 +82,7 @@ impl MsgBuf {
 
     /// The message without a trailing call tag, for a peer that does not know tags.
     pub fn as_sendable_untagged(&self, hdr: &Header) -> &[u8] {
-        self.as_sendable_without_tag(&hdr.frame())
+        self.as_sendable_without_tag(&hdr.frame)
     }
 
     /// As [`MsgBuf::as_sendable_untagged`], for a message read with
