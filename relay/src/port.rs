@@ -174,7 +174,7 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
     loop {
         let next = match shared.router.lock() {
             Ok(mut r) => {
-                r.recycle_parked(std::mem::take(&mut sent));
+                r.recycle_parked(sent.drain(..));
                 r.next_parked_batch(&dst, Instant::now(), DRAIN_BATCH)
             }
             Err(_) => return false,
@@ -183,7 +183,6 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
             logln!(Debug, "{dst}: backlog delivered");
             return trim_after_backlogs(shared);
         };
-        sent = Vec::with_capacity(batch.len());
         for item in batch {
             match sysv::send_nocancel(queue, &item.bytes, false) {
                 Ok(()) => sent.push(item),

@@ -83,7 +83,7 @@ impl Router {
     }
 
     /// For a drainer: the messages it sent, whose buffers the next parked ones reuse.
-    pub fn recycle_parked(&mut self, sent: Vec<Parked>) {
+    pub fn recycle_parked(&mut self, sent: impl IntoIterator<Item = Parked>) {
         self.backlogs.recycle(sent);
     }
 
