@@ -28,6 +28,9 @@
  *                                  "wrong: ..." line on stderr per wrong outcome
  *   sleep MS                       sleeps (a pause between calls that the test scripts)
  *   line                           waits for one line on stdin (the test's go-ahead)
+ *   threads                        prints "threads N": how many threads the process has
+ *   threads_settle N MS            waits (checking every 5 ms) up to MS ms for N threads,
+ *                                  then prints "threads N" with the count it saw last
  * ms is wall time of the call; cpu_ms the process's user+system CPU time during it.
  */
 #include <stdint.h>
@@ -36,6 +39,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <dirent.h>
 #include <unistd.h>
 
 #include "mipc.h"
@@ -211,6 +215,22 @@ static void mix(const char *srv, const char *nobody, long rounds)
     fflush(stdout);
 }
 
+/* The number of threads of this process (entries of /proc/self/task), -1 if unreadable. */
+static int thread_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     static unsigned char in[MIPC_MSG_MAX_LEN], out[MIPC_MSG_MAX_LEN + 1];
@@ -307,6 +327,21 @@ int main(int argc, char **argv)
             printf("%s\n", rc == MIPC_OK ? "sent" : mipc_last_error());
             fflush(stdout);
             i += 4;
+        } else if (strcmp(cmd, "threads") == 0) {
+            printf("threads %d\n", thread_count());
+            fflush(stdout);
+            i += 1;
+        } else if (strcmp(cmd, "threads_settle") == 0 && i + 2 < argc) {
+            int want = atoi(argv[i + 1]), n = thread_count();
+            double end = now_ms() + atof(argv[i + 2]);
+            struct timespec tick = {0, 5000000L};
+            while (n != want && now_ms() < end) {
+                nanosleep(&tick, NULL);
+                n = thread_count();
+            }
+            printf("threads %d\n", n);
+            fflush(stdout);
+            i += 3;
         } else if (strcmp(cmd, "line") == 0) {
             char line[64];
             if (fgets(line, sizeof line, stdin) == NULL)

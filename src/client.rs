@@ -114,6 +114,7 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
         expect: None,
         deadline: timeout.deadline_from_now(),
         watch: None,
+        poll: true, // no waker thread for the greeting
     };
     let mut extended = false;
     loop {
@@ -323,6 +324,7 @@ fn call_in(
             expect: tag,
             deadline,
             watch: watch.map(direct::Route::watch),
+            poll: false,
         };
         let hdr = match wait_answer(&answer, buf) {
             Err(MipcError::PeerDied) if watch.is_some() => {
@@ -407,6 +409,7 @@ pub fn receive_response(
         expect: None,
         deadline: wait.deadline_from_now(),
         watch: None,
+        poll: false,
     };
     with_buf(|buf| {
         let f = wait_answer(&answer, buf)?;

@@ -274,6 +274,7 @@ fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Rout
         expect: Some(tag),
         deadline: wait.deadline_from_now(),
         watch: None,
+        poll: false,
     };
     let hdr = match wait_answer(&answer, buf) {
         Ok(h) => h,

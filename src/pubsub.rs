@@ -89,6 +89,7 @@ fn exchange<C: Control>(msg: &C, status: impl Fn(&MsgBuf, &Header) -> Option<i32
             expect: Some(tag),
             deadline: Some(deadline),
             watch: None,
+            poll: false,
         };
         wait::wait_answer(&w, buf)?;
         let hdr = buf.decode().map_err(MipcError::BadMessage)?;

@@ -30,6 +30,11 @@ use std::time::{Duration, Instant};
 const FULL_RETRY: Duration = Duration::from_millis(2);
 /// How often watched processes are checked on a kernel without pidfd.
 const NO_PIDFD_PERIOD: Duration = Duration::from_secs(1);
+/// How long the waker stays with nothing to do before it exits (the next wait starts a new
+/// one). A process whose calls have no deadline is then single-threaded again, which this
+/// matters for: Linux keeps a multi-threaded caller off the relay's CPU more often
+/// (docs/PERFORMANCE.md, scheduler's placement).
+const IDLE_EXIT: Duration = Duration::from_secs(2);
 
 /// Why a wait was woken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,6 +230,26 @@ fn deaths(st: &mut State, dead: &[i32]) -> Vec<(u64, QueueId, c_long, Reason)> {
         .collect()
 }
 
+/// Whether the waker has nothing to do: no wait armed, no process watched.
+fn idle(st: &State) -> bool {
+    st.waits.is_empty() && st.watched.is_empty() && st.new_pids.is_empty()
+}
+
+/// Ends the waker of process `owner` if it is still idle: the next [`arm`] or [`watch`]
+/// starts another (they see no doorbell). Decided under the lock, so no wait is armed
+/// between the check and the exit.
+fn leave_if_idle(owner: i32) -> bool {
+    let Ok(mut st) = STATE.lock() else {
+        return false;
+    };
+    if st.owner != owner || !idle(&st) {
+        return false;
+    }
+    st.wake_fd = None;
+    st.sleeping_until = None;
+    true
+}
+
 /// A timerfd: unlike a `ppoll` timeout, which the kernel lets run late by 0.1 % of its length
 /// (30 ms at 30 s), a timer fires within the thread's timer slack (50 us).
 fn run(wake_fd: &Doorbell, owner: i32) {
@@ -235,7 +260,7 @@ fn run(wake_fd: &Doorbell, owner: i32) {
     let mut dead: Vec<i32> = Vec::new();
     loop {
         // Take the work, wake what is due, and find the next deadline.
-        let (todo, next) = {
+        let (todo, next, idle) = {
             let Ok(mut st) = STATE.lock() else { return };
             if st.owner != owner {
                 return; // a forked child's state; its own waker runs there
@@ -252,7 +277,7 @@ fn run(wake_fd: &Doorbell, owner: i32) {
             dead.clear();
             let next = st.deadlines.first().map(|(d, _)| *d);
             st.sleeping_until = next;
-            (todo, next)
+            (todo, next, idle(&st))
         };
         let busy = !todo.is_empty();
         for (id, queue, mtype, reason) in todo {
@@ -282,8 +307,15 @@ fn run(wake_fd: &Doorbell, owner: i32) {
         let mut fds = vec![wake_fd.as_fd(), timer.as_fd()];
         fds.extend(pidfds.iter().map(|(_, fd)| fd.as_fd()));
         // Only a kernel without pidfd makes the waker look at processes periodically.
-        let period = (!unwatchable.is_empty()).then_some(NO_PIDFD_PERIOD);
+        let period = if idle {
+            Some(IDLE_EXIT)
+        } else {
+            (!unwatchable.is_empty()).then_some(NO_PIDFD_PERIOD)
+        };
         if let Ok(ready) = fd::poll_readable(&fds, period) {
+            if idle && !ready.contains(&true) && leave_if_idle(owner) {
+                return;
+            }
             if ready[0] {
                 wake_fd.drain();
             }

@@ -1,7 +1,9 @@
 //! The one receive-until-deadline loop of the library. SysV has no timed `msgrcv`, so a wait
 //! with a deadline arms the waker (`timer.rs`), which puts a WAKE on the queue when the
 //! deadline passes; a direct call also registers the server's process, whose death wakes it
-//! the same way. `Waiting` holds both and undoes them when dropped, whatever way the wait
+//! the same way. The one wait that polls instead is `mipc_init`'s greeting (`poll`): a
+//! process whose calls have no deadline then never starts the waker thread, and stays
+//! single-threaded (docs/PERFORMANCE.md, scheduler's placement). `Waiting` holds both and undoes them when dropped, whatever way the wait
 //! ends; `Waiting::recv` never hands out a WAKE.
 //!
 //! `wait_answer` is the answer side of a sync call on top of it: it takes only the
@@ -16,7 +18,7 @@ use crate::wire::control::ErrorAnswer;
 use crate::wire::{self, CallTag, Control, Frame, Kind, MsgBuf, WireError, MTYPE_LEN};
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A process a wait watches: the server of a direct call.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +35,8 @@ pub(crate) struct Watch<'a> {
 pub(crate) struct Waiting<'a> {
     wake: Option<WakeId>,
     slot: Option<(&'a Entry, u64)>,
+    /// A polled wait's deadline (no waker armed).
+    poll_until: Option<Instant>,
 }
 
 impl<'a> Waiting<'a> {
@@ -46,7 +50,21 @@ impl<'a> Waiting<'a> {
             Some(d) => Some(timer::arm(d, queue, mtype).ok_or(MipcError::Internal)?),
             None => None,
         };
-        Ok(Waiting { wake, slot: None })
+        Ok(Waiting {
+            wake,
+            slot: None,
+            poll_until: None,
+        })
+    }
+
+    /// A wait until `deadline` that polls the queue (with sleeps that grow from 20 us to
+    /// 5 ms) instead of arming the waker. For rare, short waits only.
+    pub fn polling(deadline: Instant) -> Waiting<'a> {
+        Waiting {
+            wake: None,
+            slot: None,
+            poll_until: Some(deadline),
+        }
     }
 
     /// Also ends the wait with "peer died" when `watch`'s process dies: the waker reads
@@ -95,7 +113,11 @@ impl<'a> Waiting<'a> {
         flags: RecvFlags,
     ) -> Result<(usize, std::result::Result<Frame, WireError>)> {
         loop {
-            let n = match sysv::recv(queue, room, mtype, flags) {
+            let got = match self.poll_until {
+                Some(until) => poll_recv(queue, room, mtype, flags, until),
+                None => sysv::recv(queue, room, mtype, flags),
+            };
+            let n = match got {
                 Ok(n) => n,
                 Err(QueueError::Empty) => return Err(MipcError::Timeout),
                 Err(e) => return Err(e.into()),
@@ -113,6 +135,36 @@ impl<'a> Waiting<'a> {
             }
             return Ok((n, decoded));
         }
+    }
+}
+
+/// [`sysv::recv`] without blocking, again and again until `until`; then
+/// [`QueueError::Empty`].
+#[cold]
+fn poll_recv(
+    queue: QueueId,
+    room: &mut [u8],
+    mtype: c_long,
+    flags: RecvFlags,
+    until: Instant,
+) -> std::result::Result<usize, QueueError> {
+    let _fine = crate::os::process::FineTimer::new();
+    let flags = RecvFlags {
+        nowait: true,
+        ..flags
+    };
+    let mut pause = Duration::from_micros(20);
+    loop {
+        match sysv::recv(queue, room, mtype, flags) {
+            Err(QueueError::Empty) => {}
+            other => return other,
+        }
+        let now = Instant::now();
+        if now >= until {
+            return Err(QueueError::Empty);
+        }
+        std::thread::sleep(pause.min(until - now));
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 
@@ -144,6 +196,9 @@ pub(crate) struct AnswerWait<'a> {
     pub deadline: Option<Instant>,
     /// The server of a direct call, whose death ends the wait.
     pub watch: Option<Watch<'a>>,
+    /// Poll the queue until the deadline instead of arming the waker
+    /// ([`Waiting::polling`]).
+    pub poll: bool,
 }
 
 /// Keeps a request that arrived during a sync call for the entry's next receive.
@@ -172,7 +227,10 @@ fn stash_copy(entry: &Entry, buf: &MsgBuf) -> Result<()> {
 /// errors.
 #[link_section = ".text.mipc_hot.call"]
 pub(crate) fn wait_answer(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Frame> {
-    let mut waiting = Waiting::arm(w.queue, w.mtype, w.deadline)?;
+    let mut waiting = match (w.poll, w.deadline) {
+        (true, Some(d)) => Waiting::polling(d),
+        _ => Waiting::arm(w.queue, w.mtype, w.deadline)?,
+    };
     if let (Some(watch), Some(e)) = (w.watch, w.entry) {
         waiting = waiting.watching(e, w.mtype, watch)?;
     }

@@ -84,3 +84,78 @@ fn long_timeout_of_30s_returns_within_20ms() {
     );
     bus.finish();
 }
+
+/// The waker thread lives only while it has work: a process whose calls wait forever stays
+/// single-threaded (it matters to where Linux places the caller: docs/PERFORMANCE.md); a
+/// timed call starts the waker and times out as it should; the waker leaves once idle, and
+/// the next timed call starts another and times out as well.
+#[test]
+fn waker_thread_lives_only_while_a_wait_has_a_deadline() {
+    let mut bus = Bus::start("waker_life");
+    probe(&mut bus, "waker_srv", &[]);
+    let out = bus.run(
+        "caller",
+        &[
+            "waker_cli",
+            "threads",
+            "call",
+            "waker_srv",
+            "1",
+            "-1",
+            "forever",
+            "threads",
+            "call",
+            "waker_srv",
+            "4",
+            "50",
+            "x",
+            "threads",
+            "threads_settle",
+            "1",
+            "10000",
+            "call",
+            "waker_srv",
+            "4",
+            "50",
+            "y",
+            "threads",
+            "call",
+            "waker_srv",
+            "1",
+            "1000",
+            "again",
+        ],
+    );
+    out.assert_success();
+    let threads: Vec<&str> = out
+        .stdout
+        .iter()
+        .filter(|l| l.starts_with("threads "))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        threads,
+        [
+            "threads 1",
+            "threads 1",
+            "threads 2",
+            "threads 1",
+            "threads 2"
+        ],
+        "{}",
+        out.describe()
+    );
+    let o = outcomes(&out);
+    assert_eq!(o.len(), 4, "{}", out.describe());
+    assert!(o[0].ok && o[0].text == "forever", "{:?}", o[0]);
+    for t in [&o[1], &o[2]] {
+        assert!(!t.ok && t.text.contains("timeout"), "{t:?}");
+        assert!(
+            t.ms >= 50.0 && t.ms <= 50.0 + TIMEOUT_SLACK_MS,
+            "a 50 ms timeout returned after {:.1} ms",
+            t.ms
+        );
+    }
+    assert!(o[3].ok && o[3].text == "again", "{:?}", o[3]);
+    bus.finish();
+}
