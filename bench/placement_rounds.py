@@ -6,7 +6,8 @@ run_bench.py: interleaved rounds, nothing pinned, 100-byte echo calls.
         (defaults: 6 rounds, 5000 calls, 200 warm-up calls)
 
 A mix is RELAY/SERVER/CALLER: the relay is `c` (bench/build/crelay) or `m` (mipc_main), the
-server and caller `raw` (rawpeer.c: raw msgsnd/msgrcv) or `lib` (mipc_peer: libmipc).
+server and caller `raw` (rawpeer.c: raw msgsnd/msgrcv), `rawt` (rawpeer with one more
+thread, which only sleeps: BENCH_IDLE_THREAD=1) or `lib` (mipc_peer: libmipc).
 MIXES (comma-separated) picks them; the default is the four where server and caller match
 plus the two where they differ, with the C relay.
 
@@ -33,7 +34,7 @@ import tempfile
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HALTPOLL = "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
 RELAYS = {"c": ["bench/build/crelay"], "m": ["target/release/mipc_main"]}
-PEERS = {"raw": "bench/build/rawpeer", "lib": "bench/build/mipc_peer"}
+PEERS = {"raw": "bench/build/rawpeer", "rawt": "bench/build/rawpeer", "lib": "bench/build/mipc_peer"}
 DEFAULT_MIXES = "c/raw/raw,m/lib/lib,c/lib/lib,m/raw/raw,c/raw/lib,c/lib/raw"
 
 
@@ -78,7 +79,10 @@ class Mix:
 
     def up(self):
         self.procs.append(start(RELAYS[self.relay_kind], self.env, session=self.relay_kind == "m"))
-        self.procs.append(start([PEERS[self.server_kind], "serve", "psrv"], self.env))
+        self.procs.append(start([PEERS[self.server_kind], "serve", "psrv"], self.peer_env(self.server_kind)))
+
+    def peer_env(self, kind):
+        return dict(self.env, BENCH_IDLE_THREAD="1") if kind == "rawt" else self.env
 
     def down(self):
         while self.procs:
@@ -93,7 +97,7 @@ class Mix:
         """One caller of `calls` timed calls; returns (p50 us, relay+server migrations)."""
         m0 = sum(migrations(p.pid) for p in self.procs)
         subprocess.run([PEERS[self.caller_kind], "call", "pcli", "psrv", "100", str(calls), str(warmup),
-                        "0", samples], env=self.env, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+                        "0", samples], env=self.peer_env(self.caller_kind), cwd=REPO, check=True, stdout=subprocess.DEVNULL)
         moved = sum(migrations(p.pid) for p in self.procs) - m0
         with open(samples, "rb") as f:
             d = f.read()

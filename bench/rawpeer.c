@@ -11,8 +11,13 @@
  *       WARMUP untimed then COUNT timed calls of SIZE payload bytes to SERVER, writes the
  *       samples (uint32 ns; SAMPLES_FILE "-": none) and prints
  *       "RESULT n=COUNT t_start=NS t_end=NS".
+ *
+ * With BENCH_IDLE_THREAD=1 in its environment, a rawpeer first starts a thread that only
+ * sleeps (as libmipc's waker thread used to): bench/placement_rounds.py's "rawt" peers.
  */
 #include "common.h"
+
+#include <poll.h>
 
 static const char *prog = "rawpeer";
 static int root_q = -1;
@@ -115,9 +120,22 @@ static int call(char **argv)
     return 0;
 }
 
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    for (;;)
+        poll(NULL, 0, -1);
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
+    const char *idle = getenv("BENCH_IDLE_THREAD");
+    pthread_t t;
+
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (idle != NULL && strcmp(idle, "1") == 0 && pthread_create(&t, NULL, idle_thread, NULL) != 0)
+        bench_die(prog, "pthread_create");
     if (argc == 3 && strcmp(argv[1], "serve") == 0) {
         join(argv[2]);
         return serve();
