@@ -2,7 +2,7 @@
 """Scheduler-placed sync-call p50 for each relay / server / caller mix (issue 11 §2), outside
 run_bench.py: interleaved rounds, nothing pinned, 100-byte echo calls.
 
-    python3 bench/placement_rounds.py [--fresh] [--haltpoll NS] [ROUNDS [CALLS [WARMUP]]]
+    python3 bench/placement_rounds.py [--fresh] [--sessions] [--haltpoll NS] [ROUNDS [CALLS [WARMUP]]]
         (defaults: 6 rounds, 5000 calls, 200 warm-up calls)
 
 A mix is RELAY/SERVER/CALLER: the relay is `c` (bench/build/crelay) or `m` (mipc_main), the
@@ -13,7 +13,9 @@ plus the two where they differ, with the C relay.
 
 By default each mix keeps one relay and one server for the whole run and starts a new
 caller every round, as `make bench` does; with --fresh every round starts a new relay,
-server and caller. With --haltpoll NS (root, on a KVM guest using the haltpoll cpuidle
+server and caller. Every process runs in this script's session, as in `make bench`; with
+--sessions each relay, server and caller gets a session of its own, hence (with
+kernel.sched_autogroup_enabled) a scheduling group of its own. With --haltpoll NS (root, on a KVM guest using the haltpoll cpuidle
 driver) the guest's idle loop polls up to NS ns before it halts
 (/sys/module/haltpoll/parameters/guest_halt_poll_ns) for the run, and the old value is put
 back at the end, on an error or on SIGINT/SIGTERM.
@@ -67,9 +69,11 @@ def migrations(pid):
     return total
 
 
+SESSIONS = False  # --sessions: every process in a session of its own
+
+
 class Mix:
-    """One relay and one server on a key of their own (mipc_main in its own session, as
-    make bench starts it)."""
+    """One relay and one server on a key of their own."""
 
     def __init__(self, spec):
         self.spec = spec
@@ -78,8 +82,9 @@ class Mix:
         self.procs = []
 
     def up(self):
-        self.procs.append(start(RELAYS[self.relay_kind], self.env, session=self.relay_kind == "m"))
-        self.procs.append(start([PEERS[self.server_kind], "serve", "psrv"], self.peer_env(self.server_kind)))
+        self.procs.append(start(RELAYS[self.relay_kind], self.env, SESSIONS))
+        self.procs.append(start([PEERS[self.server_kind], "serve", "psrv"], self.peer_env(self.server_kind),
+                                SESSIONS))
 
     def peer_env(self, kind):
         return dict(self.env, BENCH_IDLE_THREAD="1") if kind == "rawt" else self.env
@@ -97,7 +102,8 @@ class Mix:
         """One caller of `calls` timed calls; returns (p50 us, relay+server migrations)."""
         m0 = sum(migrations(p.pid) for p in self.procs)
         subprocess.run([PEERS[self.caller_kind], "call", "pcli", "psrv", "100", str(calls), str(warmup),
-                        "0", samples], env=self.peer_env(self.caller_kind), cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+                        "0", samples], env=self.peer_env(self.caller_kind), cwd=REPO, check=True,
+                       stdout=subprocess.DEVNULL, start_new_session=SESSIONS)
         moved = sum(migrations(p.pid) for p in self.procs) - m0
         with open(samples, "rb") as f:
             d = f.read()
@@ -111,9 +117,11 @@ def set_haltpoll(value):
 
 
 def main():
+    global SESSIONS
     args = sys.argv[1:]
     fresh = "--fresh" in args
-    args = [a for a in args if a != "--fresh"]
+    SESSIONS = "--sessions" in args
+    args = [a for a in args if a not in ("--fresh", "--sessions")]
     haltpoll = None
     if "--haltpoll" in args:
         i = args.index("--haltpoll")
@@ -151,8 +159,9 @@ def main():
             m.down()
         if old is not None:
             set_haltpoll(old)
-    print("relay/server/caller, %s processes, guest_halt_poll_ns %s: median p50 | each round's "
-          "p50 us / migrations" % ("fresh" if fresh else "long-lived", "unchanged" if haltpoll is None else haltpoll))
+    print("relay/server/caller, %s processes%s, guest_halt_poll_ns %s: median p50 | each round's "
+          "p50 us / migrations" % ("fresh" if fresh else "long-lived", ", a session each" if SESSIONS else "",
+                                  "unchanged" if haltpoll is None else haltpoll))
     for m in mixes:
         print("%-12s median %5.1f us | %s" % (m.spec, statistics.median(x[0] for x in res[m.spec]),
                                                "  ".join("%5.1f/%d" % x for x in res[m.spec])))

@@ -198,6 +198,16 @@ def percentile(sorted_samples, q):
 
 # ---------------------------------------------------------------- processes
 
+def own_group():
+    """Run in a child before exec: a process group of its own, so that a Ctrl-C at the
+    terminal reaches only the driver, which then stops everything in order. Not a session
+    of its own: with kernel.sched_autogroup_enabled every session is a scheduling group,
+    which costs each cross-group switch (pinned sync calls 8.4-8.7 us for the C relay and
+    9.3 us for mipc_main with every process in its own session, 7.8-8.1 and 7.9-8.0 us in
+    one) and makes the scheduler's placement swing (docs/PERFORMANCE.md)."""
+    os.setpgid(0, 0)
+
+
 class Proc:
     """A benchmark program; stdout/stderr go to files under the log directory."""
 
@@ -207,11 +217,14 @@ class Proc:
         self.err_path = os.path.join(bench.logs, name + ".err")
         out = open(self.out_path, "w")
         err = open(self.err_path, "w")
-        pre = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+        def pre():
+            own_group()
+            if cpus:
+                os.sched_setaffinity(0, cpus)
+
         try:
             self.p = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                                      stdout=out, stderr=err, env=env, preexec_fn=pre,
-                                      start_new_session=True)
+                                      stdout=out, stderr=err, env=env, preexec_fn=pre)
         finally:
             out.close()
             err.close()
@@ -422,7 +435,7 @@ class Bench:
         """Starts a mipc_main on `key` and waits for its "ready:" line (it logs to stderr)."""
         log = open(log_path, "w")
         relay = subprocess.Popen([path], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                 env=self.env(key, extra_env), start_new_session=True)
+                                 env=self.env(key, extra_env), preexec_fn=own_group)
         log.close()
         end = time.monotonic() + 10
         while True:
@@ -1256,49 +1269,60 @@ PLACEMENT_TEXT = (
     "without WF_SYNC, so Linux puts the woken task on its previous CPU when that CPU is idle, "
     "else on an idle CPU it finds (the waker's CPU is busy until the waker blocks). When the "
     "relay and its peers end up on different CPUs, two or four hops per call are cross-CPU "
-    "wake-ups and p50 goes from about 10 to 20 us to 40 to 80 us; which CPU each long-lived "
+    "wake-ups and p50 goes from about 10 to 20 us to about 35 or 60 to 80 us; which CPU each long-lived "
     "process sits on decides each round. "
     "How a call ends up split. On this VM a wake-up on a halted vCPU is a VM exit that costs "
     "15 to 35 us; both CPUs idle-halt at once (cpuidle haltpoll with "
     "haltpoll.guest_halt_poll_ns=0: the polling idle state was never entered since boot). "
     "Once a chain is split, every woken task finds its previous CPU idle and goes back to it, "
     "so the split is kept; once the three share a CPU, each woken task lands on its waker's "
-    "busy CPU and they tend to stay together (the kernel also boots with a vendor sched_vcpu_pack=15 "
-    "parameter whose rule we cannot read). Which of these modes a round settles in is chance, "
-    "in both chains: the per-round p50s in the table above are either about 10 to 20 us or "
-    "about 40 to 80 us. Evidence, with `bench/placement_rounds.py` (long-lived relay and "
-    "server per mix, a new caller every round, interleaved rounds; mixes are "
-    "relay/server/caller, c = C relay, m = mipc_main, raw = raw C peer, rawt = raw C peer "
-    "with one more thread that only sleeps, lib = libmipc; a round is fast below 30 us): "
-    "(1) The VM's halt is the gap. With the guest's halt polling on for the run "
+    "busy CPU and they tend to stay together (the kernel also boots with a vendor "
+    "sched_vcpu_pack=15 "
+    "parameter whose rule we cannot read). Three modes show: all three on one CPU (about 10 to "
+    "20 us), two cross-CPU hops per call (about 35 us) and four (60 to 80 us). Evidence, with "
+    "`bench/placement_rounds.py` (long-lived relay and server per mix, a new caller every "
+    "round, interleaved rounds; mixes are relay/server/caller, c = C relay, m = mipc_main, "
+    "raw = raw C peer, lib = libmipc): "
+    "(1) The VM's halt is the cost. With the guest's halt polling on for the run "
     "(`python3 bench/placement_rounds.py --haltpoll 200000 8 5000`: an idle vCPU polls 200 "
-    "us before it halts, so a wake-up needs no VM exit) every mix's median p50 was 12.8 to "
-    "15.5 us, mipc_main with libmipc peers 15.1 us against 14.4 us for the C relay with raw "
-    "C peers (1.05x), and no round was slow. "
-    "(2) The relay does not decide the mode; the caller's threads do. mipc_main with raw C "
-    "peers has fast rounds as the C relay does (9 of 16 against 3 of 16 in the two runs of "
-    "`MIXES=c/raw/raw,m/lib/lib,m/raw/raw,m/raw/rawt,m/raw/lib,c/raw/rawt python3 "
-    "bench/placement_rounds.py 8 5000`). A caller process with a second thread that never "
-    "runs is kept split: in those runs the rawt caller was fast in none of 32 rounds, "
-    "through either relay (medians 73.5 to 79.5 us), and fast only with halt polling on "
-    "(14.1 and 12.9 us). libmipc used to start its waker thread in mipc_init, for the "
-    "greeting's timeout, and kept it, so every libmipc caller was such a process: mipc_main "
-    "with libmipc peers was fast in 7 of 24 rounds in four runs of placement_rounds.py. "
-    "Fixed: the greeting now polls for its answer and the waker runs only while a wait has "
-    "a deadline or a direct-path server is watched (it leaves after 2 s idle). After the fix "
-    "the same mix was fast in 25 of 40 rounds in five runs (medians 77.3, 24.9, 47.4, 20.1 "
-    "and 18.9 us; the C chain's in the same runs 81.1, 18.5, 50.9, 43.0 and 41.6 us). "
-    "(3) Not the cause: extra system calls (strace -c: one msgsnd and one msgrcv per hop in "
+    "us before it halts, so a wake-up needs no VM exit) every mix's median p50 was 13.4 to "
+    "16.4 us, mipc_main with libmipc peers 13.9 us against 14.8 us for the C relay with raw C "
+    "peers, and no round was slow. "
+    "(2) What the software caused: libmipc's waker thread. libmipc started its waker thread "
+    "in mipc_init (for the greeting's timeout) and kept it, so every libmipc process had a "
+    "second thread, which never ran; with it, this kernel kept the chain in the "
+    "four-cross-hop mode. With this tree's libmipc and with ee36704's (the release before), "
+    "alternated (`LD_LIBRARY_PATH=<lib> MIXES=c/raw/raw,m/lib/lib python3 "
+    "bench/placement_rounds.py 6 5000`, two runs each): mipc_main with the old libmipc "
+    "78.2 and 76.9 us (none of 12 rounds under 60 us), with the new one 41.1 and 38.4 us "
+    "(all 12 rounds 36 to 48 us); the C chain in the same runs 57.1, 59.2, 36.9 and 33.7 us. "
+    "Fixed here: the greeting polls for its answer, and the waker runs only while a wait "
+    "has a deadline or a direct-path server is watched (it leaves after 2 s idle), so a "
+    "process whose calls wait forever is single-threaded, like the C peers. "
+    "(3) How the processes are started matters to both relays alike. With "
+    "kernel.sched_autogroup_enabled=1 (this VM) every session is a scheduling group; make "
+    "bench used to start every process in a session of its own (for Ctrl-C isolation), which "
+    "costs each switch between processes and makes the placement swing. Pinned to one CPU "
+    "(`MIXES=c/raw/raw,m/lib/lib taskset -c 0 python3 bench/placement_rounds.py [--sessions] "
+    "5 10000`, two runs each): one session 8.0 against 8.1 and 8.0 against 8.0 us (C relay "
+    "against mipc_main), a session each 8.6 against 9.3 and 8.7 against 9.4 us. Placed by "
+    "the scheduler (6 rounds): one session 37.9 against 36.6 us, every round but one at 33 "
+    "to 45 us; a session each 58.8 against 58.6 us, rounds from 16 to 65 us. make bench now "
+    "gives each process a process group of its own in the driver's session, which is also "
+    "what a kernel built without CONFIG_SCHED_AUTOGROUP does for daemons in sessions of "
+    "their own. "
+    "(4) Not the cause: extra system calls (strace -c: one msgsnd and one msgrcv per hop in "
     "caller, relay and server, as in the C programs); the relay's own threads (mipc_main's "
-    "signal and watcher threads took no wake-ups, and mipc_main with raw peers is fast); and "
-    "the relay's own idle halts (a prototype mipc_main that polled its root queue for 50 us "
-    "after each forwarded request, not kept, stayed at 74 us: the peers' vCPU still halts). "
-    "What remains: the mode is still chance for every chain, so one make bench's five rounds "
-    "can go either way; a process that makes calls with a timeout keeps the waker while it "
-    "does; and a real SoC has no VM exit, but a cross-CPU wake-up still costs an IPI and an "
-    "idle-state exit there. SysV message queues offer no synchronous wake-up; pinning the "
-    "relay and the daemons that talk most to one CPU (taskset, or the init system's "
-    "CPUAffinity) gives every call the one-CPU figures above.")
+    "signal and watcher threads took no wake-ups, and mipc_main with raw C peers behaves as "
+    "the C relay does); the relay's own idle halts (a prototype mipc_main that polled its "
+    "root queue for 50 us after each forwarded request, not kept, stayed at 74 us: the "
+    "peers' vCPU still halts). "
+    "What remains: which mode a round lands in is still partly chance, for both chains; a "
+    "process that makes calls with a timeout keeps the waker thread while it does; and a "
+    "real SoC has no VM exit, but a cross-CPU wake-up still costs an IPI and an idle-state "
+    "exit there. SysV message queues offer no synchronous wake-up; pinning the relay and the "
+    "daemons that talk most to one CPU (taskset, or the init system's CPUAffinity) gives "
+    "every call the one-CPU figures above.")
 
 
 def section_results(bench, w, key, field, title):
