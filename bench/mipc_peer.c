@@ -8,6 +8,7 @@
  *       mipc_init(NAME), waits for the start (START: see bench_start_gate in common.h), then
  *       WARMUP untimed and COUNT timed mipc_send_sync_msg(SERVER, 1, in, SIZE, out, SIZE, -1);
  *       writes the samples (uint32 ns; "-": none); prints "RESULT n=.. t_start=.. t_end=..".
+ *       BENCH_CALL_TIMEOUT_MS in the environment sets the calls' timeout instead of -1.
  *   mipc_peer send NAME DST_PREFIX NDST COUNT SIZE START
  *       mipc_init(NAME), waits for the start, then COUNT async mipc_send_msg(NAME, DST_PREFIX<i % NDST>, 2, ...)
  *       of SIZE bytes; prints "RESULT sent=.. errors=.. t_start=.. t_end=..".
@@ -70,6 +71,7 @@ static int call(char **argv)
     uint64_t t_start, t_end;
     const char *path = argv[5];
     uint64_t *samples;
+    int timeout = -1;
 
     if (size > MIPC_MSG_MAX_LEN || count <= 0 || warmup < 0) {
         fprintf(stderr, "%s: bad arguments\n", prog);
@@ -78,12 +80,14 @@ static int call(char **argv)
     samples = calloc((size_t)count, sizeof(*samples));
     if (samples == NULL)
         bench_die(prog, "calloc");
+    if (getenv("BENCH_CALL_TIMEOUT_MS") != NULL)
+        timeout = atoi(getenv("BENCH_CALL_TIMEOUT_MS"));
     bench_fill(in, size, 5);
     bench_start_gate(start);
     t_start = bench_now_ns();
     for (i = -warmup; i < count; i++) {
         uint64_t t0 = bench_now_ns();
-        int rc = mipc_send_sync_msg(server, BENCH_API_ECHO, in, size, out, size, -1);
+        int rc = mipc_send_sync_msg(server, BENCH_API_ECHO, in, size, out, size, timeout);
         uint64_t t1 = bench_now_ns();
         if (rc != MIPC_OK) {
             fprintf(stderr, "%s: %s: call %ld: mipc_send_sync_msg(%s): %s\n", prog, my_name, i,

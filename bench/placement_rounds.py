@@ -7,7 +7,8 @@ run_bench.py: interleaved rounds, nothing pinned, 100-byte echo calls.
 
 A mix is RELAY/SERVER/CALLER: the relay is `c` (bench/build/crelay) or `m` (mipc_main), the
 server and caller `raw` (rawpeer.c: raw msgsnd/msgrcv), `rawt` (rawpeer with one more
-thread, which only sleeps: BENCH_IDLE_THREAD=1) or `lib` (mipc_peer: libmipc).
+thread, which only sleeps: BENCH_IDLE_THREAD=1), `lib` (mipc_peer: libmipc) or `libt` (a
+libmipc caller whose calls have a 5 s timeout, so its waker thread runs).
 MIXES (comma-separated) picks them; the default is the four where server and caller match
 plus the two where they differ, with the C relay.
 
@@ -36,7 +37,8 @@ import tempfile
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HALTPOLL = "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
 RELAYS = {"c": ["bench/build/crelay"], "m": ["target/release/mipc_main"]}
-PEERS = {"raw": "bench/build/rawpeer", "rawt": "bench/build/rawpeer", "lib": "bench/build/mipc_peer"}
+PEERS = {"raw": "bench/build/rawpeer", "rawt": "bench/build/rawpeer", "lib": "bench/build/mipc_peer",
+         "libt": "bench/build/mipc_peer"}
 DEFAULT_MIXES = "c/raw/raw,m/lib/lib,c/lib/lib,m/raw/raw,c/raw/lib,c/lib/raw"
 
 
@@ -87,7 +89,8 @@ class Mix:
                                 SESSIONS))
 
     def peer_env(self, kind):
-        return dict(self.env, BENCH_IDLE_THREAD="1") if kind == "rawt" else self.env
+        extra = {"rawt": {"BENCH_IDLE_THREAD": "1"}, "libt": {"BENCH_CALL_TIMEOUT_MS": "5000"}}
+        return dict(self.env, **extra.get(kind, {}))
 
     def down(self):
         while self.procs:
