@@ -1,10 +1,10 @@
 //! The one receive-until-deadline loop of the library. SysV has no timed `msgrcv`, so a wait
 //! with a deadline arms the waker (`timer.rs`), which puts a WAKE on the queue when the
 //! deadline passes; a direct call also registers the server's process, whose death wakes it
-//! the same way. The one wait that polls instead is `mipc_init`'s greeting (`poll`): a
-//! process whose calls have no deadline then never starts the waker thread, and stays
-//! single-threaded (docs/PERFORMANCE.md, scheduler's placement). `Waiting` holds both and undoes them when dropped, whatever way the wait
-//! ends; `Waiting::recv` never hands out a WAKE.
+//! the same way. `Waiting` holds both and undoes them when dropped, whatever way the wait
+//! ends; `Waiting::recv` never hands out a WAKE. The one wait that polls instead is
+//! `mipc_init`'s greeting (`poll`): a process whose calls have no deadline then never starts
+//! the waker thread, and stays single-threaded (docs/PERFORMANCE.md, scheduler's placement).
 //!
 //! `wait_answer` is the answer side of a sync call on top of it: it takes only the
 //! caller's own answer (by call tag), turns the relay's ERROR answers into errors, drops late
