@@ -1299,7 +1299,7 @@ PLACEMENT_TEXT = (
     "Fixed here: the greeting polls for its answer, and the waker runs only while a wait "
     "has a deadline or a direct-path server is watched (it leaves after 2 s idle), so a "
     "process whose calls wait forever is single-threaded, like the C peers. "
-    "(3) How the processes are started matters to both relays alike. With "
+    "(3) How the processes are started matters to both relays, to mipc_main more. With "
     "kernel.sched_autogroup_enabled=1 (this VM) every session is a scheduling group; make "
     "bench used to start every process in a session of its own (for Ctrl-C isolation), which "
     "costs each switch between processes and makes the placement swing. Pinned to one CPU "
