@@ -74,6 +74,21 @@ pub fn init_timeout_ms() -> Option<u64> {
         .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
+/// Where the relay keeps its files of a bus (name table, pending calls, routes page):
+/// `MIPC_STATE_DIR`, else `/dev/shm`, else the temporary directory.
+pub fn state_dir() -> std::path::PathBuf {
+    use std::path::{Path, PathBuf};
+    std::env::var_os("MIPC_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            if Path::new("/dev/shm").is_dir() {
+                PathBuf::from("/dev/shm")
+            } else {
+                std::env::temp_dir()
+            }
+        })
+}
+
 /// Default of `MIPC_SEND_TIMEOUT_MS`.
 const SEND_TIMEOUT_DEFAULT_MS: u64 = 5000;
 

@@ -12,8 +12,10 @@
 //!   its backlog, for the next `RELAY_SPELL` (64) messages before it is looked up again.
 //!
 //! What it gives up: the relay does not see direct calls, so it cannot report a call cycle
-//! as "deadlock" (the calls end at their timeouts instead), and the trace of a future
-//! monitor misses them.
+//! as "deadlock" (the calls end at their timeouts instead). A monitor sees every call
+//! because the direct path is suspended while one is attached: the relay moves the epoch of
+//! its routes page on (one word this process maps and checks before each direct send), or,
+//! for a process that cannot map it, sends DROP_ROUTES (docs/PROTOCOL.md §6).
 
 use crate::config;
 use crate::error::{MipcError, Result};
@@ -21,15 +23,16 @@ use crate::fasthash::FastMap;
 use crate::link::{next_tag, send_to_relay_bounded, to_relay};
 use crate::local::Local;
 use crate::name::MipcName;
+use crate::os::mapped::ReadOnlyPage;
 use crate::sysv::{self, QueueError, QueueId};
 use crate::table::Entry;
 use crate::timeout::CallTimeout;
 use crate::timer;
 use crate::wait::{wait_answer, AnswerWait, Watch};
-use crate::wire::control::{Lookup, LookupAnswer};
+use crate::wire::control::{Lookup, LookupAnswer, LOOKUP_FLAG_PAGE};
 use crate::wire::{self, Control, Kind, MsgBuf};
 use once_cell::sync::Lazy;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -207,14 +210,108 @@ fn route_from_table(
     Ok(found)
 }
 
-/// Whether the relay asked this entry's process to drop its direct routes (a monitor
-/// attached: docs/PROTOCOL.md §8). Looks for a DROP_ROUTES on `queue` without blocking,
-/// and drops every route when there is one. One `msgrcv` per direct send: the price of a
-/// monitor never missing a call, paid only by processes that chose the direct path. It never
-/// blocks, so it is made without the C library's cancellation-point bookkeeping.
+/// The relay's routes page (docs/PROTOCOL.md §8): the file `mipc-<key>.routes` beside the
+/// relay's name table, 8 bytes: [`ROUTES_PAGE_MAGIC`], then a `u32` epoch the relay moves on
+/// whenever direct routes must be dropped (a monitor attached, a relay started). A process
+/// that maps it compares one word per direct send instead of probing its queue.
+pub const ROUTES_PAGE_MAGIC: u32 = 0x4d52_5031; // "MRP1"
+/// Byte offset of the epoch in the routes page.
+pub const ROUTES_PAGE_EPOCH: usize = 4;
+/// Length of the routes page file.
+pub const ROUTES_PAGE_LEN: usize = 8;
+
+/// The routes page of the bus with root key `key`.
+pub fn routes_page_path(key: i32) -> std::path::PathBuf {
+    config::state_dir().join(format!("mipc-{:08x}.routes", key as u32))
+}
+
+/// The page this process follows (null: none, probe the queue instead), and its epoch as
+/// last seen.
+static PAGE: AtomicPtr<ReadOnlyPage> = AtomicPtr::new(std::ptr::null_mut());
+static SEEN_EPOCH: AtomicU32 = AtomicU32::new(0);
+/// The file the page was mapped from (device, inode), and how many maps were made.
+static PAGE_FILE: Mutex<(Option<(u64, u64)>, u32)> = Mutex::new((None, 0));
+/// Most maps of the page a process makes (each relay restart that makes the file anew costs
+/// one); past it the process probes its queue as without a page.
+const MAX_PAGE_MAPS: u32 = 64;
+
+/// Follows the routes page of this bus, mapping it anew if its file changed (a relay started
+/// after the file was removed). Called before each LOOKUP, so a route is only ever given
+/// while the page it is checked against is the relay's current one. Returns whether the
+/// process follows a page (then the relay sends it no DROP_ROUTES).
+fn follow_page() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(mut file) = PAGE_FILE.lock() else {
+        return false;
+    };
+    let path = routes_page_path(config::root_key());
+    let opened = std::fs::File::open(&path).ok();
+    let id = opened
+        .as_ref()
+        .and_then(|f| f.metadata().ok())
+        .map(|m| (m.dev(), m.ino()));
+    if id.is_some() && id == file.0 {
+        return !PAGE.load(Ordering::Acquire).is_null();
+    }
+    // No page, or another file: stop following the old one. Routes checked against it may
+    // have missed a move of the new one's epoch.
+    PAGE.store(std::ptr::null_mut(), Ordering::Release);
+    file.0 = None;
+    drop_all();
+    let (Some(f), Some(id)) = (opened, id) else {
+        return false;
+    };
+    if file.1 >= MAX_PAGE_MAPS {
+        return false;
+    }
+    let Ok(page) = ReadOnlyPage::map(&f, ROUTES_PAGE_LEN) else {
+        return false;
+    };
+    file.1 += 1;
+    if page.load_u32(0) != ROUTES_PAGE_MAGIC {
+        return false;
+    }
+    file.0 = Some(id);
+    SEEN_EPOCH.store(page.load_u32(ROUTES_PAGE_EPOCH), Ordering::Relaxed);
+    PAGE.store(
+        page as *const ReadOnlyPage as *mut ReadOnlyPage,
+        Ordering::Release,
+    );
+    true
+}
+
+/// Whether this process must drop its direct routes (a monitor attached: docs/PROTOCOL.md
+/// §8); drops them if so. With the relay's routes page mapped, that is one load and compare
+/// per direct send. Without it, it looks for a DROP_ROUTES on `queue` without blocking: one
+/// `msgrcv` per direct send.
 #[inline]
 #[link_section = ".text.mipc_hot.call"]
 pub fn routes_dropped(queue: QueueId) -> bool {
+    let page = PAGE.load(Ordering::Acquire);
+    if page.is_null() {
+        return probe_drop_routes(queue);
+    }
+    // SAFETY: a non-null PAGE points to a page leaked by `ReadOnlyPage::map` (never freed).
+    let epoch = unsafe { &*page }.load_u32(ROUTES_PAGE_EPOCH);
+    if epoch == SEEN_EPOCH.load(Ordering::Relaxed) {
+        return false;
+    }
+    epoch_moved(queue, epoch)
+}
+
+#[cold]
+fn epoch_moved(queue: QueueId, epoch: u32) -> bool {
+    SEEN_EPOCH.store(epoch, Ordering::Relaxed);
+    // A DROP_ROUTES sent before the relay knew this process follows the page: take it off.
+    probe_drop_routes(queue);
+    drop_all();
+    true
+}
+
+/// Looks for a DROP_ROUTES on `queue` without blocking, and drops every route when there is
+/// one. It never blocks, so it is made without the C library's cancellation-point
+/// bookkeeping.
+fn probe_drop_routes(queue: QueueId) -> bool {
     let mut room = [0u8; wire::MTYPE_LEN + wire::MTEXT_HEADER_LEN + 8];
     let flags = sysv::RecvFlags {
         nowait: true,
@@ -263,8 +360,10 @@ pub fn send(dst: &MipcName, route: &Route, msg: &[u8]) -> bool {
 fn lookup(entry: &Entry, dst: &MipcName, buf: &mut MsgBuf) -> Result<Option<Route>> {
     let tag = next_tag();
     let mtype = Kind::Lookup.mtype();
+    let follows_page = follow_page();
     let env = to_relay(&entry.name, mtype, config::hello_timeout_ms(), Some(tag));
-    buf.build_control(env, &Lookup { name: *dst });
+    let flags = if follows_page { LOOKUP_FLAG_PAGE } else { 0 };
+    buf.build_control(env, &Lookup { name: *dst, flags });
     send_to_relay_bounded(buf.as_sendable())?;
     let wait = CallTimeout::after(Duration::from_millis(config::hello_timeout_ms() as u64));
     let answer = AnswerWait {

@@ -328,6 +328,16 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
             Vec::new()
         }
     };
+    // Processes on the direct path follow this page instead of probing their queues.
+    let page_path = crate::routes_page::path_beside(&state::path(opts.key));
+    match crate::routes_page::RoutesPage::open(page_path.clone(), opts.mode) {
+        Ok(page) => router.publish_routes_in(page),
+        Err(e) => logln!(
+            Info,
+            "no routes page ({}: {e}): direct callers probe their queues instead",
+            page_path.display()
+        ),
+    }
     let shared = Arc::new(Shared {
         router: Mutex::new(router),
         state: Mutex::new(state::Store::new(state::path(opts.key))),
@@ -406,6 +416,9 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
             }
             if let Some(store) = r.calls_store() {
                 store.remove();
+            }
+            if let Some(page) = r.routes_page() {
+                page.remove();
             }
         } else {
             // Live processes are still registered: a relay started later takes them back.

@@ -29,6 +29,7 @@ pub mod notify;
 pub mod pending;
 pub mod port;
 pub mod router;
+pub mod routes_page;
 pub mod state;
 pub mod syslog;
 pub mod tools;

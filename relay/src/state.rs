@@ -25,16 +25,7 @@ const MAGIC: &str = "mipc-entries 1";
 
 /// The state file of the bus with root key `key`.
 pub fn path(key: i32) -> PathBuf {
-    let dir = std::env::var_os("MIPC_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            if Path::new("/dev/shm").is_dir() {
-                PathBuf::from("/dev/shm")
-            } else {
-                std::env::temp_dir()
-            }
-        });
-    dir.join(format!("mipc-{:08x}.entries", key as u32))
+    mipc::config::state_dir().join(format!("mipc-{:08x}.entries", key as u32))
 }
 
 fn hex(bytes: &[u8]) -> String {

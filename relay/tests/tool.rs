@@ -369,9 +369,26 @@ fn a_stuck_monitor_loses_events_and_slows_nobody() {
     bus.finish();
 }
 
+/// Direct callers that follow the relay's routes page (they find it in the relay's state
+/// directory): the first monitor moves its epoch on.
 #[test]
 fn direct_calls_are_not_missed_by_a_monitor() {
-    let mut bus = Bus::start("tool_direct");
+    direct_calls_seen_by_a_monitor("tool_direct", None);
+}
+
+/// Direct callers that cannot see the routes page (a state directory that does not exist): the relay sends
+/// them DROP_ROUTES, which they look for before each direct send.
+#[test]
+fn direct_calls_without_the_routes_page_are_not_missed_by_a_monitor() {
+    direct_calls_seen_by_a_monitor("tool_direct_probe", Some("/nonexistent/mipc-state"));
+}
+
+fn direct_calls_seen_by_a_monitor(label: &str, state_dir: Option<&str>) {
+    let mut bus = Bus::start(label);
+    let mut env = vec![("MIPC_DIRECT", "1")];
+    if let Some(dir) = state_dir {
+        env.push(("MIPC_STATE_DIR", dir));
+    }
     let server = bus.spawn_ready("probe_server", &["probe"]);
     // A direct caller whose route exists before the monitor attaches.
     let caller = bus.spawn_stdin(
@@ -380,7 +397,7 @@ fn direct_calls_are_not_missed_by_a_monitor() {
             "dcli", "call", "probe", "1", "1000", "before", "line", "call", "probe", "1", "1000",
             "after",
         ],
-        &[("MIPC_DIRECT", "1")],
+        &env,
     );
     bus.wait_line_starting(caller, "ok ");
     let mon = attached_monitor(
@@ -400,7 +417,7 @@ fn direct_calls_are_not_missed_by_a_monitor() {
     let fresh = bus.spawn_env(
         "caller",
         &["dcli2", "call", "probe", "1", "1000", "fresh"],
-        &[("MIPC_DIRECT", "1")],
+        &env,
     );
     bus.wait_exit(fresh).assert_success();
     bus.wait_line(mon, |l| {

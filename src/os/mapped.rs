@@ -52,6 +52,17 @@ impl MappedFile {
         unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr(), self.len) }
     }
 
+    /// The `u32` at byte `offset` as an atomic, for a word other processes read while this
+    /// one writes it (`None` when not 4-aligned or not within the mapping).
+    pub fn atomic_u32(&mut self, offset: usize) -> Option<&std::sync::atomic::AtomicU32> {
+        if offset % 4 != 0 || offset.checked_add(4)? > self.len {
+            return None;
+        }
+        // SAFETY: base is page-aligned, so base + offset is 4-aligned, and the 4 bytes lie
+        // within the live mapping (checked above), which outlives the borrow of self.
+        Some(unsafe { &*(self.base.as_ptr().add(offset) as *const std::sync::atomic::AtomicU32) })
+    }
+
     /// Lets the kernel drop this process's pages of the mapping (the data stays in the
     /// file; a page comes back when touched).
     pub fn release_pages(&mut self) {
@@ -66,5 +77,71 @@ impl Drop for MappedFile {
         // SAFETY: base and len are what mmap returned and was given; nothing borrows the
         // mapping any more (Drop has &mut self).
         let _ = unsafe { munmap(self.base.cast(), self.len) };
+    }
+}
+
+/// What [`ReadOnlyPage`] maps: one page on every Linux target we build for.
+const PAGE_LEN: usize = 4096;
+
+/// The first page of a file, mapped shared and read-only: a word another process publishes
+/// (the relay's routes page, `direct.rs`). Never unmapped, so a reference to it stays valid
+/// for the life of the process (a map replaced by a newer one costs a page of address space).
+#[derive(Debug)]
+pub struct ReadOnlyPage {
+    base: NonNull<u8>,
+    /// Bytes of the page the file covered when it was mapped: reads stay within them.
+    readable: usize,
+}
+
+// SAFETY: the page is only read, through atomics, and never unmapped.
+unsafe impl Send for ReadOnlyPage {}
+// SAFETY: as above: shared reads through atomics only.
+unsafe impl Sync for ReadOnlyPage {}
+
+impl ReadOnlyPage {
+    /// Maps the start of `file`, which must be at least `need` bytes long (so no read of
+    /// those bytes can fault past the end of the file), `need` at most 4096.
+    ///
+    /// # Errors
+    /// When the file is shorter, or the mapping fails.
+    pub fn map(file: &File, need: usize) -> io::Result<&'static ReadOnlyPage> {
+        let len = file.metadata()?.len();
+        if need > PAGE_LEN || len < need as u64 {
+            return Err(io::ErrorKind::InvalidData.into());
+        }
+        let size = NonZeroUsize::new(PAGE_LEN).ok_or(io::ErrorKind::InvalidInput)?;
+        // SAFETY: maps one page of a file opened for reading, read-only and shared; no
+        // address is imposed, so nothing is overwritten.
+        let base = unsafe {
+            mmap(
+                None,
+                size,
+                ProtFlags::PROT_READ,
+                MapFlags::MAP_SHARED,
+                file,
+                0,
+            )
+        }
+        .map_err(io::Error::from)?;
+        Ok(Box::leak(Box::new(ReadOnlyPage {
+            base: base.cast(),
+            readable: need,
+        })))
+    }
+
+    /// The `u32` at byte `offset`, read with acquire ordering; 0 for an offset that is not
+    /// 4-aligned or not within the bytes the file covered when mapped.
+    #[inline]
+    pub fn load_u32(&self, offset: usize) -> u32 {
+        if offset % 4 != 0 || offset + 4 > self.readable {
+            return 0;
+        }
+        // SAFETY: the page is mapped for the life of the process, base is page-aligned so
+        // base + offset is 4-aligned, and the word lies within the bytes the file covered at
+        // map time (checked above). Another process writes it with atomics.
+        unsafe {
+            let p = self.base.as_ptr().add(offset) as *const std::sync::atomic::AtomicU32;
+            (*p).load(std::sync::atomic::Ordering::Acquire)
+        }
     }
 }

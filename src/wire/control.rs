@@ -360,23 +360,32 @@ impl Control for Wake {
     }
 }
 
-/// The direct path's question: the 32-byte name field of the destination.
+/// LOOKUP flag: the asking process follows the relay's routes page (docs/PROTOCOL.md §8), so
+/// it needs no DROP_ROUTES message. A relay that does not know the flag ignores it.
+pub const LOOKUP_FLAG_PAGE: u32 = 1;
+
+/// The direct path's question: the 32-byte name field of the destination, then `u32 flags`
+/// (absent in the first version: read as 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lookup {
     /// The destination asked about.
     pub name: MipcName,
+    /// `LOOKUP_FLAG_*` bits.
+    pub flags: u32,
 }
 
 impl Control for Lookup {
     const KIND: Kind = Kind::Lookup;
-    const LEN: usize = super::MIPC_NAME_MAX_LEN;
+    const LEN: usize = super::MIPC_NAME_MAX_LEN + 4;
     fn put(&self, out: &mut [u8]) {
-        out.copy_from_slice(self.name.field());
+        out[..super::MIPC_NAME_MAX_LEN].copy_from_slice(self.name.field());
+        out[super::MIPC_NAME_MAX_LEN..].copy_from_slice(&self.flags.to_ne_bytes());
     }
     fn get(p: &[u8]) -> Option<Self> {
         let field = p.get(..super::MIPC_NAME_MAX_LEN)?.try_into().ok()?;
         Some(Lookup {
             name: MipcName::from_field(field).ok()?,
+            flags: u32_at(p, super::MIPC_NAME_MAX_LEN).unwrap_or(0),
         })
     }
 }

@@ -72,7 +72,13 @@ pub fn samples(seed: &[u8]) {
         },
         &name,
     );
-    assert_round_trip(&Lookup { name }, &name);
+    assert_round_trip(
+        &Lookup {
+            name,
+            flags: c as u32,
+        },
+        &name,
+    );
     tool::samples(seed, &name);
     assert_round_trip(
         &LookupAnswer {

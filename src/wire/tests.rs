@@ -257,3 +257,19 @@ fn sender_trailer_after_the_tag_or_alone() {
     m.extend_from_slice(&SENDER_MARK.to_ne_bytes());
     assert_eq!(decode(&m), Err(WireError::BadTag));
 }
+
+#[test]
+fn lookup_of_the_first_version_has_no_flags() {
+    use super::control::{Control, Lookup, LOOKUP_FLAG_PAGE};
+    let dst = name("server");
+    let old = Lookup::get(dst.field()).expect("a 32-byte LOOKUP still decodes");
+    assert_eq!((old.name, old.flags), (dst, 0));
+    let mut bytes = [0u8; Lookup::LEN];
+    Lookup {
+        name: dst,
+        flags: LOOKUP_FLAG_PAGE,
+    }
+    .put(&mut bytes);
+    assert_eq!(&bytes[..32], dst.field());
+    assert_eq!(Lookup::get(&bytes).map(|l| l.flags), Some(LOOKUP_FLAG_PAGE));
+}

@@ -6,6 +6,7 @@ use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
 use mipc::wire::control::{
     Died, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_SENDER, HELLO_VERSION,
+    LOOKUP_FLAG_PAGE,
 };
 use mipc::wire::{self, CallTag, Control, Header, Kind, MsgBuf, ThreadInfo};
 use mipc::MipcName;
@@ -204,7 +205,9 @@ impl Router {
             return Err(refuse());
         };
         let caller_queue = caller.queue;
-        let target = Lookup::get(payload).map(|l| l.name);
+        let asked = Lookup::get(payload);
+        let target = asked.map(|l| l.name);
+        let follows_page = asked.is_some_and(|l| l.flags & LOOKUP_FLAG_PAGE != 0);
         let found = target.and_then(|n| self.entries.get(&n).map(|e| (n, e)));
         let caller_pid = caller.pid;
         let (status, queue, pid) = match found {
@@ -218,7 +221,7 @@ impl Router {
             None => (RelayErrorCode::NoSuchDestination as i32, -1, 0),
         };
         if status == 0 {
-            self.direct_given(caller_pid);
+            self.direct_given(caller_pid, follows_page);
         }
         let answer = LookupAnswer { status, queue, pid };
         self.build_answer(Kind::Lookup.mtype(), &hdr.src, &answer, Some(tag.reply()));

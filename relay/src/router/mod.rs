@@ -348,8 +348,11 @@ pub struct Router {
     snapshots: Snapshots,
     /// Tools waiting for names.
     waiters: Waiters,
-    /// Processes that got a direct route since the last monitor attached.
+    /// Processes that got a direct route since the last monitor attached, and do not
+    /// follow the routes page (they are sent DROP_ROUTES).
     direct_pids: Vec<i32>,
+    /// The routes page, when the daemon could make it (`routes_page.rs`).
+    routes_page: Option<crate::routes_page::RoutesPage>,
     /// The root queue, once the daemon says.
     root: Option<QueueId>,
 }
@@ -391,6 +394,7 @@ impl Router {
             waiters: Waiters::default(),
             counters: Counters::new(Instant::now()),
             direct_pids: Vec::new(),
+            routes_page: None,
             handling: false,
             deferred: Vec::new(),
             root: None,

@@ -254,9 +254,23 @@ impl Router {
         self.monitors.is_empty()
     }
 
+    /// Publishes the epoch of direct routes in `page` (docs/PROTOCOL.md §8).
+    pub fn publish_routes_in(&mut self, page: crate::routes_page::RoutesPage) {
+        self.routes_page = Some(page);
+    }
+
+    /// The routes page given to [`Router::publish_routes_in`].
+    pub fn routes_page(&mut self) -> Option<&mut crate::routes_page::RoutesPage> {
+        self.routes_page.as_mut()
+    }
+
     /// Remembers that process `pid` got a direct route (to be dropped when a monitor
-    /// attaches).
-    pub(super) fn direct_given(&mut self, pid: Option<i32>) {
+    /// attaches). A process that follows the routes page (`follows_page`, and the relay has
+    /// one) needs no DROP_ROUTES message.
+    pub(super) fn direct_given(&mut self, pid: Option<i32>, follows_page: bool) {
+        if follows_page && self.routes_page.is_some() {
+            return;
+        }
         if let Some(pid) = pid {
             if !self.direct_pids.contains(&pid) && self.direct_pids.len() < self.max_entries {
                 self.direct_pids.push(pid);
@@ -366,6 +380,9 @@ impl Router {
     /// Tells every process that got a direct route to drop its routes: a monitor attached
     /// and must see every call (docs/PROTOCOL.md §8).
     fn drop_direct_routes(&mut self, port: &mut impl Port) {
+        if let Some(page) = &mut self.routes_page {
+            page.drop_routes();
+        }
         if self.direct_pids.is_empty() {
             return;
         }

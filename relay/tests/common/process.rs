@@ -197,6 +197,11 @@ impl Bus {
 
     fn spawn_command_io(&mut self, label: &str, mut cmd: Command, stdin: bool) -> ProcId {
         let shown = format!("{cmd:?}");
+        // The relay's state directory, where direct callers find its routes page; a test
+        // that sets its own keeps it.
+        if !cmd.get_envs().any(|(k, _)| k == "MIPC_STATE_DIR") {
+            cmd.env("MIPC_STATE_DIR", &self.state_dir);
+        }
         cmd.env("MIPC_ROOT_KEY", self.key.to_string())
             .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())

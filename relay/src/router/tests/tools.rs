@@ -103,3 +103,48 @@ fn no_direct_route_while_a_monitor_is_attached_and_earlier_ones_are_dropped() {
     let (_, _, pl) = decode(&p.take(11).unwrap());
     assert_eq!(&pl[0..4], &9i32.to_ne_bytes(), "monitored: use the relay");
 }
+
+#[test]
+fn a_caller_that_follows_the_routes_page_gets_an_epoch_not_a_message() {
+    use crate::routes_page::RoutesPage;
+    use mipc::direct::{ROUTES_PAGE_EPOCH, ROUTES_PAGE_MAGIC};
+    use mipc::wire::control::LOOKUP_FLAG_PAGE;
+    use mipc::wire::tool::RequestBody;
+    let (mut r, mut p, now) = setup();
+    let path = std::env::temp_dir().join(format!("mipc-test-{}.routes", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let epoch = |path: &std::path::Path| {
+        let b = std::fs::read(path).unwrap();
+        let word = |i: usize| u32::from_ne_bytes(b[i..i + 4].try_into().unwrap());
+        assert_eq!(word(0), ROUTES_PAGE_MAGIC);
+        word(ROUTES_PAGE_EPOCH)
+    };
+    r.publish_routes_in(RoutesPage::open(path.clone(), 0o600).unwrap());
+    let started = epoch(&path);
+    assert_eq!(started, 1, "a relay that starts moves the epoch on");
+    let mut asked = n("b").field().to_vec();
+    asked.extend_from_slice(&LOOKUP_FLAG_PAGE.to_ne_bytes());
+    let mut lookup = msg(
+        mipc::wire::MIPC_MSG_TYPE_LOOKUP as c_long,
+        "a",
+        "mipc_main",
+        mipc::wire::MIPC_MSG_TYPE_LOOKUP,
+        500,
+        &asked,
+        Some(CallTag::request(1).unwrap()),
+    );
+    assert_eq!(r.handle(&mut p, &mut lookup, now), Ok(Handled::LookedUp));
+    let (_, _, pl) = decode(&p.take(11).unwrap());
+    assert_eq!(&pl[0..4], &0i32.to_ne_bytes(), "direct while unmonitored");
+    let mon = p.queue(40);
+    let mut attach = tool_request(RequestBody::MonitorAttach { flags: 0 }, mon);
+    assert_eq!(r.handle(&mut p, &mut attach, now), Ok(Handled::Tool));
+    assert_eq!(epoch(&path), started + 1, "the first monitor moves it on");
+    assert_eq!(p.pending(11), 0, "no DROP_ROUTES for a page follower");
+    // A relay started again on the same file keeps it and moves it on once more.
+    drop(r);
+    let again = RoutesPage::open(path.clone(), 0o600).unwrap();
+    assert_eq!(epoch(&path), started + 2);
+    again.remove();
+    assert!(!path.exists());
+}
