@@ -108,13 +108,16 @@ const SPARE_CAPACITY: usize = 2304;
 
 impl Backlogs {
     /// Whether `dst` has a backlog (then new messages to it must queue behind it).
-    #[inline]
+    #[inline(always)]
     pub fn has(&self, dst: &MipcName) -> bool {
-        // Most of the time no queue is full: no hashing then, and with a few full queues
-        // (a flood to a few slow receivers) a few comparisons.
-        if self.by_dst.is_empty() {
-            return false;
-        }
+        // Most of the time no queue is full: no hashing then (and no call: this test is on
+        // every forwarded message's path), and with a few full queues (a flood to a few slow
+        // receivers) a few comparisons.
+        !self.by_dst.is_empty() && self.has_among_some(dst)
+    }
+
+    #[inline(never)]
+    fn has_among_some(&self, dst: &MipcName) -> bool {
         if self.by_dst.len() <= FEW {
             return self.few.contains(dst);
         }
