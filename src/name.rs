@@ -110,24 +110,30 @@ impl MipcName {
 
     /// Reads a name from a fixed wire field (see [`MipcName::check_field`]).
     ///
+    /// One pass over the words of the field: the words before the one holding the NUL are
+    /// kept whole, that one is cut at the NUL, and the rest of the name stays zero.
+    ///
     /// # Errors
     /// As [`MipcName::check_field`].
+    #[inline]
     pub fn from_field(field: &[u8; MIPC_NAME_MAX_LEN]) -> Result<Self, NameError> {
-        let len = Self::check_field(field)?;
         let mut bytes = [0u8; MIPC_NAME_MAX_LEN];
         for ((i, w), out) in words(field).enumerate().zip(bytes.chunks_exact_mut(WORD)) {
-            // Keep the bytes before the NUL; the rest of the field stays zero.
-            let keep = match len.saturating_sub(i * WORD) {
-                0 => 0,
-                n if n >= WORD => w,
-                n => w & ((1u64 << (8 * n)) - 1),
-            };
-            out.copy_from_slice(&keep.to_le_bytes());
+            if let Some(k) = first_zero_byte(w) {
+                let len = i * WORD + k;
+                if len == 0 {
+                    return Err(NameError::Empty);
+                }
+                // Keep the k bytes before the NUL (k < 8, so the shift is in range).
+                out.copy_from_slice(&(w & ((1u64 << (8 * k)) - 1)).to_le_bytes());
+                return Ok(MipcName {
+                    bytes,
+                    len: len as u8,
+                });
+            }
+            out.copy_from_slice(&w.to_le_bytes());
         }
-        Ok(MipcName {
-            bytes,
-            len: len as u8,
-        })
+        Err(NameError::TooLong)
     }
 
     /// A name whose bytes were measured already (a C string read up to its NUL with

@@ -56,7 +56,7 @@ fn receive_in(
     let kept = entry.take_kept(|m| type_matches(mtype, m.mtype()))?;
     if let Some(mut msg) = kept {
         let frame = wire::decode_frame(msg.mtext()).ok();
-        return deliver(l, &entry, &mut msg, frame, out);
+        return deliver(l, &entry, &mut msg, frame.as_ref(), out);
     }
     let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline_from_now())?;
     let flags = RecvFlags {
@@ -77,7 +77,7 @@ fn receive_in(
             }
             continue;
         }
-        return deliver(l, &entry, msg, Some(frame), out);
+        return deliver(l, &entry, msg, Some(&frame), out);
     })
 }
 
@@ -96,10 +96,10 @@ fn deliver(
     l: Option<&Local>,
     entry: &Arc<Entry>,
     msg: &mut MsgBuf,
-    frame: Option<Frame>,
+    frame: Option<&Frame>,
     out: &mut [u8],
 ) -> Result<usize> {
-    let bytes = match &frame {
+    let bytes = match frame {
         Some(f) => msg.as_sendable_without_tag(f),
         None => msg.as_sendable(),
     };
@@ -201,7 +201,9 @@ fn respond_in(
         // A direct call's answer goes straight back; if that queue is full or gone, the
         // relay delivers it (or reports the caller gone) as for any other answer.
         if let Some(q) = serving.and_then(|sv| sv.reply_queue) {
-            if sysv::send(q, buf.as_sendable(), true).is_ok() {
+            // It never blocks, so it is made without the C library's cancellation-point
+            // bookkeeping (as `direct::routes_dropped` receives).
+            if sysv::send_nocancel(q, buf.as_sendable(), true).is_ok() {
                 return Ok(());
             }
         }
