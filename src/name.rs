@@ -159,6 +159,40 @@ impl MipcName {
         }
     }
 
+    /// A place to read a name into with [`MipcName::fill_measured`]: no name (0 bytes)
+    /// until then, and never handed out as one.
+    pub(crate) const BLANK: MipcName = MipcName {
+        bytes: [0; MIPC_NAME_MAX_LEN],
+        len: 0,
+    };
+
+    /// [`MipcName::from_measured`] in place, into this [`BLANK`] name: `fill` writes the
+    /// `len` measured bytes (no NUL among them) at the start of its all-zero field. For an
+    /// export that takes two names: returned ones are moved through a `Result` on the way.
+    ///
+    /// [`BLANK`]: MipcName::BLANK
+    ///
+    /// # Errors
+    /// As [`MipcName::from_measured`]; `fill` is not called then and the name stays blank.
+    #[inline(always)]
+    pub(crate) fn fill_measured(
+        &mut self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8; MIPC_NAME_MAX_LEN]),
+    ) -> Result<(), NameError> {
+        debug_assert!(self.bytes.iter().all(|&b| b == 0));
+        match len {
+            0 => Err(NameError::Empty),
+            1..=NAME_MAX_BYTES => {
+                fill(&mut self.bytes);
+                debug_assert!(!self.bytes[..len].contains(&0));
+                self.len = len as u8;
+                Ok(())
+            }
+            _ => Err(NameError::TooLong),
+        }
+    }
+
     /// The name's bytes, without a terminator.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]

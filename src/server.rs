@@ -54,9 +54,8 @@ fn receive_in(
     };
     // Requests a sync call of this thread kept aside come first: they are the oldest.
     let kept = entry.take_kept(|m| type_matches(mtype, m.mtype()))?;
-    if let Some(mut msg) = kept {
-        let frame = wire::decode_frame(msg.mtext()).ok();
-        return deliver(l, &entry, &mut msg, frame.as_ref(), out);
+    if let Some(msg) = kept {
+        return deliver_kept(l, &entry, msg, out);
     }
     let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline_from_now())?;
     let flags = RecvFlags {
@@ -90,8 +89,22 @@ fn wake_type(want: c_long) -> c_long {
     }
 }
 
+/// [`deliver`] for a request a sync call kept aside: out of line, so that `deliver` is made
+/// once, inline, in the receive of every call.
+#[cold]
+#[inline(never)]
+fn deliver_kept(
+    l: Option<&Local>,
+    entry: &Arc<Entry>,
+    mut msg: Box<MsgBuf>,
+    out: &mut [u8],
+) -> Result<usize> {
+    let frame = wire::decode_frame(msg.mtext()).ok();
+    deliver(l, entry, &mut msg, frame.as_ref(), out)
+}
+
 /// Hands a received message to the caller without its tag, and remembers what it serves.
-#[link_section = ".text.mipc_hot.serve"]
+#[inline(always)]
 fn deliver(
     l: Option<&Local>,
     entry: &Arc<Entry>,
