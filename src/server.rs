@@ -131,33 +131,38 @@ fn deliver(
     // must carry its tag, or its caller would take it for the answer it waits for); only
     // sync requests go on the entry's list for worker threads (async ones are rarely
     // answered and would crowd it).
-    let serving = frame.and_then(|f| match f.tag {
-        Some(tag) if !tag.is_reply() => Some((
-            Serving {
-                src: wire::src_name(msg.mtext())?,
-                api: f.msg_type,
-                tag,
-                reply_queue: f.reply_queue.map(QueueId),
-            },
-            f.sync_flag != 0,
-        )),
-        _ => None,
-    });
-    if let Some((sv, true)) = serving {
-        let mut list = entry.serving.lock().map_err(|_| MipcError::Internal)?;
-        if list.len() >= SERVING_MAX {
-            list.pop_front();
+    let serving = frame.and_then(|f| serving_of(f, msg.mtext()));
+    if let (Some(sv), Some(f)) = (&serving, frame) {
+        if f.sync_flag != 0 {
+            let mut list = entry.serving.lock().map_err(|_| MipcError::Internal)?;
+            if list.len() >= SERVING_MAX {
+                list.pop_front();
+            }
+            list.push_back(*sv);
         }
-        list.push_back(sv);
     }
     if let Some(mut s) = l.and_then(|l| l.serving.try_borrow_mut().ok()) {
-        s.0 = serving.map(|(sv, _)| sv);
+        s.0 = serving;
         // The entry stays from one request to the next: a new reference only for another.
         if s.0.is_some() && !s.1.as_ref().is_some_and(|e| Arc::ptr_eq(e, entry)) {
             s.1 = Some(entry.clone());
         }
     }
     Ok(bytes.len() - MTYPE_LEN)
+}
+
+/// The request a message with this frame is, if it is a tagged request.
+#[inline(always)]
+fn serving_of(f: &Frame, mtext: &[u8]) -> Option<Serving> {
+    match f.tag {
+        Some(tag) if !tag.is_reply() => Some(Serving {
+            src: wire::src_name(mtext)?,
+            api: f.msg_type,
+            tag,
+            reply_queue: f.reply_queue.map(QueueId),
+        }),
+        _ => None,
+    }
 }
 
 /// A queue that is not one of our entries: plain `msgrcv` into the caller's buffer (too
