@@ -37,14 +37,13 @@ impl Recent {
 
     #[inline]
     fn remember(&mut self, addr: usize, pid: Option<u32>) {
-        // A program mostly receives into the same buffer again: update it in place.
-        if let (Some(last), Some(pid)) = (self.used().last_mut(), pid) {
-            if last.0 == addr {
-                last.1 = pid;
-                return;
-            }
+        match (self.used().last_mut(), pid) {
+            // A program mostly receives into the same buffer again: update it in place.
+            (Some(last), Some(pid)) if last.0 == addr => last.1 = pid,
+            // No sender reported (a direct call, a legacy sender) and nothing to forget.
+            (None, None) => {}
+            _ => self.remember_other(addr, pid),
         }
-        self.remember_other(addr, pid);
     }
 
     #[cold]

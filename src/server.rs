@@ -54,9 +54,8 @@ fn receive_in(
     };
     // Requests a sync call of this thread kept aside come first: they are the oldest.
     let kept = entry.take_kept(|m| type_matches(mtype, m.mtype()))?;
-    if let Some(mut msg) = kept {
-        let frame = wire::decode_frame(msg.mtext()).ok();
-        return deliver(l, &entry, &mut msg, frame, out);
+    if let Some(msg) = kept {
+        return deliver_kept(l, &entry, msg, out);
     }
     let waiting = Waiting::arm(queue, wake_type(mtype), wait.deadline_from_now())?;
     let flags = RecvFlags {
@@ -77,7 +76,7 @@ fn receive_in(
             }
             continue;
         }
-        return deliver(l, &entry, msg, Some(frame), out);
+        return deliver(l, &entry, msg, Some(&frame), out);
     })
 }
 
@@ -90,16 +89,30 @@ fn wake_type(want: c_long) -> c_long {
     }
 }
 
+/// [`deliver`] for a request a sync call kept aside: out of line, so that `deliver` is made
+/// once, inline, in the receive of every call.
+#[cold]
+#[inline(never)]
+fn deliver_kept(
+    l: Option<&Local>,
+    entry: &Arc<Entry>,
+    mut msg: Box<MsgBuf>,
+    out: &mut [u8],
+) -> Result<usize> {
+    let frame = wire::decode_frame(msg.mtext()).ok();
+    deliver(l, entry, &mut msg, frame.as_ref(), out)
+}
+
 /// Hands a received message to the caller without its tag, and remembers what it serves.
-#[link_section = ".text.mipc_hot.serve"]
+#[inline(always)]
 fn deliver(
     l: Option<&Local>,
     entry: &Arc<Entry>,
     msg: &mut MsgBuf,
-    frame: Option<Frame>,
+    frame: Option<&Frame>,
     out: &mut [u8],
 ) -> Result<usize> {
-    let bytes = match &frame {
+    let bytes = match frame {
         Some(f) => msg.as_sendable_without_tag(f),
         None => msg.as_sendable(),
     };
@@ -118,33 +131,38 @@ fn deliver(
     // must carry its tag, or its caller would take it for the answer it waits for); only
     // sync requests go on the entry's list for worker threads (async ones are rarely
     // answered and would crowd it).
-    let serving = frame.and_then(|f| match f.tag {
-        Some(tag) if !tag.is_reply() => Some((
-            Serving {
-                src: wire::src_name(msg.mtext())?,
-                api: f.msg_type,
-                tag,
-                reply_queue: f.reply_queue.map(QueueId),
-            },
-            f.sync_flag != 0,
-        )),
-        _ => None,
-    });
-    if let Some((sv, true)) = serving {
-        let mut list = entry.serving.lock().map_err(|_| MipcError::Internal)?;
-        if list.len() >= SERVING_MAX {
-            list.pop_front();
+    let serving = frame.and_then(|f| serving_of(f, msg.mtext()));
+    if let (Some(sv), Some(f)) = (&serving, frame) {
+        if f.sync_flag != 0 {
+            let mut list = entry.serving.lock().map_err(|_| MipcError::Internal)?;
+            if list.len() >= SERVING_MAX {
+                list.pop_front();
+            }
+            list.push_back(*sv);
         }
-        list.push_back(sv);
     }
     if let Some(mut s) = l.and_then(|l| l.serving.try_borrow_mut().ok()) {
-        s.0 = serving.map(|(sv, _)| sv);
+        s.0 = serving;
         // The entry stays from one request to the next: a new reference only for another.
         if s.0.is_some() && !s.1.as_ref().is_some_and(|e| Arc::ptr_eq(e, entry)) {
             s.1 = Some(entry.clone());
         }
     }
     Ok(bytes.len() - MTYPE_LEN)
+}
+
+/// The request a message with this frame is, if it is a tagged request.
+#[inline(always)]
+fn serving_of(f: &Frame, mtext: &[u8]) -> Option<Serving> {
+    match f.tag {
+        Some(tag) if !tag.is_reply() => Some(Serving {
+            src: wire::src_name(mtext)?,
+            api: f.msg_type,
+            tag,
+            reply_queue: f.reply_queue.map(QueueId),
+        }),
+        _ => None,
+    }
 }
 
 /// A queue that is not one of our entries: plain `msgrcv` into the caller's buffer (too
@@ -201,7 +219,9 @@ fn respond_in(
         // A direct call's answer goes straight back; if that queue is full or gone, the
         // relay delivers it (or reports the caller gone) as for any other answer.
         if let Some(q) = serving.and_then(|sv| sv.reply_queue) {
-            if sysv::send(q, buf.as_sendable(), true).is_ok() {
+            // It never blocks, so it is made without the C library's cancellation-point
+            // bookkeeping (as `direct::routes_dropped` receives).
+            if sysv::send_nocancel(q, buf.as_sendable(), true).is_ok() {
                 return Ok(());
             }
         }

@@ -24,6 +24,32 @@ pub(crate) unsafe fn name(p: *const c_char, arg: &'static str) -> Result<MipcNam
     MipcName::from_measured(field, len).map_err(|e| MipcError::BadName(arg, e))
 }
 
+/// [`name`] into `out`, a [`MipcName::BLANK`] of the caller's: the name is made where it is
+/// used, not moved out through a `Result` (an export that takes two names made each of them
+/// twice over on the stack).
+///
+/// # Safety
+/// As for [`name`].
+#[inline(always)]
+pub(crate) unsafe fn name_into(
+    p: *const c_char,
+    arg: &'static str,
+    out: &mut MipcName,
+) -> Result<(), MipcError> {
+    if p.is_null() {
+        return Err(MipcError::NullPointer(arg));
+    }
+    // SAFETY: strnlen reads up to the NUL or the 32nd byte, as the caller guarantees.
+    let len = unsafe { libc::strnlen(p, MIPC_NAME_MAX_LEN) };
+    // strnlen found no NUL in the first len bytes, and the rest of the field stays zero.
+    out.fill_measured(len, |field| {
+        // SAFETY: fill_measured calls this only for len <= 31: that many bytes at p are
+        // readable (above), and field has 32.
+        unsafe { copy_short(p.cast::<u8>(), field.as_mut_ptr(), len) }
+    })
+    .map_err(|e| MipcError::BadName(arg, e))
+}
+
 /// An input payload: `len` bytes at `p` (NULL is allowed with `len` 0). The size is checked
 /// before the pointer, so a payload over 2048 bytes is refused without being read.
 ///

@@ -131,13 +131,14 @@ pub unsafe extern "C" fn mipc_response_msg(
     out_size: c_uint,
 ) -> c_int {
     guard("mipc_response_msg", || {
+        let (mut to_name, mut from_name) = (MipcName::BLANK, MipcName::BLANK);
         // SAFETY: forwarded from this function's contract.
-        let to = unsafe { args::name(to, "to") }?;
+        unsafe { args::name_into(to, "to", &mut to_name) }?;
         // SAFETY: forwarded from this function's contract.
-        let from = unsafe { args::name(from, "from") }?;
+        unsafe { args::name_into(from, "from", &mut from_name) }?;
         // SAFETY: forwarded from this function's contract.
         let answer = unsafe { args::input(out, out_size.into(), "out") }?;
-        server::respond(&to, &from, api_id, answer).map(|_| MIPC_OK)
+        server::respond(&to_name, &from_name, api_id, answer).map(|_| MIPC_OK)
     })
 }
 
