@@ -103,8 +103,7 @@ impl<'a> Waiting<'a> {
     ///
     /// # Errors
     /// As above; [`MipcError::Timeout`] for an empty queue with `flags.nowait`; queue errors.
-    #[inline]
-    #[link_section = ".text.mipc_hot.both"]
+    #[inline(always)]
     pub fn recv(
         &self,
         queue: QueueId,
