@@ -145,6 +145,7 @@ pub fn send(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
 ///
 /// # Errors
 /// As [`send`].
+#[inline]
 pub fn send_nocancel(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
     send_via(q, msg, nowait, Calls::Direct)
 }
@@ -344,6 +345,7 @@ pub fn recv(
 ///
 /// # Errors
 /// As [`recv`].
+#[inline]
 pub fn recv_nocancel(
     q: QueueId,
     buf: &mut [u8],
