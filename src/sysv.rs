@@ -162,16 +162,6 @@ enum Calls {
     Direct,
 }
 
-/// A system call's result as the kernel returns it: the value, or the errno negated.
-#[cfg(mipc_raw_ipc)]
-fn kernel_result(rc: c_long) -> Result<isize, i32> {
-    if (-4095..0).contains(&rc) {
-        Err(-rc as i32)
-    } else {
-        Ok(rc as isize)
-    }
-}
-
 /// A system call of up to five arguments, made with the `syscall` instruction: the C
 /// library's `syscall()` costs as much again as the instructions here (it moves every
 /// argument and sets `errno`), and the library makes one for every send.
@@ -199,7 +189,12 @@ unsafe fn raw_syscall(nr: c_long, a: [c_long; 5]) -> Result<isize, i32> {
             options(nostack),
         );
     }
-    kernel_result(rc)
+    // The kernel returns the value, or the errno negated.
+    if (-4095..0).contains(&rc) {
+        Err(-rc as i32)
+    } else {
+        Ok(rc as isize)
+    }
 }
 
 /// As above, through the C library's `syscall()` where no instruction sequence is written
