@@ -20,7 +20,7 @@ use crate::os::{self, ThreadId};
 use crate::sysv::{self, QueueError, QueueId, RecvFlags};
 use crate::table::{self, Entry};
 use crate::timeout::CallTimeout;
-use crate::wait::{stash, wait_answer, AnswerWait};
+use crate::wait::{stash, wait_answer, wait_answer_inline, AnswerWait};
 use crate::wire::control::{Hello, HelloAnswer, HELLO_VERSION};
 use crate::wire::{self, Build, Control, Kind, MsgBuf, ThreadInfo, MIPC_MSG_TYPE_PING};
 use std::os::raw::c_long;
@@ -326,7 +326,7 @@ fn call_in(
             watch: watch.map(direct::Route::watch),
             poll: false,
         };
-        let hdr = match wait_answer(&answer, buf) {
+        let hdr = match wait_answer_inline(&answer, buf) {
             Err(MipcError::PeerDied) if watch.is_some() => {
                 direct::forget(dst);
                 return Err(MipcError::PeerDied);

@@ -35,7 +35,10 @@ pub enum QueueError {
 
 impl QueueError {
     fn last() -> QueueError {
-        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        QueueError::from_errno(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+
+    fn from_errno(errno: i32) -> QueueError {
         match errno {
             libc::ENOENT => QueueError::NotFound,
             libc::EAGAIN => QueueError::Full,
@@ -117,15 +120,22 @@ pub fn open_key(key: i32, create: bool, mode: u32) -> Result<QueueId, QueueError
 }
 
 /// Sends one message: `msg` is `mtype` (a native `long`) followed by `mtext`.
-/// Blocks while the queue is full unless `nowait`. Retries on `EINTR`. A thread
-/// cancellation point, like the C library's `msgsnd`.
+/// Blocks while the queue is full unless `nowait`. Retries on `EINTR`. A send that may block
+/// is a thread cancellation point, like the C library's `msgsnd`; one with `nowait` never
+/// blocks and is made as [`send_nocancel`] makes it (without the C library's cancellation
+/// bookkeeping, which costs more than the call in a process with threads).
 ///
 /// # Errors
 /// [`QueueError::Full`] (with `nowait`), [`QueueError::Gone`], [`QueueError::Permission`],
 /// or [`QueueError::Os`] for a message shorter than an `mtype` (`EINVAL`).
 #[inline]
 pub fn send(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
-    send_via(q, msg, nowait, Calls::Libc)
+    send_via(
+        q,
+        msg,
+        nowait,
+        if nowait { Calls::Direct } else { Calls::Libc },
+    )
 }
 
 /// [`send`] for a thread that is never cancelled (the relay's): made as a plain system call
@@ -135,6 +145,7 @@ pub fn send(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
 ///
 /// # Errors
 /// As [`send`].
+#[inline]
 pub fn send_nocancel(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
     send_via(q, msg, nowait, Calls::Direct)
 }
@@ -144,46 +155,108 @@ pub fn send_nocancel(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueEr
 enum Calls {
     /// The C library's functions (cancellation points).
     Libc,
-    /// `syscall(SYS_msgsnd / SYS_msgrcv)` where those are system calls of their own (Linux on
-    /// x86_64, aarch64 and arm, with glibc, musl or uClibc alike: `cfg(mipc_raw_ipc)`, set by
+    /// `SYS_msgsnd / SYS_msgrcv` where those are system calls of their own (Linux on x86_64,
+    /// aarch64 and arm, with glibc, musl or uClibc alike: `cfg(mipc_raw_ipc)`, set by
     /// build.rs); elsewhere (i386, whose SysV calls go through `ipc()`; x32) the C library's
     /// functions.
     Direct,
 }
 
-/// `msgsnd(q, ptr, len, flags)`.
+/// A system call of up to five arguments, made with the `syscall` instruction: the C
+/// library's `syscall()` costs as much again as the instructions here (it moves every
+/// argument and sets `errno`), and the library makes one for every send.
+///
+/// # Safety
+/// As for the system call `nr` with these arguments.
+#[cfg(all(mipc_raw_ipc, target_arch = "x86_64"))]
+#[inline(always)]
+unsafe fn raw_syscall(nr: c_long, a: [c_long; 5]) -> Result<isize, i32> {
+    let rc: c_long;
+    // SAFETY: the x86_64 Linux system call convention: number in rax, arguments in rdi, rsi,
+    // rdx, r10, r8; the result in rax; rcx and r11 clobbered. The kernel may read and write
+    // memory through the arguments (no `nomem`/`readonly`), as the caller's contract allows.
+    unsafe {
+        std::arch::asm!(
+            "syscall",
+            inlateout("rax") nr => rc,
+            in("rdi") a[0],
+            in("rsi") a[1],
+            in("rdx") a[2],
+            in("r10") a[3],
+            in("r8") a[4],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    // The kernel returns the value, or the errno negated.
+    if (-4095..0).contains(&rc) {
+        Err(-rc as i32)
+    } else {
+        Ok(rc as isize)
+    }
+}
+
+/// As above, through the C library's `syscall()` where no instruction sequence is written
+/// out here.
+///
+/// # Safety
+/// As for the system call `nr` with these arguments.
+#[cfg(all(mipc_raw_ipc, not(target_arch = "x86_64")))]
+#[inline(always)]
+unsafe fn raw_syscall(nr: c_long, a: [c_long; 5]) -> Result<isize, i32> {
+    // SAFETY: the caller's.
+    let rc = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4]) };
+    if rc < 0 {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(rc as isize)
+    }
+}
+
+/// A C library call's result: the value, or `errno`.
+fn libc_result(rc: isize) -> Result<isize, i32> {
+    if rc < 0 {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    } else {
+        Ok(rc)
+    }
+}
+
+/// `msgsnd(q, ptr, len, flags)`: `Ok` or the errno.
 ///
 /// # Safety
 /// `ptr` points to an `mtype` and `len` bytes of mtext, readable.
+#[inline(always)]
 unsafe fn msgsnd(
     q: c_int,
     ptr: *const libc::c_void,
     len: usize,
     flags: c_int,
     how: Calls,
-) -> c_int {
+) -> Result<isize, i32> {
     #[cfg(mipc_raw_ipc)]
     if how == Calls::Direct {
+        let args = [
+            q as c_long,
+            ptr as c_long,
+            len as c_long,
+            flags as c_long,
+            0,
+        ];
         // SAFETY: as for libc::msgsnd; the arguments are passed as the kernel's longs.
-        return unsafe {
-            libc::syscall(
-                libc::SYS_msgsnd,
-                q as c_long,
-                ptr,
-                len as c_long,
-                flags as c_long,
-            )
-        } as c_int;
+        return unsafe { raw_syscall(libc::SYS_msgsnd, args) };
     }
     let _ = how;
     // SAFETY: the caller's.
-    unsafe { libc::msgsnd(q, ptr, len, flags) }
+    libc_result(unsafe { libc::msgsnd(q, ptr, len, flags) } as isize)
 }
 
-/// `msgrcv(q, ptr, len, mtype, flags)`.
+/// `msgrcv(q, ptr, len, mtype, flags)`: the mtext length or the errno.
 ///
 /// # Safety
 /// `ptr` points to room for an `mtype` and `len` bytes, writable.
+#[inline(always)]
 unsafe fn msgrcv(
     q: c_int,
     ptr: *mut libc::c_void,
@@ -191,26 +264,25 @@ unsafe fn msgrcv(
     mtype: c_long,
     flags: c_int,
     how: Calls,
-) -> isize {
+) -> Result<isize, i32> {
     #[cfg(mipc_raw_ipc)]
     if how == Calls::Direct {
+        let args = [
+            q as c_long,
+            ptr as c_long,
+            len as c_long,
+            mtype,
+            flags as c_long,
+        ];
         // SAFETY: as for libc::msgrcv; the arguments are passed as the kernel's longs.
-        return unsafe {
-            libc::syscall(
-                libc::SYS_msgrcv,
-                q as c_long,
-                ptr,
-                len as c_long,
-                mtype,
-                flags as c_long,
-            )
-        } as isize;
+        return unsafe { raw_syscall(libc::SYS_msgrcv, args) };
     }
     let _ = how;
     // SAFETY: the caller's.
-    unsafe { libc::msgrcv(q, ptr, len, mtype, flags) }
+    libc_result(unsafe { libc::msgrcv(q, ptr, len, mtype, flags) })
 }
 
+#[inline(always)]
 fn send_via(q: QueueId, msg: &[u8], nowait: bool, how: Calls) -> Result<(), QueueError> {
     if msg.len() < MTYPE_LEN {
         return Err(QueueError::Os(libc::EINVAL));
@@ -220,13 +292,10 @@ fn send_via(q: QueueId, msg: &[u8], nowait: bool, how: Calls) -> Result<(), Queu
         // SAFETY: msg is a live slice of msg.len() bytes; msgsnd reads mtype plus
         // msg.len() - MTYPE_LEN bytes of mtext from it, all within the slice. msgsnd does
         // not need the pointer aligned for a long (the kernel copies bytes).
-        let rc = unsafe { msgsnd(q.0, msg.as_ptr().cast(), msg.len() - MTYPE_LEN, flags, how) };
-        if rc == 0 {
-            return Ok(());
-        }
-        match QueueError::last() {
-            QueueError::Interrupted => continue,
-            e => return Err(e),
+        match unsafe { msgsnd(q.0, msg.as_ptr().cast(), msg.len() - MTYPE_LEN, flags, how) } {
+            Ok(_) => return Ok(()),
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(QueueError::from_errno(e)),
         }
     }
 }
@@ -244,7 +313,9 @@ pub struct RecvFlags {
 
 /// Receives one message into `buf` (`mtype` then room for `mtext`), with SysV type
 /// semantics for `mtype` (0: first; >0: first of that type; <0: lowest type up to |mtype|).
-/// Returns the number of `mtext` bytes written.
+/// Returns the number of `mtext` bytes written. A receive that may block is a thread
+/// cancellation point, like the C library's `msgrcv` (a program may cancel a thread blocked
+/// in a call); one with `nowait` is made as [`recv_nocancel`] makes it.
 ///
 /// # Errors
 /// [`QueueError::Empty`] (with `nowait`), [`QueueError::Gone`], [`QueueError::TooBig`],
@@ -257,13 +328,19 @@ pub fn recv(
     mtype: c_long,
     flags: RecvFlags,
 ) -> Result<usize, QueueError> {
-    recv_via(q, buf, mtype, flags, Calls::Libc)
+    let how = if flags.nowait {
+        Calls::Direct
+    } else {
+        Calls::Libc
+    };
+    recv_via(q, buf, mtype, flags, how)
 }
 
 /// [`recv`] for a thread that is never cancelled (see [`send_nocancel`]).
 ///
 /// # Errors
 /// As [`recv`].
+#[inline]
 pub fn recv_nocancel(
     q: QueueId,
     buf: &mut [u8],
@@ -273,6 +350,7 @@ pub fn recv_nocancel(
     recv_via(q, buf, mtype, flags, Calls::Direct)
 }
 
+#[inline(always)]
 fn recv_via(
     q: QueueId,
     buf: &mut [u8],
@@ -293,7 +371,7 @@ fn recv_via(
     loop {
         // SAFETY: buf is a live, writable slice of buf.len() bytes; msgrcv writes an mtype
         // and at most buf.len() - MTYPE_LEN bytes of mtext, all within it.
-        let n = unsafe {
+        let got = unsafe {
             msgrcv(
                 q.0,
                 buf.as_mut_ptr().cast(),
@@ -303,12 +381,10 @@ fn recv_via(
                 how,
             )
         };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        match QueueError::last() {
-            QueueError::Interrupted if !flags.interruptible => continue,
-            e => return Err(e),
+        match got {
+            Ok(n) => return Ok(n as usize),
+            Err(libc::EINTR) if !flags.interruptible => continue,
+            Err(e) => return Err(QueueError::from_errno(e)),
         }
     }
 }

@@ -103,8 +103,7 @@ impl<'a> Waiting<'a> {
     ///
     /// # Errors
     /// As above; [`MipcError::Timeout`] for an empty queue with `flags.nowait`; queue errors.
-    #[inline]
-    #[link_section = ".text.mipc_hot.both"]
+    #[inline(always)]
     pub fn recv(
         &self,
         queue: QueueId,
@@ -225,8 +224,17 @@ fn stash_copy(entry: &Entry, buf: &MsgBuf) -> Result<()> {
 /// # Errors
 /// [`MipcError::Timeout`], [`MipcError::PeerDied`], the relay's error for the call, queue
 /// errors.
-#[link_section = ".text.mipc_hot.call"]
 pub(crate) fn wait_answer(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Frame> {
+    wait_answer_inline(w, buf)
+}
+
+/// [`wait_answer`], inlined into a sync call (`client::call`): the wait's fields stay in
+/// registers instead of going through an [`AnswerWait`] in memory and back.
+///
+/// # Errors
+/// As [`wait_answer`].
+#[inline(always)]
+pub(crate) fn wait_answer_inline(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result<Frame> {
     let mut waiting = match (w.poll, w.deadline) {
         (true, Some(d)) => Waiting::polling(d),
         _ => Waiting::arm(w.queue, w.mtype, w.deadline)?,

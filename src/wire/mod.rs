@@ -395,48 +395,63 @@ pub fn from_relay(mtext: &[u8]) -> bool {
 }
 
 /// The checks of [`decode`] but the names', and the fields but the names.
+///
+/// What follows the payload is read from its own slice, matched by length, so that no read
+/// of it needs a bounds check of its own (the receive paths run this for every message).
 #[inline(always)]
 fn layout(mtext: &[u8]) -> Result<Frame, WireError> {
-    let mut len = mtext.len();
-    if len < MTEXT_HEADER_LEN {
+    let len = mtext.len();
+    let Some(head) = mtext.first_chunk::<MTEXT_HEADER_LEN>() else {
         return Err(WireError::Truncated { len });
-    }
-    let msg_size = read_u32(mtext, OFF_SIZE);
+    };
+    let word =
+        |off: usize| u32::from_ne_bytes([head[off], head[off + 1], head[off + 2], head[off + 3]]);
+    let msg_size = word(OFF_SIZE);
     if msg_size as usize > MIPC_MSG_MAX_LEN {
         return Err(WireError::PayloadTooLarge { msg_size });
     }
     let body = MTEXT_HEADER_LEN + msg_size as usize;
+    let Some(mut tail) = mtext.get(body..) else {
+        return Err(WireError::SizeMismatch { len, msg_size });
+    };
     // A sender trailer ends with a word no tag or reply queue can be.
     let mut sender_pid = None;
-    if len >= body + SENDER_LEN && read_u32(mtext, len - 4) == SENDER_MARK {
-        let pid = read_u32(mtext, len - SENDER_LEN);
-        sender_pid = Some(pid);
-        len -= SENDER_LEN;
-        if len > body + TAG_LEN {
-            return Err(WireError::BadTag); // a trailer after a reply queue: never sent
+    if let Some((rest, trailer)) = tail.split_last_chunk::<SENDER_LEN>() {
+        let [p0, p1, p2, p3, m0, m1, m2, m3] = *trailer;
+        if u32::from_ne_bytes([m0, m1, m2, m3]) == SENDER_MARK {
+            sender_pid = Some(u32::from_ne_bytes([p0, p1, p2, p3]));
+            if rest.len() > TAG_LEN {
+                return Err(WireError::BadTag); // a trailer after a reply queue: never sent
+            }
+            tail = rest;
         }
     }
-    let (tag, reply_queue) = if len == body {
-        (None, None)
-    } else if len == body + TAG_LEN || len == body + 2 * TAG_LEN {
-        let tag = CallTag::from_raw(read_u32(mtext, body)).ok_or(WireError::BadTag)?;
-        let reply_queue = if len == body + 2 * TAG_LEN {
-            let q = read_u32(mtext, body + TAG_LEN) as i32;
+    let (tag, reply_queue) = match *tail {
+        [] => (None, None),
+        [t0, t1, t2, t3] => {
+            let tag = CallTag::from_raw(u32::from_ne_bytes([t0, t1, t2, t3]));
+            (Some(tag.ok_or(WireError::BadTag)?), None)
+        }
+        [t0, t1, t2, t3, q0, q1, q2, q3] => {
+            let tag = CallTag::from_raw(u32::from_ne_bytes([t0, t1, t2, t3]));
+            let tag = tag.ok_or(WireError::BadTag)?;
+            let q = i32::from_ne_bytes([q0, q1, q2, q3]);
             if tag.is_reply() || q < 0 {
                 return Err(WireError::BadTag);
             }
-            Some(q)
-        } else {
-            None
-        };
-        (Some(tag), reply_queue)
-    } else {
-        return Err(WireError::SizeMismatch { len, msg_size });
+            (Some(tag), Some(q))
+        }
+        _ => {
+            return Err(WireError::SizeMismatch {
+                len: body + tail.len(),
+                msg_size,
+            })
+        }
     };
     Ok(Frame {
-        msg_type: read_u32(mtext, OFF_TYPE),
+        msg_type: word(OFF_TYPE),
         msg_size,
-        sync_flag: read_u32(mtext, OFF_SYNC) as i32,
+        sync_flag: word(OFF_SYNC) as i32,
         tag,
         reply_queue,
         sender_pid,
