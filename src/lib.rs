@@ -24,7 +24,7 @@
 //! The functions a sync call and a served request run through (the four exports and what
 //! they call that is not inlined) are placed with `#[link_section]` in three sections that
 //! the linker keeps together: `.text.mipc_hot.call` (the caller's), `.text.mipc_hot.serve`
-//! (the server's) and `.text.mipc_hot.both` (the receive loop and the sends to the relay).
+//! (the server's) and `.text.mipc_hot.both` (the entry lookup and the sends to the relay; the receive loop is inlined into its callers).
 //! A call then touches a few pages of code instead of a dozen scattered ones (after each
 //! context switch the TLB is cold). Only a layout hint: any linker merges `.text.*` into
 //! `.text`.
