@@ -45,6 +45,7 @@ pub mod origin;
 pub mod os;
 pub mod pubsub;
 pub mod server;
+mod serving;
 pub mod sysv;
 pub mod table;
 pub mod timeout;

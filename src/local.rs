@@ -5,6 +5,7 @@
 
 use crate::direct::LastRoute;
 use crate::origin::Recent;
+use crate::serving::Placed;
 use crate::table::{Entry, Serving};
 use crate::wire::MsgBuf;
 use std::cell::{Cell, RefCell};
@@ -20,12 +21,15 @@ pub(crate) struct Local {
     pub mine: RefCell<Option<(u64, Arc<Entry>)>>,
     /// The request this thread was last handed (taken when answered), and the entry it came
     /// to (kept, so the next request to the same entry stores no new reference).
-    pub serving: RefCell<(Option<Serving>, Option<Arc<Entry>>)>,
+    pub serving: RefCell<ServingNow>,
     /// The senders of the last receives (`origin.rs`).
     pub recent: RefCell<Recent>,
     /// The route of the last direct call (`direct.rs`).
     pub route: RefCell<LastRoute>,
 }
+
+/// The request a thread was handed and where its entry keeps it, and that entry.
+pub(crate) type ServingNow = (Option<(Serving, Placed)>, Option<Arc<Entry>>);
 
 thread_local! {
     static LOCAL: Local = const {

@@ -10,8 +10,9 @@ use crate::error::{MipcError, Result};
 use crate::link::{check_api, check_payload, send_to_relay_bounded, with_buf_in};
 use crate::local::Local;
 use crate::name::MipcName;
+use crate::serving::Placed;
 use crate::sysv::{self, QueueId, RecvFlags};
-use crate::table::{self, Entry, Serving, SERVING_MAX};
+use crate::table::{self, Entry, Serving};
 use crate::timeout::RecvTimeout;
 use crate::wait::Waiting;
 use crate::wire::{self, Build, Frame, Kind, MsgBuf, MTYPE_LEN};
@@ -131,16 +132,15 @@ fn deliver(
     // must carry its tag, or its caller would take it for the answer it waits for); only
     // sync requests go on the entry's list for worker threads (async ones are rarely
     // answered and would crowd it).
-    let serving = frame.and_then(|f| serving_of(f, msg.mtext()));
-    if let (Some(sv), Some(f)) = (&serving, frame) {
-        if f.sync_flag != 0 {
-            let mut list = entry.serving.lock().map_err(|_| MipcError::Internal)?;
-            if list.len() >= SERVING_MAX {
-                list.pop_front();
-            }
-            list.push_back(*sv);
-        }
-    }
+    let serving = frame.and_then(|f| {
+        let sv = serving_of(f, msg.mtext())?;
+        let placed = if f.sync_flag != 0 {
+            entry.serving.publish(&sv)
+        } else {
+            Placed::Nowhere
+        };
+        Some((sv, placed))
+    });
     if let Some(mut s) = l.and_then(|l| l.serving.try_borrow_mut().ok()) {
         s.0 = serving;
         // The entry stays from one request to the next: a new reference only for another.
@@ -236,45 +236,18 @@ fn respond_in(
 /// answer per request.
 fn answering(l: Option<&Local>, to: &MipcName, from: &MipcName, api: u32) -> Option<Serving> {
     let mut slot = l.and_then(|l| l.serving.try_borrow_mut().ok());
-    let here = slot.as_mut().and_then(|s| match s.0 {
-        Some(sv) if sv.src == *to && sv.api == api => s.0.take(),
-        _ => None,
-    });
-    // The entry the request came to, when it is `from`; else `from` is looked up.
-    let served = slot
-        .as_ref()
-        .and_then(|s| s.1.as_ref())
-        .filter(|e| here.is_some() && e.name == *from);
-    let looked_up;
-    let entry: &Entry = match served {
-        Some(e) => e,
-        None => {
-            looked_up = table::by_name_in(l, from);
-            match &looked_up {
-                Some(e) => e,
-                None => return here,
+    if let Some(s) = slot.as_mut() {
+        if let Some((sv, placed)) = s.0.filter(|(sv, _)| sv.src == *to && sv.api == api) {
+            s.0 = None;
+            // Forgotten where it was kept: the entry it came to (whatever `from` says).
+            if let Some(e) = &s.1 {
+                e.serving.forget(placed, sv.tag);
             }
+            return Some(sv);
         }
-    };
-    let Ok(mut list) = entry.serving.lock() else {
-        return here;
-    };
-    if let Some(sv) = here {
-        // Usually the oldest: dropped without a search nor moving the others.
-        if list.front().is_some_and(|x| x.tag == sv.tag) {
-            list.pop_front();
-        } else if let Some(p) = list.iter().position(|x| x.tag == sv.tag) {
-            list.remove(p);
-        }
-        return here;
     }
-    let pos = list.iter().position(|x| x.src == *to && x.api == api);
-    // The oldest is the usual one: take it without moving the others.
-    match pos {
-        Some(0) => list.pop_front(),
-        Some(p) => list.remove(p),
-        None => None,
-    }
+    drop(slot);
+    table::by_name_in(l, from)?.serving.take_for(to, api)
 }
 
 /// The handler table of `mthread_register_mq`: one row per registering thread, one handler

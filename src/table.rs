@@ -42,9 +42,9 @@ pub struct Entry {
     /// The direct call this entry's thread waits on, if any: the waker wakes it with "peer
     /// died" when that server's process exits (`timer.rs`).
     pub direct_wait: DirectWaitSlot,
-    /// Requests delivered to this entry's handlers and not answered yet, oldest first: an
+    /// Requests delivered to this entry's handlers and not answered yet (`serving.rs`): an
     /// answer sent from another thread (a worker pool) takes the oldest of its caller and api.
-    pub serving: Mutex<VecDeque<Serving>>,
+    pub(crate) serving: crate::serving::Served,
 }
 
 /// Most unanswered requests an entry remembers (older ones are forgotten: their answers go
@@ -133,7 +133,7 @@ impl Entry {
             stash: Mutex::new(VecDeque::new()),
             kept: AtomicBool::new(false),
             direct_wait: DirectWaitSlot::default(),
-            serving: Mutex::new(VecDeque::new()),
+            serving: crate::serving::Served::default(),
         }
     }
 
