@@ -33,7 +33,7 @@ use crate::wire::control::{Lookup, LookupAnswer, LOOKUP_FLAG_PAGE};
 use crate::wire::{self, Control, Kind, MsgBuf};
 use once_cell::sync::Lazy;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Messages sent through the relay after a direct send failed, before looking up again.
@@ -42,14 +42,14 @@ pub(crate) const RELAY_SPELL: u32 = 64;
 const MAX_ROUTES: usize = 1024;
 
 /// Where a destination's requests go directly.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Route {
     /// The destination's queue.
     pub queue: QueueId,
     /// Its process, watched by the waker.
     pub pid: i32,
     /// Set by the waker once that process is dead.
-    pub dead: Arc<AtomicBool>,
+    pub dead: &'static AtomicBool,
 }
 
 impl Route {
@@ -57,7 +57,7 @@ impl Route {
     pub(crate) fn watch(&self) -> Watch<'_> {
         Watch {
             pid: self.pid,
-            dead: &self.dead,
+            dead: self.dead,
         }
     }
 
@@ -117,7 +117,7 @@ pub(crate) type LastRoute = Option<(u64, MipcName, Route)>;
 fn last(l: Option<&Local>, dst: &MipcName) -> Option<Route> {
     let generation = GENERATION.load(Ordering::Acquire);
     match &*l?.route.try_borrow().ok()? {
-        Some((g, d, r)) if *g == generation && d == dst && !r.is_dead() => Some(r.clone()),
+        Some((g, d, r)) if *g == generation && d == dst && !r.is_dead() => Some(*r),
         _ => None,
     }
 }
@@ -125,7 +125,7 @@ fn last(l: Option<&Local>, dst: &MipcName) -> Option<Route> {
 /// Caches `route` to `dst` for this thread, as of `generation` (read before `ROUTES` was).
 fn remember(l: Option<&Local>, generation: u64, dst: &MipcName, route: &Route) {
     if let Some(mut last) = l.and_then(|l| l.route.try_borrow_mut().ok()) {
-        *last = Some((generation, *dst, route.clone()));
+        *last = Some((generation, *dst, *route));
     }
 }
 
@@ -146,7 +146,7 @@ fn cached_in_table(l: Option<&Local>, dst: &MipcName) -> Option<Route> {
     match ROUTES.lock().ok()?.get(dst) {
         Some(State::Direct(r)) if !r.is_dead() => {
             remember(l, generation, dst, r);
-            Some(r.clone())
+            Some(*r)
         }
         _ => None,
     }
@@ -187,7 +187,7 @@ fn route_from_table(
         match routes.get_mut(dst) {
             Some(State::Direct(r)) if !r.is_dead() => {
                 remember(l, generation, dst, r);
-                return Ok(Some(r.clone()));
+                return Ok(Some(*r));
             }
             Some(State::Relay(n)) if *n > 0 => {
                 *n -= 1;
@@ -201,12 +201,7 @@ fn route_from_table(
     if routes.len() >= MAX_ROUTES {
         routes.clear();
     }
-    routes.insert(
-        *dst,
-        found
-            .clone()
-            .map_or(State::Relay(RELAY_SPELL), State::Direct),
-    );
+    routes.insert(*dst, found.map_or(State::Relay(RELAY_SPELL), State::Direct));
     Ok(found)
 }
 

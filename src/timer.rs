@@ -57,7 +57,7 @@ struct State {
     waits: FastMap<u64, Wait>,
     deadlines: BTreeSet<(Instant, u64)>,
     /// Processes the waker watches (it owns their pidfds), with their "dead" flags.
-    watched: FastMap<i32, Arc<AtomicBool>>,
+    watched: FastMap<i32, &'static AtomicBool>,
     /// Processes to start watching.
     new_pids: Vec<i32>,
     /// Process that runs the waker (a forked child needs its own).
@@ -125,13 +125,16 @@ pub fn arm(deadline: Instant, queue: QueueId, mtype: c_long) -> Option<WakeId> {
 
 /// Starts watching process `pid` (a direct-path server); returns its flag, set once it is
 /// dead. Entries whose `direct_wait` names it are woken with "peer died" when it exits.
-pub fn watch(pid: i32) -> Option<Arc<AtomicBool>> {
+/// A flag is never freed (one byte per server process this process ever called directly),
+/// so a route holds it as a plain reference: copying a route on every direct call then
+/// costs no reference count.
+pub fn watch(pid: i32) -> Option<&'static AtomicBool> {
     let mut st = locked_started()?;
     if let Some(flag) = st.watched.get(&pid) {
-        return Some(flag.clone());
+        return Some(flag);
     }
-    let flag = Arc::new(AtomicBool::new(false));
-    st.watched.insert(pid, flag.clone());
+    let flag: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    st.watched.insert(pid, flag);
     st.new_pids.push(pid);
     if let Some(fd) = &st.wake_fd {
         kick(fd);
