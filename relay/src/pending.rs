@@ -63,12 +63,7 @@ impl PendingStore {
     /// # Errors
     /// When the file cannot be made, sized or mapped.
     pub fn open(path: PathBuf, slots: usize) -> io::Result<PendingStore> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)?;
+        let file = mipc::os::mapped::open_kept(&path)?;
         let existed = file.metadata()?.len() > 0;
         let len = slots * SLOT;
         file.set_len(len as u64)?;

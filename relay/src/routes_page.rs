@@ -26,12 +26,7 @@ impl RoutesPage {
     /// # Errors
     /// When the file cannot be made, sized or mapped.
     pub fn open(path: PathBuf, mode: u32) -> io::Result<RoutesPage> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)?;
+        let file = mipc::os::mapped::open_kept(&path)?;
         // Only the relay writes it; the group reads it when the queues are the group's.
         file.set_permissions(std::fs::Permissions::from_mode(0o600 | (mode & 0o040)))?;
         if file.metadata()?.len() < ROUTES_PAGE_LEN as u64 {

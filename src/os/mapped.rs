@@ -7,6 +7,20 @@ use std::io;
 use std::num::NonZeroUsize;
 use std::ptr::NonNull;
 
+/// Opens the file at `path` for reading and writing, making it when there is none and never
+/// truncating it: what an earlier process left there is kept (a relay's files of a bus).
+///
+/// # Errors
+/// When it can be neither opened nor made.
+pub fn open_kept(path: &std::path::Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
 /// `len` bytes of a file, mapped shared, readable and writable.
 #[derive(Debug)]
 pub struct MappedFile {
