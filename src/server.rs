@@ -132,15 +132,10 @@ fn deliver(
     // must carry its tag, or its caller would take it for the answer it waits for); only
     // sync requests go on the entry's list for worker threads (async ones are rarely
     // answered and would crowd it).
-    let serving = frame.and_then(|f| {
-        let sv = serving_of(f, msg.mtext())?;
-        let placed = if f.sync_flag != 0 {
-            entry.serving.publish(&sv)
-        } else {
-            Placed::Nowhere
-        };
-        Some((sv, placed))
-    });
+    let serving = match frame {
+        Some(f) => served(entry, f, msg.mtext()),
+        None => None,
+    };
     if let Some(mut s) = l.and_then(|l| l.serving.try_borrow_mut().ok()) {
         s.0 = serving;
         // The entry stays from one request to the next: a new reference only for another.
@@ -149,6 +144,20 @@ fn deliver(
         }
     }
     Ok(bytes.len() - MTYPE_LEN)
+}
+
+/// The request a message with this frame is, if it is a tagged request, and where it was
+/// published for worker threads. Inline in `deliver` (a closure there was made out of line,
+/// and its result came back through memory).
+#[inline(always)]
+fn served(entry: &Entry, f: &Frame, mtext: &[u8]) -> Option<(Serving, Placed)> {
+    let sv = serving_of(f, mtext)?;
+    let placed = if f.sync_flag != 0 {
+        entry.serving.publish(&sv)
+    } else {
+        Placed::Nowhere
+    };
+    Some((sv, placed))
 }
 
 /// The request a message with this frame is, if it is a tagged request.
