@@ -249,7 +249,12 @@ fn respond_in(
 fn answering(l: Option<&Local>, to: &MipcName, from: &MipcName, api: u32) -> Option<Serving> {
     let mut slot = l.and_then(|l| l.serving.try_borrow_mut().ok());
     if let Some(s) = slot.as_mut() {
-        if let Some((sv, placed)) = s.0.filter(|(sv, _)| sv.src == *to && sv.api == api) {
+        // Looked at where it is kept (the api first: one word), copied out only when it is
+        // the one answered.
+        if let Some(&(sv, placed)) =
+            s.0.as_ref()
+                .filter(|(sv, _)| sv.api == api && sv.src == *to)
+        {
             s.0 = None;
             // Forgotten where it was kept: the entry it came to (whatever `from` says).
             if let Some(e) = &s.1 {
