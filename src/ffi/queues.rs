@@ -170,34 +170,25 @@ pub unsafe extern "C" fn mipc_receive_msg(
             return Err(MipcError::NullPointer("api_id_out"));
         }
         let base = msg.cast::<u8>();
-        let mut field = [0u8; MIPC_NAME_MAX_LEN];
         // SAFETY: msg points to a received message, whose src_name field (32 bytes right
-        // after the long type) and header are readable.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                base.add(MTYPE_LEN),
-                field.as_mut_ptr(),
-                MIPC_NAME_MAX_LEN,
-            );
-        }
+        // after the long type) and header are readable; an array of bytes needs no
+        // alignment. Checked where it lies: the name is not copied to the stack first.
+        let field = unsafe { &*base.add(MTYPE_LEN).cast::<[u8; MIPC_NAME_MAX_LEN]>() };
         // Checked in place: the name is copied out with its NUL, never built.
         let len =
-            MipcName::check_field(&field).map_err(|e| MipcError::BadName("msg src_name", e))?;
-        let mut t = [0u8; 4];
+            MipcName::check_field(field).map_err(|e| MipcError::BadName("msg src_name", e))?;
         // SAFETY: as above; msg_type sits 64 bytes into the payload struct.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                base.add(MTYPE_LEN + 2 * MIPC_NAME_MAX_LEN),
-                t.as_mut_ptr(),
-                4,
-            );
-        }
+        let api = unsafe {
+            std::ptr::read_unaligned(base.add(MTYPE_LEN + 2 * MIPC_NAME_MAX_LEN).cast::<u32>())
+        };
         // SAFETY: both outputs are non-NULL and sized as this function's contract says; len is
-        // at most 31, so the name and its NUL fit the 32 bytes of src_out.
+        // at most 31, so the name and its NUL fit the 32 bytes of src_out. (Were src_out to
+        // overlap the message, copy_short loads both its pieces before it stores any, and the
+        // api id was read above, so the result is the one the copy to the stack gave.)
         unsafe {
             args::copy_short(field.as_ptr(), src_out.cast::<u8>(), len);
             *src_out.add(len) = 0;
-            *api_id_out = u32::from_ne_bytes(t);
+            *api_id_out = api;
         }
         Ok(MIPC_OK)
     })
