@@ -337,17 +337,25 @@ fn call_in(
     })
 }
 
+#[inline(always)]
 fn copy_answer(answer: &[u8], out: &mut [u8]) -> Result<usize> {
-    let n = answer.len().min(out.len());
-    out[..n].copy_from_slice(&answer[..n]);
-    if answer.len() > out.len() {
-        Err(MipcError::AnswerTruncated {
-            len: answer.len(),
-            room: out.len(),
-        })
-    } else {
-        Ok(answer.len())
+    match out.get_mut(..answer.len()) {
+        Some(room) => {
+            room.copy_from_slice(answer);
+            Ok(answer.len())
+        }
+        None => copy_truncated(answer, out),
     }
+}
+
+/// [`copy_answer`] when the answer does not fit: copies what does.
+#[cold]
+fn copy_truncated(answer: &[u8], out: &mut [u8]) -> Result<usize> {
+    out.copy_from_slice(&answer[..out.len()]);
+    Err(MipcError::AnswerTruncated {
+        len: answer.len(),
+        room: out.len(),
+    })
 }
 
 /// `mipc_ping`: a sync PING answered by the destination's handler (or by the relay for

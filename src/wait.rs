@@ -259,12 +259,10 @@ pub(crate) fn wait_answer_inline(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result
             continue; // an error for an earlier call
         }
         match (hdr.tag, w.expect) {
-            (Some(t), Some(mine)) if t.is_reply() => {
-                if t.id() == mine.id() {
-                    return Ok(hdr);
-                }
-                // A late answer to an earlier call of this thread: never hand it out.
-            }
+            // The answer to this call: one compare of the whole tag (`mine` is a request's).
+            (Some(t), Some(mine)) if t == mine.reply() => return Ok(hdr),
+            // A late answer to an earlier call of this thread: never hand it out.
+            (Some(t), Some(_)) if t.is_reply() => {}
             (Some(t), None) if t.is_reply() => return Ok(hdr),
             _ if w.entry.is_some_and(|e| e.ext) && hdr.is_request() => {
                 if let Some(e) = w.entry {
