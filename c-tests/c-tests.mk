@@ -39,6 +39,8 @@ CTESTS_PROGRAMS := alarm_apm main_apm middleware_server middleware_client stress
 CTESTS_PROGRAMS += direct_order
 # Programs for the overload tests (relay/tests/overload.rs).
 CTESTS_PROGRAMS += stall
+# Cancelling threads blocked in the library, and signals during calls (c_scenarios.rs).
+CTESTS_PROGRAMS += cancel
 # Programs for events, broadcast and the handler-table API (relay/tests/events.rs).
 CTESTS_PROGRAMS += middleware_server_handlers events_peer
 CTESTS_ASAN_PROGRAMS := errors stress_client middleware_server async_order middleware_server_handlers

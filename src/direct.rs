@@ -308,8 +308,7 @@ fn epoch_moved(queue: QueueId, epoch: u32) -> bool {
 }
 
 /// Looks for a DROP_ROUTES on `queue` without blocking, and drops every route when there is
-/// one. It never blocks, so it is made without the C library's cancellation-point
-/// bookkeeping.
+/// one.
 fn probe_drop_routes(queue: QueueId) -> bool {
     let mut room = [0u8; wire::MTYPE_LEN + wire::MTEXT_HEADER_LEN + 8];
     let flags = sysv::RecvFlags {
@@ -319,7 +318,7 @@ fn probe_drop_routes(queue: QueueId) -> bool {
     };
     let ty = Kind::DropRoutes.mtype();
     let mut dropped = false;
-    while sysv::recv_nocancel(queue, &mut room, ty, flags).is_ok() {
+    while sysv::recv(queue, &mut room, ty, flags).is_ok() {
         dropped = true;
     }
     if dropped {

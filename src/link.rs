@@ -215,7 +215,7 @@ fn send_when_room(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
             return Err(e);
         }
         let pause = ((now - start) / 8).clamp(FULL_FIRST_PAUSE, FULL_MAX_PAUSE);
-        std::thread::sleep(pause.min(limit - now));
+        crate::os::process::nap(pause.min(limit - now));
         match send_to_relay(msg, true) {
             Err(MipcError::DestinationBusy) => {}
             other => return other,
@@ -283,7 +283,7 @@ pub fn wait_for_relay(limit: Option<Duration>) -> Result<QueueId> {
             }
             pause = pause.min(limit - spent);
         }
-        std::thread::sleep(pause);
+        crate::os::process::nap(pause);
         pause = (pause * 2).min(Duration::from_millis(100));
     }
 }

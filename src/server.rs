@@ -231,9 +231,7 @@ fn respond_in(
         // A direct call's answer goes straight back; if that queue is full or gone, the
         // relay delivers it (or reports the caller gone) as for any other answer.
         if let Some(q) = serving.and_then(|sv| sv.reply_queue) {
-            // It never blocks, so it is made without the C library's cancellation-point
-            // bookkeeping (as `direct::routes_dropped` receives).
-            if sysv::send_nocancel(q, buf.as_sendable(), true).is_ok() {
+            if sysv::send(q, buf.as_sendable(), true).is_ok() {
                 return Ok(());
             }
         }

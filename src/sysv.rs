@@ -120,47 +120,44 @@ pub fn open_key(key: i32, create: bool, mode: u32) -> Result<QueueId, QueueError
 }
 
 /// Sends one message: `msg` is `mtype` (a native `long`) followed by `mtext`.
-/// Blocks while the queue is full unless `nowait`. Retries on `EINTR`. A send that may block
-/// is a thread cancellation point, like the C library's `msgsnd`; one with `nowait` never
-/// blocks and is made as [`send_nocancel`] makes it (without the C library's cancellation
-/// bookkeeping, which costs more than the call in a process with threads).
+/// Blocks while the queue is full unless `nowait`. Retries on `EINTR`. Made as a plain
+/// system call where the architecture has one: not a thread cancellation point (see below).
 ///
 /// # Errors
 /// [`QueueError::Full`] (with `nowait`), [`QueueError::Gone`], [`QueueError::Permission`],
 /// or [`QueueError::Os`] for a message shorter than an `mtype` (`EINVAL`).
 #[inline]
 pub fn send(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
-    send_via(
-        q,
-        msg,
-        nowait,
-        if nowait { Calls::Direct } else { Calls::Libc },
-    )
+    if msg.len() < MTYPE_LEN {
+        return Err(QueueError::Os(libc::EINVAL));
+    }
+    let flags = if nowait { libc::IPC_NOWAIT } else { 0 };
+    loop {
+        // SAFETY: msg is a live slice of msg.len() bytes; msgsnd reads mtype plus
+        // msg.len() - MTYPE_LEN bytes of mtext from it, all within the slice. msgsnd does
+        // not need the pointer aligned for a long (the kernel copies bytes).
+        match unsafe { msgsnd(q.0, msg.as_ptr().cast(), msg.len() - MTYPE_LEN, flags) } {
+            Ok(_) => return Ok(()),
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(QueueError::from_errno(e)),
+        }
+    }
 }
 
-/// [`send`] for a thread that is never cancelled (the relay's): made as a plain system call
-/// where the architecture has one, without the C library's cancellation-point bookkeeping
-/// around it (glibc turns asynchronous cancellation on and off for each call). Not a
-/// cancellation point there.
-///
-/// # Errors
-/// As [`send`].
-#[inline]
-pub fn send_nocancel(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
-    send_via(q, msg, nowait, Calls::Direct)
-}
-
-/// How `msgsnd` and `msgrcv` are called.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Calls {
-    /// The C library's functions (cancellation points).
-    Libc,
-    /// `SYS_msgsnd / SYS_msgrcv` where those are system calls of their own (Linux on x86_64,
-    /// aarch64 and arm, with glibc, musl or uClibc alike: `cfg(mipc_raw_ipc)`, set by
-    /// build.rs); elsewhere (i386, whose SysV calls go through `ipc()`; x32) the C library's
-    /// functions.
-    Direct,
-}
+// How `msgsnd` and `msgrcv` are made: as `SYS_msgsnd / SYS_msgrcv` where those are system
+// calls of their own (Linux on x86_64, aarch64 and arm, with glibc, musl or uClibc alike:
+// `cfg(mipc_raw_ipc)`, set by build.rs); elsewhere (i386, whose SysV calls go through `ipc()`;
+// x32) through the C library's functions.
+//
+// Never through the C library's wrappers where a system call of its own exists, blocking or
+// not. glibc's `msgrcv` is a cancellation point: a `pthread_cancel` of a thread blocked in it
+// unwinds through the library's frames into the `catch_unwind` of the export's guard, which
+// aborts the process on a foreign unwind (it did: a daemon that cancelled a thread blocked in
+// `mipc_mq_receive` died of SIGABRT; c-tests/cancel.c). Made plainly, the call is not a
+// cancellation point: a cancel is acted on at the program's next one, after the call returned
+// (glibc 2.34 and later do not even signal a thread in deferred mode outside a cancellation
+// point). The wrappers also cost ~55 instructions per call in a process with threads
+// (asynchronous cancellation turned on and off around each call, docs/PERFORMANCE.md).
 
 /// A system call of up to five arguments, made with the `syscall` instruction: the C
 /// library's `syscall()` costs as much again as the instructions here (it moves every
@@ -215,6 +212,7 @@ unsafe fn raw_syscall(nr: c_long, a: [c_long; 5]) -> Result<isize, i32> {
 }
 
 /// A C library call's result: the value, or `errno`.
+#[cfg(not(mipc_raw_ipc))]
 fn libc_result(rc: isize) -> Result<isize, i32> {
     if rc < 0 {
         Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
@@ -233,10 +231,9 @@ unsafe fn msgsnd(
     ptr: *const libc::c_void,
     len: usize,
     flags: c_int,
-    how: Calls,
 ) -> Result<isize, i32> {
     #[cfg(mipc_raw_ipc)]
-    if how == Calls::Direct {
+    {
         let args = [
             q as c_long,
             ptr as c_long,
@@ -245,11 +242,13 @@ unsafe fn msgsnd(
             0,
         ];
         // SAFETY: as for libc::msgsnd; the arguments are passed as the kernel's longs.
-        return unsafe { raw_syscall(libc::SYS_msgsnd, args) };
+        unsafe { raw_syscall(libc::SYS_msgsnd, args) }
     }
-    let _ = how;
-    // SAFETY: the caller's.
-    libc_result(unsafe { libc::msgsnd(q, ptr, len, flags) } as isize)
+    #[cfg(not(mipc_raw_ipc))]
+    {
+        // SAFETY: the caller's.
+        libc_result(unsafe { libc::msgsnd(q, ptr, len, flags) } as isize)
+    }
 }
 
 /// `msgrcv(q, ptr, len, mtype, flags)`: the mtext length or the errno.
@@ -263,10 +262,9 @@ unsafe fn msgrcv(
     len: usize,
     mtype: c_long,
     flags: c_int,
-    how: Calls,
 ) -> Result<isize, i32> {
     #[cfg(mipc_raw_ipc)]
-    if how == Calls::Direct {
+    {
         let args = [
             q as c_long,
             ptr as c_long,
@@ -275,28 +273,12 @@ unsafe fn msgrcv(
             flags as c_long,
         ];
         // SAFETY: as for libc::msgrcv; the arguments are passed as the kernel's longs.
-        return unsafe { raw_syscall(libc::SYS_msgrcv, args) };
+        unsafe { raw_syscall(libc::SYS_msgrcv, args) }
     }
-    let _ = how;
-    // SAFETY: the caller's.
-    libc_result(unsafe { libc::msgrcv(q, ptr, len, mtype, flags) })
-}
-
-#[inline(always)]
-fn send_via(q: QueueId, msg: &[u8], nowait: bool, how: Calls) -> Result<(), QueueError> {
-    if msg.len() < MTYPE_LEN {
-        return Err(QueueError::Os(libc::EINVAL));
-    }
-    let flags = if nowait { libc::IPC_NOWAIT } else { 0 };
-    loop {
-        // SAFETY: msg is a live slice of msg.len() bytes; msgsnd reads mtype plus
-        // msg.len() - MTYPE_LEN bytes of mtext from it, all within the slice. msgsnd does
-        // not need the pointer aligned for a long (the kernel copies bytes).
-        match unsafe { msgsnd(q.0, msg.as_ptr().cast(), msg.len() - MTYPE_LEN, flags, how) } {
-            Ok(_) => return Ok(()),
-            Err(libc::EINTR) => continue,
-            Err(e) => return Err(QueueError::from_errno(e)),
-        }
+    #[cfg(not(mipc_raw_ipc))]
+    {
+        // SAFETY: the caller's.
+        libc_result(unsafe { libc::msgrcv(q, ptr, len, mtype, flags) })
     }
 }
 
@@ -313,9 +295,8 @@ pub struct RecvFlags {
 
 /// Receives one message into `buf` (`mtype` then room for `mtext`), with SysV type
 /// semantics for `mtype` (0: first; >0: first of that type; <0: lowest type up to |mtype|).
-/// Returns the number of `mtext` bytes written. A receive that may block is a thread
-/// cancellation point, like the C library's `msgrcv` (a program may cancel a thread blocked
-/// in a call); one with `nowait` is made as [`recv_nocancel`] makes it.
+/// Returns the number of `mtext` bytes written. Made as a plain system call where the
+/// architecture has one: not a cancellation point (see above).
 ///
 /// # Errors
 /// [`QueueError::Empty`] (with `nowait`), [`QueueError::Gone`], [`QueueError::TooBig`],
@@ -328,26 +309,7 @@ pub fn recv(
     mtype: c_long,
     flags: RecvFlags,
 ) -> Result<usize, QueueError> {
-    let how = if flags.nowait {
-        Calls::Direct
-    } else {
-        Calls::Libc
-    };
-    recv_via(q, buf, mtype, flags, how)
-}
-
-/// [`recv`] for a thread that is never cancelled (see [`send_nocancel`]).
-///
-/// # Errors
-/// As [`recv`].
-#[inline]
-pub fn recv_nocancel(
-    q: QueueId,
-    buf: &mut [u8],
-    mtype: c_long,
-    flags: RecvFlags,
-) -> Result<usize, QueueError> {
-    recv_via(q, buf, mtype, flags, Calls::Direct)
+    recv_via(q, buf, mtype, flags)
 }
 
 #[inline(always)]
@@ -356,7 +318,6 @@ fn recv_via(
     buf: &mut [u8],
     mtype: c_long,
     flags: RecvFlags,
-    how: Calls,
 ) -> Result<usize, QueueError> {
     if buf.len() < MTYPE_LEN {
         return Err(QueueError::Os(libc::EINVAL));
@@ -378,7 +339,6 @@ fn recv_via(
                 buf.len() - MTYPE_LEN,
                 mtype,
                 f,
-                how,
             )
         };
         match got {
@@ -511,36 +471,27 @@ mod tests {
     }
 
     #[test]
-    fn the_uncancellable_calls_behave_the_same() {
+    fn nowait_and_truncating_receives() {
         let q = Guard(create_private(0o600).unwrap());
         let mut bytes = (7 as c_long).to_ne_bytes().to_vec();
         bytes.extend_from_slice(b"abcdef");
-        send_nocancel(q.0, &bytes, true).unwrap();
+        send(q.0, &bytes, true).unwrap();
         let mut buf = [0u8; MTYPE_LEN + 4];
         let nowait = RecvFlags {
             nowait: true,
             ..Default::default()
         };
-        assert_eq!(
-            recv_nocancel(q.0, &mut buf, 8, nowait),
-            Err(QueueError::Empty)
-        );
-        assert_eq!(
-            recv_nocancel(q.0, &mut buf, -7, nowait),
-            Err(QueueError::TooBig)
-        );
+        assert_eq!(recv(q.0, &mut buf, 8, nowait), Err(QueueError::Empty));
+        assert_eq!(recv(q.0, &mut buf, -7, nowait), Err(QueueError::TooBig));
         let cut = RecvFlags {
             truncate: true,
             ..nowait
         };
-        assert_eq!(recv_nocancel(q.0, &mut buf, -7, cut), Ok(4));
+        assert_eq!(recv(q.0, &mut buf, -7, cut), Ok(4));
         assert_eq!(&buf[..], &bytes[..MTYPE_LEN + 4]);
         remove(q.0).unwrap();
-        assert_eq!(send_nocancel(q.0, &bytes, true), Err(QueueError::Gone));
-        assert_eq!(
-            recv_nocancel(q.0, &mut buf, 0, nowait),
-            Err(QueueError::Gone)
-        );
+        assert_eq!(send(q.0, &bytes, true), Err(QueueError::Gone));
+        assert_eq!(recv(q.0, &mut buf, 0, nowait), Err(QueueError::Gone));
     }
 
     #[test]

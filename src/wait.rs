@@ -162,7 +162,7 @@ fn poll_recv(
         if now >= until {
             return Err(QueueError::Empty);
         }
-        std::thread::sleep(pause.min(until - now));
+        crate::os::process::nap(pause.min(until - now));
         pause = (pause * 2).min(Duration::from_millis(5));
     }
 }

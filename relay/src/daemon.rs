@@ -259,7 +259,7 @@ fn serve(
         ..Default::default()
     };
     loop {
-        match sysv::recv_nocancel(root, buf.raw_mut(), 0, flags) {
+        match sysv::recv(root, buf.raw_mut(), 0, flags) {
             Ok(n) => {
                 buf.set_mtext_len(n);
                 let Ok(mut r) = shared.router.lock() else {

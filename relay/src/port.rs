@@ -58,7 +58,7 @@ pub struct SysvPort {
 
 impl Port for SysvPort {
     fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError> {
-        sysv::send_nocancel(q, msg, true)
+        sysv::send(q, msg, true)
     }
     fn queue_exists(&mut self, q: QueueId) -> bool {
         !matches!(sysv::stat(q), Err(QueueError::Gone))
@@ -184,7 +184,7 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
             return trim_after_backlogs(shared);
         };
         for item in batch {
-            match sysv::send_nocancel(queue, &item.bytes, false) {
+            match sysv::send(queue, &item.bytes, false) {
                 Ok(()) => sent.push(item),
                 Err(e) => {
                     let Ok(mut r) = shared.router.lock() else {

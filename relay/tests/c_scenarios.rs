@@ -239,6 +239,19 @@ fn errors(mut bus: Bus, dir: &str) {
     bus.finish();
 }
 
+/// c-tests/cancel.c: threads blocked in `mipc_mq_receive` and `mipc_send_sync_msg` are
+/// cancelled with `pthread_cancel` and joined while the process goes on (the library once
+/// aborted it), a signal during a sync call does not end it (the answer arrives byte for
+/// byte), and a timed receive hit by a signal every 10 ms still ends at its timeout.
+#[test]
+fn cancel_and_signals() {
+    let mut bus = Bus::start("cancel");
+    let id = bus.spawn("cancel", &[]);
+    let out = bus.wait_exit(id);
+    out.assert_errors_passed().assert_line("ok 5");
+    bus.finish();
+}
+
 /// The error cases again, built with ASan + UBSan.
 #[test]
 fn errors_under_asan() {

@@ -173,7 +173,7 @@ impl Endpoint {
                 Err(Error::NoSuchDestination) => {}
                 other => return other,
             }
-            std::thread::sleep(pause);
+            crate::os::process::nap(pause);
             pause = (pause * 2).min(Duration::from_millis(50));
         }
     }

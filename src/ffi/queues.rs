@@ -14,9 +14,14 @@ use crate::wire::{MIPC_NAME_MAX_LEN, MIPC_OK, MTEXT_MAX_TAGGED, MTYPE_LEN};
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_void};
 
 /// A handler registered with `mthread_register_mq`: gets the received message and its size.
-pub type mipc_msg_handler_t = Option<unsafe extern "C" fn(msg: *mut c_char, size: c_int) -> c_int>;
+pub type mipc_msg_handler_t =
+    Option<unsafe extern "C-unwind" fn(msg: *mut c_char, size: c_int) -> c_int>;
 
-type Handler = unsafe extern "C" fn(*mut c_char, c_int) -> c_int;
+/// "C-unwind": a handler's thread may be cancelled in it (at a cancellation point of its
+/// own), and the forced unwind passes out through `mthread_check_mq_msg`, which calls it
+/// with nothing of the library's held and outside its guard (whose `catch_unwind` would
+/// abort the process on a foreign unwind).
+type Handler = unsafe extern "C-unwind" fn(*mut c_char, c_int) -> c_int;
 static HANDLERS: HandlerTable<Handler> = HandlerTable::new();
 
 /// Largest receive a caller's buffer is ever used for (a foreign queue may hold messages up
@@ -239,13 +244,14 @@ pub unsafe extern "C" fn mthread_register_mq(
 /// # Safety
 /// `msg` is NULL or points to `size` bytes the handler may read and write.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn mthread_check_mq_msg(
+pub unsafe extern "C-unwind" fn mthread_check_mq_msg(
     thread_index: c_int,
     mq_index: c_int,
     msg: *mut c_char,
     size: c_int,
 ) -> c_int {
-    guard("mthread_check_mq_msg", || {
+    let mut found = None;
+    let checked = guard("mthread_check_mq_msg", || {
         if msg.is_null() {
             return Err(MipcError::NullPointer("msg"));
         }
@@ -257,13 +263,21 @@ pub unsafe extern "C" fn mthread_check_mq_msg(
         if thread_index < 0 || mq_index < 0 {
             return Err(MipcError::BadArgument("negative handler index"));
         }
-        let h = HANDLERS
-            .get(thread_index as usize, mq_index as usize)
-            .ok_or(MipcError::BadArgument(
-                "no handler registered at these indices",
-            ))?;
+        found = Some(
+            HANDLERS
+                .get(thread_index as usize, mq_index as usize)
+                .ok_or(MipcError::BadArgument(
+                    "no handler registered at these indices",
+                ))?,
+        );
+        Ok(MIPC_OK)
+    });
+    match found {
+        // Out of the guard: a cancellation acted on in the handler unwinds through this
+        // frame (nothing to drop) into the program's.
         // SAFETY: h was registered as a valid C handler; msg and size are the caller's, as
         // this function's contract says.
-        Ok(unsafe { h(msg, size) })
-    })
+        Some(h) => unsafe { h(msg, size) },
+        None => checked,
+    }
 }

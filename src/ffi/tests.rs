@@ -451,7 +451,7 @@ fn taking_a_message_apart() {
     }
 }
 
-unsafe extern "C" fn handler(msg: *mut c_char, size: c_int) -> c_int {
+unsafe extern "C-unwind" fn handler(msg: *mut c_char, size: c_int) -> c_int {
     // SAFETY: called by mthread_check_mq_msg with the test's own buffer.
     unsafe { *msg = b'!' as c_char };
     size * 2

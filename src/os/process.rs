@@ -129,6 +129,27 @@ pub fn monotonic_ns() -> u64 {
     }
 }
 
+/// Sleeps for `d` with the thread's cancellation held off: `std::thread::sleep` is the C
+/// library's `nanosleep`, a cancellation point, and a `pthread_cancel` acted on inside the
+/// library aborts the process (`sysv.rs` says why). A cancellation that comes meanwhile is
+/// acted on at the program's next cancellation point. Only for the library's short polls.
+pub fn nap(d: std::time::Duration) {
+    extern "C" {
+        fn pthread_setcancelstate(state: libc::c_int, old: *mut libc::c_int) -> libc::c_int;
+    }
+    /// `PTHREAD_CANCEL_DISABLE` in glibc, musl and uClibc alike.
+    const DISABLE: libc::c_int = 1;
+    let mut old = 0;
+    // SAFETY: sets this thread's cancelability and writes the old one to a local; neither
+    // call is a cancellation point.
+    let held = unsafe { pthread_setcancelstate(DISABLE, &mut old) } == 0;
+    std::thread::sleep(d);
+    if held {
+        // SAFETY: as above; puts back the state it had.
+        unsafe { pthread_setcancelstate(old, &mut old) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
