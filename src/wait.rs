@@ -68,11 +68,9 @@ impl<'a> Waiting<'a> {
     }
 
     /// Also ends the wait with "peer died" when `watch`'s process dies: the waker reads
-    /// `entry`'s direct-wait slot.
-    ///
-    /// # Errors
-    /// [`MipcError::PeerDied`] when it is dead already.
-    pub fn watching(mut self, entry: &'a Entry, mtype: c_long, watch: Watch<'_>) -> Result<Self> {
+    /// `entry`'s direct-wait slot. Returns `false`, watching nothing, when it is dead
+    /// already.
+    pub fn watching(&mut self, entry: &'a Entry, mtype: c_long, watch: Watch<'_>) -> bool {
         let id = self.wake.map_or_else(timer::fresh_id, |w| w.id());
         entry.direct_wait.set(DirectWait {
             pid: watch.pid,
@@ -83,9 +81,11 @@ impl<'a> Waiting<'a> {
         // The waker sets the flag before it reads the slots: either it sees this slot, or
         // this sees the flag.
         if watch.dead.load(Ordering::SeqCst) {
-            return Err(MipcError::PeerDied); // dropping self clears the slot
+            self.slot = None;
+            entry.direct_wait.clear();
+            return false;
         }
-        Ok(self)
+        true
     }
 
     /// Why the WAKE with this payload ends this wait, if it is one of this wait's.
@@ -239,11 +239,29 @@ pub(crate) fn wait_answer_inline(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result
         (true, Some(d)) => Waiting::polling(d),
         _ => Waiting::arm(w.queue, w.mtype, w.deadline)?,
     };
+    let mut flags = RecvFlags::default();
     if let (Some(watch), Some(e)) = (w.watch, w.entry) {
-        waiting = waiting.watching(e, w.mtype, watch)?;
+        // The server may have died before the wait began, after answering (it answers,
+        // exits, and the waker sees it die, all while this thread was between its send and
+        // here): then take what is on the queue without blocking, and only then say so.
+        flags.nowait = !waiting.watching(e, w.mtype, watch);
     }
+    match answer_loop(w, &waiting, flags, buf) {
+        Err(MipcError::Timeout) if flags.nowait => Err(MipcError::PeerDied),
+        other => other,
+    }
+}
+
+/// The receive loop of [`wait_answer`] on an armed wait.
+#[inline(always)]
+fn answer_loop(
+    w: &AnswerWait<'_>,
+    waiting: &Waiting<'_>,
+    flags: RecvFlags,
+    buf: &mut MsgBuf,
+) -> Result<Frame> {
     loop {
-        let (n, decoded) = waiting.recv(w.queue, buf.raw_mut(), w.mtype, RecvFlags::default())?;
+        let (n, decoded) = waiting.recv(w.queue, buf.raw_mut(), w.mtype, flags)?;
         buf.set_mtext_len(n);
         let Ok(hdr) = decoded else { continue };
         if hdr.msg_type == Kind::Error.msg_type() && wire::from_relay(buf.mtext()) {
@@ -271,5 +289,63 @@ pub(crate) fn wait_answer_inline(w: &AnswerWait<'_>, buf: &mut MsgBuf) -> Result
             }
             _ => return Ok(hdr), // an untagged answer (legacy server or legacy relay)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::next_tag;
+    use crate::name::MipcName;
+    use crate::table;
+    use crate::wire::Build;
+
+    struct Queue(QueueId);
+    impl Drop for Queue {
+        fn drop(&mut self) {
+            let _ = sysv::remove(self.0);
+        }
+    }
+
+    /// A direct call whose server answered and died before the caller began to wait gets
+    /// the answer, not "peer died" (the race `one_senders_messages_stay_in_order_across_the_
+    /// switch_to_direct` met once in a loaded run); with nothing on the queue it gets "peer
+    /// died" at once.
+    #[test]
+    fn an_answer_left_by_a_server_dead_before_the_wait_is_taken() {
+        let q = Queue(sysv::create_private(0o600).unwrap());
+        let me = MipcName::new(b"w_caller").unwrap();
+        let server = MipcName::new(b"w_server").unwrap();
+        let entry = Entry::new(me, q.0, table::current_thread(), true, false);
+        let tag = next_tag();
+        let api = 21u32;
+        let mut buf = MsgBuf::boxed();
+        buf.build(Build {
+            mtype: api as c_long,
+            src: &server,
+            dst: &me,
+            msg_type: api,
+            sync_flag: 0,
+            payload: b"left before dying",
+            tag: Some(tag.reply()),
+        });
+        sysv::send(q.0, buf.as_sendable(), true).unwrap();
+        let dead = AtomicBool::new(true);
+        let w = AnswerWait {
+            queue: q.0,
+            entry: Some(&entry),
+            mtype: api as c_long,
+            expect: Some(tag),
+            deadline: None,
+            watch: Some(Watch {
+                pid: 1,
+                dead: &dead,
+            }),
+            poll: false,
+        };
+        let mut got = MsgBuf::boxed();
+        let hdr = wait_answer(&w, &mut got).expect("the answer on the queue");
+        assert_eq!(hdr.payload(got.mtext()), b"left before dying");
+        assert_eq!(wait_answer(&w, &mut got).unwrap_err(), MipcError::PeerDied);
     }
 }
