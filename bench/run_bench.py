@@ -1263,6 +1263,23 @@ FLOOD_LOSS_TEXT = (
     "relay is not busy all the time there.")
 
 
+HOP_COST_TEXT = (
+    "Instructions per sync call, hop by hop (`bench/callgrind_per_call.sh 5000`: callgrind Ir "
+    "of the caller's mipc_send_sync_msg, the server's mipc_mq_receive and mipc_response_msg and "
+    "the whole relay, the difference of a 5 000- and a 10 000-call run; not a figure of this "
+    "run, and independent of the machine's load). At 965f7e3: relayed, caller 532, server 844, "
+    "relay 1 131, in all 2 507; direct (MIPC_DIRECT=1), caller 598, server 818, in all 1 416. "
+    "The same script at ebd779c, before issue 11's last instruction work: relayed 682, 1 228, "
+    "1 213, in all 3 123 (-20 %); direct 913, 1 219, in all 2 133 (-34 %). The last step was "
+    "the C library's msgrcv wrapper: in a process with threads (a direct-path process always "
+    "has its waker thread) glibc turns asynchronous cancellation on and off around every "
+    "blocking call, about 55 instructions per side; the library now makes every queue call as "
+    "a plain system call (src/sysv.rs, which also says why that keeps pthread_cancel from "
+    "aborting the process). What is left is spread thin: building and checking the 108-byte "
+    "header and its call tag, the thread's state, the copies (memcpy is 42 of the caller's "
+    "532).")
+
+
 PLACEMENT_TEXT = (
     "What the gap is. A sync call is four wake-ups in a row (caller -> relay -> server -> relay "
     "-> caller), each a SysV msgsnd that wakes the one task blocked in msgrcv. SysV queues wake "
@@ -1700,6 +1717,9 @@ def report(bench, total_seconds):
     w("switches. The %s-entry table is filled by" % kfmt(REG_ENTRIES))
     w("`bench/reg1000.c` (hand-built NOTICEs for %s private queues, confirmed by a ping);" % kfmt(REG_ENTRIES))
     w("the idle measurement runs while they are registered.")
+    w("")
+    for line in wrap(HOP_COST_TEXT):
+        w(line)
     w("")
     w("## How it is measured")
     w("")
