@@ -17,28 +17,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-5000}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-cg="valgrind --tool=callgrind ${CG_OPTS:-} --callgrind-out-file"
+harness_name=callgrind_per_call
+# shellcheck source=bench/harness.sh
+. bench/harness.sh
+# shellcheck disable=SC2206 # CG_OPTS is a list of options, split on purpose
+cg=(valgrind --tool=callgrind ${CG_OPTS:-})
 # The library's share only: the caller's timing and sorting of samples and the server's loop
 # are the harness's, not a call's.
-caller_only="--toggle-collect=mipc_send_sync_msg"
-server_only="--toggle-collect=mipc_mq_receive --toggle-collect=mipc_response_msg"
-
-wait_ready() {
-    for _ in $(seq 1500); do
-        grep -q 'ready' "$1" 2>/dev/null && return 0
-        sleep 0.02
-    done
-    echo "callgrind_per_call: $1 never got ready" >&2
-    return 1
-}
+caller_only=(--toggle-collect=mipc_send_sync_msg)
+server_only=(--toggle-collect=mipc_mq_receive --toggle-collect=mipc_response_msg)
 
 # The total Ir of callgrind output file $1.
 ir_of() { sed -n 's/^summary: \([0-9]*\).*/\1/p' "$1"; }
@@ -48,31 +35,27 @@ run() {
     local calls=$1 key relay server
     key=$(printf '0x%x' $((0x4d470000 + RANDOM % 65535 + 1)))
     mkfifo "$tmp/relay.in" "$tmp/server.in"
-    MIPC_ROOT_KEY=$key $cg="$tmp/relay.$calls" target/release/mipc_main \
+    MIPC_ROOT_KEY=$key "${cg[@]}" --callgrind-out-file="$tmp/relay.$calls" target/release/mipc_main \
         <"$tmp/relay.in" >"$tmp/relay.out" 2>&1 &
     relay=$!
     pids+=("$relay")
     exec 7>"$tmp/relay.in"
-    wait_ready "$tmp/relay.out"
-    MIPC_ROOT_KEY=$key $cg="$tmp/server.$calls" $server_only bench/build/mipc_peer serve psrv \
+    wait_ready "$tmp/relay.out" 1500
+    MIPC_ROOT_KEY=$key "${cg[@]}" --callgrind-out-file="$tmp/server.$calls" "${server_only[@]}" \
+        bench/build/mipc_peer serve psrv \
         <"$tmp/server.in" >"$tmp/server.out" 2>&1 &
     server=$!
     pids+=("$server")
     exec 8>"$tmp/server.in"
-    wait_ready "$tmp/server.out"
-    MIPC_ROOT_KEY=$key $cg="$tmp/caller.$calls" $caller_only bench/build/synccall pcli psrv 100 "$calls" 0 \
+    wait_ready "$tmp/server.out" 1500
+    MIPC_ROOT_KEY=$key "${cg[@]}" --callgrind-out-file="$tmp/caller.$calls" "${caller_only[@]}" \
+        bench/build/synccall pcli psrv 100 "$calls" 0 \
         >"$tmp/caller.out" 2>&1
     grep -q 'errors=0' "$tmp/caller.out" || {
         cat "$tmp/caller.out" >&2
         return 1
     }
-    exec 8>&-
-    wait "$server" || true
-    exec 7>&-
-    kill -TERM "$relay" 2>/dev/null || true
-    wait "$relay" || true
-    pids=()
-    rm -f "$tmp/relay.in" "$tmp/server.in"
+    stop_round "$relay" "$server"
 }
 
 run "$n"

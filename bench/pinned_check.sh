@@ -24,24 +24,9 @@ size=${2:-100}
 calls=${3:-20000}
 cpu=${BENCH_CPU:-0}
 pin="taskset -c $cpu"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# Waits for a line starting with "ready" or containing ": ready" in file $1.
-wait_ready() {
-    for _ in $(seq 200); do
-        grep -q 'ready' "$1" 2>/dev/null && return 0
-        sleep 0.02
-    done
-    echo "pinned_check: $1 never got ready" >&2
-    return 1
-}
+harness_name=pinned_check
+# shellcheck source=bench/harness.sh
+. bench/harness.sh
 
 # Prints the p50 of the uint32 ns samples in file $1.
 p50_of() {
@@ -92,13 +77,8 @@ round() {
         env "${peer_env[@]}" MIPC_ROOT_KEY=$key $pin bench/build/synccall pcli psrv "$size" "$calls" 2000 |
             sed -n 's/.*p50_ns=\([0-9]*\).*/\1/p'
     fi
-    exec 8>&-
-    wait "$server" || true
-    exec 7>&-
-    kill -TERM "$relay" 2>/dev/null || true
-    wait "$relay" || true
-    pids=()
-    rm -f "$tmp/relay.in" "$tmp/server.in" "$tmp/samples"
+    stop_round "$relay" "$server"
+    rm -f "$tmp/samples"
 }
 
 c_all=() m_all=()
