@@ -28,6 +28,14 @@ pub(crate) struct Local {
     pub route: RefCell<LastRoute>,
 }
 
+impl Drop for Local {
+    /// The thread exits: its entries no longer belong to its `pthread_t`, which a new thread
+    /// may get (`table::thread_exited`).
+    fn drop(&mut self) {
+        crate::table::thread_exited(crate::os::current_thread());
+    }
+}
+
 /// The request a thread was handed and where its entry keeps it, and that entry.
 pub(crate) type ServingNow = (Option<(Serving, Placed)>, Option<Arc<Entry>>);
 

@@ -27,6 +27,9 @@ pub struct Entry {
     pub queue: QueueId,
     /// Thread that owns the entry.
     pub tid: ThreadId,
+    /// The owning thread has exited (cancelled, or returned without `mipc_exit`): its
+    /// `pthread_t` may now be a new thread's, which must not find this entry as its own.
+    thread_gone: AtomicBool,
     /// Process that created the entry (a forked child does not own its parent's queues).
     pub pid: i32,
     /// The relay greeted this entry: it may send and receive call tags.
@@ -127,6 +130,7 @@ impl Entry {
             name,
             queue,
             tid,
+            thread_gone: AtomicBool::new(false),
             pid: os::getpid(),
             ext,
             owned,
@@ -135,6 +139,12 @@ impl Entry {
             direct_wait: DirectWaitSlot::default(),
             serving: crate::serving::Served::default(),
         }
+    }
+
+    /// Whether thread `tid` owns this entry (and is the thread that registered it, not a
+    /// later one with the same `pthread_t`).
+    pub fn owned_by(&self, tid: ThreadId) -> bool {
+        self.tid == tid && !self.thread_gone.load(Ordering::Relaxed)
     }
 
     fn stash(&self) -> Result<MutexGuard<'_, VecDeque<Box<MsgBuf>>>> {
@@ -183,6 +193,18 @@ static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 fn table() -> Result<MutexGuard<'static, Vec<Arc<Entry>>>> {
     TABLE.lock().map_err(|_| MipcError::Internal)
+}
+
+/// Thread `tid` is exiting (its state is being destroyed, `local.rs`): its entries stay
+/// registered, with their queues, but belong to no thread from now on, so a new thread that
+/// gets the same `pthread_t` starts with none (a sync call of it went out under the dead
+/// thread's name, and its answer to the dead thread's queue).
+pub fn thread_exited(tid: ThreadId) {
+    if let Ok(t) = table() {
+        t.iter()
+            .filter(|e| e.tid == tid)
+            .for_each(|e| e.thread_gone.store(true, Ordering::Relaxed));
+    }
 }
 
 /// The calling thread's id.
@@ -265,7 +287,7 @@ fn find_mine(l: Option<&Local>, generation: u64) -> Result<Arc<Entry>> {
 /// # Errors
 /// [`MipcError::NotRegistered`] when the thread has none.
 pub fn by_thread(tid: ThreadId) -> Result<Arc<Entry>> {
-    let same = |e: &&Arc<Entry>| e.tid == tid;
+    let same = |e: &&Arc<Entry>| e.owned_by(tid);
     table()?
         .iter()
         .find(same)
@@ -286,7 +308,7 @@ pub fn direct_waits_on(pids: &[i32]) -> Vec<(QueueId, DirectWait)> {
 
 /// The entry of thread `tid` named `name`, if any.
 pub fn by_thread_and_name(tid: ThreadId, name: &MipcName) -> Option<Arc<Entry>> {
-    let same = |e: &&Arc<Entry>| e.tid == tid && e.name == *name;
+    let same = |e: &&Arc<Entry>| e.owned_by(tid) && e.name == *name;
     table().ok()?.iter().find(same).cloned()
 }
 
