@@ -1,23 +1,29 @@
-/* cancel: pthread_cancel of a thread blocked in the library does not kill the process, and
- * signals do not break a call. Used by relay/tests/c_scenarios.rs (cancel_and_signals).
+/* cancel: pthread_cancel of a thread blocked in the library ends the thread or is acted on
+ * after the call, never kills the process; signals do not break a call. Used by
+ * relay/tests/c_scenarios.rs (cancel_and_signals).
  *
  * A firmware daemon that stops a worker with pthread_cancel while the worker waits in
  * mipc_mq_receive or mipc_send_sync_msg must go on itself: the library once aborted the
- * process (glibc's forced unwind met the library's catch_unwind). The library's calls are not
- * cancellation points: the call ends as it would have (a message, an answer, its timeout)
- * and the cancel is acted on at the worker's next cancellation point.
+ * process (glibc's forced unwind met the library's catch_unwind). mipc_mq_receive and
+ * mipc_send_sync_msg without timeout are cancellation points, as in the original library;
+ * the library's other calls are not: the call ends as it would have (its answer, its
+ * timeout) and the cancel is acted on at the worker's next cancellation point.
  *
  * Checks, in one process:
- *   1. a thread blocked in mipc_mq_receive(-1) is cancelled; it gets the message sent to it
- *      afterwards, byte for byte, and ends cancelled at its next cancellation point;
- *   2. the same for a thread blocked in mipc_send_sync_msg(-1), whose answer comes after
- *      the cancel;
+ *   1. a thread blocked in mipc_mq_receive(-1) is cancelled there, and joined: on its entry's
+ *      queue, and on a queue of the program's own (mipc_mq_create);
+ *   2. a thread blocked in mipc_send_sync_msg(-1) is cancelled there, and joined; one in a
+ *      sync call with a timeout (not a cancellation point) gets the answer sent after the
+ *      cancel, byte for byte, and ends cancelled at its next cancellation point;
  *   3. a sync call interrupted by a signal (handler without SA_RESTART) while it waits
  *      still returns the server's answer, byte for byte;
  *   4. a 300 ms mipc_mq_receive hit by a signal every 10 ms still times out (and no sooner
  *      than 300 ms);
- *   5. afterwards the process still calls: mipc_ping("mipc_main").
- * Prints one "FAIL ..." line per failed check and "ok 5" when all passed; exits 1 otherwise.
+ *   5. afterwards the process still calls: mipc_ping("mipc_main");
+ *   6. a thread that registered and ended without mipc_exit (as the cancelled ones did) does
+ *      not leave its entry to the next thread that gets its pthread_t (glibc reuses them):
+ *      that thread registers its own name, and its sync call goes out under that name.
+ * Prints one "FAIL ..." line per failed check and "ok 6" when all passed; exits 1 otherwise.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/msg.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,9 +134,21 @@ static void *blocked_receiver(void *arg)
     if (fd < 0)
         return NULL;
     w->rc = mipc_mq_receive(fd, &m, MIPC_DEFAULT_MAX_MSG_SIZE, 0, -1);
-    if (w->rc > 0)
-        memcpy(w->got, m.msg_payload.payload, sizeof w->got);
-    pthread_testcancel(); /* the program's next cancellation point */
+    return NULL; /* only after a message, which never comes */
+}
+
+/* The same on a queue of the program's own (mipc_mq_create), received into the caller's
+ * buffer; the queue is removed by the main thread after the join. */
+static int own_queue = -1;
+
+static void *blocked_own_queue_receiver(void *arg)
+{
+    struct worker *w = arg;
+    static sysV_msg_t m;
+    announce(&w->start);
+    if (own_queue < 0)
+        return NULL;
+    w->rc = mipc_mq_receive(own_queue, &m, MIPC_DEFAULT_MAX_MSG_SIZE, 0, -1);
     return NULL;
 }
 
@@ -142,14 +161,29 @@ static void *blocked_caller(void *arg)
     if (fd < 0)
         return NULL;
     w->rc = mipc_send_sync_msg(w->dst, API_ECHO, "x", 1, out, sizeof out, -1);
+    return NULL; /* only after an answer, which never comes */
+}
+
+/* A sync call with a timeout (10 s) is not a cancellation point: it ends with its answer,
+ * and the cancel is acted on at the next cancellation point. */
+static void *timed_caller(void *arg)
+{
+    struct worker *w = arg;
+    char out[16];
+    int fd = mipc_init(w->name);
+    announce(&w->start);
+    if (fd < 0)
+        return NULL;
+    w->rc = mipc_send_sync_msg(w->dst, API_ECHO, "x", 1, out, sizeof out, 10000);
     if (w->rc == MIPC_OK)
         memcpy(w->got, out, sizeof w->got);
     pthread_testcancel();
     return NULL;
 }
 
-/* Cancels a thread blocked in `fn`, then lets its call end with `release` (which must get
- * the bytes "release" to it) and checks it ended cancelled, with those bytes. */
+/* Cancels a thread blocked in `fn` and checks it ended cancelled. With `release`, the call
+ * is not a cancellation point: `release` ends it (sending the bytes "release", which the
+ * call must have got). */
 static void cancel_blocked(const char *what, void *(*fn)(void *), const char *name,
                            void (*release)(const char *name))
 {
@@ -170,7 +204,8 @@ static void cancel_blocked(const char *what, void *(*fn)(void *), const char *na
         fail(what);
         return;
     }
-    release(name);
+    if (release != NULL)
+        release(name);
     if (pthread_join(t, &res) != 0) {
         fail(what);
         return;
@@ -179,25 +214,28 @@ static void cancel_blocked(const char *what, void *(*fn)(void *), const char *na
         printf("FAIL %s: the thread was not cancelled (rc %d)\n", what, w.rc);
         failures++;
     }
-    if (memcmp(w.got, "release", 8) != 0) {
+    if (release != NULL && memcmp(w.got, "release", 8) != 0) {
         printf("FAIL %s: the call did not end with the bytes sent (rc %d)\n", what, w.rc);
         failures++;
     }
 }
 
-static void send_to(const char *name)
-{
-    if (mipc_send_msg("cx_mute", name, API_ECHO, "release", 8, 0) != MIPC_OK)
-        fail("mipc_send_msg to the cancelled receiver");
-}
-
+/* Answers the requests on cx_mute until `name`'s (those of callers cancelled before it are
+ * answered too: the relay hands a server one sync request at a time). */
 static void answer_from_mute(const char *name)
 {
     static sysV_msg_t m;
-    (void)name;
-    if (mipc_mq_receive(mute_fd, &m, MIPC_DEFAULT_MAX_MSG_SIZE, API_ECHO, 10000) <= 0 ||
-        mipc_response_msg(m.msg_payload.src_name, "cx_mute", API_ECHO, "release", 8) != MIPC_OK)
-        fail("answering the cancelled caller");
+    int mine;
+    do {
+        if (mipc_mq_receive(mute_fd, &m, MIPC_DEFAULT_MAX_MSG_SIZE, API_ECHO, 10000) <= 0) {
+            fail("answering on cx_mute: no request from the caller");
+            return;
+        }
+        mine = strcmp(m.msg_payload.src_name, name) == 0;
+        if (mipc_response_msg(m.msg_payload.src_name, "cx_mute", API_ECHO, "release", 8) !=
+            MIPC_OK)
+            fail("answering on cx_mute");
+    } while (!mine);
 }
 
 /* The echo server of check 3: answers one request, once the caller was signalled. */
@@ -312,6 +350,42 @@ static void timeout_under_signals(int fd)
     }
 }
 
+static pthread_t last_self;
+
+static void *register_and_end(void *arg)
+{
+    (void)arg;
+    last_self = pthread_self();
+    if (mipc_init("cx_gone") < 0)
+        fail("mipc_init(cx_gone)");
+    return NULL; /* no mipc_exit */
+}
+
+static void *register_and_call(void *arg)
+{
+    int *rc = arg;
+    char out[16];
+    if (pthread_equal(last_self, pthread_self()))
+        printf("info: the new thread has the ended thread's pthread_t\n");
+    *rc = mipc_init("cx_next") < 0
+              ? MIPC_ERROR
+              : mipc_send_sync_msg("cx_mute", API_ECHO, "x", 1, out, sizeof out, 10000);
+    return NULL;
+}
+
+static void thread_id_reused(void)
+{
+    pthread_t t;
+    int rc = MIPC_ERROR;
+    pthread_create(&t, NULL, register_and_end, NULL);
+    pthread_join(t, NULL);
+    pthread_create(&t, NULL, register_and_call, &rc);
+    answer_from_mute("cx_next"); /* fails unless the request comes from cx_next */
+    pthread_join(t, NULL);
+    if (rc != MIPC_OK)
+        fail("sync call from the thread after one that ended registered");
+}
+
 int main(void)
 {
     struct sigaction sa;
@@ -326,15 +400,25 @@ int main(void)
         fail("mipc_init(cx_mute)");
         return 1;
     }
-    cancel_blocked("cancel in mipc_mq_receive", blocked_receiver, "cx_rx", send_to);
-    cancel_blocked("cancel in mipc_send_sync_msg", blocked_caller, "cx_call", answer_from_mute);
+    cancel_blocked("cancel in mipc_mq_receive", blocked_receiver, "cx_rx", NULL);
+    own_queue = mipc_mq_create();
+    if (own_queue < 0)
+        fail("mipc_mq_create");
+    cancel_blocked("cancel in mipc_mq_receive on an own queue", blocked_own_queue_receiver, "-",
+                   NULL);
+    if (own_queue >= 0 && msgctl(own_queue, IPC_RMID, NULL) != 0)
+        fail("removing the own queue");
+    cancel_blocked("cancel in mipc_send_sync_msg", blocked_caller, "cx_call", NULL);
+    cancel_blocked("cancel in a timed mipc_send_sync_msg", timed_caller, "cx_tcall",
+                   answer_from_mute);
     signal_during_call();
     timeout_under_signals(fd);
     if (mipc_ping("mipc_main", 5000) != MIPC_OK)
         fail("mipc_ping after the cancellations");
+    thread_id_reused();
     mipc_exit();
     if (failures)
         return 1;
-    printf("ok 5\n");
+    printf("ok 6\n");
     return 0;
 }

@@ -348,6 +348,11 @@ int mipc_exit(void);
  `MIPC_SEND_TIMEOUT_MS`), or an answer longer than `out_size` (whose first `out_size`
  bytes were copied).
 
+ A wait without timeout (-1) is a thread cancellation point, as in the original library: a
+ `pthread_cancel` of a thread waiting for its answer ends the thread (the answer, if it
+ comes, is dropped as late). Not on the direct path (`MIPC_DIRECT=1`), whose wait stays in
+ the library: there the cancel is acted on after the call.
+
  # Safety
  `dst` is NULL or a NUL-terminated string; `in` is NULL or points to `in_size` readable
  bytes; `out` is NULL or points to `out_size` writable bytes.
@@ -585,6 +590,11 @@ int mipc_dispatch_once(int mqd, int timeout);
  # Returns
  The number of bytes after the `long` type (the `msgrcv` count), or `MIPC_ERROR` (bad
  arguments, timeout, buffer too small (the message stays queued), queue removed).
+
+ A wait without timeout is a thread cancellation point, as in the original library: a
+ `pthread_cancel` of a thread blocked here ends the thread (the receive is made from this
+ function's own frame, with nothing of the library's below it; the buffer the thread
+ received into is lost with it).
 
  # Safety
  `buf` is NULL or points to `size` writable bytes.

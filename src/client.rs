@@ -180,7 +180,7 @@ pub fn retire(entry: &Entry) {
 /// [`MipcError::NotRegistered`] when the thread had none.
 pub fn exit_thread() -> Result<usize> {
     let tid = table::current_thread();
-    let gone = table::take(|e| e.tid == tid)?;
+    let gone = table::take(|e| e.owned_by(tid))?;
     if gone.is_empty() {
         return Err(MipcError::NotRegistered);
     }
@@ -272,7 +272,7 @@ pub fn call(
 
 /// [`call`] with the thread's state at hand.
 #[link_section = ".text.mipc_hot.call"]
-fn call_in(
+pub(crate) fn call_in(
     l: Option<&Local>,
     dst: &MipcName,
     api: u32,
@@ -338,7 +338,7 @@ fn call_in(
 }
 
 #[inline(always)]
-fn copy_answer(answer: &[u8], out: &mut [u8]) -> Result<usize> {
+pub(crate) fn copy_answer(answer: &[u8], out: &mut [u8]) -> Result<usize> {
     match out.get_mut(..answer.len()) {
         Some(room) => {
             room.copy_from_slice(answer);

@@ -31,6 +31,7 @@
 
 /// cbindgen:ignore
 pub mod bus;
+mod cancellable;
 pub mod client;
 pub mod config;
 pub mod direct;

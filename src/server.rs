@@ -20,7 +20,7 @@ use std::os::raw::c_long;
 use std::sync::Arc;
 use std::sync::Mutex;
 
-fn type_matches(want: c_long, got: c_long) -> bool {
+pub(crate) fn type_matches(want: c_long, got: c_long) -> bool {
     want == 0 || (want > 0 && got == want) || (want < 0 && got <= -want)
 }
 
@@ -43,7 +43,7 @@ pub fn receive(queue: QueueId, out: &mut [u8], mtype: c_long, wait: RecvTimeout)
 
 /// [`receive`] with the thread's state at hand.
 #[link_section = ".text.mipc_hot.serve"]
-fn receive_in(
+pub(crate) fn receive_in(
     l: Option<&Local>,
     queue: QueueId,
     out: &mut [u8],
@@ -94,7 +94,7 @@ fn wake_type(want: c_long) -> c_long {
 /// once, inline, in the receive of every call.
 #[cold]
 #[inline(never)]
-fn deliver_kept(
+pub(crate) fn deliver_kept(
     l: Option<&Local>,
     entry: &Arc<Entry>,
     mut msg: Box<MsgBuf>,
@@ -106,7 +106,7 @@ fn deliver_kept(
 
 /// Hands a received message to the caller without its tag, and remembers what it serves.
 #[inline(always)]
-fn deliver(
+pub(crate) fn deliver(
     l: Option<&Local>,
     entry: &Arc<Entry>,
     msg: &mut MsgBuf,

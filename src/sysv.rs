@@ -158,6 +158,9 @@ pub fn send(q: QueueId, msg: &[u8], nowait: bool) -> Result<(), QueueError> {
 // (glibc 2.34 and later do not even signal a thread in deferred mode outside a cancellation
 // point). The wrappers also cost ~55 instructions per call in a process with threads
 // (asynchronous cancellation turned on and off around each call, docs/PERFORMANCE.md).
+// The one exception is [`recv_cancellable`]: the waits without timeout of `mipc_mq_receive`
+// and `mipc_send_sync_msg`, which the exports make from their own frames (`cancellable.rs`),
+// so that they are cancellation points as in the original library.
 
 /// A system call of up to five arguments, made with the `syscall` instruction: the C
 /// library's `syscall()` costs as much again as the instructions here (it moves every
@@ -345,6 +348,48 @@ fn recv_via(
             Ok(n) => return Ok(n as usize),
             Err(libc::EINTR) if !flags.interruptible => continue,
             Err(e) => return Err(QueueError::from_errno(e)),
+        }
+    }
+}
+
+/// A blocking receive that is a thread cancellation point, as the C library's `msgrcv` is:
+/// for the C exports only, which make it from their own frame with nothing of the library's
+/// below it (see the notes above `raw_syscall`: a cancellation acted on here unwinds through
+/// the export into the program). `room` is an `mtype` and room for `mtext`. Retries on
+/// `EINTR` (a cancellation is acted on in the C library's call, not returned).
+///
+/// # Errors
+/// As [`recv`] without `nowait`.
+///
+/// # Safety
+/// `room` points to `len` writable bytes, `len` >= `MTYPE_LEN`.
+#[inline(always)]
+pub unsafe fn recv_cancellable(
+    q: QueueId,
+    room: *mut u8,
+    len: usize,
+    mtype: c_long,
+) -> Result<usize, QueueError> {
+    extern "C-unwind" {
+        // libc's msgrcv, declared so that the forced unwind of a cancellation may leave it.
+        fn msgrcv(
+            q: c_int,
+            msgp: *mut libc::c_void,
+            msgsz: usize,
+            mtype: c_long,
+            flags: c_int,
+        ) -> isize;
+    }
+    loop {
+        // SAFETY: the caller's: room has len writable bytes, an mtype and len - MTYPE_LEN of
+        // mtext.
+        let n = unsafe { msgrcv(q.0, room.cast(), len - MTYPE_LEN, mtype, 0) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        match io::Error::last_os_error().raw_os_error().unwrap_or(0) {
+            libc::EINTR => continue,
+            e => return Err(QueueError::from_errno(e)),
         }
     }
 }

@@ -264,31 +264,56 @@ fn answer_loop(
         let (n, decoded) = waiting.recv(w.queue, buf.raw_mut(), w.mtype, flags)?;
         buf.set_mtext_len(n);
         let Ok(hdr) = decoded else { continue };
-        if hdr.msg_type == Kind::Error.msg_type() && wire::from_relay(buf.mtext()) {
-            if let (Some(mine), Some(t)) = (w.expect, hdr.tag) {
-                if t == mine.reply() {
-                    let code = ErrorAnswer::get(hdr.payload(buf.mtext())).map(|a| a.code);
-                    return Err(code
-                        .and_then(RelayErrorCode::from_i32)
+        match judge(w, buf, &hdr) {
+            Verdict::Answer => return Ok(hdr),
+            Verdict::WaitOn => {}
+            Verdict::Fail(e) => return Err(e),
+        }
+    }
+}
+
+/// What a message does to a sync call's answer wait ([`judge`]).
+pub(crate) enum Verdict {
+    /// It is the answer: the wait ends with it.
+    Answer,
+    /// The wait goes on.
+    WaitOn,
+    /// The wait ends with this error (the relay's error for the call).
+    Fail(MipcError),
+}
+
+/// What a message received in a sync call's answer wait (not a WAKE) does to it: ends it
+/// (the answer, or the relay's error for the call), or not (an error or a late answer of an
+/// earlier call, dropped; a request, kept for the entry's next receive).
+#[inline(always)]
+pub(crate) fn judge(w: &AnswerWait<'_>, buf: &MsgBuf, hdr: &Frame) -> Verdict {
+    if hdr.msg_type == Kind::Error.msg_type() && wire::from_relay(buf.mtext()) {
+        if let (Some(mine), Some(t)) = (w.expect, hdr.tag) {
+            if t == mine.reply() {
+                let code = ErrorAnswer::get(hdr.payload(buf.mtext())).map(|a| a.code);
+                return Verdict::Fail(
+                    code.and_then(RelayErrorCode::from_i32)
                         .map(MipcError::from_relay)
-                        .unwrap_or(MipcError::BadArgument("relay error")));
-                }
+                        .unwrap_or(MipcError::BadArgument("relay error")),
+                );
             }
-            continue; // an error for an earlier call
         }
-        match (hdr.tag, w.expect) {
-            // The answer to this call: one compare of the whole tag (`mine` is a request's).
-            (Some(t), Some(mine)) if t == mine.reply() => return Ok(hdr),
-            // A late answer to an earlier call of this thread: never hand it out.
-            (Some(t), Some(_)) if t.is_reply() => {}
-            (Some(t), None) if t.is_reply() => return Ok(hdr),
-            _ if w.entry.is_some_and(|e| e.ext) && hdr.is_request() => {
-                if let Some(e) = w.entry {
-                    stash_copy(e, buf)?;
-                }
-            }
-            _ => return Ok(hdr), // an untagged answer (legacy server or legacy relay)
-        }
+        return Verdict::WaitOn; // an error for an earlier call
+    }
+    match (hdr.tag, w.expect) {
+        // The answer to this call: one compare of the whole tag (`mine` is a request's).
+        (Some(t), Some(mine)) if t == mine.reply() => Verdict::Answer,
+        // A late answer to an earlier call of this thread: never hand it out.
+        (Some(t), Some(_)) if t.is_reply() => Verdict::WaitOn,
+        (Some(t), None) if t.is_reply() => Verdict::Answer,
+        _ if w.entry.is_some_and(|e| e.ext) && hdr.is_request() => match w.entry {
+            Some(e) => match stash_copy(e, buf) {
+                Ok(()) => Verdict::WaitOn,
+                Err(err) => Verdict::Fail(err),
+            },
+            None => Verdict::WaitOn,
+        },
+        _ => Verdict::Answer, // an untagged answer (legacy server or legacy relay)
     }
 }
 

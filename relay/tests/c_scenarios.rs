@@ -239,16 +239,18 @@ fn errors(mut bus: Bus, dir: &str) {
     bus.finish();
 }
 
-/// c-tests/cancel.c: threads blocked in `mipc_mq_receive` and `mipc_send_sync_msg` are
-/// cancelled with `pthread_cancel` and joined while the process goes on (the library once
-/// aborted it), a signal during a sync call does not end it (the answer arrives byte for
-/// byte), and a timed receive hit by a signal every 10 ms still ends at its timeout.
+/// c-tests/cancel.c: threads blocked in `mipc_mq_receive` and `mipc_send_sync_msg` without
+/// timeout are cancelled there with `pthread_cancel` and joined while the process goes on
+/// (the library once aborted it); a timed sync call gets its answer and is cancelled after;
+/// a signal during a sync call does not end it (the answer arrives byte for byte); a timed
+/// receive hit by a signal every 10 ms still ends at its timeout; a thread that gets an
+/// ended thread's `pthread_t` does not inherit its entry.
 #[test]
 fn cancel_and_signals() {
     let mut bus = Bus::start("cancel");
     let id = bus.spawn("cancel", &[]);
     let out = bus.wait_exit(id);
-    out.assert_errors_passed().assert_line("ok 5");
+    out.assert_errors_passed().assert_line("ok 6");
     bus.finish();
 }
 

@@ -1,12 +1,13 @@
 //! Exports of the calling side: registration, sends, sync calls, ping, the process table.
 
 use super::args;
-use super::guard;
+use super::{guard, guard_step, Step};
+use crate::cancellable;
 use crate::client;
 use crate::error::MipcError;
 use crate::link;
 use crate::os::ThreadId;
-use crate::sysv::QueueId;
+use crate::sysv::{self, QueueId};
 use crate::table::{self, Entry};
 use crate::timeout::CallTimeout;
 use crate::wire::MIPC_OK;
@@ -53,12 +54,17 @@ pub extern "C" fn mipc_exit() -> c_int {
 /// `MIPC_SEND_TIMEOUT_MS`), or an answer longer than `out_size` (whose first `out_size`
 /// bytes were copied).
 ///
+/// A wait without timeout (-1) is a thread cancellation point, as in the original library: a
+/// `pthread_cancel` of a thread waiting for its answer ends the thread (the answer, if it
+/// comes, is dropped as late). Not on the direct path (`MIPC_DIRECT=1`), whose wait stays in
+/// the library: there the cancel is acted on after the call.
+///
 /// # Safety
 /// `dst` is NULL or a NUL-terminated string; `in` is NULL or points to `in_size` readable
 /// bytes; `out` is NULL or points to `out_size` writable bytes.
 #[unsafe(no_mangle)]
 #[link_section = ".text.mipc_hot.call"]
-pub unsafe extern "C" fn mipc_send_sync_msg(
+pub unsafe extern "C-unwind" fn mipc_send_sync_msg(
     dst: *const c_char,
     api_id: c_uint,
     r#in: *const c_void,
@@ -67,7 +73,11 @@ pub unsafe extern "C" fn mipc_send_sync_msg(
     out_size: c_uint,
     timeout: c_int,
 ) -> c_int {
-    guard("mipc_send_sync_msg", || {
+    const FUNC: &str = "mipc_send_sync_msg";
+    // The caller's answer buffer, once checked (plain data: nothing here may need dropping
+    // when a cancellation unwinds this frame).
+    let mut answer = (std::ptr::null_mut::<u8>(), 0usize);
+    let mut step = guard_step(FUNC, || {
         // SAFETY: forwarded from this function's contract.
         let dst = unsafe { args::name(dst, "dst") };
         // Used where it was made: moving the name out of the Result costs ~35 Ir of byte
@@ -77,9 +87,42 @@ pub unsafe extern "C" fn mipc_send_sync_msg(
         let input = unsafe { args::input(r#in, in_size.into(), "in") }?;
         // SAFETY: forwarded from this function's contract.
         let out = unsafe { args::output(out, out_size.into(), "out") }?;
+        answer = (out.as_mut_ptr(), out.len());
         let wait = CallTimeout::from_ms(timeout)?;
-        client::call(dst, api_id, input, out, wait).map(|_| MIPC_OK)
-    })
+        if wait != CallTimeout::forever() {
+            // A wait that ends by itself: the library makes it (not a cancellation point).
+            return client::call(dst, api_id, input, out, wait).map(|_| Step::Done(MIPC_OK));
+        }
+        Ok(call_step(cancellable::call_forever(
+            dst, api_id, input, out,
+        )?))
+    });
+    loop {
+        let awaiting = match step {
+            Step::Done(rc) => return rc,
+            Step::Wait(a) => a,
+        };
+        let (room, len) = awaiting.room();
+        // SAFETY: room is the thread's receive buffer, len bytes of it.
+        let got = unsafe { sysv::recv_cancellable(awaiting.queue, room, len, awaiting.mtype) };
+        step = guard_step(FUNC, || {
+            let out = match answer.1 {
+                0 => &mut [][..],
+                // SAFETY: the caller's answer buffer, checked by the first step.
+                n => unsafe { std::slice::from_raw_parts_mut(answer.0, n) },
+            };
+            Ok(call_step(cancellable::answered(awaiting, got, out)?))
+        });
+    }
+}
+
+/// A sync call's state as a step of [`mipc_send_sync_msg`].
+#[inline(always)]
+fn call_step(c: cancellable::Calling) -> Step<cancellable::Awaiting> {
+    match c {
+        cancellable::Calling::Done => Step::Done(MIPC_OK),
+        cancellable::Calling::Awaiting(a) => Step::Wait(a),
+    }
 }
 
 /// Sends one message from `src` to `dst` through the relay without waiting.

@@ -42,7 +42,13 @@ fn record(func: &str, reason: &str, errno: i32) {
 
 /// Runs an export's body: returns its value, or `MIPC_ERROR` with the reason recorded.
 pub(crate) fn guard(func: &'static str, body: impl FnOnce() -> Result<c_int, MipcError>) -> c_int {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    finish(func, catch_unwind(AssertUnwindSafe(body)))
+}
+
+/// What an export returns for what its body gave (or the panic it was caught in).
+#[inline(always)]
+fn finish(func: &'static str, got: std::thread::Result<Result<c_int, MipcError>>) -> c_int {
+    match got {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             record(func, &e.to_string(), e.errno());
@@ -56,6 +62,28 @@ pub(crate) fn guard(func: &'static str, body: impl FnOnce() -> Result<c_int, Mip
             );
             MIPC_ERROR
         }
+    }
+}
+
+/// What a step of a blocking export gave: its return value, or a wait to make.
+pub(crate) enum Step<W> {
+    /// Return this.
+    Done(c_int),
+    /// Make this wait (from the export's own frame: a cancellation point there), then go on.
+    Wait(W),
+}
+
+/// [`guard`] for one step of an export that makes its blocking wait itself, between steps
+/// (`mipc_mq_receive`): the step's panics and errors end the export as `guard` ends it.
+#[inline(always)]
+pub(crate) fn guard_step<W>(
+    func: &'static str,
+    body: impl FnOnce() -> Result<Step<W>, MipcError>,
+) -> Step<W> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(step)) => step,
+        Ok(Err(e)) => Step::Done(finish(func, Ok(Err(e)))),
+        Err(p) => Step::Done(finish(func, Err(p))),
     }
 }
 

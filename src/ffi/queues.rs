@@ -3,7 +3,8 @@
 
 use super::args;
 use super::calls::{existing_queue_arg, queue_arg};
-use super::guard;
+use super::{guard, guard_step, Step};
+use crate::cancellable;
 use crate::config;
 use crate::error::MipcError;
 use crate::name::MipcName;
@@ -36,18 +37,27 @@ const FOREIGN_RECV_MAX: usize = MTYPE_LEN + 65536;
 /// The number of bytes after the `long` type (the `msgrcv` count), or `MIPC_ERROR` (bad
 /// arguments, timeout, buffer too small (the message stays queued), queue removed).
 ///
+/// A wait without timeout is a thread cancellation point, as in the original library: a
+/// `pthread_cancel` of a thread blocked here ends the thread (the receive is made from this
+/// function's own frame, with nothing of the library's below it; the buffer the thread
+/// received into is lost with it).
+///
 /// # Safety
 /// `buf` is NULL or points to `size` writable bytes.
 #[unsafe(no_mangle)]
 #[link_section = ".text.mipc_hot.serve"]
-pub unsafe extern "C" fn mipc_mq_receive(
+pub unsafe extern "C-unwind" fn mipc_mq_receive(
     mqd: c_int,
     buf: *mut c_void,
     size: c_int,
     r#type: c_long,
     timeout: c_int,
 ) -> c_int {
-    guard("mipc_mq_receive", || {
+    const FUNC: &str = "mipc_mq_receive";
+    // The caller's buffer, once checked (plain data: nothing here may need dropping when a
+    // cancellation unwinds this frame).
+    let mut out = (std::ptr::null_mut::<u8>(), 0usize);
+    let mut step = guard_step(FUNC, || {
         let q = queue_arg(mqd)?;
         if buf.is_null() {
             return Err(MipcError::NullPointer("buf"));
@@ -58,11 +68,39 @@ pub unsafe extern "C" fn mipc_mq_receive(
             ));
         }
         let wait = RecvTimeout::from_ms(timeout)?;
-        let len = (size as usize).min(FOREIGN_RECV_MAX);
-        // SAFETY: buf is not NULL and the caller guarantees size (>= len) writable bytes.
-        let out = unsafe { std::slice::from_raw_parts_mut(buf.cast::<u8>(), len) };
-        server::receive(q, out, r#type, wait).map(|n| n as c_int)
-    })
+        out = (buf.cast::<u8>(), (size as usize).min(FOREIGN_RECV_MAX));
+        // SAFETY: buf is not NULL and the caller guarantees size (>= out.1) writable bytes.
+        let out = unsafe { std::slice::from_raw_parts_mut(out.0, out.1) };
+        if wait != RecvTimeout::Forever {
+            // A wait that ends by itself: the library makes it (not a cancellation point).
+            return server::receive(q, out, r#type, wait).map(|n| Step::Done(n as c_int));
+        }
+        Ok(step_of(cancellable::receive_forever(q, out, r#type)?))
+    });
+    loop {
+        let blocked = match step {
+            Step::Done(rc) => return rc,
+            Step::Wait(b) => b,
+        };
+        let (room, len) = blocked.room(out);
+        // SAFETY: room is the thread's receive buffer or the caller's checked buffer, len
+        // bytes of it (at least an mtype).
+        let got = unsafe { sysv::recv_cancellable(blocked.queue, room, len, blocked.mtype) };
+        step = guard_step(FUNC, || {
+            // SAFETY: as above: out is the caller's checked buffer.
+            let out = unsafe { std::slice::from_raw_parts_mut(out.0, out.1) };
+            Ok(step_of(cancellable::received(blocked, got, out)?))
+        });
+    }
+}
+
+/// A receive's state as a step of [`mipc_mq_receive`].
+#[inline(always)]
+fn step_of(r: cancellable::Receiving) -> Step<cancellable::Blocked> {
+    match r {
+        cancellable::Receiving::Done(n) => Step::Done(n as c_int),
+        cancellable::Receiving::Blocked(b) => Step::Wait(b),
+    }
 }
 
 /// Sends a built message (`long` type, then `size` bytes) to queue `mqd` (`msgsnd`);
