@@ -239,6 +239,11 @@ const MAX_PAGE_MAPS: u32 = 64;
 /// while the page it is checked against is the relay's current one. Returns whether the
 /// process follows a page (then the relay sends it no DROP_ROUTES).
 fn follow_page() -> bool {
+    // Opens and closes files on the program's thread: no cancellation acted on meanwhile.
+    crate::os::process::no_cancel(follow_page_in)
+}
+
+fn follow_page_in() -> bool {
     use std::os::unix::fs::MetadataExt;
     let Ok(mut file) = PAGE_FILE.lock() else {
         return false;

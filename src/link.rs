@@ -238,12 +238,14 @@ pub fn send_to_relay_bounded(msg: &[u8]) -> Result<()> {
 pub(crate) fn log_stall_once(e: &MipcError, waited: Duration) {
     static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     if !LOGGED.swap(true, Ordering::Relaxed) {
-        eprintln!(
-            "libmipc[{}]: {e} after {} ms; sends give up instead of hanging \
-             (MIPC_SEND_TIMEOUT_MS; logged once per process)",
-            crate::os::getpid(),
-            waited.as_millis()
-        );
+        crate::os::process::no_cancel(|| {
+            eprintln!(
+                "libmipc[{}]: {e} after {} ms; sends give up instead of hanging \
+                 (MIPC_SEND_TIMEOUT_MS; logged once per process)",
+                crate::os::getpid(),
+                waited.as_millis()
+            )
+        });
     }
 }
 

@@ -387,7 +387,8 @@ pub unsafe fn recv_cancellable(
         if n >= 0 {
             return Ok(n as usize);
         }
-        match io::Error::last_os_error().raw_os_error().unwrap_or(0) {
+        // SAFETY: errno of this thread, read right after the failed call.
+        match unsafe { *libc::__errno_location() } {
             libc::EINTR => continue,
             e => return Err(QueueError::from_errno(e)),
         }

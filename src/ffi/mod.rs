@@ -74,7 +74,15 @@ pub(crate) enum Step<W> {
 }
 
 /// [`guard`] for one step of an export that makes its blocking wait itself, between steps
-/// (`mipc_mq_receive`): the step's panics and errors end the export as `guard` ends it.
+/// (`mipc_mq_receive`, `mipc_send_sync_msg`): the step's panics and errors end the export as
+/// `guard` ends it.
+///
+/// A cancellation in the wait unwinds through the export's frame, whose unwind entry then
+/// names the library's personality routine (this step's `catch_unwind` is inline there): the
+/// C library's unwinder (libgcc_s) calls it, so `libmipc.so` must use that same unwinder.
+/// It does in a native build; the ARM release builds, linked by zig, link the library
+/// against the target's libgcc_s for this (`scripts/cross/zig-cc`: with zig's LLVM libunwind
+/// inside, the routine crashed on libgcc's context).
 #[inline(always)]
 pub(crate) fn guard_step<W>(
     func: &'static str,

@@ -6,7 +6,7 @@ use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// A non-blocking eventfd: other threads ring it, a polling thread drains it.
@@ -24,9 +24,20 @@ impl Doorbell {
             .map_err(io::Error::from)
     }
 
-    /// Rings it (a poll on it wakes).
+    /// Rings it (a poll on it wakes). A plain system call: the C library's `write` is a
+    /// cancellation point, and a program's thread rings it from inside the library
+    /// (`process::no_cancel` says why that must not act on a cancellation).
     pub fn ring(&self) {
-        let _ = self.0.write(1);
+        let one: u64 = 1;
+        // SAFETY: writes the 8 bytes of a live local to this eventfd.
+        unsafe {
+            libc::syscall(
+                libc::SYS_write,
+                self.0.as_fd().as_raw_fd(),
+                (&one as *const u64).cast::<libc::c_void>(),
+                std::mem::size_of::<u64>(),
+            )
+        };
     }
 
     /// Takes the rings so far (after a poll saw it readable).

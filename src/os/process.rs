@@ -20,7 +20,7 @@ pub fn pid_exited(pid: i32) -> bool {
     if !pid_alive(pid) {
         return true;
     }
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Ok(stat) = no_cancel(|| std::fs::read_to_string(format!("/proc/{pid}/stat"))) else {
         return true;
     };
     stat.rsplit_once(") ")
@@ -31,7 +31,7 @@ pub fn pid_exited(pid: i32) -> bool {
 /// Whether process `pid` is stopped (SIGSTOP, a job-control stop, or a debugger): state `T`
 /// or `t` in `/proc/<pid>/stat`. `false` when that cannot be read.
 pub fn is_stopped(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Ok(stat) = no_cancel(|| std::fs::read_to_string(format!("/proc/{pid}/stat"))) else {
         return false;
     };
     // The state follows the command name, which is in parentheses and may hold anything.
@@ -129,11 +129,16 @@ pub fn monotonic_ns() -> u64 {
     }
 }
 
-/// Sleeps for `d` with the thread's cancellation held off: `std::thread::sleep` is the C
-/// library's `nanosleep`, a cancellation point, and a `pthread_cancel` acted on inside the
-/// library aborts the process (`sysv.rs` says why). A cancellation that comes meanwhile is
-/// acted on at the program's next cancellation point. Only for the library's short polls.
-pub fn nap(d: std::time::Duration) {
+/// Runs `f` with the calling thread's cancellation held off. The library's own frames must
+/// never see a cancellation acted on (a pending `pthread_cancel` acts at the next
+/// cancellation point: `open`, `close`, `read`, `write`, `nanosleep`...), because its forced
+/// unwind would meet the guard's `catch_unwind` and abort the process, or, in the ARM builds
+/// (whose `libmipc.so` carries LLVM's unwinder), crash in the personality routine. So the few
+/// such calls the library makes on a program's thread (rare paths: the routes page, the
+/// stall log line, `/proc`, its polling sleeps) go through this; the hot ones are plain
+/// system calls (`sysv.rs`, [`crate::os::fd::Doorbell::ring`]). A cancellation that comes
+/// meanwhile is acted on at the program's next cancellation point.
+pub fn no_cancel<R>(f: impl FnOnce() -> R) -> R {
     extern "C" {
         fn pthread_setcancelstate(state: libc::c_int, old: *mut libc::c_int) -> libc::c_int;
     }
@@ -143,11 +148,18 @@ pub fn nap(d: std::time::Duration) {
     // SAFETY: sets this thread's cancelability and writes the old one to a local; neither
     // call is a cancellation point.
     let held = unsafe { pthread_setcancelstate(DISABLE, &mut old) } == 0;
-    std::thread::sleep(d);
+    let r = f();
     if held {
         // SAFETY: as above; puts back the state it had.
         unsafe { pthread_setcancelstate(old, &mut old) };
     }
+    r
+}
+
+/// Sleeps for `d` with the thread's cancellation held off ([`no_cancel`]): the library's
+/// short polls.
+pub fn nap(d: std::time::Duration) {
+    no_cancel(|| std::thread::sleep(d));
 }
 
 #[cfg(test)]
