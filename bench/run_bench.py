@@ -1267,17 +1267,18 @@ HOP_COST_TEXT = (
     "Instructions per sync call, hop by hop (`bench/callgrind_per_call.sh 5000`: callgrind Ir "
     "of the caller's mipc_send_sync_msg, the server's mipc_mq_receive and mipc_response_msg and "
     "the whole relay, the difference of a 5 000- and a 10 000-call run; not a figure of this "
-    "run, and independent of the machine's load). At 965f7e3: relayed, caller 532, server 844, "
-    "relay 1 131, in all 2 507; direct (MIPC_DIRECT=1), caller 598, server 818, in all 1 416. "
+    "run, and independent of the machine's load). At 5ed0586: relayed, caller 491, server 936, "
+    "relay 1 132, in all 2 559; direct (MIPC_DIRECT=1), caller 597, server 912, in all 1 509. "
     "The same script at ebd779c, before issue 11's last instruction work: relayed 682, 1 228, "
-    "1 213, in all 3 123 (-20 %); direct 913, 1 219, in all 2 133 (-34 %). The last step was "
-    "the C library's msgrcv wrapper: in a process with threads (a direct-path process always "
-    "has its waker thread) glibc turns asynchronous cancellation on and off around every "
-    "blocking call, about 55 instructions per side; the library now makes every queue call as "
-    "a plain system call (src/sysv.rs, which also says why that keeps pthread_cancel from "
-    "aborting the process). What is left is spread thin: building and checking the 108-byte "
-    "header and its call tag, the thread's state, the copies (memcpy is 42 of the caller's "
-    "532).")
+    "1 213, in all 3 123 (-18 %); direct 913, 1 219, in all 2 133 (-29 %). The C library's "
+    "msgrcv wrapper turns asynchronous cancellation on and off around each blocking call in a "
+    "process with threads (a direct-path process always has its waker thread), about 55 "
+    "instructions: the library makes its queue calls as plain system calls except the two "
+    "waits without timeout that must stay cancellation points, mipc_mq_receive's and "
+    "mipc_send_sync_msg's (src/cancellable.rs); that is most of the server's share above (at "
+    "965f7e3, with every call plain and those waits not cancellable: 844 relayed, 818 direct). "
+    "What is left is spread thin: building and checking the 108-byte header and its call tag, "
+    "the thread's state, the copies (memcpy is 42 of the caller's 491).")
 
 
 PLACEMENT_TEXT = (
