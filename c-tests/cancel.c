@@ -122,6 +122,7 @@ struct worker {
     const char *name;
     const char *dst;
     int rc;
+    int timeout;
     char got[8];
 };
 
@@ -152,6 +153,9 @@ static void *blocked_own_queue_receiver(void *arg)
     return NULL;
 }
 
+/* A sync call to cx_mute, waiting w->timeout ms. Without timeout (-1) it is a cancellation
+ * point; with one (10 s) it is not: it ends with its answer, and the cancel is acted on at
+ * the next cancellation point. */
 static void *blocked_caller(void *arg)
 {
     struct worker *w = arg;
@@ -160,21 +164,7 @@ static void *blocked_caller(void *arg)
     announce(&w->start);
     if (fd < 0)
         return NULL;
-    w->rc = mipc_send_sync_msg(w->dst, API_ECHO, "x", 1, out, sizeof out, -1);
-    return NULL; /* only after an answer, which never comes */
-}
-
-/* A sync call with a timeout (10 s) is not a cancellation point: it ends with its answer,
- * and the cancel is acted on at the next cancellation point. */
-static void *timed_caller(void *arg)
-{
-    struct worker *w = arg;
-    char out[16];
-    int fd = mipc_init(w->name);
-    announce(&w->start);
-    if (fd < 0)
-        return NULL;
-    w->rc = mipc_send_sync_msg(w->dst, API_ECHO, "x", 1, out, sizeof out, 10000);
+    w->rc = mipc_send_sync_msg(w->dst, API_ECHO, "x", 1, out, sizeof out, w->timeout);
     if (w->rc == MIPC_OK)
         memcpy(w->got, out, sizeof w->got);
     pthread_testcancel();
@@ -184,7 +174,7 @@ static void *timed_caller(void *arg)
 /* Cancels a thread blocked in `fn` and checks it ended cancelled. With `release`, the call
  * is not a cancellation point: `release` ends it (sending the bytes "release", which the
  * call must have got). */
-static void cancel_blocked(const char *what, void *(*fn)(void *), const char *name,
+static void cancel_blocked(const char *what, void *(*fn)(void *), const char *name, int timeout,
                            void (*release)(const char *name))
 {
     struct worker w;
@@ -194,6 +184,7 @@ static void cancel_blocked(const char *what, void *(*fn)(void *), const char *na
     w.name = name;
     w.dst = "cx_mute";
     w.rc = 12345;
+    w.timeout = timeout;
     memset(w.got, 0, sizeof w.got);
     if (pthread_create(&t, NULL, fn, &w) != 0) {
         fail("pthread_create");
@@ -400,16 +391,16 @@ int main(void)
         fail("mipc_init(cx_mute)");
         return 1;
     }
-    cancel_blocked("cancel in mipc_mq_receive", blocked_receiver, "cx_rx", NULL);
+    cancel_blocked("cancel in mipc_mq_receive", blocked_receiver, "cx_rx", -1, NULL);
     own_queue = mipc_mq_create();
     if (own_queue < 0)
         fail("mipc_mq_create");
     cancel_blocked("cancel in mipc_mq_receive on an own queue", blocked_own_queue_receiver, "-",
-                   NULL);
+                   -1, NULL);
     if (own_queue >= 0 && msgctl(own_queue, IPC_RMID, NULL) != 0)
         fail("removing the own queue");
-    cancel_blocked("cancel in mipc_send_sync_msg", blocked_caller, "cx_call", NULL);
-    cancel_blocked("cancel in a timed mipc_send_sync_msg", timed_caller, "cx_tcall",
+    cancel_blocked("cancel in mipc_send_sync_msg", blocked_caller, "cx_call", -1, NULL);
+    cancel_blocked("cancel in a timed mipc_send_sync_msg", blocked_caller, "cx_tcall", 10000,
                    answer_from_mute);
     signal_during_call();
     timeout_under_signals(fd);
