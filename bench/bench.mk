@@ -9,6 +9,9 @@
 #   make -f bench/bench.mk bench BENCH_BASELINE=REV  also time the sync call of git revision REV
 #                                                (a previous release: its mipc_main and libmipc,
 #                                                built into bench/build/baseline/) in the same rounds
+#   make -f bench/bench.mk bench BENCH_RELAY_ENV='MIPC_POLL_US=5'
+#                                                run this tree's mipc_main with that environment
+#                                                in every phase (e.g. its root-queue poll)
 #   make -f bench/bench.mk bench-build           only build the programs
 #   make -f bench/bench.mk bench-clean           remove bench/build/
 #
@@ -30,6 +33,8 @@ BENCH_MIPC_LIB := -L$(BENCH_LIBDIR) -lmipc -Wl,-rpath,$(abspath $(BENCH_LIBDIR))
 # second run of the sync-call benchmark gets in its environment.
 BENCH_DIRECT     ?= 1
 BENCH_DIRECT_ENV ?= MIPC_DIRECT=1
+# Environment of this tree's mipc_main (empty: its defaults).
+BENCH_RELAY_ENV  ?=
 # Extra arguments for the driver (see python3 bench/run_bench.py --help).
 BENCH_ARGS       ?=
 
@@ -62,7 +67,7 @@ bench: bench-run
 bench-run: bench-build
 	$(BENCH_PYTHON) $(BENCH_DIR)/run_bench.py --repo . --build $(BENCH_BUILD) \
 	    --started-at "$$(cat $(BENCH_BUILD)/.started 2>/dev/null || echo 0)" \
-	    $(BENCH_DIRECT_ARG) $(BENCH_BASE_ARG) $(BENCH_ARGS)
+	    $(BENCH_DIRECT_ARG) $(BENCH_BASE_ARG) --relay-env "$(BENCH_RELAY_ENV)" $(BENCH_ARGS)
 
 # cargo first (one build at a time), then the C programs against the fresh library.
 bench-build: bench-cargo

@@ -5,10 +5,12 @@ run_bench.py: interleaved rounds, nothing pinned, 100-byte echo calls.
     python3 bench/placement_rounds.py [--fresh] [--sessions] [--haltpoll NS] [ROUNDS [CALLS [WARMUP]]]
         (defaults: 6 rounds, 5000 calls, 200 warm-up calls)
 
-A mix is RELAY/SERVER/CALLER: the relay is `c` (bench/build/crelay) or `m` (mipc_main), the
-server and caller `raw` (rawpeer.c: raw msgsnd/msgrcv), `rawt` (rawpeer with one more
-thread, which only sleeps: BENCH_IDLE_THREAD=1), `lib` (mipc_peer: libmipc) or `libt` (a
-libmipc caller whose calls have a 5 s timeout, so its waker thread runs).
+A mix is RELAY/SERVER/CALLER: the relay is `c` (bench/build/crelay), `m` (mipc_main) or
+`mp` (mipc_main polling its root queue up to $BENCH_POLL_US microseconds, default 5, before
+it sleeps: `mipc_main -p`), the server and caller `raw` (rawpeer.c: raw msgsnd/msgrcv),
+`rawt` (rawpeer with one more thread, which only sleeps: BENCH_IDLE_THREAD=1), `lib`
+(mipc_peer: libmipc) or `libt` (a libmipc caller whose calls have a 5 s timeout, so its
+waker thread runs).
 MIXES (comma-separated) picks them; the default is the four where server and caller match
 plus the two where they differ, with the C relay.
 
@@ -36,7 +38,8 @@ import tempfile
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HALTPOLL = "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
-RELAYS = {"c": ["bench/build/crelay"], "m": ["target/release/mipc_main"]}
+RELAYS = {"c": ["bench/build/crelay"], "m": ["target/release/mipc_main"],
+          "mp": ["target/release/mipc_main", "-p", os.environ.get("BENCH_POLL_US", "5")]}
 PEERS = {"raw": "bench/build/rawpeer", "rawt": "bench/build/rawpeer", "lib": "bench/build/mipc_peer",
          "libt": "bench/build/mipc_peer"}
 DEFAULT_MIXES = "c/raw/raw,m/lib/lib,c/lib/lib,m/raw/raw,c/raw/lib,c/lib/raw"

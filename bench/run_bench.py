@@ -63,7 +63,7 @@ ROOTQ_PER_SENDER = 8
 ROOTQ_PAYLOAD = 2000
 ROOTQ_REPS = 3                 # repetitions; the median is reported
 BACKLOG_BOUNDS = (0, 16, 128, 1024)  # MIPC_BACKLOG_MAX values of the backlog curve (issue 11 §1)
-BACKLOG_FLOODS = ((1, 1), (4, 4))    # its floods (relay on its own CPU)
+BACKLOG_FLOODS = ((1, 1), (4, 1), (4, 4))  # its floods (relay on its own CPU)
 BACKLOG_REPS = 2               # runs per flood and bound: best handled, delivered and lost pooled
 REG_ENTRIES = 1000
 IDLE_SECONDS = 10.0
@@ -360,6 +360,11 @@ class Bench:
         for item in shlex.split(args.direct_env or ""):
             k, _, v = item.partition("=")
             self.direct_env[k] = v
+        # Environment of every mipc_main of this tree the run starts (e.g. MIPC_POLL_US=5).
+        self.relay_env = {}
+        for item in shlex.split(getattr(args, "relay_env", "") or ""):
+            k, _, v = item.partition("=")
+            self.relay_env[k] = v
         self.results = {"errors": []}
         self.rounds = {}
         self.scale = args.scale
@@ -433,6 +438,8 @@ class Bench:
 
     def start_mipc_main(self, path, key, log_path, extra_env=None):
         """Starts a mipc_main on `key` and waits for its "ready:" line (it logs to stderr)."""
+        if path == self.relay_bin and self.relay_env:
+            extra_env = dict(self.relay_env, **(extra_env or {}))
         log = open(log_path, "w")
         relay = subprocess.Popen([path], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                  env=self.env(key, extra_env), preexec_fn=own_group)
@@ -1242,6 +1249,11 @@ def placement_section(bench, w):
     w("")
     for line in wrap(PLACEMENT_TEXT):
         w(line)
+    w("")
+    w("### Polling before sleeping (`mipc_main -p`)")
+    w("")
+    for line in wrap(POLL_TEXT):
+        w(line)
 
 
 FLOOD_LOSS_TEXT = (
@@ -1279,6 +1291,32 @@ HOP_COST_TEXT = (
     "965f7e3, with every call plain and those waits not cancellable: 844 relayed, 818 direct). "
     "What is left is spread thin: building and checking the 108-byte header and its call tag, "
     "the thread's state, the copies (memcpy is 42 of the caller's 491).")
+
+
+POLL_TEXT = (
+    "Since the cost on this VM is the wake-up of a halted CPU, the relay can also avoid being "
+    "the one woken: `mipc_main -p N` (`MIPC_POLL_US`) looks at its empty root queue again for "
+    "up to N us before it sleeps, in a window that adapts as the kernel's haltpoll does (it "
+    "grows while messages come within N us of each other, shrinks in quiet spells, stays shut "
+    "while the relay may run on one CPU: relay/src/poll.rs). It is off by default, because "
+    "the runs did not show a gain that holds. Measured on 2026-11-29 (a day when every "
+    "absolute figure here was about twice the usual): (1) Lone caller, scheduler-placed, "
+    "`MIXES=c/raw/raw,m/lib/lib,mp/lib/lib BENCH_POLL_US=N python3 "
+    "bench/placement_rounds.py 8 5000` (mp: mipc_main -p N; median p50 of 8 interleaved "
+    "rounds): with N = 5, C relay 42.3, mipc_main 44.3, polling mipc_main 43.9 us; with N = "
+    "20, 43.4, 39.1 and 74.4 us: a relay that keeps its CPU busy for 20 us gets the peers' "
+    "wake-ups put on that CPU, and every hop waits for its poll to end. (2) Everything, "
+    "`make bench BENCH_RELAY_ENV='MIPC_POLL_US=5' BENCH_ARGS=--no-docs`, two runs: sync "
+    "calls/s with 4 callers 105 % and 100 % of the C relay's, with 16 callers 110 % and 93 %; "
+    "scheduler-placed p50 0.97x and 1.00x; pinned p50 0.93x to 0.95x (synccall 0.87x) in "
+    "the second run (the first run's relay still polled once pinned, synccall 1.14x: it now "
+    "stops while it may run on one CPU). The "
+    "same figures without the poll swing as widely from run to run (this page's run, and "
+    "87 to 107 % with 4 callers over the last sessions). (3) With a poll of 20 us, "
+    "`make bench BENCH_RELAY_ENV='MIPC_POLL_US=20'` (one run): calls/s 113 % and 109 %, but the scheduler-placed "
+    "p50 1.28x. So the poll helps where several callers keep the relay busy and wake-ups are "
+    "dear, and costs a lone caller when it is long; firmware that has that load can turn it "
+    "on (`-p 5`), measured on its own board.")
 
 
 PLACEMENT_TEXT = (
@@ -1461,8 +1499,10 @@ def report(bench, total_seconds):
     w("| load average at start | %s |" % " ".join(m["loadavg_at_start"]))
     w("| toolchain | %s; %s |" % (m["rustc"], m["cc"]))
     w("| date | %s |" % m["date"])
-    w("| command | `make bench` (or `make -f bench/bench.mk bench`)%s |"
-      % ("; this run: `make bench BENCH_DIRECT=1`" if direct else ""))
+    w("| command | `make bench` (or `make -f bench/bench.mk bench`)%s%s |"
+      % ("; this run: `make bench BENCH_DIRECT=1`" if direct else "",
+         "; mipc_main run with %s (`BENCH_RELAY_ENV`)" % " ".join("%s=%s" % kv for kv in bench.relay_env.items())
+         if bench.relay_env else ""))
     w("| duration | %.0f s in all (build included), %.0f s of measuring |" % (total_seconds, r["driver_seconds"]))
     w("")
     w("## Targets")
@@ -1753,6 +1793,8 @@ def main():
     ap.add_argument("--build", default="bench/build", help="where the bench programs are")
     ap.add_argument("--direct-env", default="", help="e.g. 'MIPC_DIRECT=1': also time the sync call with this "
                     "environment (caller and server) as its own rows")
+    ap.add_argument("--relay-env", default="", help="e.g. 'MIPC_POLL_US=5': environment of this tree's "
+                    "mipc_main in every phase (bench.mk BENCH_RELAY_ENV)")
     ap.add_argument("--baseline", default="", help="a directory with a previous release's mipc_main, "
                     "libmipc.so and mipc_peer (bench.mk BENCH_BASELINE=REV builds it): its sync call "
                     "is timed in the same rounds as its own rows")

@@ -3,6 +3,7 @@
 
 use crate::log::Limiter;
 use crate::pending::{self, PendingStore};
+use crate::poll::RootPoll;
 use crate::port::{persist, Drainers, Shared, SysvPort};
 use crate::router::{Handled, Now, Rejected, Router};
 use crate::state;
@@ -16,7 +17,7 @@ use std::fmt;
 
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How the relay runs.
 #[derive(Debug, Clone)]
@@ -30,6 +31,9 @@ pub struct Options {
     /// Byte capacity to give the root queue (`msg_qbytes`); 0 leaves the system's
     /// (`kernel.msgmnb`, 16 KiB by default). See [`DEFAULT_ROOT_QUEUE_BYTES`].
     pub queue_bytes: u64,
+    /// The longest the receive loop polls its empty root queue before sleeping on it
+    /// (`poll.rs`); zero: it sleeps at once.
+    pub poll: Duration,
 }
 
 /// The root queue's default capacity: 256 KiB, room for a burst of 128 full-size (2 KiB)
@@ -258,8 +262,9 @@ fn serve(
         truncate: true,
         ..Default::default()
     };
+    let mut poll = RootPoll::new(opts.poll);
     loop {
-        match sysv::recv(root, buf.raw_mut(), 0, flags) {
+        match receive(root, buf.raw_mut(), flags, &mut poll) {
             Ok(n) => {
                 buf.set_mtext_len(n);
                 let Ok(mut r) = shared.router.lock() else {
@@ -297,6 +302,41 @@ fn serve(
             Err(e) => return Err(RelayError::Receive(e)),
         }
     }
+}
+
+/// The next message of the root queue into `buf`: at once if one waits, else polled for
+/// while `poll` allows, then slept for (`poll.rs`).
+#[inline]
+fn receive(
+    root: QueueId,
+    buf: &mut [u8],
+    flags: RecvFlags,
+    poll: &mut RootPoll,
+) -> Result<usize, QueueError> {
+    let Some(window) = poll.next_wait() else {
+        return sysv::recv(root, buf, 0, flags);
+    };
+    let nowait = RecvFlags {
+        nowait: true,
+        ..flags
+    };
+    match sysv::recv(root, buf, 0, nowait) {
+        Err(QueueError::Empty) => {}
+        got => return got,
+    }
+    let start = Instant::now();
+    let limit = window.limit();
+    let got = loop {
+        if start.elapsed() >= limit {
+            break sysv::recv(root, buf, 0, flags);
+        }
+        match sysv::recv(root, buf, 0, nowait) {
+            Err(QueueError::Empty) => std::hint::spin_loop(),
+            got => break got,
+        }
+    };
+    window.waited(start.elapsed());
+    got
 }
 
 /// Runs the relay until SIGTERM or SIGINT.

@@ -4,6 +4,7 @@
 //! - [`router`]: the name table and routing rules, with no I/O;
 //! - [`backlog`]: messages waiting for room on a full queue;
 //! - [`daemon`]: root queue, signals, the receive loop;
+//! - [`poll`]: how long the receive loop polls its root queue before sleeping;
 //! - [`port`]: the SysV port, what the relay's threads share, the drainer threads;
 //! - [`watcher`]: death notices of registered processes (pidfd);
 //! - [`state`]: the name table on disk, for a relay restarted after SIGKILL;
@@ -27,6 +28,7 @@ pub mod mem;
 pub mod monitor;
 pub mod notify;
 pub mod pending;
+pub mod poll;
 pub mod port;
 pub mod router;
 pub mod routes_page;

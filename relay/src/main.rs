@@ -2,10 +2,13 @@
 #![forbid(unsafe_code)]
 
 use mipc_relay::daemon::{self, Options, DEFAULT_ROOT_QUEUE_BYTES};
+use mipc_relay::poll::DEFAULT_POLL_US;
 use mipc_relay::router::DEFAULT_MAX_ENTRIES;
 use std::process::ExitCode;
+use std::time::Duration;
 
-const USAGE: &str = "usage: mipc_main [-k KEY] [-m MODE] [-n MAX_ENTRIES] [-l LEVEL] [--syslog]
+const USAGE: &str =
+    "usage: mipc_main [-k KEY] [-m MODE] [-n MAX_ENTRIES] [-q BYTES] [-p US] [-l LEVEL] [--syslog]
 
 Relays MIPC messages between registered entries over System V message queues. Runs in the
 foreground (procd and systemd supervise it); with NOTIFY_SOCKET set (systemd Type=notify) it
@@ -16,6 +19,10 @@ sends READY=1 once the root queue is served.
   -q, --queue-bytes N    root queue capacity in bytes, raised when the relay has
                          CAP_SYS_RESOURCE; 0 keeps the system's (kernel.msgmnb)
                          (default: $MIPC_ROOT_QUEUE_BYTES or 262144)
+  -p, --poll-us N        poll the empty root queue up to N microseconds (adaptively)
+                         before sleeping on it: saves wake-ups from other CPUs when
+                         several callers keep the relay busy, costs CPU; 0: never
+                         (default: $MIPC_POLL_US or 0)
   -l, --log LEVEL        error, warn, info or debug (default: $MIPC_LOG or info)
   -s, --syslog           log to syslog (/dev/log, facility daemon) instead of stderr
   -h, --help             this text
@@ -30,6 +37,12 @@ fn parse(args: &[String]) -> Result<Option<(Options, Option<String>)>, String> {
             .ok()
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(DEFAULT_ROOT_QUEUE_BYTES),
+        poll: Duration::from_micros(
+            std::env::var("MIPC_POLL_US")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(DEFAULT_POLL_US),
+        ),
     };
     let mut level = None;
     let mut it = args.iter();
@@ -60,6 +73,11 @@ fn parse(args: &[String]) -> Result<Option<(Options, Option<String>)>, String> {
             "-q" | "--queue-bytes" => {
                 let v = value("a number")?;
                 opts.queue_bytes = v.parse().map_err(|_| format!("bad number {v:?}"))?;
+            }
+            "-p" | "--poll-us" => {
+                let v = value("a number")?;
+                let us = v.parse().map_err(|_| format!("bad number {v:?}"))?;
+                opts.poll = Duration::from_micros(us);
             }
             "-l" | "--log" => level = Some(value("a level")?),
             "-s" | "--syslog" => {

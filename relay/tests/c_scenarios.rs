@@ -135,6 +135,24 @@ fn async_messages_arrive_complete_and_in_order() {
     bus.finish();
 }
 
+/// A relay that polls its root queue before sleeping (`mipc_main -p`) relays as one that
+/// does not: 4 processes x 4 threads of checked sync calls, then 1000 async messages complete
+/// and in order (the poll's window opens under the calls, and closes in the quiet spells).
+#[test]
+fn polling_relay_relays_the_same() {
+    let mut bus = Bus::builder("polling_relay")
+        .relay_args(&["-p", "50"])
+        .start();
+    stress(&mut bus, "", 4, 4, 200);
+    let receiver = bus.spawn_ready("async_order", &["receive", "1000"]);
+    let sender = bus.run("async_order", &["send", "async_rx", "1000"]);
+    sender.assert_success().assert_line("sent 1000");
+    bus.wait_exit(receiver)
+        .assert_success()
+        .assert_line("ok 1000");
+    bus.finish();
+}
+
 /// A binary linked against another libmipc.so fails with it and works once our library is
 /// preloaded in front of it.
 #[test]

@@ -51,6 +51,20 @@ pub fn trim_heap() {
     }
 }
 
+/// How many CPUs the calling thread may run on now (its affinity mask, which a `taskset` or
+/// a cpuset can change while it runs); 0 when the mask cannot be read.
+pub fn cpus_allowed() -> usize {
+    // SAFETY: an all-zero cpu_set_t is a valid empty set; sched_getaffinity writes at most
+    // the size given into it, and CPU_COUNT only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 0;
+        }
+        usize::try_from(libc::CPU_COUNT(&set)).unwrap_or(0)
+    }
+}
+
 /// Lowers the calling thread's timer slack to 1 us while it lives (short sleeps then last
 /// what they ask for, not 50 us more), and puts the old slack back when dropped.
 #[derive(Debug)]
