@@ -3,9 +3,10 @@
 //! The relay never blocks on a destination (one full queue must not stall the bus), but a
 //! full queue under ordinary load (16 callers sending 2 KiB requests to one server whose
 //! queue holds 16 KiB) must not fail calls either. So a message that does not fit is parked
-//! here, in order, and a drainer thread for that destination alone sends the backlog with
-//! blocking sends (`port.rs`). While a destination has a backlog, later messages to it are
-//! parked behind it, so order is kept. A parked sync request whose caller's timeout passed is
+//! here, in order, and sent as room frees ([`Backlogs::flush`], sends that do not wait): by
+//! the receive loop before each new message to that destination, and by a drainer thread for
+//! that destination alone (`port.rs`), both under the router's lock. While a destination has
+//! a backlog, later messages to it go behind what is left of it, so order is kept. A parked sync request whose caller's timeout passed is
 //! dropped unsent: the caller already gave up.
 //!
 //! Bounds: at most [`MAX_ITEMS_PER_DESTINATION`] messages per destination and
@@ -13,7 +14,7 @@
 //! message is dropped (and counted): only a receiver that stopped reading gets there.
 
 use mipc::fasthash::KeyedMap;
-use mipc::sysv::QueueId;
+use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::CallTag;
 use mipc::MipcName;
 use std::collections::hash_map::Entry;
@@ -50,6 +51,31 @@ pub struct Call {
     pub tag: CallTag,
 }
 
+/// What [`Backlogs::flush`] did.
+#[derive(Debug)]
+pub enum Flush {
+    /// Everything parked went (`sent` messages now): nothing is ahead of a new message.
+    Emptied {
+        /// Messages sent.
+        sent: usize,
+    },
+    /// The queue filled after `sent` messages; the rest waits.
+    Full {
+        /// Messages sent.
+        sent: usize,
+    },
+    /// Sending `item` to `queue` failed with `err` (not for a full queue): it is out of
+    /// the backlog, for its caller to be told.
+    Failed {
+        /// The destination's queue.
+        queue: QueueId,
+        /// The message that could not be sent.
+        item: Parked,
+        /// Why.
+        err: QueueError,
+    },
+}
+
 /// A message was not parked: its destination's backlog, or all of them, are at their bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OverBound;
@@ -79,10 +105,6 @@ struct Backlog {
     /// expired items only once it has passed, so a flood of async messages (no deadline)
     /// parks in constant time, not in a pass over the whole backlog per message.
     earliest: Option<Instant>,
-    /// Messages the drainer took in its last batch and may still be sending (blocked on the
-    /// full queue): they count against the bound until it asks for the next batch, so a
-    /// backlog "full by count" stays full while its drainer holds a batch.
-    in_flight: usize,
 }
 
 /// Backlogs of all destinations.
@@ -215,7 +237,6 @@ impl Backlogs {
                     queue,
                     items: VecDeque::new(),
                     earliest: None,
-                    in_flight: 0,
                 });
                 (b, true)
             }
@@ -234,7 +255,7 @@ impl Backlogs {
             backlog.earliest = backlog.items.iter().filter_map(|p| p.until).min();
         }
         // (A fresh backlog always fits: that was checked before it was made.)
-        if backlog.items.len() + backlog.in_flight >= limit || self.bytes + len > MAX_BYTES {
+        if backlog.items.len() >= limit || self.bytes + len > MAX_BYTES {
             return Err(item);
         }
         self.bytes += len;
@@ -277,14 +298,16 @@ impl Backlogs {
 
     /// The next message to send to `dst`, skipping those whose caller gave up. `None` when
     /// the backlog is empty: it is then removed, and messages go straight to `dst` again.
+    /// (Tests; the relay sends with [`Backlogs::flush`].)
+    #[cfg(any(test, feature = "testing"))]
     pub fn next(&mut self, dst: &MipcName, now: Instant) -> Option<(QueueId, Parked)> {
         let (queue, mut batch) = self.next_batch(dst, now, 1)?;
         batch.pop().map(|item| (queue, item))
     }
 
-    /// Up to `max` next messages for `dst`, in order, skipping those whose caller gave up.
-    /// `None` when the backlog is empty: it is then removed. While the drainer sends a
-    /// batch, the (maybe empty) backlog stays, so new messages still queue behind it.
+    /// Up to `max` next messages for `dst`, in order, taken out, skipping those whose caller
+    /// gave up. `None` when the backlog is empty: it is then removed. (Tests.)
+    #[cfg(any(test, feature = "testing"))]
     pub fn next_batch(
         &mut self,
         dst: &MipcName,
@@ -292,8 +315,6 @@ impl Backlogs {
         max: usize,
     ) -> Option<(QueueId, Vec<Parked>)> {
         let backlog = self.by_dst.get_mut(dst)?;
-        // The drainer asks again only once it has sent its last batch.
-        backlog.in_flight = 0;
         let mut batch = Vec::new();
         while batch.len() < max {
             let Some(item) = backlog.items.pop_front() else {
@@ -309,8 +330,62 @@ impl Backlogs {
             self.track(dst, false);
             return None;
         }
-        backlog.in_flight = batch.len();
         Some((backlog.queue, batch))
+    }
+
+    /// Sends what fits of `dst`'s backlog, in order, with `send` (a send that does not
+    /// wait), skipping messages whose caller gave up. Both the receive loop (before a new
+    /// message to `dst`) and the drainer call it, under the router's lock, so the order
+    /// holds whoever sends. The backlog stays, even emptied: its drainer removes it
+    /// ([`Backlogs::remove_if_empty`]), so one drainer answers for it from start to end.
+    pub fn flush(
+        &mut self,
+        dst: &MipcName,
+        now: Instant,
+        mut send: impl FnMut(QueueId, &[u8]) -> Result<(), QueueError>,
+    ) -> Flush {
+        let Some(backlog) = self.by_dst.get_mut(dst) else {
+            return Flush::Emptied { sent: 0 };
+        };
+        let mut sent = 0;
+        while let Some(item) = backlog.items.front() {
+            if !item.expired(now) {
+                match send(backlog.queue, &item.bytes) {
+                    Ok(()) => sent += 1,
+                    Err(QueueError::Full) => return Flush::Full { sent },
+                    Err(err) => {
+                        let queue = backlog.queue;
+                        let Some(item) = backlog.items.pop_front() else {
+                            break;
+                        };
+                        self.bytes -= item.bytes.len();
+                        return Flush::Failed { queue, item, err };
+                    }
+                }
+            }
+            let Some(done) = backlog.items.pop_front() else {
+                break;
+            };
+            self.bytes -= done.bytes.len();
+            if self.spare.len() < SPARE_BUFFERS && done.bytes.capacity() <= SPARE_CAPACITY {
+                self.spare.push(done.bytes);
+            }
+        }
+        Flush::Emptied { sent }
+    }
+
+    /// Removes `dst`'s backlog if it is empty (for its drainer, which then ends). Returns
+    /// whether there is no backlog left.
+    pub fn remove_if_empty(&mut self, dst: &MipcName) -> bool {
+        match self.by_dst.get(dst) {
+            None => true,
+            Some(b) if b.items.is_empty() => {
+                self.by_dst.remove(dst);
+                self.track(dst, false);
+                true
+            }
+            Some(_) => false,
+        }
     }
 
     /// Removes the backlog of `dst` (its entry is gone) and returns what was parked.
@@ -427,24 +502,44 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_being_sent_still_counts_against_the_bound() {
+    fn a_flush_sends_in_order_until_the_queue_is_full_and_skips_expired_calls() {
         let mut b = Backlogs::default();
         let d = MipcName::new(b"srv").unwrap();
         let now = Instant::now();
-        for _ in 0..MAX_ITEMS_PER_DESTINATION {
-            assert!(b.park(d, QueueId(3), item(1, None), now).is_ok());
+        let soon = Some(now + Duration::from_millis(5));
+        for (n, until) in [(1, None), (2, soon), (3, None), (4, None)] {
+            b.park(d, QueueId(7), item(n, until), now).unwrap();
         }
-        let (_, batch) = b.next_batch(&d, now, 32).unwrap();
-        assert_eq!(batch.len(), 32);
-        // The drainer may be blocked sending these: the backlog is still full.
-        assert!(b.park(d, QueueId(3), item(1, None), now).is_err());
-        // It asks for more once they are sent: the 32 made room, the one it takes now counts.
-        let (_, next) = b.next_batch(&d, now, 1).unwrap();
-        assert_eq!(next.len(), 1);
-        for _ in 0..32 {
-            assert!(b.park(d, QueueId(3), item(1, None), now).is_ok());
-        }
-        assert!(b.park(d, QueueId(3), item(1, None), now).is_err());
+        let later = now + Duration::from_millis(6);
+        // Room for two: the first, then (the expired second skipped) the third.
+        let mut got = Vec::new();
+        let out = b.flush(&d, later, |q, bytes| {
+            assert_eq!(q, QueueId(7));
+            if got.len() == 2 {
+                return Err(QueueError::Full);
+            }
+            got.push(bytes.len());
+            Ok(())
+        });
+        assert!(matches!(out, Flush::Full { sent: 2 }), "{out:?}");
+        assert_eq!(got, [1, 3]);
+        assert_eq!((b.items(), b.bytes()), (1, 4));
+        assert!(!b.remove_if_empty(&d), "the fourth still waits");
+        // A failed send takes the message out, for its caller to be told.
+        let out = b.flush(&d, later, |_, _| Err(QueueError::Gone));
+        assert!(
+            matches!(out, Flush::Failed { ref item, err: QueueError::Gone, .. } if item.bytes.len() == 4),
+            "{out:?}"
+        );
+        // Emptied: the backlog stays (new messages go straight on) until its drainer ends it.
+        assert!(matches!(
+            b.flush(&d, later, |_, _| Ok(())),
+            Flush::Emptied { sent: 0 }
+        ));
+        assert!(b.has(&d));
+        assert!(b.remove_if_empty(&d));
+        assert!(!b.has(&d));
+        assert_eq!((b.items(), b.bytes()), (0, 0));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The relay's SysV [`Port`] and what its threads share: the router behind its lock, the
 //! saved table, the death watcher, and the drainer threads that send a full
-//! queue's backlog with blocking sends, apart from the receive loop (`daemon.rs`).
+//! queue's backlog as room frees, apart from the receive loop (`daemon.rs`).
 
 use crate::log::Limiter;
-use crate::router::{Port, Router};
+use crate::router::{Drained, Port, Router};
 use crate::state;
 use crate::watcher::Watcher;
 use mipc::os;
@@ -11,7 +11,7 @@ use mipc::sysv::{self, QueueError, QueueId};
 use mipc::MipcName;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What the relay's threads share: the router, where its table is saved, the watcher.
 #[derive(Debug)]
@@ -155,12 +155,19 @@ fn drainer(shared: &Arc<Shared>) {
     }
 }
 
-/// Messages a drainer takes from a backlog per lock.
-const DRAIN_BATCH: usize = 32;
+/// A drainer's first and longest nap between two looks at its destination's full queue: it
+/// looks again soon while the receiver reads, and ever less often while it does not.
+const NAP_FIRST: Duration = Duration::from_micros(50);
+const NAP_MOST: Duration = Duration::from_millis(10);
 
-/// Sends the backlog of `dst` with blocking sends until it is empty. Only this thread waits
-/// for room on that queue; the receive loop goes on for everyone else. Returns whether a
-/// trim of the freed memory was put off (see [`trim_after_backlogs`]).
+/// Sends the backlog of `dst` as room frees, until it is empty. It does not block in
+/// `msgsnd`: a sender blocked on a queue is woken by every read of its receiver, which costs
+/// that receiver on every message it reads while the backlog lasts. It sends what fits,
+/// under the router's lock, then naps: a few tens of microseconds while the receiver reads
+/// (a full queue of small messages takes longer than that to read), backing off to
+/// [`NAP_MOST`] while it does not. The receive loop also sends what fits before each new
+/// message to `dst` (`Router::flush_parked`). Returns whether a trim of the freed memory
+/// was put off (see [`trim_after_backlogs`]).
 fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
     let mut port = shared.port();
     // A receiver that falls behind under a flood does so again and again: log a few.
@@ -170,31 +177,26 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
             "{dst}: queue full, holding its messages until it reads (#{n})"
         );
     }
-    let mut sent = Vec::new();
+    let _fine = os::process::FineTimer::new();
+    let mut nap = NAP_FIRST;
     loop {
-        let next = match shared.router.lock() {
+        let step = match shared.router.lock() {
             Ok(mut r) => {
-                r.recycle_parked(sent.drain(..));
-                r.next_parked_batch(&dst, Instant::now(), DRAIN_BATCH)
+                let step = r.drain_parked(&mut port, &dst, Instant::now());
+                persist(&mut r, shared);
+                step
             }
             Err(_) => return false,
         };
-        let Some((queue, batch)) = next else {
-            logln!(Debug, "{dst}: backlog delivered");
-            return trim_after_backlogs(shared);
-        };
-        for item in batch {
-            match sysv::send(queue, &item.bytes, false) {
-                Ok(()) => sent.push(item),
-                Err(e) => {
-                    let Ok(mut r) = shared.router.lock() else {
-                        return false;
-                    };
-                    r.parked_failed(&mut port, &dst, queue, item, e);
-                    persist(&mut r, shared);
-                }
+        match step {
+            Drained::Done => {
+                logln!(Debug, "{dst}: backlog delivered");
+                return trim_after_backlogs(shared);
             }
+            Drained::Waiting { sent } if sent > 0 => nap = NAP_FIRST,
+            Drained::Waiting { .. } => nap = (nap * 2).min(NAP_MOST),
         }
+        std::thread::sleep(nap);
     }
 }
 

@@ -4,11 +4,23 @@
 use super::calls::WaitingCall;
 use super::route::{self, Delivery};
 use super::{Handled, Port, Rejected, Router};
-use crate::backlog::{self, Parked};
+use crate::backlog::{self, Flush, Parked};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::MipcName;
 use std::time::{Duration, Instant};
+
+/// What a drainer's look at its backlog did ([`Router::drain_parked`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drained {
+    /// The backlog is empty and gone.
+    Done,
+    /// The queue is full again after `sent` messages.
+    Waiting {
+        /// Messages sent in this look.
+        sent: usize,
+    },
+}
 
 impl Router {
     /// Keeps a message for a full destination (`backlog.rs`); past the bounds a sync caller
@@ -74,34 +86,54 @@ impl Router {
         self.refuse(port, msg, hdr, Rejected::Busy(hdr.dst))
     }
 
-    /// For the drainer of `dst`: the next parked message and the queue to send it to, or
-    /// `None` when the backlog is empty (it is then gone, and the drainer ends). For tests
-    /// and the fuzzer; the drainer takes batches ([`Router::next_parked_batch`]).
+    /// The next parked message for `dst` and the queue to send it to, taken out of the
+    /// backlog, or `None` when it is empty (it is then gone). For tests, which look at what
+    /// was parked; the relay sends with [`Router::drain_parked`].
     #[cfg(any(test, feature = "testing"))]
     pub fn next_parked(&mut self, dst: &MipcName, now: Instant) -> Option<(QueueId, Parked)> {
         self.backlogs.next(dst, now)
     }
 
-    /// For a drainer: the messages it sent, whose buffers the next parked ones reuse.
-    pub fn recycle_parked(&mut self, sent: impl IntoIterator<Item = Parked>) {
-        self.backlogs.recycle(sent);
+    /// Before a new message to `dst`, which has a backlog: sends what fits of the backlog
+    /// first, without waiting. Returns whether it emptied (the new message may then go
+    /// straight to the queue; the order holds).
+    pub(super) fn flush_parked(
+        &mut self,
+        port: &mut impl Port,
+        dst: &MipcName,
+        now: Instant,
+    ) -> bool {
+        loop {
+            match self.backlogs.flush(dst, now, |q, b| port.send(q, b)) {
+                Flush::Emptied { .. } => return true,
+                Flush::Full { .. } => return false,
+                Flush::Failed { queue, item, err } => {
+                    self.parked_failed(port, dst, queue, item, err)
+                }
+            }
+        }
+    }
+
+    /// For the drainer of `dst`: sends what fits of its backlog now, without waiting.
+    /// [`Drained::Done`] when nothing is left: the backlog is then gone, and the drainer ends.
+    pub fn drain_parked(&mut self, port: &mut impl Port, dst: &MipcName, now: Instant) -> Drained {
+        loop {
+            match self.backlogs.flush(dst, now, |q, b| port.send(q, b)) {
+                Flush::Emptied { .. } => {
+                    self.backlogs.remove_if_empty(dst);
+                    return Drained::Done;
+                }
+                Flush::Full { sent } => return Drained::Waiting { sent },
+                Flush::Failed { queue, item, err } => {
+                    self.parked_failed(port, dst, queue, item, err)
+                }
+            }
+        }
     }
 
     /// For a drainer, when every backlog has emptied: forget the buffers kept for reuse.
     pub fn release_parking_buffers(&mut self) {
         self.backlogs.release_spares();
-    }
-
-    /// For the drainer of `dst`: up to `max` parked messages and the queue to send them to
-    /// (one lock for a batch), or `None` when the backlog is empty (it is then gone, and the
-    /// drainer ends).
-    pub fn next_parked_batch(
-        &mut self,
-        dst: &MipcName,
-        now: Instant,
-        max: usize,
-    ) -> Option<(QueueId, Vec<Parked>)> {
-        self.backlogs.next_batch(dst, now, max)
     }
 
     /// For the drainer of `dst`: sending `item` to `queue` failed with `err`. A vanished queue

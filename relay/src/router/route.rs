@@ -222,10 +222,16 @@ impl Router {
         let backlogged = self
             .entries
             .name_at(d.dst)
-            .is_some_and(|dst| self.backlogs.has(dst));
-        if backlogged {
-            // Behind messages already waiting for room: keep the order.
-            return self.park_counted(port, d);
+            .copied()
+            .filter(|dst| self.backlogs.has(dst));
+        if let Some(dst) = backlogged {
+            // Messages already wait for room: what fits of them goes first, and this one
+            // goes behind the rest, so the order holds. The receive loop refilling the queue
+            // as messages come wakes no one when the receiver reads (a drainer blocked in
+            // msgsnd would be woken by each read).
+            if !self.flush_parked(port, &dst, d.now.get()) {
+                return self.park_counted(port, d);
+            }
         }
         match port.send(d.queue, d.bytes) {
             Ok(()) => {
