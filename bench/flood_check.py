@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""The async floods of `make bench` alone, as a second check of its flood figures (issue 11 §1):
+the relay alone on one CPU, senders and receivers on the other, the bare C loop and
+mipc_main (one per backlog bound asked for) alternated, REPS runs of each flood.
+
+    python3 bench/flood_check.py [--reps N] [--floods 1x1,4x1,...] [--bounds 1024,0] [--total N]
+
+Prints, per flood and relay: the best run's handled msg/s, delivered msg/s and the share lost
+over the runs pooled (as the issue-11 targets count them), the median relay CPU per message,
+and each run's share lost. Needs `cargo build --release` and
+`make -f bench/bench.mk bench-build`; it uses run_bench.py's flood driver, so every queue it
+makes is removed at the end, also on failure.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run_bench as rb  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reps", type=int, default=4)
+    ap.add_argument("--floods", default="1x1,1x4,4x1,4x4,16x1,16x4", help="SENDERSxRECEIVERS,...")
+    ap.add_argument("--bounds", default="1024", help="MIPC_BACKLOG_MAX of each mipc_main compared")
+    ap.add_argument("--total", type=int, default=rb.FLOOD_TOTAL_SPLIT, help="messages per flood")
+    a = ap.parse_args()
+    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+    args = argparse.Namespace(repo=repo, build=os.path.join(repo, "bench", "build"), direct_env="",
+                              relay_env="", baseline=None, baseline_label=None, started_at=0.0,
+                              scale=1.0, idle_seconds=0, skip_idle=True, no_docs=True,
+                              root_queue_probe="")
+    b = rb.Bench(args)
+    if len(b.all_cpus) < 2:
+        print("flood_check: needs two CPUs (the relay on one, the load on the other)", file=sys.stderr)
+        return 2
+    floods = [tuple(int(x) for x in f.split("x")) for f in a.floods.split(",")]
+    bounds = [int(x) for x in a.bounds.split(",")]
+    relays = {}
+    try:
+        b.ckey = b.pick_key()
+        b.crelay = rb.Proc(b, "crelay", [b.bin("crelay")], b.env(b.ckey))
+        b.crelay.wait_ready()
+        rb.set_affinity(b.crelay.pid, b.one_cpu)
+        for bound in bounds:
+            key = b.pick_key()
+            log = os.path.join(b.logs, "mipc_main_flood_check%d.log" % bound)
+            relay = b.start_mipc_main(b.relay_bin, key, log, {"MIPC_BACKLOG_MAX": str(bound)})
+            relays[bound] = (key, relay)
+            rb.set_affinity(relay.pid, b.one_cpu)
+        load = b.all_cpus - b.one_cpu
+        names = ["C loop"] + ["mipc_main %d" % bound for bound in bounds]
+        for senders, receivers in floods:
+            runs = {n: [] for n in names}
+            for rep in range(a.reps):
+                order = names[rep % len(names):] + names[:rep % len(names)]
+                for n in order:
+                    if n == "C loop":
+                        runs[n].append(b.flood("crelay", senders, receivers, a.total, load))
+                    else:
+                        b.key, b.relay = relays[int(n.split()[1])]
+                        runs[n].append(b.flood("mipc", senders, receivers, a.total, load))
+            for n in names:
+                rs = runs[n]
+                delivered, lost = rb.pooled_delivery(rs)
+                print("%2d -> %d  %-15s handled %8.0f msg/s  delivered %8.0f msg/s  lost %5.1f %%  "
+                      "relay CPU %.2f us/msg  lost per run %s"
+                      % (senders, receivers, n, max(x["handled_per_s"] for x in rs), delivered, 100 * lost,
+                         rb.median(x["relay_cpu_ns_per_msg"] for x in rs) / 1000,
+                         " ".join("%.1f" % (100 * x["lost"] / max(1, x["sent"])) for x in rs)), flush=True)
+    finally:
+        for _, relay in relays.values():
+            b.stop_mipc_main(relay)
+        b.relay = None
+        b.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
