@@ -126,13 +126,18 @@ fn stress_4_processes_4_threads_200_calls() {
 #[test]
 fn async_messages_arrive_complete_and_in_order() {
     let mut bus = Bus::start("async_order");
+    async_order(&mut bus);
+    bus.finish();
+}
+
+/// `async_order` sends 1000 messages to its receiver, which checks every byte and the order.
+fn async_order(bus: &mut Bus) {
     let receiver = bus.spawn_ready("async_order", &["receive", "1000"]);
     let sender = bus.run("async_order", &["send", "async_rx", "1000"]);
     sender.assert_success().assert_line("sent 1000");
     bus.wait_exit(receiver)
         .assert_success()
         .assert_line("ok 1000");
-    bus.finish();
 }
 
 /// A relay that polls its root queue before sleeping (`mipc_main -p`) relays as one that
@@ -144,12 +149,7 @@ fn polling_relay_relays_the_same() {
         .relay_args(&["-p", "50"])
         .start();
     stress(&mut bus, "", 4, 4, 200);
-    let receiver = bus.spawn_ready("async_order", &["receive", "1000"]);
-    let sender = bus.run("async_order", &["send", "async_rx", "1000"]);
-    sender.assert_success().assert_line("sent 1000");
-    bus.wait_exit(receiver)
-        .assert_success()
-        .assert_line("ok 1000");
+    async_order(&mut bus);
     bus.finish();
 }
 
