@@ -140,6 +140,29 @@ fn async_order(bus: &mut Bus) {
         .assert_line("ok 1000");
 }
 
+/// A receiver stopped (SIGSTOP) while 600 messages of 8 to 2048 bytes are sent to it: the
+/// sender is not held up (the relay keeps what its queue cannot hold), and once the receiver
+/// continues, its backlog's drainer, backed off meanwhile, delivers all 600 complete and in
+/// order.
+#[test]
+fn a_stopped_receiver_gets_its_backlog_in_order_once_continued() {
+    let mut bus = Bus::start("stopped_receiver");
+    let receiver = bus.spawn_ready("async_order", &["receive", "600"]);
+    bus.signal(receiver, libc::SIGSTOP);
+    let sender = bus.run("async_order", &["send", "async_rx", "600"]);
+    sender.assert_success().assert_line("sent 600");
+    let log = bus.relay_log();
+    assert!(
+        log.contains("async_rx: queue full, holding its messages until it reads"),
+        "the relay parked messages for the stopped receiver: {log}"
+    );
+    bus.signal(receiver, libc::SIGCONT);
+    bus.wait_exit(receiver)
+        .assert_success()
+        .assert_line("ok 600");
+    bus.finish();
+}
+
 /// A relay that polls its root queue before sleeping (`mipc_main -p`) relays as one that
 /// does not: 4 processes x 4 threads of checked sync calls, then 1000 async messages complete
 /// and in order (the poll's window opens under the calls, and closes in the quiet spells).
