@@ -59,10 +59,12 @@ pub enum Flush {
         /// Messages sent.
         sent: usize,
     },
-    /// The queue filled after `sent` messages; the rest waits.
+    /// The queue filled, or the most asked for went, after `sent` messages; the rest waits.
     Full {
         /// Messages sent.
         sent: usize,
+        /// Their bytes.
+        bytes: usize,
     },
     /// Sending `item` to `queue` failed with `err` (not for a full queue): it is out of
     /// the backlog, for its caller to be told.
@@ -333,8 +335,8 @@ impl Backlogs {
         Some((backlog.queue, batch))
     }
 
-    /// Sends what fits of `dst`'s backlog, in order, with `send` (a send that does not
-    /// wait), skipping messages whose caller gave up. Both the receive loop (before a new
+    /// Sends what fits of `dst`'s backlog, at most `max` messages, in order, with `send` (a
+    /// send that does not wait), skipping messages whose caller gave up. Both the receive loop (before a new
     /// message to `dst`) and the drainer call it, under the router's lock, so the order
     /// holds whoever sends. The backlog stays, even emptied: its drainer removes it
     /// ([`Backlogs::remove_if_empty`]), so one drainer answers for it from start to end.
@@ -342,17 +344,24 @@ impl Backlogs {
         &mut self,
         dst: &MipcName,
         now: Instant,
+        max: usize,
         mut send: impl FnMut(QueueId, &[u8]) -> Result<(), QueueError>,
     ) -> Flush {
         let Some(backlog) = self.by_dst.get_mut(dst) else {
             return Flush::Emptied { sent: 0 };
         };
-        let mut sent = 0;
+        let (mut sent, mut bytes) = (0, 0);
         while let Some(item) = backlog.items.front() {
             if !item.expired(now) {
+                if sent == max {
+                    return Flush::Full { sent, bytes };
+                }
                 match send(backlog.queue, &item.bytes) {
-                    Ok(()) => sent += 1,
-                    Err(QueueError::Full) => return Flush::Full { sent },
+                    Ok(()) => {
+                        sent += 1;
+                        bytes += item.bytes.len();
+                    }
+                    Err(QueueError::Full) => return Flush::Full { sent, bytes },
                     Err(err) => {
                         let queue = backlog.queue;
                         let Some(item) = backlog.items.pop_front() else {
@@ -513,7 +522,7 @@ mod tests {
         let later = now + Duration::from_millis(6);
         // Room for two: the first, then (the expired second skipped) the third.
         let mut got = Vec::new();
-        let out = b.flush(&d, later, |q, bytes| {
+        let out = b.flush(&d, later, usize::MAX, |q, bytes| {
             assert_eq!(q, QueueId(7));
             if got.len() == 2 {
                 return Err(QueueError::Full);
@@ -521,19 +530,19 @@ mod tests {
             got.push(bytes.len());
             Ok(())
         });
-        assert!(matches!(out, Flush::Full { sent: 2 }), "{out:?}");
+        assert!(matches!(out, Flush::Full { sent: 2, bytes: 4 }), "{out:?}");
         assert_eq!(got, [1, 3]);
         assert_eq!((b.items(), b.bytes()), (1, 4));
         assert!(!b.remove_if_empty(&d), "the fourth still waits");
         // A failed send takes the message out, for its caller to be told.
-        let out = b.flush(&d, later, |_, _| Err(QueueError::Gone));
+        let out = b.flush(&d, later, usize::MAX, |_, _| Err(QueueError::Gone));
         assert!(
             matches!(out, Flush::Failed { ref item, err: QueueError::Gone, .. } if item.bytes.len() == 4),
             "{out:?}"
         );
         // Emptied: the backlog stays (new messages go straight on) until its drainer ends it.
         assert!(matches!(
-            b.flush(&d, later, |_, _| Ok(())),
+            b.flush(&d, later, 1, |_, _| Ok(())),
             Flush::Emptied { sent: 0 }
         ));
         assert!(b.has(&d));

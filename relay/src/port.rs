@@ -155,18 +155,41 @@ fn drainer(shared: &Arc<Shared>) {
     }
 }
 
-/// A drainer's first and longest nap between two looks at its destination's full queue: it
-/// looks again soon while the receiver reads, and ever less often while it does not.
+/// A drainer's naps between two looks at its destination's full queue ([`next_nap`]): the
+/// first, the shortest, the longest while the receiver reads, and the longest while it does
+/// not.
 const NAP_FIRST: Duration = Duration::from_micros(50);
+const NAP_LEAST: Duration = Duration::from_micros(25);
+const NAP_READING_MOST: Duration = Duration::from_millis(1);
 const NAP_MOST: Duration = Duration::from_millis(10);
+/// A look that refilled this much of the queue napped too long (the receiver may have run
+/// dry); one that refilled less than [`REFILL_LOW`] looked too often: half and a quarter of
+/// a queue of the system's default size (`kernel.msgmnb`, 16 KiB).
+const REFILL_HIGH: usize = 8 * 1024;
+const REFILL_LOW: usize = 4 * 1024;
+
+/// The drainer's next nap, after one of `nap` whose look sent `bytes`: it aims at refilling
+/// a quarter to a half of the queue per look, so a fast reader never runs dry and a flood of
+/// small messages does not wake the drainer for each few of them; nothing sent (the
+/// receiver does not read) backs it off to [`NAP_MOST`].
+fn next_nap(nap: Duration, bytes: usize) -> Duration {
+    if bytes == 0 {
+        (nap * 2).min(NAP_MOST)
+    } else if bytes >= REFILL_HIGH {
+        (nap / 2).max(NAP_LEAST)
+    } else if bytes < REFILL_LOW {
+        (nap * 2).min(NAP_READING_MOST)
+    } else {
+        nap
+    }
+}
 
 /// Sends the backlog of `dst` as room frees, until it is empty. It does not block in
 /// `msgsnd`: a sender blocked on a queue is woken by every read of its receiver, which costs
 /// that receiver on every message it reads while the backlog lasts. It sends what fits,
-/// under the router's lock, then naps: a few tens of microseconds while the receiver reads
-/// (a full queue of small messages takes longer than that to read), backing off to
-/// [`NAP_MOST`] while it does not. The receive loop also sends what fits before each new
-/// message to `dst` (`Router::flush_parked`). Returns whether a trim of the freed memory
+/// under the router's lock, then naps ([`next_nap`]): from 25 us to 1 ms while the receiver
+/// reads, backing off to [`NAP_MOST`] while it does not. The receive loop also sends the
+/// backlog's next message before each new message to `dst` (`Router::flush_parked`). Returns whether a trim of the freed memory
 /// was put off (see [`trim_after_backlogs`]).
 fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
     let mut port = shared.port();
@@ -193,8 +216,7 @@ fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
                 logln!(Debug, "{dst}: backlog delivered");
                 return trim_after_backlogs(shared);
             }
-            Drained::Waiting { sent } if sent > 0 => nap = NAP_FIRST,
-            Drained::Waiting { .. } => nap = (nap * 2).min(NAP_MOST),
+            Drained::Waiting { bytes, .. } => nap = next_nap(nap, bytes),
         }
         std::thread::sleep(nap);
     }
@@ -252,3 +274,28 @@ pub(crate) fn persist(router: &mut Router, shared: &Shared) {
 
 static SAVE_FAILED: Limiter = Limiter::new();
 static BACKLOGGED: Limiter = Limiter::new();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drainer_naps_to_refill_a_quarter_to_a_half_of_the_queue() {
+        let us = Duration::from_micros;
+        // The receiver read a lot meanwhile: look sooner, down to the shortest nap.
+        assert_eq!(next_nap(us(50), 12_000), us(25));
+        assert_eq!(next_nap(us(25), 12_000), us(25));
+        // Little: look later, up to 1 ms while it reads.
+        assert_eq!(next_nap(us(50), 1_000), us(100));
+        assert_eq!(next_nap(us(800), 1_000), us(1000));
+        assert_eq!(next_nap(Duration::from_millis(5), 1_000), us(1000));
+        // Between: the same.
+        assert_eq!(next_nap(us(300), 6_000), us(300));
+        // Nothing: it does not read; back off to 10 ms.
+        assert_eq!(next_nap(us(300), 0), us(600));
+        assert_eq!(
+            next_nap(Duration::from_millis(8), 0),
+            Duration::from_millis(10)
+        );
+    }
+}

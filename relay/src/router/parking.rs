@@ -15,10 +15,12 @@ use std::time::{Duration, Instant};
 pub enum Drained {
     /// The backlog is empty and gone.
     Done,
-    /// The queue is full again after `sent` messages.
+    /// The queue is full again after `sent` messages of `bytes` in all.
     Waiting {
         /// Messages sent in this look.
         sent: usize,
+        /// Their bytes.
+        bytes: usize,
     },
 }
 
@@ -94,8 +96,10 @@ impl Router {
         self.backlogs.next(dst, now)
     }
 
-    /// Before a new message to `dst`, which has a backlog: sends what fits of the backlog
-    /// first, without waiting. Returns whether it emptied (the new message may then go
+    /// Before a new message to `dst`, which has a backlog: sends the backlog's next message
+    /// first, without waiting (one for one: a second try would mostly fail on a queue that a
+    /// reader frees one message at a time, and cost a system call per message; the drainer
+    /// refills in bulk). Returns whether the backlog emptied (the new message may then go
     /// straight to the queue; the order holds).
     pub(super) fn flush_parked(
         &mut self,
@@ -104,7 +108,7 @@ impl Router {
         now: Instant,
     ) -> bool {
         loop {
-            match self.backlogs.flush(dst, now, |q, b| port.send(q, b)) {
+            match self.backlogs.flush(dst, now, 1, |q, b| port.send(q, b)) {
                 Flush::Emptied { .. } => return true,
                 Flush::Full { .. } => return false,
                 Flush::Failed { queue, item, err } => {
@@ -118,12 +122,15 @@ impl Router {
     /// [`Drained::Done`] when nothing is left: the backlog is then gone, and the drainer ends.
     pub fn drain_parked(&mut self, port: &mut impl Port, dst: &MipcName, now: Instant) -> Drained {
         loop {
-            match self.backlogs.flush(dst, now, |q, b| port.send(q, b)) {
+            match self
+                .backlogs
+                .flush(dst, now, usize::MAX, |q, b| port.send(q, b))
+            {
                 Flush::Emptied { .. } => {
                     self.backlogs.remove_if_empty(dst);
                     return Drained::Done;
                 }
-                Flush::Full { sent } => return Drained::Waiting { sent },
+                Flush::Full { sent, bytes } => return Drained::Waiting { sent, bytes },
                 Flush::Failed { queue, item, err } => {
                     self.parked_failed(port, dst, queue, item, err)
                 }

@@ -49,7 +49,7 @@ fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
     // the backlog is gone.
     assert_eq!(
         r.drain_parked(&mut p, &n("legacy"), now),
-        Drained::Waiting { sent: 0 }
+        Drained::Waiting { sent: 0, bytes: 0 }
     );
     let second = p.take(10).unwrap();
     assert_eq!(
