@@ -6,8 +6,10 @@
 //! here, in order, and sent as room frees ([`Backlogs::flush`], sends that do not wait): by
 //! the receive loop before each new message to that destination, and by a drainer thread for
 //! that destination alone (`port.rs`), both under the router's lock. While a destination has
-//! a backlog, later messages to it go behind what is left of it, so order is kept. A parked sync request whose caller's timeout passed is
-//! dropped unsent: the caller already gave up.
+//! a backlog, later messages to it go behind what is left of it, so order is kept. A parked
+//! sync request whose caller's timeout passed is dropped unsent: the caller already gave up.
+//! (The drainer holds the lock across its non-blocking sends on purpose: a send between two
+//! of them from the receive loop would break the order.)
 //!
 //! Bounds: at most [`MAX_ITEMS_PER_DESTINATION`] messages per destination and
 //! [`MAX_BYTES`] in all. Past them a sync caller gets "destination busy" at once and an async
@@ -123,6 +125,13 @@ pub struct Backlogs {
     spare: Vec<Vec<u8>>,
 }
 
+/// Keeps the buffer of a message that was sent for a later one, within the bounds below.
+fn keep_spare(spare: &mut Vec<Vec<u8>>, bytes: Vec<u8>) {
+    if spare.len() < SPARE_BUFFERS && bytes.capacity() <= SPARE_CAPACITY {
+        spare.push(bytes);
+    }
+}
+
 /// Up to how many backlogs [`Backlogs::has`] compares names instead of hashing.
 const FEW: usize = 8;
 /// Most buffers kept for reuse, and the largest kept (a full-size message and its
@@ -177,12 +186,7 @@ impl Backlogs {
     /// Takes back the buffers of parked messages that were sent, for later ones.
     pub fn recycle(&mut self, sent: impl IntoIterator<Item = Parked>) {
         for p in sent {
-            if self.spare.len() >= SPARE_BUFFERS {
-                break;
-            }
-            if p.bytes.capacity() <= SPARE_CAPACITY {
-                self.spare.push(p.bytes);
-            }
+            keep_spare(&mut self.spare, p.bytes);
         }
     }
 
@@ -336,10 +340,11 @@ impl Backlogs {
     }
 
     /// Sends what fits of `dst`'s backlog, at most `max` messages, in order, with `send` (a
-    /// send that does not wait), skipping messages whose caller gave up. Both the receive loop (before a new
-    /// message to `dst`) and the drainer call it, under the router's lock, so the order
-    /// holds whoever sends. The backlog stays, even emptied: its drainer removes it
-    /// ([`Backlogs::remove_if_empty`]), so one drainer answers for it from start to end.
+    /// send that does not wait), skipping messages whose caller gave up. Both the receive
+    /// loop (before a new message to `dst`) and the drainer call it, under the router's
+    /// lock, so the order holds whoever sends. The backlog stays, even emptied: its drainer
+    /// removes it ([`Backlogs::remove_if_empty`]), so one drainer answers for it from start
+    /// to end.
     pub fn flush(
         &mut self,
         dst: &MipcName,
@@ -376,9 +381,7 @@ impl Backlogs {
                 break;
             };
             self.bytes -= done.bytes.len();
-            if self.spare.len() < SPARE_BUFFERS && done.bytes.capacity() <= SPARE_CAPACITY {
-                self.spare.push(done.bytes);
-            }
+            keep_spare(&mut self.spare, done.bytes);
         }
         Flush::Emptied { sent }
     }
@@ -536,10 +539,9 @@ mod tests {
         assert!(!b.remove_if_empty(&d), "the fourth still waits");
         // A failed send takes the message out, for its caller to be told.
         let out = b.flush(&d, later, usize::MAX, |_, _| Err(QueueError::Gone));
-        assert!(
-            matches!(out, Flush::Failed { ref item, err: QueueError::Gone, .. } if item.bytes.len() == 4),
-            "{out:?}"
-        );
+        let failed = matches!(out, Flush::Failed { ref item, err: QueueError::Gone, .. }
+            if item.bytes.len() == 4);
+        assert!(failed, "{out:?}");
         // Emptied: the backlog stays (new messages go straight on) until its drainer ends it.
         assert!(matches!(
             b.flush(&d, later, 1, |_, _| Ok(())),

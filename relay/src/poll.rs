@@ -29,7 +29,7 @@ const GROW_START_NS: u64 = 2_000;
 const RECHECK_EVERY: u32 = 4096;
 
 /// The receive loop's poll: its window, the bound asked for (`-p`), and whether this relay
-/// may run on more than one CPU, read again every [`RECHECK_EVERY`] waits (a relay can be
+/// may run on more than one CPU, read again every 4096 waits (a relay can be
 /// pinned after it started, as `make bench` does, or by a cpuset).
 #[derive(Debug)]
 pub struct RootPoll {
