@@ -225,8 +225,8 @@ impl Router {
             .copied()
             .filter(|dst| self.backlogs.has(dst));
         if let Some(dst) = backlogged {
-            // Messages already wait for room: what fits of them goes first, and this one
-            // goes behind the rest, so the order holds. The receive loop refilling the queue
+            // Messages already wait for room: the oldest goes first, and this one goes
+            // behind the rest, so the order holds. The receive loop refilling the queue
             // as messages come wakes no one when the receiver reads (a drainer blocked in
             // msgsnd would be woken by each read).
             if !self.flush_parked(port, &dst, d.now.get()) {
