@@ -30,12 +30,7 @@ def main():
     ap.add_argument("--relay-envs", default="-", help="mipc_main variants: '-' (default) or NAME=VALUE ...")
     ap.add_argument("--total", type=int, default=rb.SYNC_TOTAL, help="sync calls per run")
     a = ap.parse_args()
-    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-    args = argparse.Namespace(repo=repo, build=os.path.join(repo, "bench", "build"), direct_env="",
-                              relay_env="", baseline=None, baseline_label=None, started_at=0.0,
-                              scale=1.0, idle_seconds=0, skip_idle=True, no_docs=True,
-                              root_queue_probe="")
-    b = rb.Bench(args)
+    b = rb.standalone_bench()
     callers = [int(x) for x in a.callers.split(",")]
     variants = [v.strip() for v in a.relay_envs.split(",")]
     relays = {}

@@ -26,12 +26,7 @@ def main():
     ap.add_argument("--bounds", default="1024", help="MIPC_BACKLOG_MAX of each mipc_main compared")
     ap.add_argument("--total", type=int, default=rb.FLOOD_TOTAL_SPLIT, help="messages per flood")
     a = ap.parse_args()
-    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-    args = argparse.Namespace(repo=repo, build=os.path.join(repo, "bench", "build"), direct_env="",
-                              relay_env="", baseline=None, baseline_label=None, started_at=0.0,
-                              scale=1.0, idle_seconds=0, skip_idle=True, no_docs=True,
-                              root_queue_probe="")
-    b = rb.Bench(args)
+    b = rb.standalone_bench()
     if len(b.all_cpus) < 2:
         print("flood_check: needs two CPUs (the relay on one, the load on the other)", file=sys.stderr)
         return 2

@@ -23,12 +23,13 @@ wait_ready() {
 }
 
 # Stops a round's server (pid $2, its stdin on fd 8: closing it ends it) and relay (pid $1,
-# its stdin on fd 7, then SIGTERM), and forgets both; removes the round's fifos.
+# its stdin on fd 7, then SIGTERM to $3 if given: the relay itself when $1 is a wrapper such as
+# strace), and forgets both; removes the round's fifos.
 stop_round() {
     exec 8>&-
     wait "$2" || true
     exec 7>&-
-    kill -TERM "$1" 2>/dev/null || true
+    kill -TERM "${3:-$1}" 2>/dev/null || true
     wait "$1" || true
     pids=()
     rm -f "$tmp/relay.in" "$tmp/server.in"

@@ -121,14 +121,8 @@ run() {
         sched_snap "$spid" >"$tmp/$impl.s1"
         echo $(((t1 - t0) / 1000)) >"$tmp/$impl.wall_us"
     fi
-    # The server ends when its stdin closes, the relay on SIGTERM (then strace, if any, ends).
-    exec 8>&-
-    wait "$server" || true
-    exec 7>&-
-    kill -TERM "$rpid" 2>/dev/null || true
-    wait "$relay" || true
-    pids=()
-    rm -f "$tmp/relay.in" "$tmp/server.in"
+    # The relay itself gets the SIGTERM; strace, if any, ends with it.
+    stop_round "$relay" "$server" "$rpid"
 }
 
 # "msgsnd msgrcv others" per call from strace -c file $1.

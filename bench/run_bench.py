@@ -1149,6 +1149,17 @@ def wrap(text, width=92):
     return out
 
 
+def standalone_bench():
+    """A Bench for the scripts that run one part alone (flood_check.py, calls_check.py): this
+    tree's build, no docs, no baseline, no idle phase."""
+    repo = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    args = argparse.Namespace(repo=repo, build=os.path.join(repo, "bench", "build"), direct_env="",
+                              relay_env="", baseline=None, baseline_label=None, started_at=0.0,
+                              scale=1.0, idle_seconds=0, skip_idle=True, no_docs=True,
+                              root_queue_probe="")
+    return Bench(args)
+
+
 def median(values):
     v = sorted(x for x in values if x == x)
     if not v:
