@@ -77,13 +77,7 @@ def main():
                       % (c, label, best, med, rb.median(x["relay_cpu_ns_per_call"] for x in rs) / 1000,
                          share, " ".join("%.0f" % x["calls_per_s"] for x in rs)), flush=True)
     finally:
-        for p in reversed(b.procs):
-            if p is not b.crelay:
-                p.stop()
-        for _, relay in relays.values():
-            b.stop_mipc_main(relay)
-        b.relay = None
-        b.cleanup()
+        rb.stop_standalone(b, [relay for _, relay in relays.values()])
     return 0
 
 

@@ -65,10 +65,7 @@ def main():
                          rb.median(x["relay_cpu_ns_per_msg"] for x in rs) / 1000,
                          " ".join("%.1f" % (100 * x["lost"] / max(1, x["sent"])) for x in rs)), flush=True)
     finally:
-        for _, relay in relays.values():
-            b.stop_mipc_main(relay)
-        b.relay = None
-        b.cleanup()
+        rb.stop_standalone(b, [relay for _, relay in relays.values()])
     return 0
 
 

@@ -1160,6 +1160,18 @@ def standalone_bench():
     return Bench(args)
 
 
+def stop_standalone(b, relays):
+    """Ends a standalone_bench run: its peers first, then each mipc_main in `relays` (the
+    processes), then the C relay and every queue left (Bench.cleanup)."""
+    for p in reversed(b.procs):
+        if p is not b.crelay:
+            p.stop()
+    for relay in relays:
+        b.stop_mipc_main(relay)
+    b.relay = None
+    b.cleanup()
+
+
 def median(values):
     v = sorted(x for x in values if x == x)
     if not v:
