@@ -107,30 +107,35 @@ impl Router {
         dst: &MipcName,
         now: Instant,
     ) -> bool {
-        loop {
-            match self.backlogs.flush(dst, now, 1, |q, b| port.send(q, b)) {
-                Flush::Emptied { .. } => return true,
-                Flush::Full { .. } => return false,
-                Flush::Failed { queue, item, err } => {
-                    self.parked_failed(port, dst, queue, item, err)
-                }
-            }
-        }
+        self.send_parked(port, dst, now, 1).is_none()
     }
 
     /// For the drainer of `dst`: sends what fits of its backlog now, without waiting.
     /// [`Drained::Done`] when nothing is left: the backlog is then gone, and the drainer ends.
     pub fn drain_parked(&mut self, port: &mut impl Port, dst: &MipcName, now: Instant) -> Drained {
+        match self.send_parked(port, dst, now, usize::MAX) {
+            None => {
+                self.backlogs.remove_if_empty(dst);
+                Drained::Done
+            }
+            Some((sent, bytes)) => Drained::Waiting { sent, bytes },
+        }
+    }
+
+    /// Sends up to `max` of `dst`'s parked messages without waiting, a failed send handled
+    /// as it comes ([`Router::parked_failed`]): `None` when the backlog emptied, else the
+    /// messages and bytes sent before the queue was full or `max` was reached.
+    fn send_parked(
+        &mut self,
+        port: &mut impl Port,
+        dst: &MipcName,
+        now: Instant,
+        max: usize,
+    ) -> Option<(usize, usize)> {
         loop {
-            match self
-                .backlogs
-                .flush(dst, now, usize::MAX, |q, b| port.send(q, b))
-            {
-                Flush::Emptied { .. } => {
-                    self.backlogs.remove_if_empty(dst);
-                    return Drained::Done;
-                }
-                Flush::Full { sent, bytes } => return Drained::Waiting { sent, bytes },
+            match self.backlogs.flush(dst, now, max, |q, b| port.send(q, b)) {
+                Flush::Emptied { .. } => return None,
+                Flush::Full { sent, bytes } => return Some((sent, bytes)),
                 Flush::Failed { queue, item, err } => {
                     self.parked_failed(port, dst, queue, item, err)
                 }
