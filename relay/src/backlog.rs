@@ -132,6 +132,18 @@ fn keep_spare(spare: &mut Vec<Vec<u8>>, bytes: Vec<u8>) {
     }
 }
 
+/// A copy of `bytes` in one of the `spare` buffers of earlier parked messages if there is one.
+fn copy_into_spare(spare: &mut Vec<Vec<u8>>, bytes: &[u8]) -> Vec<u8> {
+    match spare.pop() {
+        Some(mut b) => {
+            b.clear();
+            b.extend_from_slice(bytes);
+            b
+        }
+        None => bytes.to_vec(),
+    }
+}
+
 /// Up to how many backlogs [`Backlogs::has`] compares names instead of hashing.
 const FEW: usize = 8;
 /// Most buffers kept for reuse, and the largest kept (a full-size message and its
@@ -168,18 +180,6 @@ impl Backlogs {
         } else {
             self.few.clear();
             self.few.extend(self.by_dst.keys().copied());
-        }
-    }
-
-    /// A copy of `bytes` in a buffer of an earlier parked message if there is one.
-    fn copy_of(&mut self, bytes: &[u8]) -> Vec<u8> {
-        match self.spare.pop() {
-            Some(mut b) => {
-                b.clear();
-                b.extend_from_slice(bytes);
-                b
-            }
-            None => bytes.to_vec(),
         }
     }
 
@@ -223,21 +223,59 @@ impl Backlogs {
     /// the destination's backlog (a drainer must be started), `Ok(false)` when it joined one.
     ///
     /// # Errors
-    /// The item back, when a bound would be passed.
+    /// [`OverBound`] when a bound would be passed (the item is dropped).
     pub fn park(
         &mut self,
         dst: MipcName,
         queue: QueueId,
         item: Parked,
         now: Instant,
-    ) -> Result<bool, Parked> {
+    ) -> Result<bool, OverBound> {
+        let (len, until) = (item.bytes.len(), item.until);
+        self.park_with(dst, queue, len, until, now, move |_| item)
+    }
+
+    /// [`Backlogs::park`] for a message the relay holds in its receive buffer: `bytes` are
+    /// copied into the buffer of a message sent earlier when there is one, so a flood that
+    /// parks and sends thousands of messages a second does not allocate for each; and only
+    /// once they are sure to fit, so one that a full backlog refuses costs no copy.
+    ///
+    /// # Errors
+    /// [`OverBound`] when a bound would be passed.
+    pub fn park_copy(
+        &mut self,
+        dst: MipcName,
+        queue: QueueId,
+        bytes: &[u8],
+        until: Option<Instant>,
+        call: Option<Call>,
+        now: Instant,
+    ) -> Result<bool, OverBound> {
+        self.park_with(dst, queue, bytes.len(), until, now, |spare| Parked {
+            bytes: copy_into_spare(spare, bytes),
+            until,
+            call,
+        })
+    }
+
+    /// Parks the item `make` builds (from the spare buffers) for `dst`, a message of `len`
+    /// bytes whose caller gives up at `until`, if the bounds allow it: the one path of
+    /// [`Backlogs::park`] and [`Backlogs::park_copy`].
+    fn park_with(
+        &mut self,
+        dst: MipcName,
+        queue: QueueId,
+        len: usize,
+        until: Option<Instant>,
+        now: Instant,
+        make: impl FnOnce(&mut Vec<Vec<u8>>) -> Parked,
+    ) -> Result<bool, OverBound> {
         let limit = ITEM_LIMIT.load(Ordering::Relaxed);
-        let len = item.bytes.len();
         let (backlog, fresh) = match self.by_dst.entry(dst) {
             Entry::Occupied(o) => (o.into_mut(), false),
             Entry::Vacant(v) => {
                 if limit == 0 || len > MAX_BYTES.saturating_sub(self.bytes) {
-                    return Err(item);
+                    return Err(OverBound);
                 }
                 let b = v.insert(Backlog {
                     queue,
@@ -262,44 +300,17 @@ impl Backlogs {
         }
         // (A fresh backlog always fits: that was checked before it was made.)
         if backlog.items.len() >= limit || self.bytes + len > MAX_BYTES {
-            return Err(item);
+            return Err(OverBound);
         }
         self.bytes += len;
-        if let Some(u) = item.until {
+        if let Some(u) = until {
             backlog.earliest = Some(backlog.earliest.map_or(u, |e| e.min(u)));
         }
-        backlog.items.push_back(item);
+        backlog.items.push_back(make(&mut self.spare));
         if fresh {
             self.track(&dst, true);
         }
         Ok(fresh)
-    }
-
-    /// [`Backlogs::park`] for a message the relay holds in its receive buffer: `bytes` are
-    /// copied into the buffer of a message sent earlier when there is one, so a flood that
-    /// parks and sends thousands of messages a second does not allocate for each, nor for
-    /// those it drops at a full backlog.
-    ///
-    /// # Errors
-    /// [`OverBound`] when a bound would be passed.
-    pub fn park_copy(
-        &mut self,
-        dst: MipcName,
-        queue: QueueId,
-        bytes: &[u8],
-        until: Option<Instant>,
-        call: Option<Call>,
-        now: Instant,
-    ) -> Result<bool, OverBound> {
-        let item = Parked {
-            bytes: self.copy_of(bytes),
-            until,
-            call,
-        };
-        self.park(dst, queue, item, now).map_err(|refused| {
-            self.recycle([refused]);
-            OverBound
-        })
     }
 
     /// The next message to send to `dst`, skipping those whose caller gave up. `None` when
@@ -498,7 +509,8 @@ mod tests {
         let (_, next) = b.next_batch(&d, now, 8).unwrap();
         assert_eq!(next[0].bytes, b"2nd", "the bytes of the new message");
         assert_eq!(next[0].bytes.as_ptr(), buffer, "in the old buffer");
-        // The bounds hold as with park(), and a refused copy gives its buffer back.
+        // The bounds hold as with park(), and a refused message is not copied: no buffer
+        // taken or made for it.
         b.recycle(next);
         assert!(b.next_batch(&d, now, 8).is_none(), "sent: the backlog ends");
         for _ in 0..MAX_ITEMS_PER_DESTINATION {
@@ -506,7 +518,7 @@ mod tests {
         }
         assert!(b.spare.is_empty());
         assert!(b.park_copy(d, QueueId(3), b"4th", None, None, now).is_err());
-        assert_eq!(b.spare.len(), 1);
+        assert!(b.spare.is_empty());
         assert_eq!(b.items(), MAX_ITEMS_PER_DESTINATION);
         assert_eq!(b.bytes(), 3 * MAX_ITEMS_PER_DESTINATION);
         b.release_spares();

@@ -254,10 +254,10 @@ fn trim_after_backlogs(shared: &Shared) -> bool {
 
 /// Saves what changed in the name table (a line per change; see `state.rs`).
 pub(crate) fn persist(router: &mut Router, shared: &Shared) {
-    let changes = router.take_changes();
-    if changes.is_empty() {
+    if !router.has_changes() {
         return;
     }
+    let changes = router.take_changes();
     let Ok(mut store) = shared.state.lock() else {
         return;
     };

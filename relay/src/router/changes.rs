@@ -5,6 +5,13 @@ use mipc::events::EventPattern;
 use mipc::MipcName;
 
 impl Router {
+    /// Whether anything changed since [`Router::take_changes`] (one look, for the paths that
+    /// ask after every message).
+    #[inline]
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
     /// What changed in the table since the last call (to be saved).
     pub fn take_changes(&mut self) -> Changes {
         std::mem::take(&mut self.changes)

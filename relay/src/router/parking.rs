@@ -70,6 +70,10 @@ impl Router {
                 }
                 Ok(Handled::Parked)
             }
+            // An async message past the bounds is dropped: no call to fail, so nothing of
+            // its header is read (under a flood to a receiver that cannot keep up, most
+            // messages end here).
+            Err(_) if call.is_none() => Err(Rejected::Busy(dst_name)),
             Err(_) => self.refuse_parked(port, msg, call),
         }
     }

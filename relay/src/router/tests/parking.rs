@@ -69,6 +69,44 @@ fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
 }
 
 #[test]
+fn a_full_backlog_drops_async_messages_and_delivers_what_it_holds_in_order() {
+    let (mut r, mut p, now) = setup();
+    p.queues
+        .get_mut(&12)
+        .unwrap()
+        .extend(std::iter::repeat_n(vec![0u8; 8], 8));
+    let max = crate::backlog::MAX_ITEMS_PER_DESTINATION as u32;
+    for i in 0..max {
+        assert_eq!(
+            r.handle(
+                &mut p,
+                &mut msg(6, "a", "b", 6, 0, &i.to_ne_bytes(), None),
+                now
+            ),
+            Ok(Handled::Parked)
+        );
+    }
+    let (held, rejected) = (r.backlog(), r.stats().rejected);
+    assert_eq!(
+        r.handle(&mut p, &mut msg(6, "a", "b", 6, 0, b"late", None), now),
+        Err(Rejected::Busy(n("b")))
+    );
+    assert_eq!(r.backlog(), held, "nothing more parked");
+    assert_eq!(r.stats().rejected, rejected + 1, "the drop is counted");
+    assert_eq!(p.pending(11), 0, "an async sender gets no answer");
+    // Room: what was held goes out in order, the dropped message nowhere.
+    p.queues.get_mut(&12).unwrap().clear();
+    p.capacity = usize::MAX;
+    assert_eq!(r.drain_parked(&mut p, &n("b"), now), Drained::Done);
+    let got: Vec<Vec<u8>> = std::iter::from_fn(|| p.take(12))
+        .map(|m| decode(&m).2)
+        .collect();
+    let want: Vec<Vec<u8>> = (0..max).map(|i| i.to_ne_bytes().to_vec()).collect();
+    assert_eq!(got, want);
+    assert_eq!(r.backlog(), (0, 0));
+}
+
+#[test]
 fn a_full_backlog_fails_calls_with_busy() {
     let (mut r, mut p, now) = setup();
     p.queues
