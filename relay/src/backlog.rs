@@ -40,6 +40,20 @@ pub fn set_item_limit(n: usize) {
     ITEM_LIMIT.store(n.min(MAX_ITEMS_PER_DESTINATION), Ordering::Relaxed);
 }
 
+/// The time for the deadline checks of parked sync requests. The router passes its lazy
+/// clock (`router::Now`), read only when an item has a deadline: under a flood of async
+/// messages, which have none, no message reads the clock.
+pub trait Clock: Copy {
+    /// The time now.
+    fn now(self) -> Instant;
+}
+
+impl Clock for Instant {
+    fn now(self) -> Instant {
+        self
+    }
+}
+
 /// The sync call a parked request belongs to, to fail it if it can never be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Call {
@@ -96,8 +110,8 @@ pub struct Parked {
 }
 
 impl Parked {
-    fn expired(&self, now: Instant) -> bool {
-        self.until.is_some_and(|u| u <= now)
+    fn expired(&self, now: impl Clock) -> bool {
+        self.until.is_some_and(|u| u <= now.now())
     }
 }
 
@@ -229,7 +243,7 @@ impl Backlogs {
         dst: MipcName,
         queue: QueueId,
         item: Parked,
-        now: Instant,
+        now: impl Clock,
     ) -> Result<bool, OverBound> {
         let (len, until) = (item.bytes.len(), item.until);
         self.park_with(dst, queue, len, until, now, move |_| item)
@@ -249,7 +263,7 @@ impl Backlogs {
         bytes: &[u8],
         until: Option<Instant>,
         call: Option<Call>,
-        now: Instant,
+        now: impl Clock,
     ) -> Result<bool, OverBound> {
         self.park_with(dst, queue, bytes.len(), until, now, |spare| Parked {
             bytes: copy_into_spare(spare, bytes),
@@ -267,7 +281,7 @@ impl Backlogs {
         queue: QueueId,
         len: usize,
         until: Option<Instant>,
-        now: Instant,
+        now: impl Clock,
         make: impl FnOnce(&mut Vec<Vec<u8>>) -> Parked,
     ) -> Result<bool, OverBound> {
         let limit = ITEM_LIMIT.load(Ordering::Relaxed);
@@ -286,7 +300,7 @@ impl Backlogs {
             }
         };
         // Callers that gave up free their room first.
-        if backlog.earliest.is_some_and(|e| e <= now) {
+        if backlog.earliest.is_some_and(|e| e <= now.now()) {
             let mut freed = 0;
             backlog.items.retain(|p| {
                 let gone = p.expired(now);
@@ -317,7 +331,7 @@ impl Backlogs {
     /// the backlog is empty: it is then removed, and messages go straight to `dst` again.
     /// (Tests; the relay sends with [`Backlogs::flush`].)
     #[cfg(any(test, feature = "testing"))]
-    pub fn next(&mut self, dst: &MipcName, now: Instant) -> Option<(QueueId, Parked)> {
+    pub fn next(&mut self, dst: &MipcName, now: impl Clock) -> Option<(QueueId, Parked)> {
         let (queue, mut batch) = self.next_batch(dst, now, 1)?;
         batch.pop().map(|item| (queue, item))
     }
@@ -328,7 +342,7 @@ impl Backlogs {
     pub fn next_batch(
         &mut self,
         dst: &MipcName,
-        now: Instant,
+        now: impl Clock,
         max: usize,
     ) -> Option<(QueueId, Vec<Parked>)> {
         let backlog = self.by_dst.get_mut(dst)?;
@@ -359,7 +373,7 @@ impl Backlogs {
     pub fn flush(
         &mut self,
         dst: &MipcName,
-        now: Instant,
+        now: impl Clock,
         max: usize,
         mut send: impl FnMut(QueueId, &[u8]) -> Result<(), QueueError>,
     ) -> Flush {

@@ -6,7 +6,6 @@
 //! copy is dropped and counted.
 
 use super::{Handled, Port, Rejected, Router};
-use crate::backlog::Parked;
 use mipc::error::RelayErrorCode;
 use mipc::events::{
     self, EventName, EventPattern, Subscribe, SubscribeAnswer, Unsubscribe, UnsubscribeAnswer,
@@ -277,12 +276,10 @@ impl Router {
                 }
             }
         }
-        let item = Parked {
-            bytes: bytes.to_vec(),
-            until: None,
-            call: None,
-        };
-        match self.backlogs.park(r.name, r.queue, item, now) {
+        match self
+            .backlogs
+            .park_copy(r.name, r.queue, bytes, None, None, now)
+        {
             Ok(fresh) => {
                 if fresh {
                     port.drain(r.name);

@@ -114,6 +114,12 @@ impl Now {
     }
 }
 
+impl crate::backlog::Clock for &Now {
+    fn now(self) -> Instant {
+        self.get()
+    }
+}
+
 impl From<Instant> for Now {
     fn from(t: Instant) -> Now {
         Now(std::cell::Cell::new(Some(t)))

@@ -3,8 +3,8 @@
 
 use super::calls::WaitingCall;
 use super::route::{self, Delivery};
-use super::{Handled, Port, Rejected, Router};
-use crate::backlog::{self, Flush, Parked};
+use super::{Handled, Now, Port, Rejected, Router};
+use crate::backlog::{self, Clock, Flush, Parked};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::MipcName;
@@ -48,9 +48,8 @@ impl Router {
         let Some(&dst_name) = self.entries.name_at(dst) else {
             return self.refuse_parked(port, msg, call);
         };
-        let now = now.get();
-        let until =
-            (frame.sync_flag > 0).then(|| now + Duration::from_millis(frame.sync_flag as u64));
+        let until = (frame.sync_flag > 0)
+            .then(|| now.get() + Duration::from_millis(frame.sync_flag as u64));
         let waiting = match call {
             Some(tag) => Some(backlog::Call {
                 caller: route::header(msg)?.src,
@@ -105,12 +104,7 @@ impl Router {
     /// reader frees one message at a time, and cost a system call per message; the drainer
     /// refills in bulk). Returns whether the backlog emptied (the new message may then go
     /// straight to the queue; the order holds).
-    pub(super) fn flush_parked(
-        &mut self,
-        port: &mut impl Port,
-        dst: &MipcName,
-        now: Instant,
-    ) -> bool {
+    pub(super) fn flush_parked(&mut self, port: &mut impl Port, dst: &MipcName, now: &Now) -> bool {
         self.send_parked(port, dst, now, 1).is_none()
     }
 
@@ -133,7 +127,7 @@ impl Router {
         &mut self,
         port: &mut impl Port,
         dst: &MipcName,
-        now: Instant,
+        now: impl Clock,
         max: usize,
     ) -> Option<(usize, usize)> {
         loop {

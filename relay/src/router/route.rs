@@ -229,7 +229,7 @@ impl Router {
             // behind the rest, so the order holds. The receive loop refilling the queue
             // as messages come wakes no one when the receiver reads (a drainer blocked in
             // msgsnd would be woken by each read).
-            if !self.flush_parked(port, &dst, d.now.get()) {
+            if !self.flush_parked(port, &dst, d.now) {
                 return self.park_counted(port, d);
             }
         }
