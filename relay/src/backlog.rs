@@ -15,11 +15,10 @@
 //! [`MAX_BYTES`] in all. Past them a sync caller gets "destination busy" at once and an async
 //! message is dropped (and counted): only a receiver that stopped reading gets there.
 
-use mipc::fasthash::KeyedMap;
+use crate::few_map::FewMap;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::wire::CallTag;
 use mipc::MipcName;
-use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -128,10 +127,9 @@ struct Backlog {
 /// Backlogs of all destinations.
 #[derive(Debug, Default)]
 pub struct Backlogs {
-    by_dst: KeyedMap<MipcName, Backlog>,
-    /// The keys of `by_dst`, while there are at most [`FEW`]: every message the relay routes
-    /// asks [`Backlogs::has`], and comparing a few names costs less than hashing one.
-    few: Vec<MipcName>,
+    /// Every message the relay routes to a destination with a backlog looks its backlog up
+    /// (up to three times): by comparing names while there are few (`few_map.rs`).
+    by_dst: FewMap<Backlog>,
     bytes: usize,
     /// Buffers of messages the drainers sent, for the next messages parked: under a flood
     /// a message is parked and sent thousands of times a second, and the allocator would
@@ -158,8 +156,6 @@ fn copy_into_spare(spare: &mut Vec<Vec<u8>>, bytes: &[u8]) -> Vec<u8> {
     }
 }
 
-/// Up to how many backlogs [`Backlogs::has`] compares names instead of hashing.
-const FEW: usize = 8;
 /// Most buffers kept for reuse, and the largest kept (a full-size message and its
 /// trailers): a burst of big messages does not stay in the relay's memory.
 const SPARE_BUFFERS: usize = 64;
@@ -177,24 +173,7 @@ impl Backlogs {
 
     #[inline(never)]
     fn has_among_some(&self, dst: &MipcName) -> bool {
-        if self.by_dst.len() <= FEW {
-            return self.few.contains(dst);
-        }
         self.by_dst.contains_key(dst)
-    }
-
-    /// Keeps `few` equal to the keys of `by_dst` while they are few, after `dst` was added
-    /// to (`added`) or removed from it.
-    fn track(&mut self, dst: &MipcName, added: bool) {
-        if self.by_dst.len() > FEW {
-            return; // `few` is not used, and is rebuilt once they are few again
-        }
-        if added {
-            self.few.push(*dst);
-        } else {
-            self.few.clear();
-            self.few.extend(self.by_dst.keys().copied());
-        }
     }
 
     /// Takes back the buffers of parked messages that were sent, for later ones.
@@ -285,17 +264,20 @@ impl Backlogs {
         make: impl FnOnce(&mut Vec<Vec<u8>>) -> Parked,
     ) -> Result<bool, OverBound> {
         let limit = ITEM_LIMIT.load(Ordering::Relaxed);
-        let (backlog, fresh) = match self.by_dst.entry(dst) {
-            Entry::Occupied(o) => (o.into_mut(), false),
-            Entry::Vacant(v) => {
+        let (backlog, fresh) = match self.by_dst.get_mut(&dst) {
+            Some(b) => (b, false),
+            None => {
                 if limit == 0 || len > MAX_BYTES.saturating_sub(self.bytes) {
                     return Err(OverBound);
                 }
-                let b = v.insert(Backlog {
-                    queue,
-                    items: VecDeque::new(),
-                    earliest: None,
-                });
+                let b = self.by_dst.insert_new(
+                    dst,
+                    Backlog {
+                        queue,
+                        items: VecDeque::new(),
+                        earliest: None,
+                    },
+                );
                 (b, true)
             }
         };
@@ -321,9 +303,6 @@ impl Backlogs {
             backlog.earliest = Some(backlog.earliest.map_or(u, |e| e.min(u)));
         }
         backlog.items.push_back(make(&mut self.spare));
-        if fresh {
-            self.track(&dst, true);
-        }
         Ok(fresh)
     }
 
@@ -358,7 +337,6 @@ impl Backlogs {
         }
         if batch.is_empty() {
             self.by_dst.remove(dst);
-            self.track(dst, false);
             return None;
         }
         Some((backlog.queue, batch))
@@ -418,7 +396,6 @@ impl Backlogs {
             None => true,
             Some(b) if b.items.is_empty() => {
                 self.by_dst.remove(dst);
-                self.track(dst, false);
                 true
             }
             Some(_) => false,
@@ -430,7 +407,6 @@ impl Backlogs {
         let Some(b) = self.by_dst.remove(dst) else {
             return Vec::new();
         };
-        self.track(dst, false);
         self.bytes -= b.items.iter().map(|p| p.bytes.len()).sum::<usize>();
         b.items.into()
     }
@@ -439,6 +415,7 @@ impl Backlogs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::few_map::FEW;
     use std::time::Duration;
 
     fn item(n: usize, until: Option<Instant>) -> Parked {

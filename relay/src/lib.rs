@@ -2,7 +2,7 @@
 //! and tests and fuzzers drive [`router::Router`] directly.
 //!
 //! - [`router`]: the name table and routing rules, with no I/O;
-//! - [`backlog`]: messages waiting for room on a full queue;
+//! - [`backlog`]: messages waiting for room on a full queue ([`few_map`]: its look-ups);
 //! - [`daemon`]: root queue, signals, the receive loop;
 //! - [`poll`]: how long the receive loop polls its root queue before sleeping;
 //! - [`port`]: the SysV port, what the relay's threads share, the drainer threads;
@@ -21,6 +21,7 @@
 pub mod log;
 pub mod backlog;
 pub mod daemon;
+pub mod few_map;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzzing;
 #[cfg(any(test, feature = "testing"))]
