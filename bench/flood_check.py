@@ -4,6 +4,10 @@ the relay alone on one CPU, senders and receivers on the other, the bare C loop 
 mipc_main (one per backlog bound asked for) alternated, REPS runs of each flood.
 
     python3 bench/flood_check.py [--reps N] [--floods 1x1,4x1,...] [--bounds 1024,0] [--total N]
+                                 [--other-relay PATH]
+
+`--other-relay` adds one more relay, another build of mipc_main (say an earlier commit's,
+built in a git worktree) with the default bound, to compare a change with what it changed.
 
 Prints, per flood and relay: the best run's handled msg/s, delivered msg/s and the share lost
 over the runs pooled (as the issue-11 targets count them), the median relay CPU per message,
@@ -25,6 +29,7 @@ def main():
     ap.add_argument("--floods", default="1x1,1x4,4x1,4x4,16x1,16x4", help="SENDERSxRECEIVERS,...")
     ap.add_argument("--bounds", default="1024", help="MIPC_BACKLOG_MAX of each mipc_main compared")
     ap.add_argument("--total", type=int, default=rb.FLOOD_TOTAL_SPLIT, help="messages per flood")
+    ap.add_argument("--other-relay", default=None, help="another mipc_main binary to compare")
     a = ap.parse_args()
     b = rb.standalone_bench()
     if len(b.all_cpus) < 2:
@@ -38,14 +43,17 @@ def main():
         b.crelay = rb.Proc(b, "crelay", [b.bin("crelay")], b.env(b.ckey))
         b.crelay.wait_ready()
         rb.set_affinity(b.crelay.pid, b.one_cpu)
-        for bound in bounds:
+        variants = [("mipc_main %d" % bound, b.relay_bin, {"MIPC_BACKLOG_MAX": str(bound)}) for bound in bounds]
+        if a.other_relay:
+            variants.append(("other mipc_main", os.path.abspath(a.other_relay), {}))
+        for i, (name, path, env) in enumerate(variants):
             key = b.pick_key()
-            log = os.path.join(b.logs, "mipc_main_flood_check%d.log" % bound)
-            relay = b.start_mipc_main(b.relay_bin, key, log, {"MIPC_BACKLOG_MAX": str(bound)})
-            relays[bound] = (key, relay)
+            log = os.path.join(b.logs, "mipc_main_flood_check%d.log" % i)
+            relay = b.start_mipc_main(path, key, log, env)
+            relays[name] = (key, relay)
             rb.set_affinity(relay.pid, b.one_cpu)
         load = b.all_cpus - b.one_cpu
-        names = ["C loop"] + ["mipc_main %d" % bound for bound in bounds]
+        names = ["C loop"] + [name for name, _, _ in variants]
         for senders, receivers in floods:
             runs = {n: [] for n in names}
             for rep in range(a.reps):
@@ -54,12 +62,12 @@ def main():
                     if n == "C loop":
                         runs[n].append(b.flood("crelay", senders, receivers, a.total, load))
                     else:
-                        b.key, b.relay = relays[int(n.split()[1])]
+                        b.key, b.relay = relays[n]
                         runs[n].append(b.flood("mipc", senders, receivers, a.total, load))
             for n in names:
                 rs = runs[n]
                 delivered, lost = rb.pooled_delivery(rs)
-                print("%2d -> %d  %-15s handled %8.0f msg/s  delivered %8.0f msg/s  lost %5.1f %%  "
+                print("%2d -> %d  %-16s handled %8.0f msg/s  delivered %8.0f msg/s  lost %5.1f %%  "
                       "relay CPU %.2f us/msg  lost per run %s"
                       % (senders, receivers, n, max(x["handled_per_s"] for x in rs), delivered, 100 * lost,
                          rb.median(x["relay_cpu_ns_per_msg"] for x in rs) / 1000,

@@ -13,6 +13,8 @@
 #
 #   bench/per_call_counts.sh [CALLERS [CALLS_PER_CALLER]]     (default 4 20000)
 #
+# PCC_STRACE=0 skips the strace run (minutes with 16 callers) and keeps the second one.
+#
 # Needs `cargo build --release` and `make -f bench/bench.mk bench-build` first. Prints one
 # line per stack and process: syscalls per call (msgsnd, msgrcv, others), context switches
 # per call (voluntary, involuntary), migrations per call, CPU us per call; and the calls/s
@@ -46,12 +48,15 @@ trap 'harness_cleanup; remove_queues' EXIT
 sched_sum() {
     cat /proc/"$1"/task/*/sched 2>/dev/null | awk -v f="$2" '$1 == f { s += $3 } END { printf "%.3f\n", s }'
 }
+# Switches, migrations and CPU (ns) of process $1 over its threads, then its user and system
+# CPU in clock ticks (/proc/PID/stat: every thread, ended ones included).
 sched_snap() {
     local f
     for f in nr_voluntary_switches nr_involuntary_switches se.nr_migrations se.sum_exec_runtime; do
         printf '%s ' "$(sched_sum "$1" "$f")"
     done
-    echo
+    # Fields 14 and 15 counted after the ")" that ends the command name.
+    sed 's/.*) //' /proc/"$1"/stat | awk '{ print $12, $13 }'
 }
 
 # One run: $1 = mipc | crelay, $2 = strace | plain. Leaves $tmp/$1.$2.*.
@@ -127,6 +132,10 @@ run() {
 
 # "msgsnd msgrcv others" per call from strace -c file $1.
 syscalls_per_call() {
+    if [ ! -e "$1" ]; then
+        printf 'syscalls not counted (PCC_STRACE=0)'
+        return
+    fi
     # strace -c columns: % time, seconds, usecs/call, calls, [errors,] syscall.
     awk -v n="$calls" '
         $1 ~ /^[0-9.]+$/ && $NF != "total" { all += $4; if ($NF == "msgsnd") snd = $4; if ($NF == "msgrcv") rcv = $4 }
@@ -135,13 +144,14 @@ syscalls_per_call() {
 
 # Per-call deltas of two sched snapshots $1 $2.
 sched_per_call() {
-    paste -d' ' "$1" "$2" | awk -v n="$calls" '{
-        printf "switches %.2f voluntary + %.2f involuntary, migrations %.3f, CPU %.2f us",
-            ($5 - $1) / n, ($6 - $2) / n, ($7 - $3) / n, ($8 - $4) * 1000 / n }'
+    paste -d' ' "$1" "$2" | awk -v n="$calls" -v hz="$(getconf CLK_TCK)" '{
+        printf "switches %.2f voluntary + %.2f involuntary, migrations %.3f, CPU %.2f us (user %.2f + system %.2f)",
+            ($7 - $1) / n, ($8 - $2) / n, ($9 - $3) / n, ($10 - $4) * 1000 / n,
+            ($11 - $5) * 1e6 / hz / n, ($12 - $6) * 1e6 / hz / n }'
 }
 
 for impl in crelay mipc; do
-    run "$impl" strace
+    if [ "${PCC_STRACE:-1}" != 0 ]; then run "$impl" strace; fi
     run "$impl" plain
 done
 for impl in crelay mipc; do
@@ -150,7 +160,7 @@ for impl in crelay mipc; do
     echo "$label $callers callers x $per calls: $(awk -v n="$calls" -v w="$wall" 'BEGIN { printf "%.0f", n * 1e6 / w }') calls/s (run without strace)"
     echo "  relay   $(syscalls_per_call "$tmp/$impl.strace.relay"); $(sched_per_call "$tmp/$impl.r0" "$tmp/$impl.r1")"
     echo "  server  $(syscalls_per_call "$tmp/$impl.strace.server"); $(sched_per_call "$tmp/$impl.s0" "$tmp/$impl.s1")"
-    cat "$tmp/$impl.plain.time"* | awk -v n="$calls" '{ v += $1; c += $2; cpu += $3 + $4 }
-        END { printf "  callers switches %.2f voluntary + %.2f involuntary, CPU %.2f us (GNU time, 10 ms ticks)\n",
-              v / n, c / n, cpu * 1e6 / n }'
+    cat "$tmp/$impl.plain.time"* | awk -v n="$calls" '{ v += $1; c += $2; u += $3; k += $4 }
+        END { printf "  callers switches %.2f voluntary + %.2f involuntary, CPU %.2f us (user %.2f + system %.2f; GNU time, 10 ms ticks)\n",
+              v / n, c / n, (u + k) * 1e6 / n, u * 1e6 / n, k * 1e6 / n }'
 done
