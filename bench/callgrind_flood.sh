@@ -69,11 +69,7 @@ run() {
     done
     for s in "${tx[@]}"; do wait "$s"; done
     for s in $(seq "$senders"); do
-        grep -q 'errors=0' "$tmp/tx$s.out" || {
-            echo "callgrind_flood: sender $s failed:" >&2
-            cat "$tmp/tx$s.out" >&2
-            return 1
-        }
+        expect_output 'errors=0' "$tmp/tx$s.out" "sender $s" || return 1
     done
     for d in "${rx[@]}"; do kill -CONT "$d"; done
     stop_round "$relay" "${rx[0]}"

@@ -51,10 +51,7 @@ run() {
     MIPC_ROOT_KEY=$key "${cg[@]}" --callgrind-out-file="$tmp/caller.$calls" "${caller_only[@]}" \
         bench/build/synccall pcli psrv 100 "$calls" 0 \
         >"$tmp/caller.out" 2>&1
-    grep -q 'errors=0' "$tmp/caller.out" || {
-        cat "$tmp/caller.out" >&2
-        return 1
-    }
+    expect_output 'errors=0' "$tmp/caller.out" "the caller" || return 1
     stop_round "$relay" "$server"
 }
 

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# Sourced by the bench's shell scripts (pinned_check.sh, callgrind_per_call.sh): a temporary
-# directory `$tmp` and a list `pids` of background processes, both cleaned up on exit, and
-# `wait_ready FILE [TRIES]`, which waits (20 ms looks, TRIES of them, default 200) for a line
-# containing "ready" in FILE, as the relay and the bench's servers print once they serve.
+# Sourced by the bench's shell scripts (pinned_check.sh, callgrind_*.sh, per_call_counts.sh):
+# a temporary directory `$tmp` and a list `pids` of background processes, both cleaned up on
+# exit; `wait_ready FILE [TRIES]`, which waits (20 ms looks, TRIES of them, default 200) for a
+# line containing "ready" in FILE, as the relay and the bench's servers print once they
+# serve; `expect_output PATTERN FILE WHAT`, which checks a program's output.
 # The caller sets `harness_name` (for messages) before sourcing.
 tmp=$(mktemp -d)
 pids=()
@@ -19,6 +20,15 @@ wait_ready() {
         sleep 0.02
     done
     echo "${harness_name:-bench}: $1 never got ready" >&2
+    return 1
+}
+
+# Succeeds if file $2 has a line matching $1; otherwise says that $3 failed, shows the file
+# and fails.
+expect_output() {
+    grep -q "$1" "$2" && return 0
+    echo "${harness_name:-bench}: $3 failed:" >&2
+    cat "$2" >&2
     return 1
 }
 

@@ -115,11 +115,7 @@ run() {
     for i in "${cp[@]}"; do wait "$i"; done
     t1=$(date +%s%N)
     for i in $(seq "$callers"); do
-        grep -q "n=$per" "$tmp/$impl.$mode.call$i" || {
-            echo "per_call_counts: caller $i of $impl failed:" >&2
-            cat "$tmp/$impl.$mode.call$i" >&2
-            return 1
-        }
+        expect_output "n=$per" "$tmp/$impl.$mode.call$i" "caller $i of $impl" || return 1
     done
     if [ "$mode" = plain ]; then
         sched_snap "$rpid" >"$tmp/$impl.r1"
