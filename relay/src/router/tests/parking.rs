@@ -68,13 +68,19 @@ fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
     );
 }
 
+/// Fills queue `id` of the in-memory port to its capacity, so that what is sent to it parks.
+fn fill_queue(p: &mut MemPort, id: i32) {
+    let room = p.capacity;
+    p.queues
+        .get_mut(&id)
+        .unwrap()
+        .extend(std::iter::repeat_n(vec![0u8; 8], room));
+}
+
 #[test]
 fn a_full_backlog_drops_async_messages_and_delivers_what_it_holds_in_order() {
     let (mut r, mut p, now) = setup();
-    p.queues
-        .get_mut(&12)
-        .unwrap()
-        .extend(std::iter::repeat_n(vec![0u8; 8], 8));
+    fill_queue(&mut p, 12);
     let max = crate::backlog::MAX_ITEMS_PER_DESTINATION as u32;
     for i in 0..max {
         assert_eq!(
@@ -109,10 +115,7 @@ fn a_full_backlog_drops_async_messages_and_delivers_what_it_holds_in_order() {
 #[test]
 fn a_full_backlog_fails_calls_with_busy() {
     let (mut r, mut p, now) = setup();
-    p.queues
-        .get_mut(&12)
-        .unwrap()
-        .extend(std::iter::repeat_n(vec![0u8; 8], 8));
+    fill_queue(&mut p, 12);
     for i in 0..crate::backlog::MAX_ITEMS_PER_DESTINATION as u32 {
         let t = CallTag::request(i + 1);
         assert_eq!(
