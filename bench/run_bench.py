@@ -56,7 +56,7 @@ EVENT_SUBSCRIBERS = (1, 10, 100)  # subscribers of the fan-out phase
 EVENT_DELIVERIES = 60000       # deliveries per fan-out run (events = this / subscribers)
 EVENT_PAYLOAD = 64             # bytes of data per event
 SYNC_REPS = 7                  # repetitions (alternated); the medians are compared, as for
-                               #   the p50s (3 runs' best swung 89-107 %, issue 11 §2)
+                               #   the p50s (the best runs' ratio ranged 90-108 %, issue 11 §2)
 SYNC_CALLERS = (4, 16)
 ROOTQ_BYTES = (16384, 262144)  # root queue capacities compared (issue 11 §3)
 ROOTQ_SENDERS = 16             # the burst: 16 daemons send 8 full-size messages each at once
@@ -1382,8 +1382,9 @@ CALLS_TEXT = (
     "server 2.41 (0.36) against 2.27 (0.19), callers 5.42 (0.63) against 5.36 (0.47); what "
     "mipc-rs adds in user space, about 0.45 us a call in all, is 3 % of the 14 us the three "
     "spend. What is left between the two is the scheduler's order of wake-ups, different in "
-    "every run: the best of 3 runs, which these rows used to compare, swung from 89 to 107 % "
-    "between runs, one lucky run of either relay deciding it. The rows now compare the medians "
+    "every run: the best runs' ratio, which these rows used to compare (best of 3), came out "
+    "anywhere from 90 to 108 % of the C relay's over the last six `make bench` runs (4 and 16 "
+    "callers), one lucky run of either relay deciding it. The rows now compare the medians "
     "of 7 alternated runs, as the latency targets compare the medians of interleaved rounds. "
     "Two independent checks at 56c898f: `python3 bench/calls_check.py --reps 20` (the same "
     "driver, 20 alternated runs of each) gave mipc_main 102 % (median) and 99 % (best) of the C "
