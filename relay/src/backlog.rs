@@ -212,11 +212,12 @@ impl Backlogs {
         self.by_dst.values().map(|b| b.items.len()).sum()
     }
 
-    /// Parks `item` for `dst` (whose queue is `queue`). Returns `Ok(true)` when this started
-    /// the destination's backlog (a drainer must be started), `Ok(false)` when it joined one.
+    /// Parks `item` for `dst` (whose queue is `queue`), as [`Backlogs::park_copy`] parks a
+    /// copy. (Tests; the relay parks copies of what it received.)
     ///
     /// # Errors
     /// [`OverBound`] when a bound would be passed (the item is dropped).
+    #[cfg(any(test, feature = "testing"))]
     pub fn park(
         &mut self,
         dst: MipcName,
@@ -228,7 +229,9 @@ impl Backlogs {
         self.park_with(dst, queue, len, until, now, move |_| item)
     }
 
-    /// [`Backlogs::park`] for a message the relay holds in its receive buffer: `bytes` are
+    /// Parks a copy of `bytes` (a message the relay holds in its receive buffer) for `dst`
+    /// (whose queue is `queue`). Returns `Ok(true)` when this started the destination's
+    /// backlog (a drainer must be started), `Ok(false)` when it joined one. The bytes are
     /// copied into the buffer of a message sent earlier when there is one, so a flood that
     /// parks and sends thousands of messages a second does not allocate for each; and only
     /// once they are sure to fit, so one that a full backlog refuses costs no copy.
@@ -253,7 +256,7 @@ impl Backlogs {
 
     /// Parks the item `make` builds (from the spare buffers) for `dst`, a message of `len`
     /// bytes whose caller gives up at `until`, if the bounds allow it: the one path of
-    /// [`Backlogs::park`] and [`Backlogs::park_copy`].
+    /// [`Backlogs::park_copy`] and, in tests, `park`.
     fn park_with(
         &mut self,
         dst: MipcName,
