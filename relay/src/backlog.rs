@@ -4,8 +4,10 @@
 //! full queue under ordinary load (16 callers sending 2 KiB requests to one server whose
 //! queue holds 16 KiB) must not fail calls either. So a message that does not fit is parked
 //! here, in order, and sent as room frees ([`Backlogs::flush`], sends that do not wait): by
-//! the receive loop before each new message to that destination, and by a drainer thread for
-//! that destination alone (`port.rs`), both under the router's lock. While a destination has
+//! the receive loop before each new message to that destination, and, once the loop has
+//! handed the backlog off ([`Backlogs::hand_off`]: it is about to sleep, or the backlog has
+//! waited a while), by a drainer thread for that destination alone (`port.rs`), both under
+//! the router's lock. While a destination has
 //! a backlog, later messages to it go behind what is left of it, so order is kept. A parked
 //! sync request whose caller's timeout passed is dropped unsent: the caller already gave up.
 //! (The drainer holds the lock across its non-blocking sends on purpose: a send between two
@@ -122,6 +124,11 @@ struct Backlog {
     /// expired items only once it has passed, so a flood of async messages (no deadline)
     /// parks in constant time, not in a pass over the whole backlog per message.
     earliest: Option<Instant>,
+    /// Whether a drainer thread answers for it ([`Backlogs::hand_off`]). Until then the
+    /// receive loop does: it sends what fits before each new message to the destination and
+    /// ends the backlog when it empties, so a queue that is full for a moment under a flood
+    /// costs no thread wake-up.
+    drainer: bool,
 }
 
 /// Backlogs of all destinations.
@@ -131,6 +138,8 @@ pub struct Backlogs {
     /// (up to three times): by comparing names while there are few (`few_map.rs`).
     by_dst: FewMap<Backlog>,
     bytes: usize,
+    /// How many backlogs no drainer answers for yet.
+    without_drainer: usize,
     /// Buffers of messages the drainers sent, for the next messages parked: under a flood
     /// a message is parked and sent thousands of times a second, and the allocator would
     /// cost more than the copy.
@@ -231,7 +240,8 @@ impl Backlogs {
 
     /// Parks a copy of `bytes` (a message the relay holds in its receive buffer) for `dst`
     /// (whose queue is `queue`). Returns `Ok(true)` when this started the destination's
-    /// backlog (a drainer must be started), `Ok(false)` when it joined one. The bytes are
+    /// backlog (the receive loop answers for it until [`Backlogs::hand_off`]), `Ok(false)`
+    /// when it joined one. The bytes are
     /// copied into the buffer of a message sent earlier when there is one, so a flood that
     /// parks and sends thousands of messages a second does not allocate for each; and only
     /// once they are sure to fit, so one that a full backlog refuses costs no copy.
@@ -279,8 +289,10 @@ impl Backlogs {
                         queue,
                         items: VecDeque::new(),
                         earliest: None,
+                        drainer: false,
                     },
                 );
+                self.without_drainer += 1;
                 (b, true)
             }
         };
@@ -338,19 +350,20 @@ impl Backlogs {
                 batch.push(item);
             }
         }
+        let queue = backlog.queue;
         if batch.is_empty() {
-            self.by_dst.remove(dst);
+            self.take_out(dst);
             return None;
         }
-        Some((backlog.queue, batch))
+        Some((queue, batch))
     }
 
     /// Sends what fits of `dst`'s backlog, at most `max` messages, in order, with `send` (a
     /// send that does not wait), skipping messages whose caller gave up. Both the receive
     /// loop (before a new message to `dst`) and the drainer call it, under the router's
-    /// lock, so the order holds whoever sends. The backlog stays, even emptied: its drainer
-    /// removes it ([`Backlogs::remove_if_empty`]), so one drainer answers for it from start
-    /// to end.
+    /// lock, so the order holds whoever sends. The backlog stays, even emptied: whoever
+    /// answers for it removes it ([`Backlogs::remove_if_empty`]), so a drainer answers for
+    /// it from its start to its end.
     pub fn flush(
         &mut self,
         dst: &MipcName,
@@ -392,13 +405,13 @@ impl Backlogs {
         Flush::Emptied { sent }
     }
 
-    /// Removes `dst`'s backlog if it is empty (for its drainer, which then ends). Returns
-    /// whether there is no backlog left.
+    /// Removes `dst`'s backlog if it is empty (for whoever answers for it: its drainer, which
+    /// then ends, or the receive loop). Returns whether there is no backlog left.
     pub fn remove_if_empty(&mut self, dst: &MipcName) -> bool {
         match self.by_dst.get(dst) {
             None => true,
             Some(b) if b.items.is_empty() => {
-                self.by_dst.remove(dst);
+                self.take_out(dst);
                 true
             }
             Some(_) => false,
@@ -407,11 +420,67 @@ impl Backlogs {
 
     /// Removes the backlog of `dst` (its entry is gone) and returns what was parked.
     pub fn remove(&mut self, dst: &MipcName) -> Vec<Parked> {
-        let Some(b) = self.by_dst.remove(dst) else {
+        let Some(b) = self.take_out(dst) else {
             return Vec::new();
         };
         self.bytes -= b.items.iter().map(|p| p.bytes.len()).sum::<usize>();
         b.items.into()
+    }
+
+    /// Takes `dst`'s backlog out of the map, keeping the count of those without a drainer.
+    fn take_out(&mut self, dst: &MipcName) -> Option<Backlog> {
+        let b = self.by_dst.remove(dst)?;
+        if !b.drainer {
+            self.without_drainer -= 1;
+        }
+        Some(b)
+    }
+
+    /// Whether a drainer thread answers for `dst`'s backlog (else the receive loop does, or
+    /// there is none).
+    pub fn has_drainer(&self, dst: &MipcName) -> bool {
+        self.by_dst.get(dst).is_some_and(|b| b.drainer)
+    }
+
+    /// Whether some backlog has no drainer yet: the receive loop must hand them off
+    /// ([`Backlogs::hand_off`]) before it sleeps, or once they have waited too long.
+    #[inline(always)]
+    pub fn any_without_drainer(&self) -> bool {
+        self.without_drainer > 0
+    }
+
+    /// Gives every backlog without a drainer one: returns their destinations, each to be
+    /// given a drainer thread.
+    pub fn hand_off(&mut self) -> Vec<MipcName> {
+        if self.without_drainer == 0 {
+            return Vec::new();
+        }
+        self.without_drainer = 0;
+        self.by_dst
+            .iter_mut()
+            .filter(|(_, b)| !b.drainer)
+            .map(|(n, b)| {
+                b.drainer = true;
+                *n
+            })
+            .collect()
+    }
+
+    /// Whether the count of backlogs without a drainer is right (the fuzzer checks).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn counts_hold(&self) -> bool {
+        self.without_drainer == self.by_dst.values().filter(|b| !b.drainer).count()
+    }
+
+    /// A drainer thread looks at `dst`'s backlog: from now on it answers for it (also when it
+    /// was started for an earlier backlog of the same name that the receive loop ended).
+    pub fn claim(&mut self, dst: &MipcName) {
+        if let Some(b) = self.by_dst.get_mut(dst) {
+            if !b.drainer {
+                b.drainer = true;
+                self.without_drainer -= 1;
+            }
+        }
     }
 }
 
@@ -557,6 +626,38 @@ mod tests {
         assert!(b.remove_if_empty(&d));
         assert!(!b.has(&d));
         assert_eq!((b.items(), b.bytes()), (0, 0));
+    }
+
+    #[test]
+    fn the_receive_loop_answers_for_a_backlog_until_it_is_handed_off() {
+        let mut b = Backlogs::default();
+        let now = Instant::now();
+        let d: Vec<MipcName> = (0..5)
+            .map(|i| MipcName::new(format!("d{i}").as_bytes()).unwrap())
+            .collect();
+        assert!(!b.any_without_drainer());
+        assert_eq!(b.park(d[0], QueueId(1), item(1, None), now), Ok(true));
+        assert_eq!(b.park(d[1], QueueId(2), item(1, None), now), Ok(true));
+        assert_eq!(b.park(d[1], QueueId(2), item(1, None), now), Ok(false));
+        assert!(b.any_without_drainer() && !b.has_drainer(&d[0]));
+        let mut handed = b.hand_off();
+        handed.sort_by_key(|n| n.as_bytes().to_vec());
+        assert_eq!(handed, vec![d[0], d[1]], "each backlog once");
+        assert!(!b.any_without_drainer() && b.has_drainer(&d[0]) && b.has_drainer(&d[1]));
+        assert!(b.hand_off().is_empty(), "nothing left to hand off");
+        // A drainer that looks at a backlog the loop still answers for takes it over.
+        b.park(d[2], QueueId(3), item(1, None), now).unwrap();
+        b.claim(&d[2]);
+        assert!(!b.any_without_drainer() && b.hand_off().is_empty());
+        // A backlog that ends before it is handed off leaves nothing to hand off, whichever
+        // way it ends.
+        b.park(d[3], QueueId(4), item(1, None), now).unwrap();
+        assert_eq!(b.remove(&d[3]).len(), 1);
+        b.park(d[4], QueueId(5), item(1, None), now).unwrap();
+        assert!(b.next(&d[4], now).is_some());
+        assert!(b.remove_if_empty(&d[4]));
+        assert!(!b.any_without_drainer() && b.hand_off().is_empty());
+        assert!(b.counts_hold());
     }
 
     #[test]

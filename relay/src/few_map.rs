@@ -113,6 +113,11 @@ impl<V> FewMap<V> {
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.values.iter()
     }
+
+    /// Every key and its value, to change, in no particular order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&MipcName, &mut V)> {
+        self.names.iter().zip(self.values.iter_mut())
+    }
 }
 
 #[cfg(test)]

@@ -178,6 +178,10 @@ pub fn router(data: &[u8]) {
                 now += Duration::from_millis(u64::from(a) * 10);
                 port.take(queue.0);
                 let _ = r.drain_parked(&mut port, &name(b), now);
+                if a % 3 == 0 {
+                    // The receive loop hands its backlogs off (it is about to sleep).
+                    r.hand_off_backlogs(&mut port);
+                }
             }
         }
         check(&r, &port);
@@ -195,6 +199,10 @@ fn to_relay(src: &MipcName, kind: Kind, sync_flag: i32) -> Envelope<'_> {
 }
 
 fn check(r: &Router, port: &MemPort) {
+    assert!(
+        r.backlog_counts_hold(),
+        "backlogs without a drainer miscounted"
+    );
     assert!(
         r.entries().count() <= MAX_ENTRIES,
         "the table grew past its ceiling"

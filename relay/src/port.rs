@@ -189,7 +189,8 @@ fn next_nap(nap: Duration, bytes: usize) -> Duration {
 /// that receiver on every message it reads while the backlog lasts. It sends what fits,
 /// under the router's lock, then naps ([`next_nap`]): from 25 us to 1 ms while the receiver
 /// reads, backing off to [`NAP_MOST`] while it does not. The receive loop also sends the
-/// backlog's next message before each new message to `dst` (`Router::flush_parked`).
+/// backlog's next message before each new message to `dst` (`Router::flush_parked`); it
+/// answered for the backlog alone until it handed it off (`daemon.rs`, `serve`).
 /// Returns whether a trim of the freed memory was put off (see [`trim_after_backlogs`]).
 fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
     let mut port = shared.port();

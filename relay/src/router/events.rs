@@ -280,10 +280,7 @@ impl Router {
             .backlogs
             .park_copy(r.name, r.queue, bytes, None, None, now)
         {
-            Ok(fresh) => {
-                if fresh {
-                    port.drain(r.name);
-                }
+            Ok(_) => {
                 self.stats.parked += 1;
                 self.stats.copies += 1;
                 true

@@ -19,7 +19,7 @@ mod subscriptions;
 mod table;
 mod tooling;
 
-pub use parking::Drained;
+pub use parking::{Drained, HAND_OFF_AFTER};
 pub use tooling::Seen;
 
 use crate::backlog::Backlogs;
@@ -59,8 +59,9 @@ pub trait Port {
     /// The process that last received from queue `q`, if any did (a legacy entry's owner:
     /// only the owner reads its queue).
     fn last_receiver(&mut self, q: QueueId) -> Option<i32>;
-    /// `dst` just got a backlog: start a drainer for it, apart from the relay's receive loop,
-    /// that sends it as room frees ([`Router::drain_parked`]) until it is empty.
+    /// `dst` has a backlog that the receive loop hands off ([`Router::hand_off_backlogs`]):
+    /// start a drainer for it, apart from the loop, that sends it as room frees
+    /// ([`Router::drain_parked`]) until it is empty.
     fn drain(&mut self, dst: MipcName);
     /// `caller`'s pending call changed (or ended, with `None`): keep it where a relay
     /// started after this one finds it (`pending.rs`), in place `slot` (the caller's slot

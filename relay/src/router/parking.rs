@@ -1,5 +1,6 @@
 //! Messages for a full queue: parked in the destination's backlog (`backlog.rs`) and sent
-//! by its drainer when there is room.
+//! when there is room: by the receive loop, before each new message to that destination,
+//! and, once the loop hands the backlog off ([`Router::hand_off_backlogs`]), by a drainer.
 
 use super::calls::WaitingCall;
 use super::route::{self, Delivery};
@@ -23,6 +24,20 @@ pub enum Drained {
         bytes: usize,
     },
 }
+
+/// Most parked messages the receive loop sends before a new one to a destination whose
+/// backlog it answers for. Two: one for the new message, one to shrink the backlog, so a
+/// receiver that has caught up ends it within a few messages, at the cost of at most one
+/// failed send per message while it is still behind. (Sending all that fits was tried
+/// before drainers existed, in c15245d: under a flood to a receiver that cannot keep up,
+/// the relay spent its time refilling the queue and handled 72 to 82 % of the C loop's
+/// rate.)
+pub const LOOP_FLUSH_MOST: usize = 2;
+
+/// How long a backlog may wait for the receive loop before a drainer takes it over, while
+/// the loop is kept busy by other messages (when the root queue empties, the loop hands
+/// backlogs off at once).
+pub const HAND_OFF_AFTER: Duration = Duration::from_millis(1);
 
 impl Router {
     /// Keeps a message for a full destination (`backlog.rs`); past the bounds a sync caller
@@ -63,12 +78,7 @@ impl Router {
             .backlogs
             .park_copy(dst_name, queue, bytes, until, waiting, now)
         {
-            Ok(fresh) => {
-                if fresh {
-                    port.drain(dst_name);
-                }
-                Ok(Handled::Parked)
-            }
+            Ok(_) => Ok(Handled::Parked),
             // An async message past the bounds is dropped: no call to fail, so nothing of
             // its header is read (under a flood to a receiver that cannot keep up, most
             // messages end here).
@@ -99,18 +109,49 @@ impl Router {
         self.backlogs.next(dst, now)
     }
 
-    /// Before a new message to `dst`, which has a backlog: sends the backlog's next message
-    /// first, without waiting (one for one: a second try would mostly fail on a queue that a
-    /// reader frees one message at a time, and cost a system call per message; the drainer
-    /// refills in bulk). Returns whether the backlog emptied (the new message may then go
-    /// straight to the queue; the order holds).
+    /// Before a new message to `dst`, which has a backlog: sends what it can of the backlog
+    /// first, without waiting. Returns whether the backlog emptied (the new message may then
+    /// go straight to the queue; the order holds).
+    ///
+    /// Once a drainer answers for the backlog (the receiver has been behind for a while),
+    /// one message for one: a second try would mostly fail on a queue that a reader frees
+    /// one message at a time, and cost a system call per message; the drainer refills in
+    /// bulk. Before that, the loop alone answers for it: it sends up to
+    /// [`LOOP_FLUSH_MOST`], so that the backlog shrinks whenever the receiver reads faster
+    /// than messages come, and ends it once it is empty.
     pub(super) fn flush_parked(&mut self, port: &mut impl Port, dst: &MipcName, now: &Now) -> bool {
-        self.send_parked(port, dst, now, 1).is_none()
+        if self.backlogs.has_drainer(dst) {
+            return self.send_parked(port, dst, now, 1).is_none();
+        }
+        let emptied = self.send_parked(port, dst, now, LOOP_FLUSH_MOST).is_none();
+        if emptied {
+            self.backlogs.remove_if_empty(dst);
+        }
+        emptied
+    }
+
+    /// Whether a backlog waits for [`Router::hand_off_backlogs`].
+    #[inline(always)]
+    pub fn backlogs_without_drainer(&self) -> bool {
+        self.backlogs.any_without_drainer()
+    }
+
+    /// Gives every backlog the receive loop answers for a drainer ([`Port::drain`]): the
+    /// loop does so before it sleeps on its root queue (no new message will send them), and
+    /// when one has waited [`HAND_OFF_AFTER`] (other destinations' messages keep it busy,
+    /// and none comes for that one). Returns how many.
+    pub fn hand_off_backlogs(&mut self, port: &mut impl Port) -> usize {
+        let names = self.backlogs.hand_off();
+        for dst in &names {
+            port.drain(*dst);
+        }
+        names.len()
     }
 
     /// For the drainer of `dst`: sends what fits of its backlog now, without waiting.
     /// [`Drained::Done`] when nothing is left: the backlog is then gone, and the drainer ends.
     pub fn drain_parked(&mut self, port: &mut impl Port, dst: &MipcName, now: Instant) -> Drained {
+        self.backlogs.claim(dst);
         match self.send_parked(port, dst, now, usize::MAX) {
             None => {
                 self.backlogs.remove_if_empty(dst);
@@ -180,6 +221,12 @@ impl Router {
             tag: c.tag,
         };
         self.send_error(port, &call, code);
+    }
+
+    /// Whether the backlogs' count of those without a drainer is right (the fuzzer checks).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn backlog_counts_hold(&self) -> bool {
+        self.backlogs.counts_hold()
     }
 
     /// Bytes waiting in backlogs.

@@ -23,11 +23,16 @@ fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
         ),
         Ok(Handled::Parked)
     );
+    assert!(p.drains.is_empty(), "the receive loop answers for it first");
+    assert!(r.backlogs_without_drainer());
+    // The loop is about to sleep: a drainer takes the backlog over.
+    assert_eq!(r.hand_off_backlogs(&mut p), 1);
     assert_eq!(
         p.drains,
         vec![n("legacy")],
         "one drainer for the destination"
     );
+    assert!(!r.backlogs_without_drainer());
     // Room appears (for one): the next message sends the parked one first, untagged for the
     // legacy entry, and waits behind nothing else but the full queue.
     assert_eq!(decode(&p.take(10).unwrap()).2, b"1".to_vec());
@@ -40,6 +45,7 @@ fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
         Ok(Handled::Parked)
     );
     assert_eq!(p.drains.len(), 1, "the same backlog, the same drainer");
+    assert_eq!(r.hand_off_backlogs(&mut p), 0, "it has its drainer");
     // Other traffic is not held up.
     assert_eq!(
         r.handle(&mut p, &mut msg(6, "a", "b", 6, 0, b"other", None), now),
@@ -66,6 +72,40 @@ fn a_full_destination_parks_in_order_and_stalls_nobody_else() {
         0,
         "no error answer: the calls were delivered"
     );
+}
+
+/// A queue full for a moment, as under a flood: the receive loop sends the backlog ahead of
+/// new messages, two for one, and ends it once it is empty, with no drainer woken.
+#[test]
+fn a_backlog_the_receive_loop_answers_for_shrinks_and_ends_without_a_drainer() {
+    let (mut r, mut p, now) = setup();
+    p.capacity = 2;
+    let send = |r: &mut Router, p: &mut MemPort, i: u8| {
+        r.handle(p, &mut msg(6, "a", "b", 6, 0, &[i], None), now)
+    };
+    for i in 1..=2 {
+        assert_eq!(send(&mut r, &mut p, i), Ok(Handled::Forwarded));
+    }
+    for i in 3..=5 {
+        assert_eq!(send(&mut r, &mut p, i), Ok(Handled::Parked));
+    }
+    assert_eq!(r.backlog().1, 3);
+    // The receiver reads all and has room again: each new message sends two parked ones
+    // first and goes behind the rest, so the backlog shrinks, then ends.
+    let mut got: Vec<u8> = std::iter::from_fn(|| p.take(12))
+        .map(|m| decode(&m).2[0])
+        .collect();
+    p.capacity = 16;
+    assert_eq!(send(&mut r, &mut p, 6), Ok(Handled::Parked));
+    assert_eq!(r.backlog().1, 2, "3 and 4 sent, 6 behind 5");
+    assert_eq!(send(&mut r, &mut p, 7), Ok(Handled::Forwarded));
+    assert_eq!(r.backlog(), (0, 0));
+    assert!(!r.backlogs_without_drainer(), "the backlog ended");
+    assert_eq!(r.hand_off_backlogs(&mut p), 0);
+    assert!(p.drains.is_empty(), "no drainer woken");
+    got.extend(std::iter::from_fn(|| p.take(12)).map(|m| decode(&m).2[0]));
+    assert_eq!(got, (1..=7).collect::<Vec<u8>>(), "in order, none lost");
+    assert_eq!(r.stats().parked, 4);
 }
 
 /// Fills queue `id` of the in-memory port to its capacity, so that what is sent to it parks.
