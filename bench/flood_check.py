@@ -4,10 +4,14 @@ the relay alone on one CPU, senders and receivers on the other, the bare C loop 
 mipc_main (one per backlog bound asked for) alternated, REPS runs of each flood.
 
     python3 bench/flood_check.py [--reps N] [--floods 1x1,4x1,...] [--bounds 1024,0] [--total N]
-                                 [--other-relay PATH]
+                                 [--other-relay PATH ...] [--threads]
 
 `--other-relay` adds one more relay, another build of mipc_main (say an earlier commit's,
-built in a git worktree) with the default bound, to compare a change with what it changed.
+built in a git worktree) with the default bound, to compare a change with what it changed;
+it may be given more than once, and each is named by its file name.
+`--threads` also prints, per mipc_main, what its threads did in each flood (medians over the
+runs, from /proc/PID/task/*/sched, where the kernel has it): how often its drainer threads were
+woken and the CPU they took, and how often the receive loop was preempted.
 
 Prints, per flood and relay: the best run's handled msg/s, delivered msg/s and the share lost
 over the runs pooled (as the issue-11 targets count them), the median relay CPU per message,
@@ -29,7 +33,9 @@ def main():
     ap.add_argument("--floods", default="1x1,1x4,4x1,4x4,16x1,16x4", help="SENDERSxRECEIVERS,...")
     ap.add_argument("--bounds", default="1024", help="MIPC_BACKLOG_MAX of each mipc_main compared")
     ap.add_argument("--total", type=int, default=rb.FLOOD_TOTAL_SPLIT, help="messages per flood")
-    ap.add_argument("--other-relay", default=None, help="another mipc_main binary to compare")
+    ap.add_argument("--other-relay", action="append", default=[],
+                    help="another mipc_main binary to compare (may be given more than once)")
+    ap.add_argument("--threads", action="store_true", help="per-thread wake-ups and CPU of each mipc_main")
     a = ap.parse_args()
     b = rb.standalone_bench()
     if len(b.all_cpus) < 2:
@@ -44,8 +50,8 @@ def main():
         b.crelay.wait_ready()
         rb.set_affinity(b.crelay.pid, b.one_cpu)
         variants = [("mipc_main %d" % bound, b.relay_bin, {"MIPC_BACKLOG_MAX": str(bound)}) for bound in bounds]
-        if a.other_relay:
-            variants.append(("other mipc_main", os.path.abspath(a.other_relay), {}))
+        for path in a.other_relay:
+            variants.append((os.path.basename(path)[:16], os.path.abspath(path), {}))
         for i, (name, path, env) in enumerate(variants):
             key = b.pick_key()
             log = os.path.join(b.logs, "mipc_main_flood_check%d.log" % i)
@@ -56,6 +62,7 @@ def main():
         names = ["C loop"] + [name for name, _, _ in variants]
         for senders, receivers in floods:
             runs = {n: [] for n in names}
+            threads = {n: [] for n in names}
             for rep in range(a.reps):
                 order = names[rep % len(names):] + names[:rep % len(names)]
                 for n in order:
@@ -63,7 +70,10 @@ def main():
                         runs[n].append(b.flood("crelay", senders, receivers, a.total, load))
                     else:
                         b.key, b.relay = relays[n]
+                        before = thread_counts(b.relay.pid) if a.threads else None
                         runs[n].append(b.flood("mipc", senders, receivers, a.total, load))
+                        if before is not None:
+                            threads[n].append(thread_delta(before, thread_counts(b.relay.pid)))
             for n in names:
                 rs = runs[n]
                 delivered, lost = rb.pooled_delivery(rs)
@@ -72,9 +82,55 @@ def main():
                       % (senders, receivers, n, max(x["handled_per_s"] for x in rs), delivered, 100 * lost,
                          rb.median(x["relay_cpu_ns_per_msg"] for x in rs) / 1000,
                          " ".join("%.1f" % (100 * x["lost"] / max(1, x["sent"])) for x in rs)), flush=True)
+                ts = [t for t in threads[n] if t is not None]
+                if ts:
+                    print("%2d -> %d  %-16s drainers woken %.0f times, %.1f ms CPU; receive loop woken %.0f, "
+                          "preempted %.0f times, %.1f ms CPU (medians)"
+                          % (senders, receivers, n, *(rb.median(t[k] for t in ts) for k in range(5))), flush=True)
     finally:
         rb.stop_standalone(b, [relay for _, relay in relays.values()])
     return 0
+
+
+def thread_counts(pid):
+    """Per thread of process `pid`: its name ("main" for the receive loop), voluntary and involuntary context switches, and
+    CPU time in ms, from /proc/PID/task/*/sched (None where the kernel does not have it)."""
+    out = {}
+    task_dir = "/proc/%d/task" % pid
+    for tid in os.listdir(task_dir):
+        try:
+            with open(os.path.join(task_dir, tid, "comm")) as f:
+                comm = f.read().strip()
+            fields = {}
+            with open(os.path.join(task_dir, tid, "sched")) as f:
+                for line in f:
+                    k, _, v = line.partition(":")
+                    fields[k.strip()] = v.strip()
+            if tid == str(pid):
+                comm = "main"
+            out[tid] = (comm, float(fields["nr_voluntary_switches"]), float(fields["nr_involuntary_switches"]),
+                        float(fields["se.sum_exec_runtime"]))
+        except (OSError, KeyError, ValueError):
+            return None
+    return out
+
+
+def thread_delta(before, after):
+    """(drainer wake-ups, drainer CPU ms, receive-loop voluntary switches, its involuntary
+    switches, its CPU ms) between two thread_counts; threads started meanwhile count from 0."""
+    if before is None or after is None:
+        return None
+    d = [0.0] * 5
+    for tid, (comm, vol, invol, cpu) in after.items():
+        _, vol0, invol0, cpu0 = before.get(tid, (comm, 0.0, 0.0, 0.0))
+        if comm == "mipc-drain":
+            d[0] += vol - vol0
+            d[1] += cpu - cpu0
+        elif comm == "main":
+            d[2] += vol - vol0
+            d[3] += invol - invol0
+            d[4] += cpu - cpu0
+    return d
 
 
 if __name__ == "__main__":
