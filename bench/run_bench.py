@@ -1386,8 +1386,8 @@ BACKLOG_OWNER_AFTER = (
     "drainer takes it over: 1 368 to 1 421 drainer wake-ups in 1 -> 1), two for one only "
     "while the backlog holds at most 8 (1 532), and a drainer at once for a backlog that grows "
     "to 64 or to 16 messages (4 130 and 4 196, as many as before: in 1 -> 1 a backlog often "
-    "grows past 64 before its receiver catches up); each handled the same, within the noise, "
-    "and none cost less relay CPU per message in the floods to receivers that cannot keep up.")
+    "grows past 64 before its receiver catches up); each handled the same and cost the same "
+    "relay CPU per message, within the noise.")
 
 
 HOP_COST_TEXT = (
