@@ -7,9 +7,9 @@
 //! the receive loop before each new message to that destination, and, once the loop has
 //! handed the backlog off ([`Backlogs::hand_off`]: it is about to sleep, or the backlog has
 //! waited a while), by a drainer thread for that destination alone (`port.rs`), both under
-//! the router's lock. While a destination has
-//! a backlog, later messages to it go behind what is left of it, so order is kept. A parked
-//! sync request whose caller's timeout passed is dropped unsent: the caller already gave up.
+//! the router's lock. While a destination has a backlog, later messages to it go behind
+//! what is left of it, so order is kept. A parked sync request whose caller's timeout
+//! passed is dropped unsent: the caller already gave up.
 //! (The drainer holds the lock across its non-blocking sends on purpose: a send between two
 //! of them from the receive loop would break the order.)
 //!
@@ -241,10 +241,10 @@ impl Backlogs {
     /// Parks a copy of `bytes` (a message the relay holds in its receive buffer) for `dst`
     /// (whose queue is `queue`). Returns `Ok(true)` when this started the destination's
     /// backlog (the receive loop answers for it until [`Backlogs::hand_off`]), `Ok(false)`
-    /// when it joined one. The bytes are
-    /// copied into the buffer of a message sent earlier when there is one, so a flood that
-    /// parks and sends thousands of messages a second does not allocate for each; and only
-    /// once they are sure to fit, so one that a full backlog refuses costs no copy.
+    /// when it joined one. The bytes are copied into the buffer of a message sent earlier
+    /// when there is one, so a flood that parks and sends thousands of messages a second
+    /// does not allocate for each; and only once they are sure to fit, so one that a full
+    /// backlog refuses costs no copy.
     ///
     /// # Errors
     /// [`OverBound`] when a bound would be passed.
