@@ -48,8 +48,8 @@ def flooded_calls(b, senders, receivers, total, cpus, count):
         for d in range(receivers):
             rx.append(rb.Proc(b, "flat_rx%d" % d, [b.bin("mipc_peer"), "recv", "%sr%d" % (phase, d), str(expect)],
                               env, cpus=cpus))
-        for p in rx:
-            p.wait_ready()
+        rx_queues = [int(p.wait_ready()[0]) for p in rx]
+        watched = [rb.queue_of_key(b.key)] + rx_queues
         for i in range(senders):
             tx.append(rb.Proc(b, "flat_tx%d" % i, [b.bin("mipc_peer"), "send", "%ss%d" % (phase, i), "%sr" % phase,
                                                    str(receivers), str(per), str(rb.FLOOD_PAYLOAD), "-"],
@@ -66,7 +66,8 @@ def flooded_calls(b, senders, receivers, total, cpus, count):
         # The receivers end at their count, or (with losses) are told to once the flood is over.
         end = time.monotonic() + 30
         while any(p.p.poll() is None for p in rx) and time.monotonic() < end:
-            if all(q[2] == 0 for q in rb.sysv_queues().values()):
+            queues = rb.sysv_queues()
+            if all(queues.get(q, (0, 0, 0))[2] == 0 for q in watched):
                 for p in rx:
                     p.close_stdin()
             time.sleep(0.05)
