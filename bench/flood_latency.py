@@ -14,12 +14,12 @@ and the flood's handled rate. A run counts only if the flood was still going whe
 finished (else the flood is made longer and the run is done again, up to three times).
 
 Needs `cargo build --release` and `make -f bench/bench.mk bench-build`; it uses run_bench.py's
-processes and clean-up, so every queue it makes is removed at the end, also on failure.
+flood driver, processes and clean-up, so every queue it makes is removed at the end, also on
+failure.
 """
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_bench as rb  # noqa: E402
@@ -37,46 +37,11 @@ def calls(b, cpus, count):
 
 
 def flooded_calls(b, senders, receivers, total, cpus, count):
-    """Starts a flood as run_bench's Bench.flood does, times `count` calls while it runs, lets
-    it end. Returns (the calls' RESULT, whether the flood outlasted them, handled msg/s)."""
-    per = max(receivers, (total // senders) // receivers * receivers)
-    expect = senders * per // receivers
-    phase = b.uniq("f")
-    env = b.impl_env("mipc")
-    rx, tx = [], []
-    try:
-        for d in range(receivers):
-            rx.append(rb.Proc(b, "flat_rx%d" % d, [b.bin("mipc_peer"), "recv", "%sr%d" % (phase, d), str(expect)],
-                              env, cpus=cpus))
-        rx_queues = [int(p.wait_ready()[0]) for p in rx]
-        watched = [rb.queue_of_key(b.key)] + rx_queues
-        for i in range(senders):
-            tx.append(rb.Proc(b, "flat_tx%d" % i, [b.bin("mipc_peer"), "send", "%ss%d" % (phase, i), "%sr" % phase,
-                                                   str(receivers), str(per), str(rb.FLOOD_PAYLOAD), "-"],
-                              env, cpus=cpus))
-        for p in tx:
-            p.wait_ready()
-        for p in tx:
-            p.go()
-        res = calls(b, cpus, count)
-        outlasted = all(p.p.poll() is None for p in tx)
-        for p in tx:
-            p.wait(120)
-        sent = [p.result() for p in tx]
-        # The receivers end at their count, or (with losses) are told to once the flood is over.
-        end = time.monotonic() + 30
-        while any(p.p.poll() is None for p in rx) and time.monotonic() < end:
-            queues = rb.sysv_queues()
-            if all(queues.get(q, (0, 0, 0))[2] == 0 for q in watched):
-                for p in rx:
-                    p.close_stdin()
-            time.sleep(0.05)
-    finally:
-        for p in tx + rx:
-            p.stop()
-    t0 = min(r["t_start"] for r in sent)
-    t1 = max(r["t_end"] for r in sent)
-    return res, outlasted, sum(r["sent"] for r in sent) / ((t1 - t0) / 1e9)
+    """Times `count` calls while a flood (run_bench's Bench.flood) runs. Returns the calls'
+    RESULT, whether the flood outlasted them, and the flood's handled msg/s."""
+    res = b.flood("mipc", senders, receivers, total, cpus, during=lambda: calls(b, cpus, count))
+    timed, outlasted = res["during"]
+    return timed, outlasted, res["handled_per_s"]
 
 
 def main():

@@ -640,7 +640,10 @@ class Bench:
             return self.env(self.key)
         return self.env(self.ckey, {"MIPC_LEGACY_WIRE": "1"})
 
-    def flood(self, impl, senders, receivers, total, cpus=None, payload=FLOOD_PAYLOAD):
+    def flood(self, impl, senders, receivers, total, cpus=None, payload=FLOOD_PAYLOAD, during=None):
+        """One async flood (see the floods' section). `during`, if given, is called once the
+        senders are released; its result, and whether every sender was still sending when it
+        returned, come back as "during" (bench/flood_latency.py times calls with it)."""
         per = max(receivers, (total // senders) // receivers * receivers)
         expect = senders * per // receivers
         phase = self.uniq("f")
@@ -666,6 +669,9 @@ class Bench:
                 sampler.start()
             for p in tx:
                 p.go()
+            meanwhile = None
+            if during is not None:
+                meanwhile = (during(), all(p.p.poll() is None for p in tx))
             for p in tx:
                 p.wait(60)
             sent = [p.result() for p in tx]
@@ -703,6 +709,7 @@ class Bench:
             "relay_cpu_ns_per_msg": (cpu1 - cpu0) * TICK_NS / max(1, n_sent),
             "relay_busy": (cpu1 - cpu0) * TICK_NS / 1e9 / secs,
             "relay_rss_max_kb": rss,
+            "during": meanwhile,
         }
 
     def sync_tput(self, impl, callers, total):
