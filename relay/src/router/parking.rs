@@ -5,7 +5,7 @@
 use super::calls::WaitingCall;
 use super::route::{self, Delivery};
 use super::{Handled, Now, Port, Rejected, Router};
-use crate::backlog::{self, Clock, Flush, Parked};
+use crate::backlog::{self, Clock, Flush, FlushMost, Parked};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::MipcName;
@@ -24,15 +24,6 @@ pub enum Drained {
         bytes: usize,
     },
 }
-
-/// Most parked messages the receive loop sends before a new one to a destination whose
-/// backlog it answers for. Two: one for the new message, one to shrink the backlog, so a
-/// receiver that has caught up ends it within a few messages, at the cost of at most one
-/// failed send per message while it is still behind. (Sending all that fits was tried
-/// before drainers existed, in c15245d: under a flood to a receiver that cannot keep up,
-/// the relay spent its time refilling the queue and handled 72 to 82 % of the C loop's
-/// rate.)
-pub const LOOP_FLUSH_MOST: usize = 2;
 
 /// How long a backlog may wait for the receive loop before a drainer takes it over, while
 /// the loop is kept busy by other messages (when the root queue empties, the loop hands
@@ -110,24 +101,14 @@ impl Router {
     }
 
     /// Before a new message to `dst`, which has a backlog: sends what it can of the backlog
-    /// first, without waiting. Returns whether the backlog emptied (the new message may then
-    /// go straight to the queue; the order holds).
-    ///
-    /// Once a drainer answers for the backlog (the receiver has been behind for a while),
-    /// one message for one: a second try would mostly fail on a queue that a reader frees
-    /// one message at a time, and cost a system call per message; the drainer refills in
-    /// bulk. Before that, the loop alone answers for it: it sends up to
-    /// [`LOOP_FLUSH_MOST`], so that the backlog shrinks whenever the receiver reads faster
-    /// than messages come, and ends it once it is empty.
+    /// first, without waiting ([`FlushMost::BeforeNew`]: one message for one once a drainer
+    /// answers for the backlog, else up to two, so that the backlog shrinks whenever the
+    /// receiver reads faster than messages come, and ends once it is empty). Returns whether
+    /// the backlog emptied (the new message may then go straight to the queue; the order
+    /// holds).
     pub(super) fn flush_parked(&mut self, port: &mut impl Port, dst: &MipcName, now: &Now) -> bool {
-        if self.backlogs.has_drainer(dst) {
-            return self.send_parked(port, dst, now, 1).is_none();
-        }
-        let emptied = self.send_parked(port, dst, now, LOOP_FLUSH_MOST).is_none();
-        if emptied {
-            self.backlogs.remove_if_empty(dst);
-        }
-        emptied
+        self.send_parked(port, dst, now, FlushMost::BeforeNew)
+            .is_none()
     }
 
     /// Whether a backlog waits for [`Router::hand_off_backlogs`].
@@ -152,7 +133,7 @@ impl Router {
     /// [`Drained::Done`] when nothing is left: the backlog is then gone, and the drainer ends.
     pub fn drain_parked(&mut self, port: &mut impl Port, dst: &MipcName, now: Instant) -> Drained {
         self.backlogs.claim(dst);
-        match self.send_parked(port, dst, now, usize::MAX) {
+        match self.send_parked(port, dst, now, FlushMost::Drainer(usize::MAX)) {
             None => {
                 self.backlogs.remove_if_empty(dst);
                 Drained::Done
@@ -161,18 +142,18 @@ impl Router {
         }
     }
 
-    /// Sends up to `max` of `dst`'s parked messages without waiting, a failed send handled
+    /// Sends up to `most` of `dst`'s parked messages without waiting, a failed send handled
     /// as it comes ([`Router::parked_failed`]): `None` when the backlog emptied, else the
-    /// messages and bytes sent before the queue was full or `max` was reached.
+    /// messages and bytes sent before the queue was full or `most` was reached.
     fn send_parked(
         &mut self,
         port: &mut impl Port,
         dst: &MipcName,
         now: impl Clock,
-        max: usize,
+        most: FlushMost,
     ) -> Option<(usize, usize)> {
         loop {
-            match self.backlogs.flush(dst, now, max, |q, b| port.send(q, b)) {
+            match self.backlogs.flush(dst, now, most, |q, b| port.send(q, b)) {
                 Flush::Emptied { .. } => return None,
                 Flush::Full { sent, bytes } => return Some((sent, bytes)),
                 Flush::Failed { queue, item, err } => {
