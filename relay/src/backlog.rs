@@ -6,10 +6,10 @@
 //! here, in order, and sent as room frees ([`Backlogs::flush`], sends that do not wait): by
 //! the receive loop before each new message to that destination, and, once the loop has
 //! handed the backlog off ([`Backlogs::hand_off`]: it is about to sleep, or the backlog has
-//! waited a while), by a drainer thread for that destination alone (`port.rs`), both under
-//! the router's lock. While a destination has a backlog, later messages to it go behind
-//! what is left of it, so order is kept. A parked sync request whose caller's timeout
-//! passed is dropped unsent: the caller already gave up.
+//! waited a while), by the relay's drainer thread (`port.rs`), both under the router's
+//! lock. While a destination has a backlog, later messages to it go behind what is left of
+//! it, so order is kept. A parked sync request whose caller's timeout passed is dropped
+//! unsent: the caller already gave up.
 //! (The drainer holds the lock across its non-blocking sends on purpose: a send between two
 //! of them from the receive loop would break the order.)
 //!
@@ -145,7 +145,7 @@ struct Backlog {
     /// expired items only once it has passed, so a flood of async messages (no deadline)
     /// parks in constant time, not in a pass over the whole backlog per message.
     earliest: Option<Instant>,
-    /// Whether a drainer thread answers for it ([`Backlogs::hand_off`]). Until then the
+    /// Whether the drainer thread answers for it ([`Backlogs::hand_off`]). Until then the
     /// receive loop does: it sends what fits before each new message to the destination and
     /// ends the backlog when it empties, so a queue that is full for a moment under a flood
     /// costs no thread wake-up.
@@ -465,7 +465,7 @@ impl Backlogs {
         Some(b)
     }
 
-    /// Whether a drainer thread answers for `dst`'s backlog (else the receive loop does, or
+    /// Whether the drainer thread answers for `dst`'s backlog (else the receive loop does, or
     /// there is none). (Tests.)
     #[cfg(any(test, feature = "testing"))]
     pub fn has_drainer(&self, dst: &MipcName) -> bool {
@@ -479,8 +479,8 @@ impl Backlogs {
         self.without_drainer > 0
     }
 
-    /// Gives every backlog without a drainer one: returns their destinations, each to be
-    /// given a drainer thread.
+    /// Gives every backlog without a drainer one: returns their destinations, for the
+    /// drainer thread to take.
     pub fn hand_off(&mut self) -> Vec<MipcName> {
         if self.without_drainer == 0 {
             return Vec::new();
@@ -502,8 +502,8 @@ impl Backlogs {
         self.without_drainer == self.by_dst.values().filter(|b| !b.drainer).count()
     }
 
-    /// A drainer thread looks at `dst`'s backlog: from now on it answers for it (also when it
-    /// was started for an earlier backlog of the same name that the receive loop ended).
+    /// The drainer thread looks at `dst`'s backlog: from now on it answers for it (also when
+    /// it was handed an earlier backlog of the same name, which ended).
     pub fn claim(&mut self, dst: &MipcName) {
         if let Some(b) = self.by_dst.get_mut(dst) {
             if !b.drainer {

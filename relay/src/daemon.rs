@@ -254,7 +254,7 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
 /// (`router/parking.rs`): under a flood, a receiver's queue fills and frees again
 /// thousands of times a second, and each of those episodes used to wake a drainer thread
 /// (3 000 to 4 000 wake-ups in a 240 000-message flood, about a tenth of the relay's CPU).
-/// The loop hands its backlogs to drainers when it is about to sleep, and when one has
+/// The loop hands its backlogs to the drainer when it is about to sleep, and when one has
 /// waited [`HAND_OFF_AFTER`].
 #[inline(never)]
 fn serve(
@@ -275,7 +275,7 @@ fn serve(
         ..flags
     };
     // Since when a backlog has waited for this loop (`None`: none waits), and messages
-    // handled since then. Any the start left (none today) go to drainers at once.
+    // handled since then. Any the start left (none today) go to the drainer at once.
     let mut backlog_since: Option<Instant> = None;
     let mut handled_since = 0u32;
     hand_off(shared, port, &mut backlog_since);
@@ -284,7 +284,7 @@ fn serve(
             None => receive(root, buf.raw_mut(), flags, &mut poll),
             Some(_) => match sysv::recv(root, buf.raw_mut(), 0, nowait) {
                 Err(QueueError::Empty) => {
-                    // No message will come to send them: drainers take them over.
+                    // No message will come to send them: the drainer takes them over.
                     hand_off(shared, port, &mut backlog_since);
                     receive(root, buf.raw_mut(), flags, &mut poll)
                 }
@@ -358,7 +358,7 @@ fn serve(
 /// hand-off comes at most about 30 us late.
 const CLOCK_EVERY: u32 = 16;
 
-/// Gives the backlogs the receive loop answers for to drainers (see [`serve`]).
+/// Gives the backlogs the receive loop answers for to the drainer (see [`serve`]).
 #[cold]
 fn hand_off(shared: &Shared, port: &mut SysvPort, since: &mut Option<Instant>) {
     if let Ok(mut r) = shared.router.lock() {

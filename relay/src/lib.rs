@@ -5,7 +5,7 @@
 //! - [`backlog`]: messages waiting for room on a full queue ([`few_map`]: its look-ups);
 //! - [`daemon`]: root queue, signals, the receive loop;
 //! - [`poll`]: how long the receive loop polls its root queue before sleeping;
-//! - [`port`]: the SysV port, what the relay's threads share, the drainer threads;
+//! - [`port`]: the SysV port, what the relay's threads share, the drainer thread;
 //! - [`watcher`]: death notices of registered processes (pidfd);
 //! - [`state`]: the name table on disk, for a relay restarted after SIGKILL;
 //! - [`pending`]: pending calls in mapped memory, for the same;

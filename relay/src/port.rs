@@ -1,6 +1,6 @@
 //! The relay's SysV [`Port`] and what its threads share: the router behind its lock, the
-//! saved table, the death watcher, and the drainer threads that send a full
-//! queue's backlog as room frees, apart from the receive loop (`daemon.rs`).
+//! saved table, the death watcher, and the drainer thread that sends full queues' backlogs
+//! as room frees, apart from the receive loop (`daemon.rs`).
 
 use crate::log::Limiter;
 use crate::router::{Drained, Port, Router};
@@ -9,7 +9,6 @@ use crate::watcher::Watcher;
 use mipc::os;
 use mipc::sysv::{self, QueueError, QueueId};
 use mipc::MipcName;
-use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -22,13 +21,16 @@ pub struct Shared {
     pub state: Mutex<state::Store>,
     /// The death watcher, once started.
     pub watcher: OnceLock<Arc<Watcher>>,
-    /// Destinations whose backlog waits for a drainer thread, and the idle drainers.
+    /// The drainer thread, and the destinations handed to it.
     pub drainers: Drainers,
 }
 
-/// The drainer threads: each sends one destination's backlog at a time, then waits (blocked
-/// on a condition variable, no CPU) for the next. A thread is started only when none is idle,
-/// so a receiver that falls behind again and again costs a wake-up, not a thread start.
+/// The drainer: one thread, started at the first hand-off, that sends every handed-off
+/// backlog as room frees, each destination looked at on a schedule of its own
+/// ([`next_nap`]), and waits (blocked on a condition variable, no CPU) while none is left.
+/// One thread however many receivers fall behind at once: their looks share its wake-ups,
+/// and a bus where every daemon stalls (a debugger, an overloaded board) costs no thread
+/// per daemon.
 #[derive(Debug, Default)]
 pub struct Drainers {
     work: Mutex<DrainWork>,
@@ -37,8 +39,10 @@ pub struct Drainers {
 
 #[derive(Debug, Default)]
 struct DrainWork {
-    todo: VecDeque<MipcName>,
-    idle: usize,
+    /// Destinations handed off since the drainer last took them.
+    todo: Vec<MipcName>,
+    /// Whether the drainer thread runs.
+    running: bool,
 }
 
 impl Shared {
@@ -93,66 +97,125 @@ impl Port for SysvPort {
         let Ok(mut work) = shared.drainers.work.lock() else {
             return;
         };
-        work.todo.push_back(dst);
-        if work.idle > 0 {
+        work.todo.push(dst);
+        if work.running {
             shared.drainers.ready.notify_one();
             return;
         }
-        drop(work);
+        let its = shared.clone();
         let started = std::thread::Builder::new()
             .name("mipc-drain".into())
-            .spawn(move || drainer(&shared));
-        if let Err(e) = started {
-            logln!(
+            .spawn(move || drainer(&its));
+        match started {
+            Ok(_) => work.running = true,
+            // The next hand-off tries again; until then the receive loop still sends one
+            // parked message before each new one to `dst`.
+            Err(e) => logln!(
                 Error,
-                "cannot start a drainer for {dst}: {e}; its backlog waits"
-            );
+                "cannot start the drainer: {e}; the backlog of {dst} waits"
+            ),
         }
     }
 }
 
-/// A drainer thread: takes destinations off the to-do list and drains each, forever.
+/// One destination on the drainer's schedule: when it looks next, after what nap.
+#[derive(Debug)]
+struct Look {
+    dst: MipcName,
+    at: Instant,
+    nap: Duration,
+}
+
+/// Looks due this close to the earliest are taken in the same wake-up (the shortest nap:
+/// no receiver's look is late by more than it would be by the timer's own slack).
+const LOOK_TOGETHER: Duration = NAP_LEAST;
+
+/// The drainer thread, forever: takes the destinations handed off, looks at each when it is
+/// due (all due at once under one lock of the router), and sleeps until the next look, a
+/// hand-off, or a trim put off ([`trim_after_backlogs`]).
 fn drainer(shared: &Arc<Shared>) {
-    let mut trim_later = false;
+    let _fine = os::process::FineTimer::new();
+    let mut looks: Vec<Look> = Vec::new();
+    let mut trim_at: Option<Instant> = None;
     loop {
-        let dst = {
-            let Ok(mut work) = shared.drainers.work.lock() else {
+        let Ok(mut work) = shared.drainers.work.lock() else {
+            return;
+        };
+        let now = loop {
+            let now = Instant::now();
+            for dst in work.todo.drain(..) {
+                schedule(&mut looks, dst, now);
+            }
+            let next = looks.iter().map(|l| l.at).chain(trim_at).min();
+            let woke = match next {
+                Some(t) if t <= now => break now,
+                Some(t) => shared
+                    .drainers
+                    .ready
+                    .wait_timeout(work, t - now)
+                    .map(|(w, _)| w)
+                    .map_err(|_| ()),
+                None => shared.drainers.ready.wait(work).map_err(|_| ()),
+            };
+            let Ok(w) = woke else { return };
+            work = w;
+        };
+        drop(work);
+        let mut emptied = false;
+        if looks.iter().any(|l| l.at <= now) {
+            let Ok(mut r) = shared.router.lock() else {
                 return;
             };
-            loop {
-                if let Some(dst) = work.todo.pop_front() {
-                    break Some(dst);
+            let mut port = shared.port();
+            looks.retain_mut(|l| {
+                if l.at > now + LOOK_TOGETHER {
+                    return true;
                 }
-                work.idle += 1;
-                // With a trim put off, one timed wait (not a poll: once, then it waits for work).
-                let woke = if trim_later {
-                    shared
-                        .drainers
-                        .ready
-                        .wait_timeout(work, TRIM_PERIOD)
-                        .map(|(w, t)| (w, t.timed_out()))
-                        .map_err(|_| ())
-                } else {
-                    shared
-                        .drainers
-                        .ready
-                        .wait(work)
-                        .map(|w| (w, false))
-                        .map_err(|_| ())
-                };
-                let Ok((w, timed_out)) = woke else { return };
-                work = w;
-                work.idle -= 1;
-                if timed_out {
-                    break None;
+                match r.drain_parked(&mut port, &l.dst, now) {
+                    Drained::Done => {
+                        logln!(Debug, "{}: backlog delivered", l.dst);
+                        emptied = true;
+                        false
+                    }
+                    Drained::Waiting { bytes, .. } => {
+                        l.nap = next_nap(l.nap, bytes);
+                        l.at = now + l.nap;
+                        true
+                    }
                 }
-            }
-        };
-        match dst {
-            Some(dst) => trim_later = drain(shared, dst),
-            None => trim_later = trim_after_backlogs(shared),
+            });
+            persist(&mut r, shared);
+            drop(r);
+        }
+        // The memory the backlogs held goes back once the last has ended (a trim put off,
+        // a period later; one that a new backlog overtakes waits for that one's end).
+        if !looks.is_empty() {
+            trim_at = None;
+        } else if emptied || trim_at.is_some_and(|t| t <= now) {
+            trim_at = trim_after_backlogs(shared).then(|| now + TRIM_PERIOD);
         }
     }
+}
+
+/// Puts `dst` on the schedule, to be looked at now (a destination already on it, handed
+/// off again after its backlog ended and a new one began, is looked at now too).
+fn schedule(looks: &mut Vec<Look>, dst: MipcName, now: Instant) {
+    if let Some(l) = looks.iter_mut().find(|l| l.dst == dst) {
+        l.at = now;
+        return;
+    }
+    // A receiver that falls behind under a flood does so again and again: log a few.
+    if let Some(n) = BACKLOGGED.hit() {
+        logln!(
+            Info,
+            "{dst}: queue full, holding its messages until it reads (#{n})"
+        );
+    }
+    looks.push(Look {
+        dst,
+        at: now,
+        nap: NAP_FIRST,
+    });
 }
 
 /// A drainer's naps between two looks at its destination's full queue ([`next_nap`]): the
@@ -181,45 +244,6 @@ fn next_nap(nap: Duration, bytes: usize) -> Duration {
         (nap * 2).min(NAP_READING_MOST)
     } else {
         nap
-    }
-}
-
-/// Sends the backlog of `dst` as room frees, until it is empty. It does not block in
-/// `msgsnd`: a sender blocked on a queue is woken by every read of its receiver, which costs
-/// that receiver on every message it reads while the backlog lasts. It sends what fits,
-/// under the router's lock, then naps ([`next_nap`]): from 25 us to 1 ms while the receiver
-/// reads, backing off to [`NAP_MOST`] while it does not. The receive loop also sends the
-/// backlog's next message before each new message to `dst` (`Router::flush_parked`); it
-/// answered for the backlog alone until it handed it off (`daemon.rs`, `serve`).
-/// Returns whether a trim of the freed memory was put off (see [`trim_after_backlogs`]).
-fn drain(shared: &Arc<Shared>, dst: MipcName) -> bool {
-    let mut port = shared.port();
-    // A receiver that falls behind under a flood does so again and again: log a few.
-    if let Some(n) = BACKLOGGED.hit() {
-        logln!(
-            Info,
-            "{dst}: queue full, holding its messages until it reads (#{n})"
-        );
-    }
-    let _fine = os::process::FineTimer::new();
-    let mut nap = NAP_FIRST;
-    loop {
-        let step = match shared.router.lock() {
-            Ok(mut r) => {
-                let step = r.drain_parked(&mut port, &dst, Instant::now());
-                persist(&mut r, shared);
-                step
-            }
-            Err(_) => return false,
-        };
-        match step {
-            Drained::Done => {
-                logln!(Debug, "{dst}: backlog delivered");
-                return trim_after_backlogs(shared);
-            }
-            Drained::Waiting { bytes, .. } => nap = next_nap(nap, bytes),
-        }
-        std::thread::sleep(nap);
     }
 }
 

@@ -60,7 +60,7 @@ pub trait Port {
     /// only the owner reads its queue).
     fn last_receiver(&mut self, q: QueueId) -> Option<i32>;
     /// `dst` has a backlog that the receive loop hands off ([`Router::hand_off_backlogs`]):
-    /// start a drainer for it, apart from the loop, that sends it as room frees
+    /// give it to the drainer, apart from the loop, which sends it as room frees
     /// ([`Router::drain_parked`]) until it is empty.
     fn drain(&mut self, dst: MipcName);
     /// `caller`'s pending call changed (or ended, with `None`): keep it where a relay

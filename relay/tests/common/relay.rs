@@ -264,6 +264,16 @@ impl Bus {
             .unwrap_or_else(|| panic!("{}: no {field} for the relay", self.label))
     }
 
+    /// How many of the relay's threads bear `name` (`/proc/<relay>/task/*/comm`).
+    pub fn relay_threads_named(&self, name: &str) -> usize {
+        let tasks = format!("/proc/{}/task", self.relay_pid);
+        std::fs::read_dir(&tasks)
+            .unwrap_or_else(|e| panic!("{}: {tasks}: {e}", self.label))
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|comm| comm.trim_end() == name)
+            .count()
+    }
+
     /// The relay's resident memory, in KiB.
     pub fn relay_rss_kib(&self) -> u64 {
         self.relay_status_field("VmRSS")
