@@ -126,13 +126,9 @@ struct Look {
     nap: Duration,
 }
 
-/// Looks due this close to the earliest are taken in the same wake-up (the shortest nap:
-/// no receiver's look is late by more than it would be by the timer's own slack).
-const LOOK_TOGETHER: Duration = NAP_LEAST;
-
 /// The drainer thread, forever: takes the destinations handed off, looks at each when it is
-/// due (all due at once under one lock of the router), and sleeps until the next look, a
-/// hand-off, or a trim put off ([`trim_after_backlogs`]).
+/// due (all those nearly due at once, under one lock of the router), and sleeps until the
+/// next look, a hand-off, or a trim put off ([`trim_after_backlogs`]).
 fn drainer(shared: &Arc<Shared>) {
     let _fine = os::process::FineTimer::new();
     let mut looks: Vec<Look> = Vec::new();
@@ -168,7 +164,7 @@ fn drainer(shared: &Arc<Shared>) {
             };
             let mut port = shared.port();
             looks.retain_mut(|l| {
-                if l.at > now + LOOK_TOGETHER {
+                if !l.due(now) {
                     return true;
                 }
                 match r.drain_parked(&mut port, &l.dst, now) {
@@ -194,6 +190,22 @@ fn drainer(shared: &Arc<Shared>) {
         } else if emptied || trim_at.is_some_and(|t| t <= now) {
             trim_at = trim_after_backlogs(shared).then(|| now + TRIM_PERIOD);
         }
+    }
+}
+
+impl Look {
+    /// Whether this look is taken in a wake-up at `now`: when it is due, or nearly, to share
+    /// the wake-up with one that is: up to a quarter of its nap early, half of it for a
+    /// receiver that does not read ([`NAP_MOST`]), so that all of those fall into one step
+    /// within a nap (two phases of a 10 ms period are at most 5 ms apart one way or the
+    /// other) and cost the relay 100 wake-ups a second however many they are.
+    fn due(&self, now: Instant) -> bool {
+        let early = if self.nap >= NAP_MOST {
+            self.nap / 2
+        } else {
+            self.nap / 4
+        };
+        self.at <= now + early
     }
 }
 
@@ -303,6 +315,48 @@ static BACKLOGGED: Limiter = Limiter::new();
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn receivers_that_do_not_read_fall_into_one_step() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let name = |i: usize| MipcName::new(format!("stuck{i}").as_bytes()).unwrap();
+        // Five stuck receivers, backed off to the longest nap, at five phases of its period.
+        let mut looks: Vec<Look> = [0, 2, 4, 7, 9]
+            .iter()
+            .enumerate()
+            .map(|(i, &phase)| Look {
+                dst: name(i),
+                at: t0 + ms(phase),
+                nap: NAP_MOST,
+            })
+            .collect();
+        // The drainer's wake-ups: at the earliest look, taking all that are due; nothing
+        // is sent to a receiver that does not read.
+        let mut wakeups = Vec::new();
+        for _ in 0..6 {
+            let now = looks.iter().map(|l| l.at).min().unwrap();
+            wakeups.push(now);
+            for l in looks.iter_mut().filter(|l| l.due(now)) {
+                l.nap = next_nap(l.nap, 0);
+                l.at = now + l.nap;
+            }
+        }
+        // Two wake-ups in the first period, then one per nap for all five.
+        assert_eq!(wakeups[..2], [t0, t0 + ms(7)]);
+        for w in wakeups[2..].windows(2) {
+            assert_eq!(w[1] - w[0], NAP_MOST);
+        }
+        assert!(looks.iter().all(|l| l.at == looks[0].at));
+        // A reader's look (a short nap) comes at most a quarter of its nap early.
+        let reader = Look {
+            dst: name(9),
+            at: t0 + Duration::from_micros(100),
+            nap: Duration::from_micros(100),
+        };
+        assert!(reader.due(t0 + Duration::from_micros(75)));
+        assert!(!reader.due(t0 + Duration::from_micros(74)));
+    }
 
     #[test]
     fn a_drainer_naps_to_refill_a_quarter_to_a_half_of_the_queue() {
