@@ -1376,7 +1376,7 @@ BACKLOG_OWNER_TEXT = (
     "times a second. Until ca117d1 each of those episodes woke a drainer thread at once, which "
     "preempted the receive loop; now a fresh backlog belongs to the receive loop, which sends up "
     "to two parked messages before each new one to that destination and ends the backlog when "
-    "it empties, and hands its backlogs to drainers only when its root queue is empty or a "
+    "it empties, and hands its backlogs to the drainer only when its root queue is empty or a "
     "backlog has waited 1 ms. The relay's threads in the same floods, after (af895a3) and before "
     "(e5b966c's build, in parentheses), medians of 6 alternated runs (`python3 "
     "bench/flood_check.py --reps 6 --threads --other-relay PATH`, PATH the earlier build):")
@@ -1408,7 +1408,21 @@ BACKLOG_OWNER_AFTER = (
     "while the backlog holds at most 8 (1 532), and a drainer at once for a backlog that grows "
     "to 64 or to 16 messages (4 130 and 4 196, as many as before: in 1 -> 1 a backlog often "
     "grows past 64 before its receiver catches up); each handled the same and cost the same "
-    "relay CPU per message, within the noise.")
+    "relay CPU per message, within the noise. "
+    "Until d0665f6 each handed-off backlog had a drainer thread of its own while it lasted; "
+    "since, one drainer thread looks at all of them, each on its own schedule, and takes "
+    "the looks that are nearly due in one wake-up. In the same floods (`python3 "
+    "bench/flood_check.py --reps 5 --threads --other-relay PATH`, PATH f26a0a5's build, three "
+    "runs of the floods with several receivers): drainer wake-ups in 4 -> 4 1 326, 1 323 and "
+    "1 313 against 2 712, 2 613 and 2 955, receive loop preempted 994, 1 015 and 1 015 "
+    "times against 1 774, 1 731 and 1 877; 16 -> 4 420, 469 and 293 wake-ups against 627, "
+    "525 and 498; 1 -> 4 110, 38 and 90 against 202, 97 and 313. With one receiver (4 -> 1) the "
+    "drainer sends a larger share (18.6 to 21.3 ms of CPU against 10.3 to 13.1) and the "
+    "receive loop less; handled stays within the noise in every flood. Receivers that stopped "
+    "reading now cost the relay 100 drainer wake-ups a second between them, however many "
+    "(`bench/stuck_idle.sh N`: 1, 5 and 20 stopped receivers with a backlog each, 100, 100 "
+    "and 100 wake-ups and 5.5, 6.2 and 7.1 ms of relay CPU a second, against 99, 542 and "
+    "2 203 wake-ups and 4.8, 11.0 and 28.1 ms with f26a0a5's thread per destination).")
 
 
 HOP_COST_TEXT = (
@@ -1824,7 +1838,7 @@ def report(bench, total_seconds):
     w("queue per second (the senders block on the full root queue, so when the relay is the")
     w("bottleneck this is its forwarding rate), *delivered* what reached the receivers, *relay")
     w("busy* its CPU time over the flood's wall time (near 100 %: the relay is the bottleneck;")
-    w("`mipc_main` can pass 100 % when its drainer threads run beside its main loop).")
+    w("`mipc_main` can pass 100 % when its drainer thread runs beside its main loop).")
     w("Time runs from the common start (all senders registered, then released together) to the")
     w("last send or receive.")
     w("")
@@ -1834,8 +1848,8 @@ def report(bench, total_seconds):
             "while `mipc_main` keeps up to 1 024 messages per destination (2 MiB in all), sends "
             "the oldest one, without waiting, before each new message to that destination (one "
             "system call per message, as the C loop; two while the receive loop alone answers for "
-            "a fresh backlog, see \"Who sends a backlog\" below), lets a drainer thread of the "
-            "backlog's own refill the queue in bulk every 25 us to 1 ms while the receiver reads, "
+            "a fresh backlog, see \"Who sends a backlog\" below), lets its drainer thread refill "
+            "the queue in bulk every 25 us to 1 ms while the receiver reads, "
             "and drops past that bound. So "
             "`mipc_main` delivers more and loses less than the C loop in every flood, and pays "
             "for it in relay CPU (the copy of each message kept, and more successful sends, "
