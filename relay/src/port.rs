@@ -128,7 +128,14 @@ struct Look {
 
 /// The drainer thread, forever: takes the destinations handed off, looks at each when it is
 /// due (all those nearly due at once, under one lock of the router), and sleeps until the
-/// next look, a hand-off, or a trim put off ([`trim_after_backlogs`]).
+/// next look, a hand-off, or a trim put off ([`trim_after_backlogs`]). A look sends what fits
+/// of the backlog without waiting; the next comes after a nap ([`next_nap`]): from 25 us to
+/// 1 ms while the receiver reads, backing off to [`NAP_MOST`] while it does not. It never
+/// blocks in `msgsnd`: a sender blocked on a queue is woken by every read of its receiver,
+/// which costs that receiver on every message it reads while the backlog lasts. The receive
+/// loop also sends a backlog's next message before each new message to its destination
+/// (`Router::flush_parked`); it answered for the backlog alone until it handed it off
+/// (`daemon.rs`, `serve`).
 fn drainer(shared: &Arc<Shared>) {
     let _fine = os::process::FineTimer::new();
     let mut looks: Vec<Look> = Vec::new();
@@ -162,6 +169,8 @@ fn drainer(shared: &Arc<Shared>) {
             let Ok(mut r) = shared.router.lock() else {
                 return;
             };
+            // The time of the looks, once the receive loop has let go of the router.
+            let now = Instant::now();
             let mut port = shared.port();
             looks.retain_mut(|l| {
                 if !l.due(now) {
