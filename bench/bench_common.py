@@ -118,6 +118,20 @@ def migrations(pid):
     return n
 
 
+def sched_fields(path):
+    """The "name : value" lines of a /proc/.../sched file as a dict of strings ({} if it is
+    gone)."""
+    fields = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                fields[k.strip()] = v.strip()
+    except OSError:
+        pass
+    return fields
+
+
 def set_affinity(pid, cpus):
     for tid in tasks(pid):
         try:
@@ -167,10 +181,33 @@ class Proc:
             out.close()
             err.close()
         bench.procs.append(self)
+        # (CPU ms, voluntary switches, involuntary switches) of its main thread, read at its
+        # end, before it is reaped (a zombie keeps them): see `ended`.
+        self.sched = None
 
     @property
     def pid(self):
         return self.p.pid
+
+    def ended(self, block=False):
+        """Whether the program has ended, without reaping it (or waiting for its end, with
+        `block`): the first time it finds it ended, it reads what the program used into
+        `sched`, which the kernel keeps until the program is reaped."""
+        if self.sched is not None or self.p.returncode is not None:
+            return True
+        flags = os.WEXITED | os.WNOWAIT | (0 if block else os.WNOHANG)
+        try:
+            if os.waitid(os.P_PID, self.p.pid, flags) is None:
+                return False
+        except ChildProcessError:
+            return True
+        f = sched_fields("/proc/%d/sched" % self.p.pid)
+        try:
+            self.sched = (float(f["se.sum_exec_runtime"]), float(f["nr_voluntary_switches"]),
+                          float(f["nr_involuntary_switches"]))
+        except (KeyError, ValueError):
+            self.sched = (float("nan"),) * 3
+        return True
 
     def text(self):
         try:
@@ -215,8 +252,13 @@ class Proc:
                 pass
 
     def wait(self, timeout):
+        # Its end first, without reaping it (what it used is read then), in a thread of its
+        # own: a blocking wait, not a poll that would take CPU from the run being measured.
+        t = threading.Thread(target=self.ended, args=(True,), daemon=True)
+        t.start()
+        t.join(timeout)
         try:
-            return self.p.wait(timeout=timeout)
+            return self.p.wait(timeout=0 if t.is_alive() else timeout)
         except subprocess.TimeoutExpired:
             raise BenchError("%s did not finish within %.0f s" % (self.name, timeout))
 

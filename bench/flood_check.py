@@ -4,7 +4,7 @@ the relay alone on one CPU, senders and receivers on the other, the bare C loop 
 mipc_main (one per backlog bound asked for) alternated, REPS runs of each flood.
 
     python3 bench/flood_check.py [--reps N] [--floods 1x1,4x1,...] [--bounds 1024,0] [--total N]
-                                 [--other-relay PATH ...] [--threads]
+                                 [--other-relay PATH ...] [--threads] [--peers]
 
 `--other-relay` adds one more relay, another build of mipc_main (say an earlier commit's,
 built in a git worktree) with the default bound, to compare a change with what it changed;
@@ -12,6 +12,12 @@ it may be given more than once, and each is named by its file name.
 `--threads` also prints, per mipc_main, what its threads did in each flood (medians over the
 runs, from /proc/PID/task/*/sched, where the kernel has it): how often its drainer threads were
 woken and the CPU they took, and how often the receive loop was preempted.
+`--peers` also prints, per relay, what the flood's senders and receivers used (medians over
+the runs, read from /proc/PID/sched as each ends): CPU per message sent or received, their
+share of a CPU, and their voluntary + involuntary switches. Where a receiver cannot keep up,
+these decide the share lost: the receivers get their scheduler's share of the CPU they share
+with the senders, so lost is about 1 - (senders' CPU per message sent) / (senders per receiver x
+receivers' CPU per message received), whichever relay forwards.
 
 Prints, per flood and relay: the best run's handled msg/s, delivered msg/s and the share lost
 over the runs pooled (as the issue-11 targets count them), the median relay CPU per message,
@@ -25,6 +31,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run_bench as rb  # noqa: E402
+from bench_common import sched_fields  # noqa: E402
 
 
 def main():
@@ -36,6 +43,7 @@ def main():
     ap.add_argument("--other-relay", action="append", default=[],
                     help="another mipc_main binary to compare (may be given more than once)")
     ap.add_argument("--threads", action="store_true", help="per-thread wake-ups and CPU of each mipc_main")
+    ap.add_argument("--peers", action="store_true", help="CPU and switches of the senders and receivers")
     a = ap.parse_args()
     b = rb.standalone_bench()
     if len(b.all_cpus) < 2:
@@ -82,6 +90,8 @@ def main():
                       % (senders, receivers, n, max(x["handled_per_s"] for x in rs), delivered, 100 * lost,
                          rb.median(x["relay_cpu_ns_per_msg"] for x in rs) / 1000,
                          " ".join("%.1f" % (100 * x["lost"] / max(1, x["sent"])) for x in rs)), flush=True)
+                if a.peers:
+                    print_peers(senders, receivers, n, rs)
                 ts = [t for t in threads[n] if t is not None]
                 if ts:
                     print("%2d -> %d  %-16s drainers woken %.0f times, %.1f ms CPU; receive loop woken %.0f, "
@@ -90,6 +100,21 @@ def main():
     finally:
         rb.stop_standalone(b, [relay for _, relay in relays.values()])
     return 0
+
+
+def print_peers(senders, receivers, name, runs):
+    """What the flood's senders and receivers used (medians over the runs): CPU per message
+    sent or received, their share of the wall time, voluntary and involuntary switches."""
+    med = rb.median
+    tx = [(r["peers"]["senders"], r["sent"], r["seconds"]) for r in runs]
+    rx = [(r["peers"]["receivers"], r["received"], r["seconds"]) for r in runs]
+    print("%2d -> %d  %-16s senders %.2f us/msg sent, %.0f %% of a CPU, %.0f + %.0f switches; "
+          "receivers %.2f us/msg received, %.0f %% of a CPU, %.0f + %.0f switches (medians)"
+          % (senders, receivers, name,
+             med(p[0] * 1e3 / max(1, n) for p, n, _ in tx), med(100 * p[0] / 1e3 / s for p, _, s in tx),
+             med(p[1] for p, _, _ in tx), med(p[2] for p, _, _ in tx),
+             med(p[0] * 1e3 / max(1, n) for p, n, _ in rx), med(100 * p[0] / 1e3 / s for p, _, s in rx),
+             med(p[1] for p, _, _ in rx), med(p[2] for p, _, _ in rx)), flush=True)
 
 
 def thread_counts(pid):
@@ -101,11 +126,7 @@ def thread_counts(pid):
         try:
             with open(os.path.join(task_dir, tid, "comm")) as f:
                 comm = f.read().strip()
-            fields = {}
-            with open(os.path.join(task_dir, tid, "sched")) as f:
-                for line in f:
-                    k, _, v = line.partition(":")
-                    fields[k.strip()] = v.strip()
+            fields = sched_fields(os.path.join(task_dir, tid, "sched"))
             if tid == str(pid):
                 comm = "main"
             out[tid] = (comm, float(fields["nr_voluntary_switches"]), float(fields["nr_involuntary_switches"]),

@@ -394,7 +394,7 @@ class Bench:
             sent = [p.result() for p in tx]
             # Receivers end at their count; with losses, once every queue is drained.
             last_change, last_state = time.monotonic(), None
-            while any(p.p.poll() is None for p in rx):
+            while not all([p.ended() for p in rx]):
                 q = sysv_queues()
                 state = tuple(q.get(x, (0, 0, 0))[2] for x in [root] + rx_queues)
                 if state != last_state:
@@ -427,6 +427,9 @@ class Bench:
             "relay_busy": (cpu1 - cpu0) * TICK_NS / 1e9 / secs,
             "relay_rss_max_kb": rss,
             "during": meanwhile,
+            # Where the CPU of the senders and receivers went (their main threads).
+            "peers": {role: [sum((p.sched or (float("nan"),) * 3)[k] for p in ps) for k in range(3)]
+                      for role, ps in (("senders", tx), ("receivers", rx))},
         }
 
     def sync_tput(self, impl, callers, total):
