@@ -110,6 +110,13 @@ def round_median(bench, mode, name):
     return median(x["p50_us"] for x in bench.rounds.get(mode, {}).get(name, []))
 
 
+def target_rows(w, targets):
+    """Writes the rows of a targets table; returns them as results.json keeps them."""
+    for name, value, ok in targets:
+        w("| %s | %s | %s |" % (name, value, verdict(ok)))
+    return [{"target": n, "measured": v, "met": ok} for n, v, ok in targets]
+
+
 def run_range(values):
     """'a to b %' of the values of several runs (one decimal)."""
     return "%.1f to %.1f %%" % (min(values), max(values)) if values else "n/a"
@@ -414,18 +421,13 @@ def report(bench, total_seconds):
     targets.append(("`libmipc.so` stripped < 600 KB (x86_64)", "%s bytes (%.0f KB)" % (kfmt(lib), lib / 1024.0),
                     lib < LIB_LIMIT_BYTES))
     targets.append(("`make bench` < 3 minutes", "%.0f s" % total_seconds, total_seconds < SUITE_LIMIT_S))
-    for name, value, ok in targets:
-        w("| %s | %s | %s |" % (name, value, verdict(ok)))
-    r["targets"] = [{"target": n, "measured": v, "met": ok} for n, v, ok in targets]
+    r["targets"] = target_rows(w, targets)
     w("")
     w("### Targets of issue 11 (under load and overload)")
     w("")
     w("| target | measured | |")
     w("|---|---|---|")
-    t11 = issue11_targets(bench)
-    for name, value, ok in t11:
-        w("| %s | %s | %s |" % (name, value, verdict(ok)))
-    r["targets_issue11"] = [{"target": n, "measured": v, "met": ok} for n, v, ok in t11]
+    r["targets_issue11"] = target_rows(w, issue11_targets(bench))
     w("")
     w("## Sync-call latency")
     w("")
