@@ -4,7 +4,7 @@ the relay alone on one CPU, senders and receivers on the other, the bare C loop 
 mipc_main (one per backlog bound asked for) alternated, REPS runs of each flood.
 
     python3 bench/flood_check.py [--reps N] [--floods 1x1,4x1,...] [--bounds 1024,0] [--total N]
-                                 [--other-relay PATH ...] [--threads] [--peers]
+                                 [--other-relay PATH ...] [--threads] [--peers] [--legacy-peers]
 
 `--other-relay` adds one more relay, another build of mipc_main (say an earlier commit's,
 built in a git worktree) with the default bound, to compare a change with what it changed;
@@ -12,6 +12,9 @@ it may be given more than once, and each is named by its file name.
 `--threads` also prints, per mipc_main, what its threads did in each flood (medians over the
 runs, from /proc/PID/task/*/sched, where the kernel has it): how often its drainer threads were
 woken and the CPU they took, and how often the receive loop was preempted.
+`--legacy-peers` adds one more mipc_main ("mipc_main legacy") whose senders and receivers speak
+the legacy wire (MIPC_LEGACY_WIRE=1), as the C loop's must: the same peers' costs on both
+relays, so what differs is the relay's doing.
 `--peers` also prints, per relay, what the flood's senders and receivers used (medians over
 the runs, read from /proc/PID/sched as each ends): CPU per message sent or received, their
 share of a CPU, and their voluntary + involuntary switches. Where a receiver cannot keep up,
@@ -44,6 +47,8 @@ def main():
                     help="another mipc_main binary to compare (may be given more than once)")
     ap.add_argument("--threads", action="store_true", help="per-thread wake-ups and CPU of each mipc_main")
     ap.add_argument("--peers", action="store_true", help="CPU and switches of the senders and receivers")
+    ap.add_argument("--legacy-peers", action="store_true",
+                    help="one more mipc_main whose peers speak the legacy wire, as the C loop's do")
     a = ap.parse_args()
     b = rb.standalone_bench()
     if len(b.all_cpus) < 2:
@@ -60,6 +65,8 @@ def main():
         variants = [("mipc_main %d" % bound, b.relay_bin, {"MIPC_BACKLOG_MAX": str(bound)}) for bound in bounds]
         for path in a.other_relay:
             variants.append((os.path.basename(path)[:16], os.path.abspath(path), {}))
+        if a.legacy_peers:
+            variants.append(("mipc_main legacy", b.relay_bin, {}))
         for i, (name, path, env) in enumerate(variants):
             key = b.pick_key()
             log = os.path.join(b.logs, "mipc_main_flood_check%d.log" % i)
@@ -78,6 +85,7 @@ def main():
                         runs[n].append(b.flood("crelay", senders, receivers, a.total, load))
                     else:
                         b.key, b.relay = relays[n]
+                        b.mipc_peer_env = {"MIPC_LEGACY_WIRE": "1"} if n == "mipc_main legacy" else {}
                         before = thread_counts(b.relay.pid) if a.threads else None
                         runs[n].append(b.flood("mipc", senders, receivers, a.total, load))
                         if before is not None:

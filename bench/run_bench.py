@@ -83,6 +83,8 @@ class Bench:
         for item in shlex.split(getattr(args, "relay_env", "") or ""):
             k, _, v = item.partition("=")
             self.relay_env[k] = v
+        # Extra environment of the peers of mipc_main's floods (flood_check.py --legacy-peers).
+        self.mipc_peer_env = {}
         self.results = {"errors": []}
         self.rounds = {}
         self.scale = args.scale
@@ -354,7 +356,7 @@ class Bench:
 
     def impl_env(self, impl):
         if impl == "mipc":
-            return self.env(self.key)
+            return self.env(self.key, self.mipc_peer_env)
         return self.env(self.ckey, {"MIPC_LEGACY_WIRE": "1"})
 
     def flood(self, impl, senders, receivers, total, cpus=None, payload=FLOOD_PAYLOAD, during=None):
