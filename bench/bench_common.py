@@ -49,19 +49,35 @@ def tasks(pid):
         return []
 
 
-def cpu_ns(pid):
-    """CPU time of every thread of `pid` in ns (scheduler accounting, ns resolution)."""
+def sched_fields(path):
+    """The "name : value" lines of a /proc/.../sched file as a dict of strings ({} if it is
+    gone)."""
+    fields = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                fields[k.strip()] = v.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def threads_sum(pid, field):
+    """`field` of /proc/PID/task/*/sched summed over the threads of `pid` (threads that
+    ended meanwhile count 0)."""
     total = 0.0
     for tid in tasks(pid):
         try:
-            with open("/proc/%d/task/%d/sched" % (pid, tid)) as f:
-                for line in f:
-                    if line.startswith("se.sum_exec_runtime"):
-                        total += float(line.split(":")[1]) * 1e6
-                        break
-        except OSError:
+            total += float(sched_fields("/proc/%d/task/%d/sched" % (pid, tid)).get(field, 0))
+        except ValueError:
             pass
-    return int(total)
+    return total
+
+
+def cpu_ns(pid):
+    """CPU time of every thread of `pid` in ns (scheduler accounting, ns resolution)."""
+    return int(threads_sum(pid, "se.sum_exec_runtime") * 1e6)
 
 
 TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
@@ -106,30 +122,7 @@ def last_cpu(pid):
 
 def migrations(pid):
     """se.nr_migrations summed over the threads of `pid`."""
-    n = 0
-    for tid in tasks(pid):
-        try:
-            with open("/proc/%d/task/%d/sched" % (pid, tid)) as f:
-                for line in f:
-                    if line.startswith("se.nr_migrations"):
-                        n += int(line.split(":")[1])
-        except (OSError, ValueError):
-            pass
-    return n
-
-
-def sched_fields(path):
-    """The "name : value" lines of a /proc/.../sched file as a dict of strings ({} if it is
-    gone)."""
-    fields = {}
-    try:
-        with open(path) as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                fields[k.strip()] = v.strip()
-    except OSError:
-        pass
-    return fields
+    return int(threads_sum(pid, "se.nr_migrations"))
 
 
 def set_affinity(pid, cpus):
