@@ -4,9 +4,10 @@
 #                     for each target of CROSS_TARGETS (TARGET=<triple> picks one), into
 #                     target/<triple>/release/ and c-tests/build-<triple>/
 #   make test-cross   per target, under qemu: the Rust unit tests (cargo's runner), the
-#                     layout test (the target's own test binary), the whole C scenario suite
-#                     and the direct path (host test binaries starting the target's relay and
-#                     programs through qemu), the mixed 32/64-bit bus, the C-library floor
+#                     layout test (the target's own test binary), the suites of the C
+#                     scenarios, the direct path, overload, reliability and events (host test
+#                     binaries starting the target's relay and programs through qemu), the
+#                     mixed 32/64-bit bus, the C-library floor
 #   make test-cross-ci  the part of it CI runs (scripts/test.sh): see below
 #   make cross-setup  only install what the above need (scripts/cross-setup.sh)
 #
@@ -48,6 +49,12 @@ CROSS_MUSL_UNIT_NOTE ?= unit tests of mipc and mipc-relay
 cross_upper = $(shell echo $1 | tr a-z- A-Z_)
 
 CROSS_ALL := $(CROSS_GLIBC_TARGETS) $(CROSS_MUSL_TARGETS)
+
+# The host's test suites that run a target's relay and C programs under qemu (the test
+# binaries stay the host's: relay/tests/common/target.rs). A test that needs the host's
+# programs (ASan, valgrind) or measures the host (VmRSS) says so and skips that part.
+CROSS_SUITES := --test c_scenarios --test direct --test overload --test reliability --test events
+CROSS_SUITES_NOTE := C scenarios, direct path, overload, reliability and events
 
 .PHONY: cross test-cross test-cross-ci cross-setup cross-clean test-cross-mixed test-cross-floor \
         $(addprefix cross-,$(CROSS_ALL)) $(addprefix test-cross-,$(CROSS_ALL))
@@ -112,19 +119,19 @@ else
 	  $(CROSS_CARGO) test --locked -p mipc-relay --target $1 $(CROSS_BUILD_STD_FLAGS) \
 	  --test c_scenarios layout_matches_rust_and_spec
 endif
-	@echo "==> C scenarios and direct path: $1's relay and programs under qemu"
-	$(call cross_test_env,$1) cargo test --locked -p mipc-relay --test c_scenarios --test direct
+	@echo "==> $(CROSS_SUITES_NOTE): $1's relay and programs under qemu"
+	$(call cross_test_env,$1) cargo test --locked -p mipc-relay $(CROSS_SUITES)
 endef
 $(foreach t,$(CROSS_ALL),$(eval $(call cross_test,$t)))
 
 # What CI runs (scripts/test.sh), within its time: everything for the glibc targets, and
-# for musl the armv7 build (library, static relay, C programs) and its whole C scenario suite
-# under qemu, without the unit tests (each needs its own debug build of std).
+# for musl the armv7 build (library, static relay, C programs) and the same suites under qemu,
+# without the unit tests (each needs its own debug build of std).
 test-cross-ci: $(addprefix test-cross-,$(CROSS_GLIBC_TARGETS)) test-cross-mixed \
                cross-armv7-unknown-linux-musleabihf
-	@echo "==> C scenarios and direct path: armv7-unknown-linux-musleabihf's relay and programs under qemu"
+	@echo "==> $(CROSS_SUITES_NOTE): armv7-unknown-linux-musleabihf's relay and programs under qemu"
 	$(call cross_test_env,armv7-unknown-linux-musleabihf) cargo test --locked -p mipc-relay \
-	  --test c_scenarios --test direct
+	  $(CROSS_SUITES)
 	scripts/check-libc-floor.sh $(CROSS_GLIBC_TARGETS) armv7-unknown-linux-musleabihf
 
 # Mixed 32/64-bit bus: every ARM target built, the host's programs too.

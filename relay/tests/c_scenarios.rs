@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{c_build_dir, c_program, emulated, release_lib_dir, target_command, Bus};
+use common::{c_build_dir, c_program, release_lib_dir, skipped_when_emulated, target_command, Bus};
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -28,17 +28,6 @@ const ASAN_ENV: [(&str, &str); 2] = [
         "halt_on_error=1:print_stacktrace=1:exitcode=87",
     ),
 ];
-
-/// In cross mode, prints why `test` does not run under the emulator and returns true.
-fn skipped_when_emulated(test: &str, why: &str) -> bool {
-    match emulated() {
-        Some(exec) => {
-            eprintln!("{test}: skipped under `{exec}`: {why}");
-            true
-        }
-        None => false,
-    }
-}
 
 /// Article example 1: main_apm pings alarm_apm (waiting forever) and the relay.
 #[test]
@@ -358,10 +347,8 @@ fn dead_process_queues_are_removed() {
 /// A legacy peer killed with SIGKILL cannot remove its queue: the relay must.
 #[test]
 fn dead_legacy_peer_queue_is_removed() {
-    // The relay learns a legacy peer's pid from its queue's msg_lrpid (IPC_STAT); qemu-user
-    // 7.2 returns 0 there for 64-bit targets (its target_msqid_ds has 8-byte pid fields), so
-    // an emulated aarch64 relay cannot, unlike one on real hardware.
-    if emulated().is_some_and(|e| e.starts_with("qemu-aarch64")) {
+    // The relay learns a legacy peer's pid from its queue's msg_lrpid (IPC_STAT).
+    if common::last_reader_unknown() {
         eprintln!(
             "dead_legacy_peer_queue_is_removed: skipped under qemu-aarch64: msg_lrpid reads 0"
         );

@@ -817,6 +817,9 @@ fn sender_pid_comes_from_the_relay() {
 /// events, exit on SIGTERM) with no report.
 #[test]
 fn handler_api_under_asan() {
+    if common::skipped_when_emulated("handler_api_under_asan", "ASan needs the host's runtime") {
+        return;
+    }
     let env = [
         (
             "ASAN_OPTIONS",

@@ -197,8 +197,41 @@ fn a_stopped_relay_with_room_left() {
     bus.wait_ready(tx);
 
     bus.stop_relay();
+    // mipc_init tells a stopped relay by its root queue's last reader (msg_lrpid).
+    let init_sees_stop = !common::last_reader_unknown();
+    if init_sees_stop {
+        late_init_gives_up(&mut bus, &env);
+    } else {
+        eprintln!("mipc_init against the stopped relay: not checked, msg_lrpid reads 0 here");
+    }
+
+    let o = command(&mut bus, tx, "sync room_rx 200");
+    assert_bounded("mipc_send_sync_msg (200 ms)", &o, "timeout", 200);
+    let o = command(&mut bus, tx, "async room_rx 1500");
+    assert_eq!(o.rc, 0, "async send with room on the queue: {}", o.reason);
+    assert!(o.ms < SLACK_MS, "async send took {} ms", o.ms);
+    if init_sees_stop {
+        let o = command(&mut bus, tx, "init room_new");
+        assert_bounded("mipc_init (room left)", &o, STALLED, 300);
+    }
+
+    bus.continue_relay();
+    bus.write_line(rx, "recv 1");
+    let got = bus.wait_line(rx, |l| l.starts_with("recv ") || l.starts_with("FAIL"));
+    assert_eq!(got, "recv 1 1500");
+    // The registrations that gave up were taken back: a new one of the same name works.
+    let o = command(&mut bus, tx, "init room_new");
+    assert_eq!(o.rc, 0, "mipc_init after SIGCONT: {}", o.reason);
+    bus.kill(tx);
+    bus.kill(rx);
+    bus.finish();
+}
+
+/// A daemon started while the relay is stopped: its `mipc_init` gives up within its greeting
+/// timeout, saying the relay is stopped.
+fn late_init_gives_up(bus: &mut Bus, env: &[(&str, &str)]) {
     let started = std::time::Instant::now();
-    let late = bus.spawn_env("stall", &["room_late"], &env);
+    let late = bus.spawn_env("stall", &["room_late"], env);
     let out = bus.wait_exit(late);
     let took = started.elapsed();
     assert!(
@@ -215,23 +248,4 @@ fn a_stopped_relay_with_room_left() {
         took < Duration::from_millis(300 + SLACK_MS),
         "mipc_init took {took:?} against a stopped relay"
     );
-
-    let o = command(&mut bus, tx, "sync room_rx 200");
-    assert_bounded("mipc_send_sync_msg (200 ms)", &o, "timeout", 200);
-    let o = command(&mut bus, tx, "async room_rx 1500");
-    assert_eq!(o.rc, 0, "async send with room on the queue: {}", o.reason);
-    assert!(o.ms < SLACK_MS, "async send took {} ms", o.ms);
-    let o = command(&mut bus, tx, "init room_new");
-    assert_bounded("mipc_init (room left)", &o, STALLED, 300);
-
-    bus.continue_relay();
-    bus.write_line(rx, "recv 1");
-    let got = bus.wait_line(rx, |l| l.starts_with("recv ") || l.starts_with("FAIL"));
-    assert_eq!(got, "recv 1 1500");
-    // The registrations that gave up were taken back: a new one of the same name works.
-    let o = command(&mut bus, tx, "init room_new");
-    assert_eq!(o.rc, 0, "mipc_init after SIGCONT: {}", o.reason);
-    bus.kill(tx);
-    bus.kill(rx);
-    bus.finish();
 }

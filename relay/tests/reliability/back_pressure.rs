@@ -1,7 +1,7 @@
 //! Guarantee 6 (docs/RELIABILITY.md): stuck servers get "destination busy" and stall nobody
 //! else, within the backlog's bounds.
 
-use crate::common::{Bus, ProcId};
+use crate::common::{skipped_when_emulated, Bus, ProcId};
 use crate::support::{
     field, outcomes, probe, queue_exists, serial, FAST_FAIL_MS, TIMEOUT_SLACK_MS,
 };
@@ -123,11 +123,18 @@ fn stuck_server_gets_busy_errors_and_stalls_nobody_else() {
         "relay with 5 stuck servers: VmRSS {rss0} -> {rss1} KiB (+{} KiB), threads {threads0} -> {threads1}, {dropped} drop lines logged",
         rss1 as i64 - rss0 as i64
     );
-    assert!(
-        rss1 <= rss0 + 3 * 1024,
-        "relay memory grew by {} KiB (bound: 2 MiB of backlog + 1 MiB)",
-        rss1 - rss0
-    );
+    // Under an emulator the relay's VmRSS is the emulator's, whose translated code grows as
+    // the relay runs new paths: the bound is a host measurement.
+    if !skipped_when_emulated(
+        "the relay's memory bound",
+        "VmRSS counts the emulator's own",
+    ) {
+        assert!(
+            rss1 <= rss0 + 3 * 1024,
+            "relay memory grew by {} KiB (bound: 2 MiB of backlog + 1 MiB)",
+            rss1 - rss0
+        );
+    }
 
     // The unrelated pair, while the stuck servers hold their backlogs.
     bus.write_line(pair, "go");

@@ -1,7 +1,7 @@
 //! Guarantee 7 (docs/RELIABILITY.md), by hand: forged HELLOs, PINGs and a registration flood
 //! on the root queue.
 
-use crate::common::Bus;
+use crate::common::{skipped_when_emulated, Bus};
 use crate::raw::{notice, send_raw};
 use crate::support::{next_outcome, outcomes, probe, saved_entries, serial, OwnedQueue};
 use mipc::wire::{MIPC_MSG_TYPE_HELLO, MIPC_MSG_TYPE_PING};
@@ -170,10 +170,15 @@ fn registration_flood_stops_at_the_table_bound() {
     bus.wait_log("refused: name table full");
     assert_eq!(saved.len(), bound, "{} entries", saved.len());
     assert!(saved.contains_key("reg_srv"));
-    assert!(
-        rss1 <= rss0 + bound as u64 / 2 + 1024,
-        "VmRSS {rss0} -> {rss1} KiB for {bound} entries"
-    );
+    if !skipped_when_emulated(
+        "the relay's memory bound",
+        "VmRSS counts the emulator's own",
+    ) {
+        assert!(
+            rss1 <= rss0 + bound as u64 / 2 + 1024,
+            "VmRSS {rss0} -> {rss1} KiB for {bound} entries"
+        );
+    }
     let t1 = Instant::now();
     for i in 0..flood {
         notice(&bus, &format!("reg{i}"), false, &format!("reg{i}"), q.0 .0);

@@ -1,7 +1,7 @@
 //! Guarantee 7 (docs/RELIABILITY.md), generated: 100 000 hostile messages on the root queue
 //! change nothing.
 
-use crate::common::{process_cpu, Bus};
+use crate::common::{process_cpu, skipped_when_emulated, Bus};
 use crate::raw::{header, name_field, send_hostile};
 use crate::support::{outcomes, probe, saved_entries, serial, OwnedQueue};
 use mipc::sysv;
@@ -345,11 +345,16 @@ fn hostile_bytes_on_the_root_queue_change_nothing() {
 
     // SAFETY: kill with signal 0 only checks for existence.
     assert!(unsafe { libc::kill(relay, 0) } == 0, "the relay died");
-    assert!(
-        rss1 <= rss0 + 1024,
-        "relay memory grew by {} KiB under the flood",
-        rss1 as i64 - rss0 as i64
-    );
+    if !skipped_when_emulated(
+        "the relay's memory bound",
+        "VmRSS counts the emulator's own",
+    ) {
+        assert!(
+            rss1 <= rss0 + 1024,
+            "relay memory grew by {} KiB under the flood",
+            rss1 as i64 - rss0 as i64
+        );
+    }
     assert_eq!(threads0, threads1, "the flood started relay threads");
     let after = saved_entries(&bus);
     for name in ["victim_probe", "victim_mw"] {

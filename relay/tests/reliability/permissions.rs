@@ -1,11 +1,10 @@
 //! Guarantee 9 (docs/RELIABILITY.md): queues are private by default, another user is kept out
 //! unless the group mode lets it in, and a live name cannot be taken over.
 
-use crate::common::{all_queues, c_program, Bus};
+use crate::common::{all_queues, c_program, emulated, target_command, Bus};
 use crate::raw::notice;
 use crate::support::{outcomes, probe, serial, OwnedQueue};
 use std::os::unix::process::CommandExt;
-use std::process::Command;
 
 fn mode_of(q: i32) -> u32 {
     all_queues()
@@ -68,6 +67,13 @@ fn another_user_is_kept_out_unless_the_group_mode_lets_it_in() {
         eprintln!("not root: cannot start a program as another user; not run");
         return;
     }
+    if let Some(dir) = emulator_prefix_closed_to_others() {
+        eprintln!(
+            "the emulator's loader prefix {} is not open to other users; not run",
+            dir.display()
+        );
+        return;
+    }
     for (mode, gid, allowed) in [
         ("0600", 65534u32, false),
         ("0660", 0, true),
@@ -76,7 +82,7 @@ fn another_user_is_kept_out_unless_the_group_mode_lets_it_in() {
         let mut bus = Bus::builder("other_user")
             .relay_env(&[("MIPC_QUEUE_MODE", mode)])
             .start();
-        let mut cmd = Command::new(c_program("caller"));
+        let mut cmd = target_command(&c_program("caller"), None);
         cmd.args(["stranger", "ping", "mipc_main", "1000"])
             .env("MIPC_INIT_TIMEOUT_MS", "1000")
             .env("MIPC_QUEUE_MODE", mode)
@@ -143,4 +149,18 @@ fn live_name_cannot_be_taken_over_or_unregistered_by_another() {
     );
     bus.kill(srv);
     bus.finish();
+}
+
+/// Under an emulator whose `-L` prefix (the target's loader and C library) lies where other
+/// users cannot reach it (the musl targets' prefix under root's cache), that prefix.
+fn emulator_prefix_closed_to_others() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let exec = emulated()?;
+    let mut words = exec.split_whitespace();
+    words.find(|w| *w == "-L")?;
+    let prefix = std::path::PathBuf::from(words.next()?);
+    let open = prefix
+        .ancestors()
+        .all(|dir| std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+    (!open).then_some(prefix)
 }
