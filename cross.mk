@@ -5,9 +5,9 @@
 #                     target/<triple>/release/ and c-tests/build-<triple>/
 #   make test-cross   per target, under qemu: the Rust unit tests (cargo's runner), the
 #                     layout test (the target's own test binary), the suites of the C
-#                     scenarios, the direct path, overload, reliability and events (host test
-#                     binaries starting the target's relay and programs through qemu), the
-#                     mixed 32/64-bit bus, the C-library floor
+#                     scenarios, the direct path, overload, events, the tool and reliability
+#                     (host test binaries starting the target's relay and programs through
+#                     qemu), the mixed 32/64-bit bus, the C-library floor
 #   make test-cross-ci  the part of it CI runs (scripts/test.sh): see below
 #   make cross-setup  only install what the above need (scripts/cross-setup.sh)
 #
@@ -56,10 +56,12 @@ CROSS_ALL := $(CROSS_GLIBC_TARGETS) $(CROSS_MUSL_TARGETS)
 # The reliability suite (about 50 s a target, its serial tests' time) runs on every target
 # under `make test-cross`, and on the two 32-bit ones under `make test-cross-ci` (set below),
 # where sizes differ from the host's: aarch64 glibc has the host's, and keeps CI's time down.
-CROSS_SUITES := --test c_scenarios --test direct --test overload --test events
+# The tool suite runs the host's `mipc` against the target's relay: on armv7, a 64-bit tool on
+# a 32-bit relay's control channel.
+CROSS_SUITES := --test c_scenarios --test direct --test overload --test events --test tool
 CROSS_RELIABILITY_TARGETS := $(CROSS_ALL)
 cross_suites = $(CROSS_SUITES) $(if $(filter $1,$(CROSS_RELIABILITY_TARGETS)),--test reliability)
-cross_suites_note = C scenarios, direct path, overload, events$(if \
+cross_suites_note = C scenarios, direct path, overload, events, tool$(if \
   $(filter $1,$(CROSS_RELIABILITY_TARGETS)), and reliability)
 
 .PHONY: cross test-cross test-cross-ci cross-setup cross-clean test-cross-mixed test-cross-floor \
