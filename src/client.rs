@@ -102,9 +102,7 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
     let timeout = CallTimeout::after(Duration::from_millis(config::hello_timeout_ms() as u64));
     let env = to_relay(name, Kind::Hello.mtype(), timeout.sync_flag(), None);
     buf.build_control(env, &hello(queue));
-    let sent_at = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let sent_at = os::process::coarse_wall_secs();
     let start = Instant::now();
     send_to_relay_bounded(buf.as_sendable())?;
     let mut answer = AnswerWait {

@@ -250,19 +250,58 @@ pub(crate) fn log_stall_once(e: &MipcError, waited: Duration) {
 }
 
 /// Whether the relay is stalled rather than slow or legacy, judged after a greeting sent at
-/// `sent` (seconds since the epoch) went unanswered: messages wait on the root queue and
-/// its last reader is stopped (`Some(true)`, give up now), or it read nothing since
-/// `sent` (`Some(false)`: the relay is stalled or far behind, wait longer). `None`: the
-/// relay reads its queue (a legacy relay that does not greet), or the queue cannot be read.
+/// `sent` (seconds of [`coarse_wall_secs`](crate::os::process::coarse_wall_secs), the clock
+/// of `msg_rtime`) went unanswered: messages wait on the root queue and its last reader is
+/// stopped (`Some(true)`, give up now), or it read nothing since `sent` (`Some(false)`: the
+/// relay is stalled, far behind, or dead, its queue left: wait longer). `None`: the relay
+/// reads its queue (a legacy relay that does not greet), or the queue cannot be read.
 pub(crate) fn relay_stalled(sent: i64) -> Option<bool> {
-    let st = sysv::stat(root().ok()?).ok()?;
+    let root = root().ok()?;
+    let st = sysv::stat(root).ok()?;
     if st.messages == 0 {
         return None;
     }
     if st.last_receiver > 0 && crate::os::process::is_stopped(st.last_receiver) {
         return Some(true);
     }
-    (st.last_receive < sent).then_some(false)
+    match st.last_receive.cmp(&sent) {
+        std::cmp::Ordering::Less => Some(false),
+        std::cmp::Ordering::Greater => None,
+        // A read stamped with the greeting's own second may have come before the greeting
+        // (msg_rtime counts whole seconds): a relay killed right after a read looked like a
+        // legacy one here, and the daemon went on with the legacy wire.
+        std::cmp::Ordering::Equal => reads_after(root, st.messages, sent),
+    }
+}
+
+/// How long [`reads_after`] looks on into the next second before it calls the queue unread.
+const NEXT_SECOND_LOOK: Duration = Duration::from_millis(20);
+
+/// Looks at the root queue every few milliseconds until the second `sent` is over: a reader
+/// shows by taking messages off (the count falls; only the relay reads the root queue) or
+/// by a read stamped with a later second, and then this returns `None` at once. Nothing of
+/// the kind by [`NEXT_SECOND_LOOK`] into the next second: `Some(false)`, nothing read.
+fn reads_after(root: QueueId, mut messages: u64, sent: i64) -> Option<bool> {
+    let start = Instant::now();
+    let mut turned: Option<Instant> = None;
+    loop {
+        crate::os::process::nap(Duration::from_millis(5));
+        let st = sysv::stat(root).ok()?;
+        if st.messages == 0 || st.messages < messages || st.last_receive > sent {
+            return None;
+        }
+        messages = st.messages;
+        let now = Instant::now();
+        if crate::os::process::coarse_wall_secs() > sent {
+            let since = *turned.get_or_insert(now);
+            if now - since >= NEXT_SECOND_LOOK {
+                return Some(false);
+            }
+        } else if now - start > Duration::from_millis(1500) {
+            // The clock did not move on (stepped back): judge by what was seen.
+            return Some(false);
+        }
+    }
 }
 
 /// Waits until the relay's root queue exists, sleeping between looks (1 ms growing to

@@ -249,3 +249,60 @@ fn late_init_gives_up(bus: &mut Bus, env: &[(&str, &str)]) {
         "mipc_init took {took:?} against a stopped relay"
     );
 }
+
+/// A relay killed outright (the OOM killer, a crash) leaves its root queue behind, which
+/// nobody reads until it is started again. A daemon that starts meanwhile, in the same second
+/// as the relay's last read, must not take that silence for a legacy relay's (msg_rtime counts
+/// whole seconds, so that read cannot be told from one of its greeting by the field alone):
+/// its `mipc_init` gives up with "read nothing" instead of running on the legacy wire, and
+/// succeeds once a relay runs again.
+#[test]
+fn a_dead_relay_is_not_taken_for_a_legacy_one() {
+    let mut bus = Bus::start("overload_dead");
+    let env = [
+        ("MIPC_SEND_TIMEOUT_MS", "400"),
+        ("MIPC_HELLO_TIMEOUT_MS", "300"),
+    ];
+    let tx = bus.spawn_stdin("stall", &["dead_tx"], &env);
+    bus.wait_ready(tx);
+    // Early in a second, but not at its very start (not a synchronisation: the steps below
+    // take a few milliseconds, and must fall in one second of the kernel's msg_rtime, which
+    // is the coarse clock: it turns over up to a tick after the precise one).
+    let frac = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .subsec_millis();
+    if !(100..=300).contains(&frac) {
+        std::thread::sleep(Duration::from_millis(u64::from((1100 - frac) % 1000)));
+    }
+    // The relay's last read: a message to the daemon itself, which it forwarded.
+    let o = command(&mut bus, tx, "async dead_tx 100");
+    assert_eq!(o.rc, 0, "async: {}", o.reason);
+    bus.write_line(tx, "recv 1");
+    bus.wait_line(tx, |l| l == "recv 1 100");
+    bus.kill_relay();
+    let started = std::time::Instant::now();
+    let late = bus.spawn_env("stall", &["dead_late"], &env);
+    let out = bus.wait_exit(late);
+    let took = started.elapsed();
+    assert!(
+        out.last_line().starts_with("FAIL mipc_init")
+            && out.last_line().contains(STALLED)
+            && out.last_line().contains("read nothing"),
+        "mipc_init with a dead relay's root queue: {}",
+        out.describe()
+    );
+    assert!(
+        took < Duration::from_millis(1000 + 400 + SLACK_MS),
+        "mipc_init took {took:?} against a dead relay's queue"
+    );
+
+    bus.restart_relay();
+    let again = bus.spawn_stdin("stall", &["dead_late"], &env);
+    bus.wait_ready(again);
+    let o = command(&mut bus, again, "ping mipc_main 1000");
+    assert_eq!(o.rc, 0, "ping through the new relay: {}", o.reason);
+    bus.kill(again);
+    bus.kill(tx);
+    bus.finish();
+}

@@ -176,6 +176,16 @@ pub fn nap(d: std::time::Duration) {
     no_cancel(|| std::thread::sleep(d));
 }
 
+/// The seconds of the kernel's coarse wall clock (`CLOCK_REALTIME_COARSE`): the clock that
+/// stamps a queue's `msg_rtime` and `msg_stime`, which can lag the precise one by a tick
+/// around a second's turn. 0 if it cannot be read.
+// time_t is 32 bits on armv7, 64 here.
+#[allow(clippy::useless_conversion)]
+pub fn coarse_wall_secs() -> i64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME_COARSE)
+        .map_or(0, |t| i64::from(t.tv_sec()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
