@@ -30,13 +30,19 @@ use std::time::{Duration, Instant};
 /// caller gives no limit.
 pub const DEFAULT_ANSWER_WAIT: Duration = Duration::from_secs(5);
 
+/// How long the relay holds one request of [`ControlLink::wait_for`] before it answers
+/// "timed out" and the link asks again.
+pub const WAIT_ROUND: Duration = Duration::from_secs(2);
+/// How long after a round the link waits for its answer before it looks at whether the relay
+/// forgot the request.
+const WAIT_GRACE: Duration = Duration::from_secs(1);
+
 /// Pages a listing may take before it is given up (a table that keeps changing).
 const LIST_RESTARTS: u32 = 8;
 
 /// A link to the relay for control requests: a private queue that receives the answers.
 #[derive(Debug)]
 pub struct ControlLink {
-    root: QueueId,
     queue: QueueId,
     pid: i32,
     next_id: u32,
@@ -69,10 +75,11 @@ impl ControlLink {
     /// # Errors
     /// [`MipcError::RelayUnavailable`] when no relay serves the bus; queue errors.
     pub fn open() -> Result<ControlLink> {
-        let root = root_queue()?;
+        // Requests go through the library's link to the relay (`crate::link`), bounded as
+        // every send there; this only checks that a relay serves the bus.
+        root_queue()?;
         let queue = sysv::create_private(config::queue_mode())?;
         Ok(ControlLink {
-            root,
             queue,
             pid: std::process::id() as i32,
             next_id: 1,
@@ -91,6 +98,12 @@ impl ControlLink {
     }
 
     fn send(&mut self, body: RequestBody) -> Result<u32> {
+        self.send_until(body, None)
+    }
+
+    /// [`send`](Self::send), bounded as every send to the relay is (a full root queue is
+    /// waited on for at most `MIPC_SEND_TIMEOUT_MS`) and at most until `deadline`.
+    fn send_until(&mut self, body: RequestBody, deadline: Option<Instant>) -> Result<u32> {
         let request_id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let req = Request {
@@ -114,11 +127,7 @@ impl ControlLink {
             payload: &payload,
             tag: None,
         });
-        match sysv::send(self.root, msg.as_sendable(), false) {
-            Ok(()) => Ok(request_id),
-            Err(QueueError::Gone) | Err(QueueError::NotFound) => Err(MipcError::RelayUnavailable),
-            Err(e) => Err(e.into()),
-        }
+        crate::link::send_to_relay_until(msg.as_sendable(), deadline).map(|()| request_id)
     }
 
     /// Receives the next message of `mtype` into the link's buffer, until `deadline`;
@@ -145,6 +154,17 @@ impl ControlLink {
         }
         .msg_type() as c_long;
         let id = self.send(body)?;
+        self.answer(mtype, id, wait)
+    }
+
+    /// Waits up to `wait` for the answer of type `mtype` to request `id` (answers to earlier
+    /// requests are passed over).
+    fn answer(
+        &mut self,
+        mtype: c_long,
+        id: u32,
+        wait: Option<Duration>,
+    ) -> Result<(AnswerHead, Vec<u8>)> {
         let deadline = wait.map(|d| Instant::now() + d);
         loop {
             let Some(n) = self.receive(mtype, deadline)? else {
@@ -214,26 +234,84 @@ impl ControlLink {
     /// Returns once every name in `names` is registered, or fails with
     /// [`MipcError::Timeout`] after `wait` (`None`: no limit).
     ///
+    /// The relay holds each wait for at most [`WAIT_ROUND`] and then answers "timed out", and
+    /// the link asks again: a relay that was killed and started again (which forgets the
+    /// waits it held) is asked again within a round and its grace, so a daemon waiting at
+    /// boot for a name is not left waiting forever by a relay crash. While the relay reads
+    /// nothing (stopped, or dead with its queue left) the request waiting on its queue is not
+    /// sent again.
+    ///
     /// # Errors
-    /// [`MipcError::Timeout`], [`MipcError::RelayUnavailable`], queue errors.
+    /// [`MipcError::Timeout`], [`MipcError::RelayUnavailable`] (no relay, or it stopped
+    /// cleanly meanwhile), [`MipcError::RelayStalled`] (its root queue stayed full), queue
+    /// errors.
     pub fn wait_for(&mut self, names: &[MipcName], wait: Option<Duration>) -> Result<()> {
         let deadline = wait.map(|d| Instant::now() + d);
-        let timeout_ms = wait.map_or(-1, |d| d.as_millis().clamp(1, i32::MAX as u128) as i32);
         for name in names {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let body = RequestBody::WaitFor {
-                name: *name,
-                timeout_ms,
-            };
-            let (head, _) = self.ask(body, left)?;
-            match head.status {
-                ToolStatus::Ok => {}
-                ToolStatus::TimedOut => return Err(MipcError::Timeout),
-                ToolStatus::Stopping => return Err(MipcError::RelayUnavailable),
-                _ => return Err(MipcError::BadArgument("the relay refused the wait request")),
-            }
+            self.wait_for_one(name, deadline)?;
         }
         Ok(())
+    }
+
+    /// [`wait_for`](Self::wait_for) for one name.
+    fn wait_for_one(&mut self, name: &MipcName, deadline: Option<Instant>) -> Result<()> {
+        let mtype = Request {
+            head: RequestHead {
+                pid: 0,
+                reply_queue: 0,
+                request_id: 0,
+            },
+            body: RequestBody::WaitFor {
+                name: *name,
+                timeout_ms: 0,
+            },
+        }
+        .msg_type() as c_long;
+        // The request the relay holds or will read: its id, and the second it was sent (the
+        // coarse clock of the root queue's msg_rtime).
+        let mut asked: Option<(u32, i64)> = None;
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let round = left.map_or(WAIT_ROUND, |l| l.min(WAIT_ROUND));
+            let (id, sent) = match asked {
+                Some(a) => a,
+                None => {
+                    let sent = crate::os::process::coarse_wall_secs();
+                    let body = RequestBody::WaitFor {
+                        name: *name,
+                        timeout_ms: round.as_millis().clamp(1, i32::MAX as u128) as i32,
+                    };
+                    let a = (self.send_until(body, deadline)?, sent);
+                    asked = Some(a);
+                    a
+                }
+            };
+            // The round, its grace, but no later than the caller's deadline.
+            let mut answer_wait = round + WAIT_GRACE;
+            if let Some(l) = left {
+                answer_wait = answer_wait.min(l + Duration::from_millis(50));
+            }
+            match self.answer(mtype, id, Some(answer_wait)) {
+                Ok((head, _)) => match head.status {
+                    ToolStatus::Ok => return Ok(()),
+                    ToolStatus::TimedOut => asked = None,
+                    ToolStatus::Stopping => return Err(MipcError::RelayUnavailable),
+                    _ => return Err(MipcError::BadArgument("the relay refused the wait request")),
+                },
+                // No answer, not even "timed out": the relay forgot the request (it was
+                // killed and started again) if it reads its queue; else (stopped, or dead
+                // with its queue left) the request still waits there and is not sent again.
+                Err(MipcError::Timeout) => {
+                    if crate::link::relay_stalled(sent).is_none() {
+                        asked = None;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(MipcError::Timeout);
+            }
+        }
     }
 
     /// Attaches a monitor: from now on the relay copies its traffic and events to this link.
