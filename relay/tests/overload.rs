@@ -143,6 +143,22 @@ fn a_stopped_relay_bounds_every_call() {
     assert_bounded("mipc_send_sync_msg (-1)", &o, STALLED, SEND_MS);
     let o = command(&mut bus, tx, "init ovl_new");
     assert_bounded("mipc_init", &o, STALLED, SEND_MS);
+    // mipc_wait_for sends its request to the root queue too: the same two bounds.
+    for (timeout, reason, bound) in [("150", "timeout", 150), ("-1", STALLED, SEND_MS)] {
+        let started = std::time::Instant::now();
+        let id = bus.spawn_env("wait_for", &["ovl_nobody", timeout], &env);
+        let out = bus.wait_exit(id);
+        let ms = started.elapsed().as_millis() as u64;
+        assert!(
+            out.last_line().contains("MIPC_ERROR") && out.last_line().contains(reason),
+            "mipc_wait_for ({timeout}): {}",
+            out.describe()
+        );
+        assert!(
+            ms >= bound && ms <= bound + SLACK_MS,
+            "mipc_wait_for ({timeout}) returned after {ms} ms"
+        );
+    }
 
     bus.continue_relay();
     // Everything reported sent arrives, in order and intact.
