@@ -144,15 +144,7 @@ impl ControlLink {
 
     /// Sends `body` and waits for the answer with the same request id.
     fn ask(&mut self, body: RequestBody, wait: Option<Duration>) -> Result<(AnswerHead, Vec<u8>)> {
-        let mtype = Request {
-            head: RequestHead {
-                pid: 0,
-                reply_queue: 0,
-                request_id: 0,
-            },
-            body,
-        }
-        .msg_type() as c_long;
+        let mtype = answer_type(body);
         let id = self.send(body)?;
         self.answer(mtype, id, wait)
     }
@@ -255,18 +247,10 @@ impl ControlLink {
 
     /// [`wait_for`](Self::wait_for) for one name.
     fn wait_for_one(&mut self, name: &MipcName, deadline: Option<Instant>) -> Result<()> {
-        let mtype = Request {
-            head: RequestHead {
-                pid: 0,
-                reply_queue: 0,
-                request_id: 0,
-            },
-            body: RequestBody::WaitFor {
-                name: *name,
-                timeout_ms: 0,
-            },
-        }
-        .msg_type() as c_long;
+        let mtype = answer_type(RequestBody::WaitFor {
+            name: *name,
+            timeout_ms: 0,
+        });
         // The request the relay holds or will read: its id, and the second it was sent (the
         // coarse clock of the root queue's msg_rtime).
         let mut asked: Option<(u32, i64)> = None;
@@ -330,6 +314,19 @@ impl ControlLink {
             _ => Err(MipcError::BadArgument("the relay refused the monitor")),
         }
     }
+}
+
+/// The SysV type of the answers to a request like `body` (its request type).
+fn answer_type(body: RequestBody) -> c_long {
+    Request {
+        head: RequestHead {
+            pid: 0,
+            reply_queue: 0,
+            request_id: 0,
+        },
+        body,
+    }
+    .msg_type() as c_long
 }
 
 fn bad_answer() -> MipcError {

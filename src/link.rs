@@ -249,12 +249,13 @@ pub(crate) fn log_stall_once(e: &MipcError, waited: Duration) {
     }
 }
 
-/// Whether the relay is stalled rather than slow or legacy, judged after a greeting sent at
-/// `sent` (seconds of [`coarse_wall_secs`](crate::os::process::coarse_wall_secs), the clock
-/// of `msg_rtime`) went unanswered: messages wait on the root queue and its last reader is
-/// stopped (`Some(true)`, give up now), or it read nothing since `sent` (`Some(false)`: the
-/// relay is stalled, far behind, or dead, its queue left: wait longer). `None`: the relay
-/// reads its queue (a legacy relay that does not greet), or the queue cannot be read.
+/// Whether the relay is stalled rather than slow or legacy, judged after a request (a greeting,
+/// a control link's wait) sent at `sent` (seconds of
+/// [`coarse_wall_secs`](crate::os::process::coarse_wall_secs), the clock of `msg_rtime`) went
+/// unanswered: messages wait on the root queue and its last reader is stopped (`Some(true)`,
+/// give up now), or it read nothing since `sent` (`Some(false)`: the relay is stalled, far
+/// behind, or dead, its queue left: wait longer). `None`: the relay reads its queue (a legacy
+/// relay that does not greet), or the queue cannot be read.
 pub(crate) fn relay_stalled(sent: i64) -> Option<bool> {
     let root = root().ok()?;
     let st = sysv::stat(root).ok()?;
