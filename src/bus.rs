@@ -231,12 +231,13 @@ impl ControlLink {
     /// waits it held) is asked again within a round and its grace, so a daemon waiting at
     /// boot for a name is not left waiting forever by a relay crash. While the relay reads
     /// nothing (stopped, or dead with its queue left) the request waiting on its queue is not
-    /// sent again.
+    /// sent again. A relay that stops cleanly says so: the link then waits for the next
+    /// relay's root queue (within `wait`) and asks it.
     ///
     /// # Errors
-    /// [`MipcError::Timeout`], [`MipcError::RelayUnavailable`] (no relay, or it stopped
-    /// cleanly meanwhile), [`MipcError::RelayStalled`] (its root queue stayed full), queue
-    /// errors.
+    /// [`MipcError::Timeout`], [`MipcError::RelayUnavailable`] (no relay, or one that
+    /// stopped cleanly meanwhile and none came back within `wait`),
+    /// [`MipcError::RelayStalled`] (its root queue stayed full), queue errors.
     pub fn wait_for(&mut self, names: &[MipcName], wait: Option<Duration>) -> Result<()> {
         let deadline = wait.map(|d| Instant::now() + d);
         for name in names {
@@ -279,7 +280,13 @@ impl ControlLink {
                 Ok((head, _)) => match head.status {
                     ToolStatus::Ok => return Ok(()),
                     ToolStatus::TimedOut => asked = None,
-                    ToolStatus::Stopping => return Err(MipcError::RelayUnavailable),
+                    // A clean stop (a restart, an upgrade): the next relay is asked, as
+                    // mipc_init waits for a relay that is not there yet.
+                    ToolStatus::Stopping => {
+                        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                        crate::link::wait_for_next_relay(left)?;
+                        asked = None;
+                    }
                     _ => return Err(MipcError::BadArgument("the relay refused the wait request")),
                 },
                 // No answer, not even "timed out": the relay forgot the request (it was

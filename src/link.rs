@@ -305,6 +305,28 @@ fn reads_after(root: QueueId, mut messages: u64, sent: i64) -> Option<bool> {
     }
 }
 
+/// Waits, after the relay said it is stopping (a clean stop: it removes its root queue as it
+/// exits), until that queue is gone and a new relay's exists, up to `limit` (`None`:
+/// forever), looking as [`wait_for_relay`] does.
+///
+/// # Errors
+/// [`MipcError::RelayUnavailable`] when `limit` passed first.
+pub(crate) fn wait_for_next_relay(limit: Option<Duration>) -> Result<QueueId> {
+    let start = Instant::now();
+    if let Ok(old) = root() {
+        let mut pause = Duration::from_millis(1);
+        while sysv::stat(old).is_ok() {
+            if limit.is_some_and(|l| start.elapsed() >= l) {
+                return Err(MipcError::RelayUnavailable);
+            }
+            crate::os::process::nap(pause);
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+    ROOT.store(-1, Ordering::Relaxed);
+    wait_for_relay(limit.map(|l| l.saturating_sub(start.elapsed())))
+}
+
 /// Waits until the relay's root queue exists, sleeping between looks (1 ms growing to
 /// 100 ms: no spinning), up to `limit` (`None`: forever, as the legacy library did).
 ///

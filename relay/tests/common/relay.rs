@@ -160,7 +160,18 @@ impl Bus {
         status
     }
 
-    /// Starts a new relay on the same key and state directory (after `kill_relay`) and
+    /// Stops the relay cleanly (SIGTERM: it answers what waits on it "stopping", saves its
+    /// table and removes its root queue) and reaps it. Returns its exit status.
+    pub fn term_relay(&mut self) -> ExitStatus {
+        assert!(self.relay_status.is_none(), "the relay is not running");
+        // SAFETY: the relay is not reaped yet (no status), so its pid is still ours.
+        unsafe { libc::kill(self.relay_pid, libc::SIGTERM) };
+        let status = reap(&mut self.relay, &self.live);
+        self.relay_status = Some(status);
+        status
+    }
+
+    /// Starts a new relay on the same key and state directory (after `kill_relay` or `term_relay`) and
     /// waits for its `ready` line. Its log is appended to the same relay log, after a line
     /// `--- relay restarted ---`.
     pub fn restart_relay(&mut self) {

@@ -200,32 +200,46 @@ fn caller_blocked_across_relay_restart_learns_of_dead_peer() {
 /// `mipc_wait_for` across a relay killed and started again: the relay holds a wait for at
 /// most a round (2 s) and the library asks again, so the waiter learns of the name that
 /// registers with the new relay (a daemon waiting at boot for another one must not wait
-/// forever because the relay crashed meanwhile; it used to, until its own timeout).
+/// forever because the relay crashed meanwhile; it used to, until its own timeout). The same
+/// across a clean restart (SIGTERM), where the relay answers "stopping": the waiter asks the
+/// next relay (it used to fail with "relay unavailable").
 #[test]
 fn wait_for_outlives_a_relay_restart() {
     let _serial = serial();
-    let mut bus = Bus::start("wait_restart");
-    let waiter = bus.spawn_ready("wait_for", &["boot_late_srv", "15000"]);
-    // The waiter's request is on the root queue once it was the last to send there ...
-    let root = mipc::sysv::open_key(bus.key(), false, 0).expect("root queue");
-    let waiter_pid = bus.pid(waiter);
-    while mipc::sysv::stat(root).expect("root queue").last_sender != waiter_pid {
-        std::thread::yield_now();
+    for clean in [false, true] {
+        let how = if clean { "SIGTERM" } else { "SIGKILL" };
+        let mut bus = Bus::start("wait_restart");
+        let waiter = bus.spawn_ready("wait_for", &["boot_late_srv", "15000"]);
+        // The waiter's request is on the root queue once it was the last to send there ...
+        let root = mipc::sysv::open_key(bus.key(), false, 0).expect("root queue");
+        let waiter_pid = bus.pid(waiter);
+        while mipc::sysv::stat(root).expect("root queue").last_sender != waiter_pid {
+            std::thread::yield_now();
+        }
+        // ... and the relay holds it once it answered a registration made after it.
+        let (barrier, _) = probe(&mut bus, "boot_barrier", &[]);
+        bus.kill(barrier);
+        if clean {
+            assert!(bus.term_relay().success(), "the relay's clean stop");
+        } else {
+            bus.kill_relay();
+        }
+        bus.restart_relay();
+        let started = Instant::now();
+        let (srv, _) = probe(&mut bus, "boot_late_srv", &[]);
+        let out = bus.wait_exit(waiter);
+        let took = started.elapsed();
+        eprintln!(
+            "wait_for across a relay restart ({how}): returned {took:?} after the name registered"
+        );
+        out.assert_success()
+            .assert_line("wait_for boot_late_srv -> MIPC_OK");
+        // A round (2 s) and its grace (1 s), and slack for a busy machine.
+        assert!(
+            took < Duration::from_secs(3 + 3),
+            "{how}: wait_for took {took:?}"
+        );
+        bus.kill(srv);
+        bus.finish();
     }
-    // ... and the relay holds it once it answered a registration made after it.
-    let (barrier, _) = probe(&mut bus, "boot_barrier", &[]);
-    bus.kill(barrier);
-    bus.kill_relay();
-    bus.restart_relay();
-    let started = Instant::now();
-    let (srv, _) = probe(&mut bus, "boot_late_srv", &[]);
-    let out = bus.wait_exit(waiter);
-    let took = started.elapsed();
-    eprintln!("wait_for across a relay restart: returned {took:?} after the name registered");
-    out.assert_success()
-        .assert_line("wait_for boot_late_srv -> MIPC_OK");
-    // A round (2 s) and its grace (1 s), and slack for a busy machine.
-    assert!(took < Duration::from_secs(3 + 3), "wait_for took {took:?}");
-    bus.kill(srv);
-    bus.finish();
 }
