@@ -679,7 +679,8 @@ int mthread_check_mq_msg(int thread_index, int mq_index, char *msg, int size);
 /*
  Waits until an entry named `name` is registered with the relay, at most `timeout` ms
  (-1: forever). Returns at once when it is registered already. The calling thread needs no
- entry of its own (it uses a private queue, removed before returning).
+ entry of its own (it uses a private queue, removed before returning). The wait goes on
+ across a relay restart, clean or not (it asks the new relay).
 
  # Returns
  `MIPC_OK` once `name` is registered; `MIPC_ERROR` on a bad argument, when no relay runs,

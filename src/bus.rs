@@ -231,23 +231,53 @@ impl ControlLink {
     /// waits it held) is asked again within a round and its grace, so a daemon waiting at
     /// boot for a name is not left waiting forever by a relay crash. While the relay reads
     /// nothing (stopped, or dead with its queue left) the request waiting on its queue is not
-    /// sent again. A relay that stops cleanly says so: the link then waits for the next
-    /// relay's root queue (within `wait`) and asks it.
+    /// sent again. A relay that stops cleanly says so, and that ends the wait (`mipc wait`
+    /// ends with the relay); [`wait_for_across_restarts`](Self::wait_for_across_restarts)
+    /// asks the next relay instead.
     ///
     /// # Errors
-    /// [`MipcError::Timeout`], [`MipcError::RelayUnavailable`] (no relay, or one that
-    /// stopped cleanly meanwhile and none came back within `wait`),
-    /// [`MipcError::RelayStalled`] (its root queue stayed full), queue errors.
+    /// [`MipcError::Timeout`], [`MipcError::RelayUnavailable`] (no relay, or it stopped
+    /// cleanly meanwhile), [`MipcError::RelayStalled`] (its root queue stayed full), queue
+    /// errors.
     pub fn wait_for(&mut self, names: &[MipcName], wait: Option<Duration>) -> Result<()> {
+        self.wait_for_names(names, wait, false)
+    }
+
+    /// [`wait_for`](Self::wait_for) for a daemon (`mipc_wait_for`): a relay that stops
+    /// cleanly (a restart, an upgrade) does not end the wait; the link waits for the next
+    /// relay's root queue (within `wait`, as `mipc_init` waits for a relay) and asks it.
+    ///
+    /// # Errors
+    /// As [`wait_for`](Self::wait_for); [`MipcError::RelayUnavailable`] only when no relay
+    /// runs at the start, or none came back within `wait`.
+    pub fn wait_for_across_restarts(
+        &mut self,
+        names: &[MipcName],
+        wait: Option<Duration>,
+    ) -> Result<()> {
+        self.wait_for_names(names, wait, true)
+    }
+
+    fn wait_for_names(
+        &mut self,
+        names: &[MipcName],
+        wait: Option<Duration>,
+        across_stops: bool,
+    ) -> Result<()> {
         let deadline = wait.map(|d| Instant::now() + d);
         for name in names {
-            self.wait_for_one(name, deadline)?;
+            self.wait_for_one(name, deadline, across_stops)?;
         }
         Ok(())
     }
 
     /// [`wait_for`](Self::wait_for) for one name.
-    fn wait_for_one(&mut self, name: &MipcName, deadline: Option<Instant>) -> Result<()> {
+    fn wait_for_one(
+        &mut self,
+        name: &MipcName,
+        deadline: Option<Instant>,
+        across_stops: bool,
+    ) -> Result<()> {
         let mtype = answer_type(RequestBody::WaitFor {
             name: *name,
             timeout_ms: 0,
@@ -280,6 +310,9 @@ impl ControlLink {
                 Ok((head, _)) => match head.status {
                     ToolStatus::Ok => return Ok(()),
                     ToolStatus::TimedOut => asked = None,
+                    ToolStatus::Stopping if !across_stops => {
+                        return Err(MipcError::RelayUnavailable)
+                    }
                     // A clean stop (a restart, an upgrade): the next relay is asked, as
                     // mipc_init waits for a relay that is not there yet.
                     ToolStatus::Stopping => {

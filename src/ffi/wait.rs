@@ -8,7 +8,8 @@ use std::os::raw::{c_char, c_int};
 
 /// Waits until an entry named `name` is registered with the relay, at most `timeout` ms
 /// (-1: forever). Returns at once when it is registered already. The calling thread needs no
-/// entry of its own (it uses a private queue, removed before returning).
+/// entry of its own (it uses a private queue, removed before returning). The wait goes on
+/// across a relay restart, clean or not (it asks the new relay).
 ///
 /// # Returns
 /// `MIPC_OK` once `name` is registered; `MIPC_ERROR` on a bad argument, when no relay runs,
@@ -23,7 +24,8 @@ pub unsafe extern "C" fn mipc_wait_for(name: *const c_char, timeout: c_int) -> c
         let name = unsafe { args::name(name, "name") }?;
         let wait = CallTimeout::from_ms(timeout)?.duration();
         let mut link = ControlLink::open()?;
-        link.wait_for(&[name], wait).map(|()| MIPC_OK)
+        link.wait_for_across_restarts(&[name], wait)
+            .map(|()| MIPC_OK)
     })
 }
 
