@@ -170,12 +170,13 @@ fn role_ask(args: &[String]) -> Result<(), Error> {
 /// `serve_once NAME`: serves exactly one request with `serve_once`, then says what it was.
 fn role_serve_once(args: &[String]) -> Result<(), Error> {
     let ep = Endpoint::new(&args[0])?;
-    say("ready");
-    // Nothing waits yet: a zero timeout only looks.
+    // Nothing waits yet (nobody knows this endpoint is there before "ready"): a zero
+    // timeout only looks.
     assert_eq!(
         ep.serve_once(Timeout::After(std::time::Duration::ZERO), |_| Vec::new()),
         Err(Error::Timeout)
     );
+    say("ready");
     let d = ep.serve_once(Timeout::Never, |req| {
         let mut a = b"once:".to_vec();
         a.extend_from_slice(req.payload());
