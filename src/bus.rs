@@ -296,9 +296,18 @@ impl ControlLink {
                         name: *name,
                         timeout_ms: round.as_millis().clamp(1, i32::MAX as u128) as i32,
                     };
-                    let a = (self.send_until(body, deadline)?, sent);
-                    asked = Some(a);
-                    a
+                    let id = match self.send_until(body, deadline) {
+                        // No root queue: the relay stopped and its successor is not up yet.
+                        Err(MipcError::RelayUnavailable) if across_stops => {
+                            let left =
+                                deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                            crate::link::wait_for_relay(left)?;
+                            continue;
+                        }
+                        r => r?,
+                    };
+                    asked = Some((id, sent));
+                    (id, sent)
                 }
             };
             // The round, its grace, but no later than the caller's deadline.

@@ -305,9 +305,14 @@ fn reads_after(root: QueueId, mut messages: u64, sent: i64) -> Option<bool> {
     }
 }
 
+/// How long [`wait_for_next_relay`] waits for a stopping relay's root queue to go (a clean
+/// stop takes milliseconds); a queue still there after it is used as it is (the relay was
+/// killed during its stop, and a new one would take the same queue over).
+const OLD_ROOT_GONE_WAIT: Duration = Duration::from_secs(1);
+
 /// Waits, after the relay said it is stopping (a clean stop: it removes its root queue as it
-/// exits), until that queue is gone and a new relay's exists, up to `limit` (`None`:
-/// forever), looking as [`wait_for_relay`] does.
+/// exits), until that queue is gone (at most [`OLD_ROOT_GONE_WAIT`]) and then until a relay's
+/// root queue exists, up to `limit` (`None`: forever), looking as [`wait_for_relay`] does.
 ///
 /// # Errors
 /// [`MipcError::RelayUnavailable`] when `limit` passed first.
@@ -315,7 +320,7 @@ pub(crate) fn wait_for_next_relay(limit: Option<Duration>) -> Result<QueueId> {
     let start = Instant::now();
     if let Ok(old) = root() {
         let mut pause = Duration::from_millis(1);
-        while sysv::stat(old).is_ok() {
+        while sysv::stat(old).is_ok() && start.elapsed() < OLD_ROOT_GONE_WAIT {
             if limit.is_some_and(|l| start.elapsed() >= l) {
                 return Err(MipcError::RelayUnavailable);
             }
