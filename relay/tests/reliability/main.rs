@@ -18,6 +18,8 @@ mod common;
 mod raw;
 mod support;
 
+/// 2. Timeouts: the 30 s one, first (see its module).
+mod a_long_timeout;
 /// 6. Back-pressure.
 mod back_pressure;
 /// 4. Dead peers.

@@ -52,39 +52,6 @@ fn timeout_returns_within_20ms_and_waits_without_cpu() {
     bus.finish();
 }
 
-/// The same bound for a long timeout: a call with a 30 s timeout returns within 30 s + 20 ms.
-/// (This test does not take the lock: it only waits, and runs beside the others.)
-#[test]
-fn long_timeout_of_30s_returns_within_20ms() {
-    let mut bus = Bus::start("long_timeout");
-    probe(&mut bus, "mute_long_srv", &[]);
-    let out = bus.run(
-        "caller",
-        &[
-            "long_timeout_cli",
-            "call",
-            "mute_long_srv",
-            "4",
-            "30000",
-            "x",
-        ],
-    );
-    out.assert_success();
-    let o = &outcomes(&out)[0];
-    eprintln!(
-        "timeout 30000 ms: returned after {:.1} ms ({:+.1})",
-        o.ms,
-        o.ms - 30000.0
-    );
-    assert!(!o.ok && o.text.contains("timeout"), "{o:?}");
-    assert!(
-        o.ms >= 30000.0 && o.ms <= 30000.0 + TIMEOUT_SLACK_MS,
-        "timeout 30000 ms returned {:.1} ms late",
-        o.ms - 30000.0
-    );
-    bus.finish();
-}
-
 /// The waker thread lives only while it has work: a process whose calls wait forever stays
 /// single-threaded (it matters to where Linux places the caller: docs/PERFORMANCE.md); a
 /// timed call starts the waker and times out as it should; the waker leaves once idle, and
