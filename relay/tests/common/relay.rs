@@ -152,28 +152,27 @@ impl Bus {
     /// Kills the relay with SIGKILL (it cannot clean up: its root queue and state file stay)
     /// and reaps it. Returns its exit status.
     pub fn kill_relay(&mut self) -> ExitStatus {
-        assert!(self.relay_status.is_none(), "the relay is not running");
-        // SAFETY: the relay is not reaped yet (no status), so its pid is still ours.
-        unsafe { libc::kill(self.relay_pid, libc::SIGKILL) };
-        let status = reap(&mut self.relay, &self.live);
-        self.relay_status = Some(status);
-        status
+        self.end_relay(libc::SIGKILL)
     }
 
     /// Stops the relay cleanly (SIGTERM: it answers what waits on it "stopping", saves its
     /// table and removes its root queue) and reaps it. Returns its exit status.
     pub fn term_relay(&mut self) -> ExitStatus {
+        self.end_relay(libc::SIGTERM)
+    }
+
+    fn end_relay(&mut self, sig: i32) -> ExitStatus {
         assert!(self.relay_status.is_none(), "the relay is not running");
         // SAFETY: the relay is not reaped yet (no status), so its pid is still ours.
-        unsafe { libc::kill(self.relay_pid, libc::SIGTERM) };
+        unsafe { libc::kill(self.relay_pid, sig) };
         let status = reap(&mut self.relay, &self.live);
         self.relay_status = Some(status);
         status
     }
 
-    /// Starts a new relay on the same key and state directory (after `kill_relay` or `term_relay`) and
-    /// waits for its `ready` line. Its log is appended to the same relay log, after a line
-    /// `--- relay restarted ---`.
+    /// Starts a new relay on the same key and state directory (after `kill_relay` or
+    /// `term_relay`) and waits for its `ready` line. Its log is appended to the same relay
+    /// log, after a line `--- relay restarted ---`.
     pub fn restart_relay(&mut self) {
         assert!(self.relay_status.is_some(), "the relay still runs");
         {
