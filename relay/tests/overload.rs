@@ -301,6 +301,7 @@ fn a_dead_relay_is_not_taken_for_a_legacy_one() {
     let late = bus.spawn_env("stall", &["dead_late"], &env);
     let out = bus.wait_exit(late);
     let took = started.elapsed();
+    eprintln!("mipc_init against a dead relay's queue: returned after {took:?}");
     assert!(
         out.last_line().starts_with("FAIL mipc_init")
             && out.last_line().contains(STALLED)
@@ -316,8 +317,11 @@ fn a_dead_relay_is_not_taken_for_a_legacy_one() {
     bus.restart_relay();
     let again = bus.spawn_stdin("stall", &["dead_late"], &env);
     bus.wait_ready(again);
-    let o = command(&mut bus, again, "ping mipc_main 1000");
-    assert_eq!(o.rc, 0, "ping through the new relay: {}", o.reason);
+    // A message to itself, through the new relay.
+    let o = command(&mut bus, again, "async dead_late 100");
+    assert_eq!(o.rc, 0, "async through the new relay: {}", o.reason);
+    bus.write_line(again, "recv 1");
+    bus.wait_line(again, |l| l == "recv 1 100");
     bus.kill(again);
     bus.kill(tx);
     bus.finish();
