@@ -285,8 +285,9 @@ impl ControlLink {
         // The request the relay holds or will read: its id, and the second it was sent (the
         // coarse clock of the root queue's msg_rtime).
         let mut asked: Option<(u32, i64)> = None;
+        let left_now = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
         loop {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let left = left_now();
             let round = left.map_or(WAIT_ROUND, |l| l.min(WAIT_ROUND));
             let (id, sent) = match asked {
                 Some(a) => a,
@@ -299,9 +300,7 @@ impl ControlLink {
                     let id = match self.send_until(body, deadline) {
                         // No root queue: the relay stopped and its successor is not up yet.
                         Err(MipcError::RelayUnavailable) if across_stops => {
-                            let left =
-                                deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                            crate::link::wait_for_relay(left)?;
+                            crate::link::wait_for_relay(left_now())?;
                             continue;
                         }
                         r => r?,
@@ -325,8 +324,7 @@ impl ControlLink {
                     // A clean stop (a restart, an upgrade): the next relay is asked, as
                     // mipc_init waits for a relay that is not there yet.
                     ToolStatus::Stopping => {
-                        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                        crate::link::wait_for_next_relay(left)?;
+                        crate::link::wait_for_next_relay(left_now())?;
                         asked = None;
                     }
                     _ => return Err(MipcError::BadArgument("the relay refused the wait request")),
@@ -334,6 +332,11 @@ impl ControlLink {
                 // No answer, not even "timed out": the relay forgot the request (it was
                 // killed and started again) if it reads its queue; else (stopped, or dead
                 // with its queue left) the request still waits there and is not sent again.
+                // Past the caller's deadline there is nothing left to decide (the look can
+                // take up to a second).
+                Err(MipcError::Timeout) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                    return Err(MipcError::Timeout)
+                }
                 Err(MipcError::Timeout) => {
                     if crate::link::relay_stalled(sent).is_none() {
                         asked = None;
