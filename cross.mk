@@ -53,9 +53,10 @@ CROSS_ALL := $(CROSS_GLIBC_TARGETS) $(CROSS_MUSL_TARGETS)
 # The host's test suites that run a target's relay and C programs under qemu (the test
 # binaries stay the host's: relay/tests/common/target.rs). A test that needs the host's
 # programs (ASan, valgrind) or measures the host (VmRSS) says so and skips that part.
-# The reliability suite (about 50 s a target, its serial tests' time) runs on every target
-# under `make test-cross`, and on the two 32-bit ones under `make test-cross-ci` (set below),
-# where sizes differ from the host's: aarch64 glibc has the host's, and keeps CI's time down.
+# The reliability suite (about 33 s a target under qemu-arm, its 30 s timeout test's wait)
+# runs on every target under `make test-cross`, and on the two 32-bit ones under
+# `make test-cross-ci` (set below), where sizes differ from the host's: aarch64 glibc has the
+# host's, and keeps CI's time down.
 # The tool suite runs the host's `mipc` against the target's relay: on armv7, a 64-bit tool on
 # a 32-bit relay's control channel.
 CROSS_SUITES := --test c_scenarios --test direct --test overload --test events --test tool
