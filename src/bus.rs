@@ -332,13 +332,16 @@ impl ControlLink {
                 // No answer, not even "timed out": the relay forgot the request (it was
                 // killed and started again) if it reads its queue; else (stopped, or dead
                 // with its queue left) the request still waits there and is not sent again.
-                // Past the caller's deadline there is nothing left to decide (the look can
-                // take up to a second).
+                // Past the caller's deadline there is nothing left to decide (the look ends
+                // by the deadline).
                 Err(MipcError::Timeout) if deadline.is_some_and(|d| Instant::now() >= d) => {
                     return Err(MipcError::Timeout)
                 }
                 Err(MipcError::Timeout) => {
-                    if crate::link::relay_stalled(sent).is_none() {
+                    use crate::link::RootReader;
+                    if let RootReader::Idle | RootReader::Reading =
+                        crate::link::root_reader(sent, deadline)
+                    {
                         asked = None;
                     }
                 }

@@ -13,7 +13,9 @@ use crate::direct;
 use crate::error::{MipcError, RelayErrorCode, Result};
 use crate::link::with_buf_in;
 use crate::link::{check_api, check_payload, next_tag, send_to_relay, send_to_relay_until};
-use crate::link::{relay_stalled, send_to_relay_bounded, to_relay, wait_for_relay, with_buf};
+use crate::link::{
+    root_reader, send_to_relay_bounded, to_relay, wait_for_relay, with_buf, RootReader,
+};
 use crate::local::Local;
 use crate::name::MipcName;
 use crate::os::{self, ThreadId};
@@ -91,15 +93,19 @@ fn register_with_relay(name: &MipcName, queue: QueueId, tid: ThreadId) -> Result
 }
 
 /// Greets the relay after the NOTICE: `Ok(true)` for a mipc-rs relay, `Ok(false)` for a
-/// legacy one, which reads the greeting but never answers. A relay that reads nothing is
-/// neither: when the greeting is not answered within `MIPC_HELLO_TIMEOUT_MS`, the root
-/// queue tells which it is (see [`relay_stalled`]); a stopped relay ends `mipc_init` at
-/// once, one that read nothing since is waited for up to `MIPC_SEND_TIMEOUT_MS`.
+/// legacy one, which reads the greeting but never answers. When the greeting is not answered
+/// within `MIPC_HELLO_TIMEOUT_MS`, the root queue tells why ([`root_reader`]): a relay that
+/// took every message and did not answer is a legacy one; one that reads but still has
+/// messages waiting is behind (every daemon of a firmware registering at once) and is waited
+/// for, up to `MIPC_SEND_TIMEOUT_MS`, before the daemon settles for the legacy wire; a
+/// stopped relay ends `mipc_init` at once, and one that reads nothing is waited for up to
+/// `MIPC_SEND_TIMEOUT_MS`.
 fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
     if !config::extensions_enabled() {
         return Ok(false);
     }
-    let timeout = CallTimeout::after(Duration::from_millis(config::hello_timeout_ms() as u64));
+    let hello_wait = Duration::from_millis(config::hello_timeout_ms() as u64);
+    let timeout = CallTimeout::after(hello_wait);
     let env = to_relay(name, Kind::Hello.mtype(), timeout.sync_flag(), None);
     buf.build_control(env, &hello(queue));
     let sent_at = os::process::coarse_wall_secs();
@@ -114,7 +120,13 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
         watch: None,
         poll: true, // no waker thread for the greeting
     };
+    // The bound of the waits past the greeting's own: MIPC_SEND_TIMEOUT_MS, and for a relay
+    // that reads, its default when that is "forever" (a busy legacy relay never empties its
+    // queue, and the daemon must start).
+    let limit = config::send_timeout().map(|l| start + l);
+    let reading_limit = start + config::send_timeout().unwrap_or(config::SEND_TIMEOUT_DEFAULT);
     let mut extended = false;
+    let mut behind = false;
     loop {
         match wait_answer(&answer, buf) {
             Ok(f) if f.msg_type == Kind::Hello.msg_type() && wire::from_relay(buf.mtext()) => {
@@ -134,27 +146,40 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
             crate::link::log_stall_once(&e, start.elapsed());
             Err(e)
         };
-        match relay_stalled(sent_at) {
-            // No greeting and the relay reads its queue: a legacy relay.
-            None => return Ok(false),
-            Some(true) => return stalled("the relay process is stopped; mipc_init gave up"),
-            Some(false) if extended => {
+        let now = Instant::now();
+        let past = |l: Option<Instant>| l.is_some_and(|l| l <= now);
+        answer.deadline = match root_reader(sent_at, limit) {
+            RootReader::Stopped => {
+                return stalled("the relay process is stopped; mipc_init gave up")
+            }
+            RootReader::Unread if extended || past(limit) => {
                 return stalled("it read nothing within MIPC_SEND_TIMEOUT_MS; mipc_init gave up")
             }
-            Some(false) => match config::send_timeout() {
-                Some(limit) if start + limit <= Instant::now() => {
-                    return stalled(
-                        "it read nothing within MIPC_SEND_TIMEOUT_MS; mipc_init gave up",
-                    )
-                }
-                limit => {
-                    answer.deadline = limit.map(|l| start + l);
-                    extended = true;
-                }
-            },
-        }
+            RootReader::Unread => {
+                extended = true;
+                limit
+            }
+            // Behind: the greeting may wait behind others. Look again after another
+            // greeting's time.
+            RootReader::Reading if now < reading_limit => {
+                behind = true;
+                Some((now + hello_wait).min(reading_limit))
+            }
+            // Everything read since the last look, after the relay was behind: its answer
+            // may be on its way. One short look more.
+            RootReader::Idle if behind => {
+                behind = false;
+                Some(now + LAST_LOOK)
+            }
+            // No answer, and the relay read everything (or still reads after its bound).
+            RootReader::Idle | RootReader::Reading => return Ok(false),
+        };
     }
 }
+
+/// How long [`greet`] waits for an answer on its way once a relay that was behind emptied
+/// its queue.
+const LAST_LOOK: Duration = Duration::from_millis(50);
 
 /// Unregisters `entry` with the relay and, if this process made its queue, removes it.
 ///

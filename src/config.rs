@@ -91,6 +91,9 @@ pub fn state_dir() -> std::path::PathBuf {
 
 /// Default of `MIPC_SEND_TIMEOUT_MS`.
 const SEND_TIMEOUT_DEFAULT_MS: u64 = 5000;
+/// [`send_timeout`]'s default: where a bound is needed even when sends may wait forever.
+pub const SEND_TIMEOUT_DEFAULT: std::time::Duration =
+    std::time::Duration::from_millis(SEND_TIMEOUT_DEFAULT_MS);
 
 /// How long a send waits for room on the relay's full root queue before it gives up with
 /// "relay not draining its queue": `MIPC_SEND_TIMEOUT_MS` (milliseconds, `0` not at all,

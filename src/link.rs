@@ -249,58 +249,88 @@ pub(crate) fn log_stall_once(e: &MipcError, waited: Duration) {
     }
 }
 
-/// Whether the relay is stalled rather than slow or legacy, judged after a request (a greeting,
-/// a control link's wait) sent at `sent` (seconds of
-/// [`coarse_wall_secs`](crate::os::process::coarse_wall_secs), the clock of `msg_rtime`) went
-/// unanswered: messages wait on the root queue and its last reader is stopped (`Some(true)`,
-/// give up now), or it read nothing since `sent` (`Some(false)`: the relay is stalled, far
-/// behind, or dead, its queue left: wait longer). `None`: the relay reads its queue (a legacy
-/// relay that does not greet), or the queue cannot be read.
-pub(crate) fn relay_stalled(sent: i64) -> Option<bool> {
-    let root = root().ok()?;
-    let st = sysv::stat(root).ok()?;
+/// What the relay's root queue shows about its reader, after a request (a greeting, a control
+/// link's wait) went unanswered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RootReader {
+    /// No message waits there (or the queue cannot be read): the relay took everything,
+    /// the request included, and did not answer it (a legacy relay that does not greet).
+    Idle,
+    /// Messages wait there and the relay reads: it is behind (a burst, a boot where every
+    /// daemon registers at once), and the request may still wait behind others.
+    Reading,
+    /// Messages wait there and their last reader is stopped (SIGSTOP, a debugger): give up.
+    Stopped,
+    /// Messages wait there and nothing was read since the request: the relay is stalled,
+    /// far behind, or dead with its queue left.
+    Unread,
+}
+
+/// What the relay's root queue shows, judged after a request sent at `sent` (seconds of
+/// [`coarse_wall_secs`](crate::os::process::coarse_wall_secs), the clock of `msg_rtime`)
+/// went unanswered (see [`RootReader`]). Telling a read of `sent`'s own second from an older
+/// one takes looking on into the next second; that look ends by `until` if given (as
+/// [`RootReader::Unread`]: nothing seen read by then).
+pub(crate) fn root_reader(sent: i64, until: Option<Instant>) -> RootReader {
+    let Some((root, st)) = root().ok().and_then(|r| Some((r, sysv::stat(r).ok()?))) else {
+        return RootReader::Idle;
+    };
     if st.messages == 0 {
-        return None;
+        return RootReader::Idle;
     }
     if st.last_receiver > 0 && crate::os::process::is_stopped(st.last_receiver) {
-        return Some(true);
+        return RootReader::Stopped;
     }
     match st.last_receive.cmp(&sent) {
-        std::cmp::Ordering::Less => Some(false),
-        std::cmp::Ordering::Greater => None,
+        std::cmp::Ordering::Less => RootReader::Unread,
+        std::cmp::Ordering::Greater => RootReader::Reading,
         // A read stamped with the greeting's own second may have come before the greeting
         // (msg_rtime counts whole seconds): a relay killed right after a read looked like a
         // legacy one here, and the daemon went on with the legacy wire.
-        std::cmp::Ordering::Equal => reads_after(root, st.messages, sent),
+        std::cmp::Ordering::Equal => reads_after(root, st.messages, sent, until),
     }
 }
 
 /// How long [`reads_after`] looks on into the next second before it calls the queue unread.
 const NEXT_SECOND_LOOK: Duration = Duration::from_millis(20);
 
-/// Looks at the root queue every few milliseconds until the second `sent` is over: a reader
-/// shows by taking messages off (the count falls; only the relay reads the root queue) or
-/// by a read stamped with a later second, and then this returns `None` at once. Nothing of
-/// the kind by [`NEXT_SECOND_LOOK`] into the next second: `Some(false)`, nothing read.
-fn reads_after(root: QueueId, mut messages: u64, sent: i64) -> Option<bool> {
+/// Looks at the root queue every few milliseconds until the second `sent` is over (or
+/// `until`): a reader shows by taking messages off (the count falls; only the relay reads the
+/// root queue) or by a read stamped with a later second, and then this returns at once
+/// ([`RootReader::Idle`] if the queue emptied, else [`RootReader::Reading`]). Nothing of the
+/// kind by [`NEXT_SECOND_LOOK`] into the next second, or by `until`: [`RootReader::Unread`].
+fn reads_after(root: QueueId, mut messages: u64, sent: i64, until: Option<Instant>) -> RootReader {
     let start = Instant::now();
     let mut turned: Option<Instant> = None;
     loop {
-        crate::os::process::nap(Duration::from_millis(5));
-        let st = sysv::stat(root).ok()?;
-        if st.messages == 0 || st.messages < messages || st.last_receive > sent {
-            return None;
+        let now = Instant::now();
+        let Some(left) = until.map_or(Some(Duration::MAX), |u| u.checked_duration_since(now))
+        else {
+            return RootReader::Unread;
+        };
+        crate::os::process::nap(left.min(Duration::from_millis(5)));
+        let Ok(st) = sysv::stat(root) else {
+            return RootReader::Idle;
+        };
+        if st.messages == 0 {
+            return RootReader::Idle;
+        }
+        if st.messages < messages || st.last_receive > sent {
+            return RootReader::Reading;
         }
         messages = st.messages;
         let now = Instant::now();
+        if until.is_some_and(|u| now >= u) {
+            return RootReader::Unread;
+        }
         if crate::os::process::coarse_wall_secs() > sent {
             let since = *turned.get_or_insert(now);
             if now - since >= NEXT_SECOND_LOOK {
-                return Some(false);
+                return RootReader::Unread;
             }
         } else if now - start > Duration::from_millis(1500) {
             // The clock did not move on (stepped back): judge by what was seen.
-            return Some(false);
+            return RootReader::Unread;
         }
     }
 }

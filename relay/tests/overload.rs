@@ -326,3 +326,93 @@ fn a_dead_relay_is_not_taken_for_a_legacy_one() {
     bus.kill(tx);
     bus.finish();
 }
+
+/// A relay that is behind (it reads its root queue, but messages still wait there when a
+/// daemon's greeting times out: a firmware boot where every daemon registers at once) is
+/// waited for, not taken for a legacy relay: the daemon ends up on the mipc-rs wire, where a
+/// call to a name nobody holds fails at once with the relay's "no such destination" (on the
+/// legacy wire it would wait out its timeout). The slow relay is played by the test: the relay
+/// is stopped, and the test takes the messages of a backlog it queued off the root queue one
+/// by one, a pause between two (the relay's work on each, simulated), for three greeting
+/// timeouts; then the relay runs again and reads the greeting.
+#[test]
+fn a_relay_behind_is_waited_for_not_taken_for_a_legacy_one() {
+    use mipc::sysv::{self, RecvFlags};
+    use mipc::wire::{Build, MsgBuf, MTYPE_LEN};
+    use mipc::MipcName;
+
+    const HELLO_MS: u64 = 200;
+    const BACKLOG: u64 = 12;
+    const PER_MESSAGE: Duration = Duration::from_millis(HELLO_MS * 3 / BACKLOG);
+    /// The backlog's SysV type: nothing else on this bus sends it.
+    const JUNK: std::os::raw::c_long = 4242;
+    let mut bus = Bus::start("overload_behind");
+    let root = sysv::open_key(bus.key(), false, 0).expect("root queue");
+    bus.stop_relay();
+    let mut buf = MsgBuf::boxed();
+    buf.build(Build {
+        mtype: JUNK,
+        src: &MipcName::new(b"behind_junk").unwrap(),
+        dst: &MipcName::new(b"behind_nobody").unwrap(),
+        msg_type: JUNK as u32,
+        sync_flag: 0,
+        payload: &[0x5a; 100],
+        tag: None,
+    });
+    for _ in 0..BACKLOG {
+        sysv::send(root, buf.as_sendable(), true).expect("queue the backlog");
+    }
+    let hello = HELLO_MS.to_string();
+    let env = [
+        ("MIPC_SEND_TIMEOUT_MS", "5000"),
+        ("MIPC_HELLO_TIMEOUT_MS", hello.as_str()),
+    ];
+    let started = std::time::Instant::now();
+    let rx = bus.spawn_stdin("stall", &["behind_rx"], &env);
+    // Its NOTICE and greeting are queued behind the backlog.
+    while sysv::stat(root).expect("root queue").messages < BACKLOG + 2 {
+        std::thread::yield_now();
+    }
+    let mut junk = vec![0u8; MTYPE_LEN + 8192];
+    for i in 0..BACKLOG {
+        // The pause: the daemon's output watched meanwhile. mipc_init must not return while
+        // its greeting waits behind the backlog.
+        let early = (i > 0)
+            .then(|| {
+                bus.wait_line_for(
+                    rx,
+                    |l| l == "ready" || l.starts_with("FAIL"),
+                    Some(PER_MESSAGE),
+                )
+            })
+            .flatten();
+        assert_eq!(
+            early, None,
+            "mipc_init returned while its greeting still waited on the root queue"
+        );
+        let flags = RecvFlags {
+            nowait: true,
+            ..Default::default()
+        };
+        sysv::recv(root, &mut junk, JUNK, flags).expect("a message of the backlog");
+    }
+    bus.continue_relay();
+    bus.wait_ready(rx);
+    let took = started.elapsed();
+    eprintln!("mipc_init behind a slow relay: returned after {took:?}");
+    assert!(
+        took < Duration::from_millis(5000 + SLACK_MS),
+        "mipc_init took {took:?}"
+    );
+    let o = command(&mut bus, rx, "sync behind_nobody 3000");
+    assert_eq!(o.rc, -1, "a call to a name nobody holds succeeded");
+    assert!(
+        o.reason.contains("no such destination"),
+        "the daemon is not on the mipc-rs wire: a call to a name nobody holds ended with {:?} \
+         after {} ms",
+        o.reason,
+        o.ms
+    );
+    bus.kill(rx);
+    bus.finish();
+}
