@@ -129,7 +129,8 @@ fn open_root(key: i32, mode: u32) -> Result<QueueId, RelayError> {
 }
 
 /// Blocks SIGTERM and SIGINT in every thread and starts the thread that waits for them: it
-/// removes the root queue, which wakes the receive loop with `EIDRM`.
+/// closes the root queue to new messages, lets the receive loop take what waits there, and
+/// removes the queue, which wakes the receive loop with `EIDRM`.
 fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayError> {
     let set = StopSignals::block().map_err(RelayError::Setup)?;
     std::thread::Builder::new()
@@ -138,10 +139,52 @@ fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayEr
             let sig = set.wait();
             logln!(Info, "signal {sig}: stopping");
             SHUTDOWN.store(true, Ordering::SeqCst);
-            let _ = sysv::remove(QueueId(root.load(Ordering::SeqCst)));
+            let queue = QueueId(root.load(Ordering::SeqCst));
+            let left = close_and_drain(queue);
+            if left > 0 {
+                logln!(
+                    Warn,
+                    "stopping: {left} messages still on the root queue after {} ms; dropped",
+                    STOP_DRAIN_MAX.as_millis()
+                );
+            }
+            let _ = sysv::remove(queue);
         })
         .map(|_| ())
         .map_err(RelayError::Setup)
+}
+
+/// How long a stopping relay waits for its receive loop to take what waits on its root queue.
+const STOP_DRAIN_MAX: Duration = Duration::from_secs(1);
+
+/// A clean stop forwards what daemons sent before it, as a `kill -9` leaves it on the queue
+/// for the next relay (removing the queue at once threw it away, though every sender had been
+/// told "sent"). The root queue is closed to new messages first (its capacity set to 0: every
+/// send then finds it full, and a sender of ours waits within its bound, then finds the next
+/// relay's queue or "relay not running"); then this waits, up to [`STOP_DRAIN_MAX`], until
+/// the receive loop has taken every message off. Returns how many are left (0 normally; the
+/// count when the loop did not keep up, or when the queue could not be closed and senders
+/// kept it busy).
+fn close_and_drain(queue: QueueId) -> u64 {
+    if let Err(e) = sysv::set_capacity(queue, 0) {
+        logln!(
+            Warn,
+            "stopping: cannot close root queue {} to new messages: {e}",
+            queue.0
+        );
+    }
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(100);
+    loop {
+        let Ok(st) = sysv::stat(queue) else {
+            return 0;
+        };
+        if st.messages == 0 || start.elapsed() >= STOP_DRAIN_MAX {
+            return st.messages;
+        }
+        os::process::nap(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
 }
 
 /// Process `pid` died (the watcher says). The notice goes onto the root queue, behind

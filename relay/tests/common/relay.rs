@@ -163,8 +163,12 @@ impl Bus {
 
     fn end_relay(&mut self, sig: i32) -> ExitStatus {
         assert!(self.relay_status.is_none(), "the relay is not running");
-        // SAFETY: the relay is not reaped yet (no status), so its pid is still ours.
-        unsafe { libc::kill(self.relay_pid, sig) };
+        // SAFETY: the relay is not reaped yet (no status), so its pid is still ours. A relay
+        // a test stopped (stop_relay) must run to act on SIGTERM.
+        unsafe {
+            libc::kill(self.relay_pid, sig);
+            libc::kill(self.relay_pid, libc::SIGCONT);
+        }
         let status = reap(&mut self.relay, &self.live);
         self.relay_status = Some(status);
         status

@@ -243,3 +243,41 @@ fn wait_for_outlives_a_relay_restart() {
         bus.finish();
     }
 }
+
+/// A clean stop (SIGTERM: a restart, an upgrade) forwards what daemons sent before it: the
+/// relay is stopped (SIGSTOP) so that ten async messages of 1000 bytes wait on its root queue,
+/// then stopped cleanly; the receiver gets all ten, byte for byte, from its own queue after the
+/// relay exited. A SIGKILLed relay leaves them for the next one (the test above); the clean
+/// stop used to remove the root queue at once and throw them away.
+#[test]
+fn a_clean_stop_forwards_what_waits_on_the_root_queue() {
+    let _serial = serial();
+    let mut bus = Bus::start("clean_stop_drain");
+    let rx = bus.spawn_stdin("stall", &["drain_rx"], &[]);
+    let tx = bus.spawn_stdin("stall", &["drain_tx"], &[]);
+    bus.wait_ready(rx);
+    bus.wait_ready(tx);
+    bus.stop_relay();
+    bus.write_line(tx, "fill drain_rx 10 1000");
+    let filled = bus.wait_line(tx, |l| l.starts_with("fill ") || l.starts_with("FAIL"));
+    assert!(
+        filled.starts_with("fill 10 10000 "),
+        "ten messages queued for the stopped relay: {filled}"
+    );
+    assert!(bus.term_relay().success(), "the relay's clean stop");
+    bus.write_line(rx, "recv 10");
+    let got = bus.wait_line(rx, |l| l.starts_with("recv ") || l.starts_with("FAIL"));
+    assert_eq!(
+        got, "recv 10 10000",
+        "what the stopped relay had on its root queue"
+    );
+    assert!(
+        !bus.relay_log().contains("still on the root queue"),
+        "{}",
+        bus.relay_log()
+    );
+    bus.restart_relay();
+    bus.kill(tx);
+    bus.kill(rx);
+    bus.finish();
+}
