@@ -154,8 +154,35 @@ fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayEr
         .map_err(RelayError::Setup)
 }
 
-/// How long a stopping relay waits for its receive loop to take what waits on its root queue.
+/// How long a stopping relay waits for its receive loop to take what waits on its root
+/// queue, and then for receivers that fell behind to take their backlogs.
 const STOP_DRAIN_MAX: Duration = Duration::from_secs(1);
+
+/// A clean stop's second step, after its root queue is drained and gone: the backlogs (what
+/// the relay took for receivers whose queues were full) go to the drainer, which goes on
+/// sending them as the receivers read, for at most [`STOP_DRAIN_MAX`]; what is left then (a
+/// receiver that stopped reading) is dropped, and logged.
+fn deliver_backlogs(shared: &Arc<Shared>, port: &mut SysvPort) {
+    let parked = |port: &mut SysvPort| {
+        let mut r = shared.router.lock().ok()?;
+        r.hand_off_backlogs(port);
+        Some(r.parked_bytes()).filter(|&b| b > 0)
+    };
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(100);
+    while let Some(bytes) = parked(port) {
+        if start.elapsed() >= STOP_DRAIN_MAX {
+            logln!(
+                Warn,
+                "stopping: {bytes} bytes still parked for receivers that did not read within {} ms; dropped",
+                STOP_DRAIN_MAX.as_millis()
+            );
+            return;
+        }
+        os::process::nap(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
 
 /// A clean stop forwards what daemons sent before it, as a `kill -9` leaves it on the queue
 /// for the next relay (removing the queue at once threw it away, though every sender had been
@@ -553,6 +580,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         Err(e) => logln!(Warn, "cannot tell NOTIFY_SOCKET that we are ready: {e}"),
     }
     serve(opts, &shared, &mut port, &root_id, root)?;
+    deliver_backlogs(&shared, &mut port);
     if let Ok(mut r) = shared.router.lock() {
         r.stopping(&mut port);
         let swept = r.sweep_dead(&mut port);

@@ -281,3 +281,54 @@ fn a_clean_stop_forwards_what_waits_on_the_root_queue() {
     bus.kill(rx);
     bus.finish();
 }
+
+/// A clean stop also delivers its backlogs: what the relay took for a receiver whose queue was
+/// full. The receiver does not read while forty 1000-byte messages are sent to it (its queue
+/// holds about fourteen, the relay parks the rest), the relay is SIGSTOPped, the receiver
+/// starts reading, and the relay is stopped cleanly: the receiver gets all forty, byte for
+/// byte. Before, the relay exited with its backlog and the receiver's receive after the
+/// fourteenth timed out.
+#[test]
+fn a_clean_stop_delivers_its_backlogs() {
+    let _serial = serial();
+    let mut bus = Bus::start("clean_stop_backlog");
+    let rx = bus.spawn_stdin("stall", &["backlog_rx"], &[]);
+    let tx = bus.spawn_stdin("stall", &["backlog_tx"], &[]);
+    bus.wait_ready(rx);
+    bus.wait_ready(tx);
+    bus.write_line(tx, "fill backlog_rx 40 1000");
+    let filled = bus.wait_line(tx, |l| l.starts_with("fill ") || l.starts_with("FAIL"));
+    assert!(
+        filled.starts_with("fill 40 40000 "),
+        "forty messages sent: {filled}"
+    );
+    // The relay has taken them all once it answered a call made after them (to a name
+    // nobody holds: the relay's own "no such destination").
+    bus.write_line(tx, "sync backlog_nobody 5000");
+    let answered = bus.wait_line(tx, |l| l.starts_with("sync ") || l.starts_with("FAIL"));
+    assert!(
+        answered.contains("no_such_destination"),
+        "the relay's answer: {answered}"
+    );
+    let rx_queue = bus
+        .queues()
+        .into_iter()
+        .filter(|q| q.key == 0 && q.qnum > 0)
+        .map(|q| q.qnum)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        (1..40).contains(&rx_queue),
+        "the receiver's queue holds part of the forty ({rx_queue}), the relay the rest"
+    );
+    bus.stop_relay();
+    bus.write_line(rx, "recv 40");
+    assert!(bus.term_relay().success(), "the relay's clean stop");
+    let got = bus.wait_line(rx, |l| l.starts_with("recv ") || l.starts_with("FAIL"));
+    assert_eq!(got, "recv 40 40000", "what the relay held for the receiver");
+    assert!(!bus.relay_log().contains("dropped"), "{}", bus.relay_log());
+    bus.restart_relay();
+    bus.kill(tx);
+    bus.kill(rx);
+    bus.finish();
+}
