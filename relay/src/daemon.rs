@@ -129,9 +129,14 @@ fn open_root(key: i32, mode: u32) -> Result<QueueId, RelayError> {
 }
 
 /// Blocks SIGTERM and SIGINT in every thread and starts the thread that waits for them: it
-/// closes the root queue to new messages, lets the receive loop take what waits there, and
-/// removes the queue, which wakes the receive loop with `EIDRM`.
-fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayError> {
+/// closes the root queue to new messages, lets the receive loop take what waits there and
+/// the receivers their backlogs ([`close_and_drain`], [`deliver_backlogs`]; `shared` is set
+/// once the relay has its state), and removes the queue, which wakes the receive loop with
+/// `EIDRM`.
+fn handle_signals(
+    root: Arc<std::sync::atomic::AtomicI32>,
+    shared: Arc<OnceLock<Arc<Shared>>>,
+) -> Result<(), RelayError> {
     let set = StopSignals::block().map_err(RelayError::Setup)?;
     std::thread::Builder::new()
         .name("mipc-signals".into())
@@ -148,6 +153,11 @@ fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayEr
                     STOP_DRAIN_MAX.as_millis()
                 );
             }
+            // Before the queue goes: a relay started meanwhile would find no queue, start,
+            // and have its state file written over by this one's last save.
+            if let Some(shared) = shared.get() {
+                deliver_backlogs(shared, &mut shared.port());
+            }
             let _ = sysv::remove(queue);
         })
         .map(|_| ())
@@ -158,10 +168,10 @@ fn handle_signals(root: Arc<std::sync::atomic::AtomicI32>) -> Result<(), RelayEr
 /// queue, and then for receivers that fell behind to take their backlogs.
 const STOP_DRAIN_MAX: Duration = Duration::from_secs(1);
 
-/// A clean stop's second step, after its root queue is drained and gone: the backlogs (what
-/// the relay took for receivers whose queues were full) go to the drainer, which goes on
-/// sending them as the receivers read, for at most [`STOP_DRAIN_MAX`]; what is left then (a
-/// receiver that stopped reading) is dropped, and logged.
+/// A clean stop's second step, once its closed root queue is drained: the backlogs (what the
+/// relay took for receivers whose queues were full) go to the drainer, which goes on sending
+/// them as the receivers read, for at most [`STOP_DRAIN_MAX`]; what is left then (a receiver
+/// that stopped reading) is dropped when the relay exits, and logged.
 fn deliver_backlogs(shared: &Arc<Shared>, port: &mut SysvPort) {
     let parked = |port: &mut SysvPort| {
         let mut r = shared.router.lock().ok()?;
@@ -478,7 +488,8 @@ fn receive(
 /// [`RelayError`] when it cannot start or its root queue fails.
 pub fn run(opts: &Options) -> Result<(), RelayError> {
     let root_id = Arc::new(std::sync::atomic::AtomicI32::new(-1));
-    handle_signals(root_id.clone())?;
+    let for_signals = Arc::new(OnceLock::new());
+    handle_signals(root_id.clone(), for_signals.clone())?;
     let root = open_root(opts.key, opts.mode)?;
     size_root(root, opts.queue_bytes);
     root_id.store(root.0, Ordering::SeqCst);
@@ -517,6 +528,7 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         watcher: OnceLock::new(),
         drainers: Drainers::default(),
     });
+    let _ = for_signals.set(shared.clone());
     let for_watcher = shared.clone();
     let root_for_watcher = root_id.clone();
     let watcher = Watcher::spawn(move |pid| report_death(&for_watcher, &root_for_watcher, pid))
@@ -580,7 +592,6 @@ pub fn run(opts: &Options) -> Result<(), RelayError> {
         Err(e) => logln!(Warn, "cannot tell NOTIFY_SOCKET that we are ready: {e}"),
     }
     serve(opts, &shared, &mut port, &root_id, root)?;
-    deliver_backlogs(&shared, &mut port);
     if let Ok(mut r) = shared.router.lock() {
         r.stopping(&mut port);
         let swept = r.sweep_dead(&mut port);

@@ -332,3 +332,39 @@ fn a_clean_stop_delivers_its_backlogs() {
     bus.kill(rx);
     bus.finish();
 }
+
+/// A clean stop does not wait for ever on a receiver that stopped reading: its backlog is
+/// given up after a second, with a log line, and the relay exits cleanly.
+#[test]
+fn a_clean_stop_gives_up_on_a_receiver_that_does_not_read() {
+    let _serial = serial();
+    let mut bus = Bus::start("clean_stop_stuck");
+    let rx = bus.spawn_stdin("stall", &["stuck_rx"], &[]);
+    let tx = bus.spawn_stdin("stall", &["stuck_tx"], &[]);
+    bus.wait_ready(rx);
+    bus.wait_ready(tx);
+    bus.write_line(tx, "fill stuck_rx 40 1000");
+    let filled = bus.wait_line(tx, |l| l.starts_with("fill ") || l.starts_with("FAIL"));
+    assert!(
+        filled.starts_with("fill 40 40000 "),
+        "forty messages sent: {filled}"
+    );
+    // Taken by the relay (parked) once it answered a call made after them.
+    bus.write_line(tx, "sync stuck_nobody 5000");
+    bus.wait_line(tx, |l| l.starts_with("sync ") || l.starts_with("FAIL"));
+    let started = Instant::now();
+    assert!(bus.term_relay().success(), "the relay's clean stop");
+    let took = started.elapsed();
+    eprintln!("clean stop with a receiver that does not read: {took:?}");
+    assert!(
+        bus.relay_log()
+            .contains("bytes still parked for receivers that did not read"),
+        "{}",
+        bus.relay_log()
+    );
+    assert!(took < Duration::from_secs(1 + 3), "the stop took {took:?}");
+    bus.restart_relay();
+    bus.kill(tx);
+    bus.kill(rx);
+    bus.finish();
+}
