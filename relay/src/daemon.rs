@@ -46,7 +46,22 @@ pub const DEFAULT_ROOT_QUEUE_BYTES: u64 = 256 * 1024;
 /// needs `CAP_SYS_RESOURCE` (a relay started as root has it); without it the queue keeps
 /// its size and the relay says so once.
 fn size_root(q: QueueId, bytes: u64) {
-    let Ok(st) = sysv::stat(q) else { return };
+    let Ok(mut st) = sysv::stat(q) else { return };
+    if st.capacity == 0 {
+        // Closed by a relay killed while it stopped (close_and_drain): open it again.
+        let system = system_queue_bytes();
+        match sysv::set_capacity(q, system) {
+            Ok(()) => {
+                logln!(Info, "root queue {} was left closed; opened it again", q.0);
+                st.capacity = system;
+            }
+            Err(e) => logln!(
+                Error,
+                "root queue {} was left closed and stays so: {e}",
+                q.0
+            ),
+        }
+    }
     if bytes == 0 || st.capacity >= bytes {
         return;
     }
@@ -62,6 +77,16 @@ fn size_root(q: QueueId, bytes: u64) {
             st.capacity
         ),
     }
+}
+
+/// The capacity the system gives a new queue (`kernel.msgmnb`; 16 KiB, Linux's default,
+/// when it cannot be read).
+fn system_queue_bytes() -> u64 {
+    std::fs::read_to_string("/proc/sys/kernel/msgmnb")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .filter(|&b| b > 0)
+        .unwrap_or(16384)
 }
 
 /// Why the relay could not run.

@@ -368,3 +368,34 @@ fn a_clean_stop_gives_up_on_a_receiver_that_does_not_read() {
     bus.kill(rx);
     bus.finish();
 }
+
+/// A relay killed during its clean stop leaves its root queue closed (no room for any
+/// message); the next relay opens it again, and traffic flows. The closed queue is made by
+/// hand here, as the stopping relay leaves it.
+#[test]
+fn a_root_queue_left_closed_is_opened_again() {
+    let _serial = serial();
+    let mut bus = Bus::start("closed_root");
+    let tx = bus.spawn_stdin("stall", &["closed_tx"], &[]);
+    bus.wait_ready(tx);
+    bus.kill_relay();
+    let root = mipc::sysv::open_key(bus.key(), false, 0).expect("root queue");
+    mipc::sysv::set_capacity(root, 0).expect("close the root queue");
+    bus.restart_relay();
+    assert!(
+        bus.relay_log().contains("was left closed; opened it again"),
+        "{}",
+        bus.relay_log()
+    );
+    bus.write_line(tx, "async closed_tx 100");
+    let sent = bus.wait_line(tx, |l| l.starts_with("async ") || l.starts_with("FAIL"));
+    assert!(
+        sent.starts_with("async 0 "),
+        "a message through the new relay: {sent}"
+    );
+    bus.write_line(tx, "recv 1");
+    let got = bus.wait_line(tx, |l| l.starts_with("recv ") || l.starts_with("FAIL"));
+    assert_eq!(got, "recv 1 100");
+    bus.kill(tx);
+    bus.finish();
+}
