@@ -22,6 +22,8 @@ mod support;
 mod a_long_timeout;
 /// 6. Back-pressure.
 mod back_pressure;
+/// 5. Relay restart: a clean stop.
+mod clean_stop;
 /// 4. Dead peers.
 mod dead_peers;
 /// 7. Hostile bytes on the root queue: forged messages by hand.
