@@ -169,6 +169,13 @@ fn handle_signals(
             let sig = set.wait();
             logln!(Info, "signal {sig}: stopping");
             SHUTDOWN.store(true, Ordering::SeqCst);
+            // A signal during start-up, before the root queue is open: once it is, the stop
+            // goes as any other (the receive loop drains it). Left at once, the relay would
+            // have started and served on, stop asked or not.
+            let started = Instant::now();
+            while root.load(Ordering::SeqCst) < 0 && started.elapsed() < STOP_DRAIN_MAX {
+                os::process::nap(Duration::from_millis(1));
+            }
             let queue = QueueId(root.load(Ordering::SeqCst));
             let left = close_and_drain(queue);
             if left > 0 {

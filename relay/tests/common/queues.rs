@@ -54,7 +54,7 @@ pub fn all_queues() -> Vec<QueueInfo> {
         .collect()
 }
 
-pub(super) fn unique_key() -> i32 {
+pub fn unique_key() -> i32 {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let in_use: HashSet<i32> = all_queues().into_iter().map(|q| q.key).collect();
     loop {

@@ -34,14 +34,13 @@ pub(super) fn spawn_relay(
     // The relay's binary and emulator: the bus's own (MIPC_TEST_RELAY_BIN/_EXEC in its
     // environment: a test mixing architectures), else cross mode's, else ours.
     let relay_var = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    let relay_bin = relay_var("MIPC_TEST_RELAY_BIN")
-        .map(|v| repo_root().join(v))
-        .or_else(|| cross_path("MIPC_TEST_RELAY_BIN"))
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mipc_main")));
-    let mut cmd = target_command(
-        other.as_deref().unwrap_or(&relay_bin),
-        relay_var("MIPC_TEST_RELAY_EXEC"),
-    );
+    let mut cmd = match &other {
+        Some(other) => target_command(other, relay_var("MIPC_TEST_RELAY_EXEC")),
+        None => relay_command(
+            relay_var("MIPC_TEST_RELAY_BIN"),
+            relay_var("MIPC_TEST_RELAY_EXEC"),
+        ),
+    };
     cmd.env("MIPC_ROOT_KEY", key.to_string())
         .env("MIPC_STATE_DIR", state_dir)
         .stdin(if other.is_some() {
@@ -96,8 +95,18 @@ pub(super) fn spawn_relay(
     (relay, thread, ready_rx)
 }
 
+/// `mipc_main`, not started: `bin` (a path under the repository) and `exec` (its emulator)
+/// when a bus names them (a test mixing architectures), else cross mode's relay, else ours.
+pub fn relay_command(bin: Option<&str>, exec: Option<&str>) -> std::process::Command {
+    let relay_bin = bin
+        .map(|v| repo_root().join(v))
+        .or_else(|| cross_path("MIPC_TEST_RELAY_BIN"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_mipc_main")));
+    target_command(&relay_bin, exec)
+}
+
 /// A fresh, empty directory for one bus's relay state file (removed when the bus ends).
-pub(super) fn make_state_dir(key: i32) -> PathBuf {
+pub fn make_state_dir(key: i32) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "mipc-test-state-{:08x}-{}",
         key as u32,
