@@ -95,11 +95,12 @@ fn register_with_relay(name: &MipcName, queue: QueueId, tid: ThreadId) -> Result
 /// Greets the relay after the NOTICE: `Ok(true)` for a mipc-rs relay, `Ok(false)` for a
 /// legacy one, which reads the greeting but never answers. When the greeting is not answered
 /// within `MIPC_HELLO_TIMEOUT_MS`, the root queue tells why ([`root_reader`]): a relay that
-/// took every message and did not answer is a legacy one; one that reads but still has
-/// messages waiting is behind (every daemon of a firmware registering at once) and is waited
-/// for, up to `MIPC_SEND_TIMEOUT_MS`, before the daemon settles for the legacy wire; a
-/// stopped relay ends `mipc_init` at once, and one that reads nothing is waited for up to
-/// `MIPC_SEND_TIMEOUT_MS`.
+/// took the greeting (every message, or the greeting itself, looked for without taking it:
+/// [`still_queued`](crate::link::still_queued)) and did not answer is a legacy one; one
+/// that reads while the greeting still waits is behind (every daemon of a firmware
+/// registering at once) and is waited for, up to `MIPC_SEND_TIMEOUT_MS`, before the daemon
+/// settles for the legacy wire; a stopped relay ends `mipc_init` at once, and one that reads
+/// nothing is waited for up to `MIPC_SEND_TIMEOUT_MS`.
 fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
     if !config::extensions_enabled() {
         return Ok(false);
@@ -110,6 +111,8 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
     buf.build_control(env, &hello(queue));
     let sent_at = os::process::coarse_wall_secs();
     let start = Instant::now();
+    // Its bytes, to look for it on the root queue later (the buffer receives the answer).
+    let hello_bytes = buf.as_sendable().to_vec();
     send_to_relay_bounded(buf.as_sendable())?;
     let mut answer = AnswerWait {
         queue,
@@ -127,6 +130,7 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
     let reading_limit = start + config::send_timeout().unwrap_or(config::SEND_TIMEOUT_DEFAULT);
     let mut extended = false;
     let mut behind = false;
+    let mut last_look = false;
     loop {
         match wait_answer(&answer, buf) {
             Ok(f) if f.msg_type == Kind::Hello.msg_type() && wire::from_relay(buf.mtext()) => {
@@ -148,7 +152,8 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
         };
         let now = Instant::now();
         let past = |l: Option<Instant>| l.is_some_and(|l| l <= now);
-        answer.deadline = match root_reader(sent_at, limit) {
+        let reader = root_reader(sent_at, limit);
+        answer.deadline = match reader {
             RootReader::Stopped => {
                 return stalled("the relay process is stopped; mipc_init gave up")
             }
@@ -159,19 +164,25 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
                 extended = true;
                 limit
             }
-            // Behind: the greeting may wait behind others. Look again after another
-            // greeting's time.
-            RootReader::Reading if now < reading_limit => {
+            // The relay reads, and the greeting still waits on the queue (or the kernel
+            // cannot tell): the relay is behind. Look again after another greeting's time.
+            RootReader::Reading
+                if now < reading_limit
+                    && crate::link::still_queued(&hello_bytes) != Some(false) =>
+            {
                 behind = true;
                 Some((now + hello_wait).min(reading_limit))
             }
-            // Everything read since the last look, after the relay was behind: its answer
-            // may be on its way. One short look more.
-            RootReader::Idle if behind => {
-                behind = false;
+            // The relay took the greeting without answering it (Reading here), or took
+            // everything after it was behind: its answer may be on its way. One short look
+            // more.
+            RootReader::Idle | RootReader::Reading
+                if (behind || reader == RootReader::Reading) && !last_look =>
+            {
+                last_look = true;
                 Some(now + LAST_LOOK)
             }
-            // No answer, and the relay read everything (or still reads after its bound).
+            // No answer, and the relay took the greeting (or still reads after its bound).
             RootReader::Idle | RootReader::Reading => return Ok(false),
         };
     }

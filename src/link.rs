@@ -7,7 +7,7 @@ use crate::local::Local;
 use crate::name::MipcName;
 use crate::sysv::{self, QueueError, QueueId};
 use crate::wire::{
-    CallTag, Envelope, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_PING,
+    CallTag, Envelope, MsgBuf, MIPC_API_ID_MAX, MIPC_MSG_MAX_LEN, MIPC_MSG_TYPE_PING, MTYPE_LEN,
 };
 use std::os::raw::c_long;
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
@@ -290,6 +290,33 @@ pub(crate) fn root_reader(sent: i64, until: Option<Instant>) -> RootReader {
         std::cmp::Ordering::Equal => reads_after(root, st.messages, sent, until),
     }
 }
+
+/// Whether `sent` (a message's `mtype` and `mtext`, as sent) still waits on the relay's root
+/// queue, looked at without taking anything off (`MSG_COPY`). `None` when the kernel cannot
+/// tell (no `MSG_COPY`, no read permission on the queue).
+///
+/// The queue is read from its newest message down: the relay takes messages from the front,
+/// which moves the rest towards it, so a message that stays queued is never skipped.
+pub(crate) fn still_queued(sent: &[u8]) -> Option<bool> {
+    let root = root().ok()?;
+    let n = sysv::stat(root).ok()?.messages as usize;
+    // Room for any message: a copy fails (EINVAL) where the message is larger than the buffer,
+    // whatever MSG_NOERROR says.
+    let mut buf = vec![0u8; MTYPE_LEN + PEEK_ROOM];
+    for index in (0..n).rev() {
+        match sysv::peek(root, &mut buf, index) {
+            Ok(len) if MTYPE_LEN + len == sent.len() && buf[..sent.len()] == *sent => {
+                return Some(true)
+            }
+            Ok(_) | Err(QueueError::Empty) => {}
+            Err(_) => return None,
+        }
+    }
+    Some(false)
+}
+
+/// The largest message [`still_queued`] can look at: the most a sane `kernel.msgmax` allows.
+const PEEK_ROOM: usize = 65536;
 
 /// How long [`reads_after`] looks on into the next second before it calls the queue unread.
 const NEXT_SECOND_LOOK: Duration = Duration::from_millis(20);

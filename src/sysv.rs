@@ -355,6 +355,43 @@ fn recv_via(
     }
 }
 
+/// `msgrcv`'s `MSG_COPY` (Linux 3.8, where the kernel has `CONFIG_CHECKPOINT_RESTORE`).
+const MSG_COPY: c_int = 0o40000;
+
+/// Copies the message at position `index` of queue `q` (0: the oldest) into `buf` (`mtype`,
+/// then room for `mtext`) without taking it off (`MSG_COPY`), and returns the `mtext` bytes
+/// copied.
+///
+/// # Errors
+/// [`QueueError::Gone`] also when the message is larger than `buf` (the kernel's EINVAL:
+/// a copy is never cut); [`QueueError::Empty`] when the queue holds `index` messages or fewer;
+/// [`QueueError::Os`] with `ENOSYS` where the kernel cannot copy; [`QueueError::Permission`]
+/// without read permission; [`QueueError::Gone`].
+pub fn peek(q: QueueId, buf: &mut [u8], index: usize) -> Result<usize, QueueError> {
+    if buf.len() < MTYPE_LEN {
+        return Err(QueueError::Os(libc::EINVAL));
+    }
+    let flags = libc::IPC_NOWAIT | MSG_COPY;
+    loop {
+        // SAFETY: buf is a live, writable slice of buf.len() bytes; msgrcv writes an mtype
+        // and at most buf.len() - MTYPE_LEN bytes of mtext, all within it.
+        let got = unsafe {
+            msgrcv(
+                q.0,
+                buf.as_mut_ptr().cast(),
+                buf.len() - MTYPE_LEN,
+                index as c_long,
+                flags,
+            )
+        };
+        match got {
+            Ok(n) => return Ok(n as usize),
+            Err(libc::EINTR) => continue,
+            Err(e) => return Err(QueueError::from_errno(e)),
+        }
+    }
+}
+
 /// A blocking receive that is a thread cancellation point, as the C library's `msgrcv` is:
 /// for the C exports only, which make it from their own frame with nothing of the library's
 /// below it (see the notes above `raw_syscall`: a cancellation acted on here unwinds through

@@ -10,7 +10,10 @@
 mod common;
 
 use common::{Bus, ProcId};
-use std::time::Duration;
+use mipc::sysv::{self, QueueId, RecvFlags};
+use mipc::wire::{Build, MsgBuf, MTYPE_LEN};
+use mipc::MipcName;
+use std::time::{Duration, Instant};
 
 /// The send bound the programs of these tests use (`MIPC_SEND_TIMEOUT_MS`).
 const SEND_MS: u64 = 400;
@@ -327,26 +330,19 @@ fn a_dead_relay_is_not_taken_for_a_legacy_one() {
     bus.finish();
 }
 
-/// A relay that is behind (it reads its root queue, but messages still wait there when a
-/// daemon's greeting times out: a firmware boot where every daemon registers at once) is
-/// waited for, not taken for a legacy relay: the daemon ends up on the mipc-rs wire, where a
-/// call to a name nobody holds fails at once with the relay's "no such destination" (on the
-/// legacy wire it would wait out its timeout). The slow relay is played by the test: the relay
-/// is stopped, and the test takes the messages of a backlog it queued off the root queue one
-/// by one, a pause between two (the relay's work on each, simulated), for three greeting
-/// timeouts; then the relay runs again and reads the greeting.
-#[test]
-fn a_relay_behind_is_waited_for_not_taken_for_a_legacy_one() {
-    use mipc::sysv::{self, RecvFlags};
-    use mipc::wire::{Build, MsgBuf, MTYPE_LEN};
-    use mipc::MipcName;
+/// The greeting tests play a slow relay: the relay is stopped, a backlog of [`BACKLOG`]
+/// messages of type [`JUNK`] waits on its root queue, and the test takes them off one by one,
+/// [`PER_MESSAGE`] apart (the relay's work on each, simulated), while a new daemon's greeting
+/// ([`HELLO_MS`]) goes unanswered.
+const HELLO_MS: u64 = 200;
+const BACKLOG: u64 = 12;
+const PER_MESSAGE: Duration = Duration::from_millis(HELLO_MS * 3 / BACKLOG);
+/// The backlog's SysV type: nothing else on these buses sends it.
+const JUNK: std::os::raw::c_long = 4242;
 
-    const HELLO_MS: u64 = 200;
-    const BACKLOG: u64 = 12;
-    const PER_MESSAGE: Duration = Duration::from_millis(HELLO_MS * 3 / BACKLOG);
-    /// The backlog's SysV type: nothing else on this bus sends it.
-    const JUNK: std::os::raw::c_long = 4242;
-    let mut bus = Bus::start("overload_behind");
+/// Stops the relay, queues the backlog, starts the daemon `name` and waits until its NOTICE
+/// and greeting are queued behind the backlog. Returns the root queue and the daemon.
+fn greeting_behind_a_backlog(bus: &mut Bus, name: &str) -> (QueueId, ProcId) {
     let root = sysv::open_key(bus.key(), false, 0).expect("root queue");
     bus.stop_relay();
     let mut buf = MsgBuf::boxed();
@@ -367,35 +363,60 @@ fn a_relay_behind_is_waited_for_not_taken_for_a_legacy_one() {
         ("MIPC_SEND_TIMEOUT_MS", "5000"),
         ("MIPC_HELLO_TIMEOUT_MS", hello.as_str()),
     ];
-    let started = std::time::Instant::now();
-    let rx = bus.spawn_stdin("stall", &["behind_rx"], &env);
-    // Its NOTICE and greeting are queued behind the backlog.
+    let daemon = bus.spawn_stdin("stall", &[name], &env);
     while sysv::stat(root).expect("root queue").messages < BACKLOG + 2 {
         std::thread::yield_now();
     }
-    let mut junk = vec![0u8; MTYPE_LEN + 8192];
+    (root, daemon)
+}
+
+/// Takes the first message of SysV type `mtype` off the root queue, as a relay would.
+fn take(root: QueueId, mtype: std::os::raw::c_long) {
+    let mut buf = vec![0u8; MTYPE_LEN + 8192];
+    let flags = RecvFlags {
+        nowait: true,
+        ..Default::default()
+    };
+    sysv::recv(root, &mut buf, mtype, flags).expect("a queued message");
+}
+
+/// Takes the backlog off slowly, watching the daemon's output between two messages. Returns
+/// the daemon's `ready` (or `FAIL`) line if it printed one meanwhile, with the number of
+/// messages taken by then.
+fn read_backlog_slowly(bus: &mut Bus, root: QueueId, daemon: ProcId) -> Option<(u64, String)> {
     for i in 0..BACKLOG {
-        // The pause: the daemon's output watched meanwhile. mipc_init must not return while
-        // its greeting waits behind the backlog.
-        let early = (i > 0)
-            .then(|| {
-                bus.wait_line_for(
-                    rx,
-                    |l| l == "ready" || l.starts_with("FAIL"),
-                    Some(PER_MESSAGE),
-                )
-            })
-            .flatten();
-        assert_eq!(
-            early, None,
-            "mipc_init returned while its greeting still waited on the root queue"
-        );
-        let flags = RecvFlags {
-            nowait: true,
-            ..Default::default()
-        };
-        sysv::recv(root, &mut junk, JUNK, flags).expect("a message of the backlog");
+        if i > 0 {
+            let line = bus.wait_line_for(
+                daemon,
+                |l| l == "ready" || l.starts_with("FAIL"),
+                Some(PER_MESSAGE),
+            );
+            if let Some(line) = line {
+                return Some((i, line));
+            }
+        }
+        take(root, JUNK);
     }
+    None
+}
+
+/// A relay that is behind (it reads its root queue, but messages still wait there when a
+/// daemon's greeting times out: a firmware boot where every daemon registers at once) is
+/// waited for, not taken for a legacy relay: the daemon ends up on the mipc-rs wire, where a
+/// call to a name nobody holds fails at once with the relay's "no such destination" (on the
+/// legacy wire it would wait out its timeout). The test plays the slow relay (see
+/// [`HELLO_MS`]) for three greeting timeouts, then the relay runs again and reads the
+/// greeting.
+#[test]
+fn a_relay_behind_is_waited_for_not_taken_for_a_legacy_one() {
+    let mut bus = Bus::start("overload_behind");
+    let started = Instant::now();
+    let (root, rx) = greeting_behind_a_backlog(&mut bus, "behind_rx");
+    assert_eq!(
+        read_backlog_slowly(&mut bus, root, rx),
+        None,
+        "mipc_init returned while its greeting still waited on the root queue"
+    );
     bus.continue_relay();
     bus.wait_ready(rx);
     let took = started.elapsed();
@@ -414,5 +435,39 @@ fn a_relay_behind_is_waited_for_not_taken_for_a_legacy_one() {
         o.ms
     );
     bus.kill(rx);
+    bus.finish();
+}
+
+/// A legacy relay that is busy (messages wait on its queue, and it reads them) took the
+/// greeting and did not answer: the daemon settles for the legacy wire soon after its
+/// greeting timeout, not after `MIPC_SEND_TIMEOUT_MS` as for a relay that is behind. The
+/// library tells the two apart by looking for its greeting on the root queue without taking it
+/// (`MSG_COPY`). The test plays the busy legacy relay: it takes the greeting, then the
+/// backlog slowly.
+#[test]
+fn a_busy_legacy_relay_is_told_from_one_that_is_behind() {
+    let mut bus = Bus::start("overload_busy_legacy");
+    let started = Instant::now();
+    let (root, rx) = greeting_behind_a_backlog(&mut bus, "busy_rx");
+    take(root, mipc::wire::Kind::Hello.mtype());
+    let ready = read_backlog_slowly(&mut bus, root, rx);
+    let took = started.elapsed();
+    eprintln!("mipc_init against a busy legacy relay: {ready:?} after {took:?}");
+    let Some((taken, line)) = ready else {
+        panic!(
+            "mipc_init still waited after {BACKLOG} messages ({took:?}) for a greeting the \
+             relay had taken"
+        );
+    };
+    assert_eq!(line, "ready", "mipc_init: {line}");
+    assert!(taken < BACKLOG, "{taken}");
+    bus.continue_relay();
+    // On the legacy wire: a call to a name nobody holds waits out its timeout.
+    let o = command(&mut bus, rx, "sync busy_nobody 300");
+    assert_eq!(o.rc, -1, "a call to a name nobody holds succeeded");
+    assert!(o.reason.contains("timeout"), "{}", o.reason);
+    // A clean exit: a legacy entry's death is seen only where the relay can learn its pid
+    // from its queue (not under qemu-aarch64, which reads msg_lrpid as 0).
+    bus.end_input(rx).assert_success();
     bus.finish();
 }

@@ -416,6 +416,13 @@ impl Bus {
         }
     }
 
+    /// Closes a program's stdin (started with `spawn_stdin`: the end of its commands) and
+    /// returns its output once it exited.
+    pub fn end_input(&mut self, id: ProcId) -> Finished {
+        self.procs[id.0].stdin = None;
+        self.wait_exit(id)
+    }
+
     /// SIGKILLs a program and returns its output.
     pub fn kill(&mut self, id: ProcId) -> Finished {
         self.signal(id, libc::SIGKILL);
