@@ -325,15 +325,28 @@ fn recv_via(
     mtype: c_long,
     flags: RecvFlags,
 ) -> Result<usize, QueueError> {
-    if buf.len() < MTYPE_LEN {
-        return Err(QueueError::Os(libc::EINVAL));
-    }
     let mut f = 0;
     if flags.nowait {
         f |= libc::IPC_NOWAIT;
     }
     if flags.truncate {
         f |= libc::MSG_NOERROR;
+    }
+    msgrcv_into(q, buf, mtype, f, flags.interruptible)
+}
+
+/// `msgrcv` into `buf` (`mtype`, then room for `mtext`) with the kernel's `flags`, made again
+/// after a signal unless `interruptible`.
+#[inline(always)]
+fn msgrcv_into(
+    q: QueueId,
+    buf: &mut [u8],
+    mtype: c_long,
+    flags: c_int,
+    interruptible: bool,
+) -> Result<usize, QueueError> {
+    if buf.len() < MTYPE_LEN {
+        return Err(QueueError::Os(libc::EINVAL));
     }
     loop {
         // SAFETY: buf is a live, writable slice of buf.len() bytes; msgrcv writes an mtype
@@ -344,12 +357,12 @@ fn recv_via(
                 buf.as_mut_ptr().cast(),
                 buf.len() - MTYPE_LEN,
                 mtype,
-                f,
+                flags,
             )
         };
         match got {
             Ok(n) => return Ok(n as usize),
-            Err(libc::EINTR) if !flags.interruptible => continue,
+            Err(libc::EINTR) if !interruptible => continue,
             Err(e) => return Err(QueueError::from_errno(e)),
         }
     }
@@ -368,28 +381,7 @@ const MSG_COPY: c_int = 0o40000;
 /// [`QueueError::Os`] with `ENOSYS` where the kernel cannot copy; [`QueueError::Permission`]
 /// without read permission; [`QueueError::Gone`].
 pub fn peek(q: QueueId, buf: &mut [u8], index: usize) -> Result<usize, QueueError> {
-    if buf.len() < MTYPE_LEN {
-        return Err(QueueError::Os(libc::EINVAL));
-    }
-    let flags = libc::IPC_NOWAIT | MSG_COPY;
-    loop {
-        // SAFETY: buf is a live, writable slice of buf.len() bytes; msgrcv writes an mtype
-        // and at most buf.len() - MTYPE_LEN bytes of mtext, all within it.
-        let got = unsafe {
-            msgrcv(
-                q.0,
-                buf.as_mut_ptr().cast(),
-                buf.len() - MTYPE_LEN,
-                index as c_long,
-                flags,
-            )
-        };
-        match got {
-            Ok(n) => return Ok(n as usize),
-            Err(libc::EINTR) => continue,
-            Err(e) => return Err(QueueError::from_errno(e)),
-        }
-    }
+    msgrcv_into(q, buf, index as c_long, libc::IPC_NOWAIT | MSG_COPY, false)
 }
 
 /// A blocking receive that is a thread cancellation point, as the C library's `msgrcv` is:
