@@ -188,8 +188,8 @@ fn greet(name: &MipcName, queue: QueueId, buf: &mut MsgBuf) -> Result<bool> {
     }
 }
 
-/// How long [`greet`] waits for an answer on its way once a relay that was behind emptied
-/// its queue.
+/// How long [`greet`] waits for an answer on its way once the relay took the greeting (it was
+/// behind and emptied its queue, or it took the greeting without answering in time).
 const LAST_LOOK: Duration = Duration::from_millis(50);
 
 /// Unregisters `entry` with the relay and, if this process made its queue, removes it.
