@@ -151,6 +151,14 @@ fn received_in(
     }
     // SPEC §2: a receiver rejects bytes that are not a MIPC message (they are consumed).
     let frame = decoded.map_err(MipcError::BadMessage)?;
+    if wire::batch::is_batch(&frame, msg.mtext()) {
+        // As in `server::receive_in`: parked requests sent together, handed out in order.
+        let entry = table::by_queue_in(l, b.queue).ok_or(MipcError::NotRegistered)?;
+        return match server::deliver_batch(l, &entry, msg, &frame, b.mtype, out)? {
+            Some(n) => Ok(Receiving::Done(n)),
+            None => again,
+        };
+    }
     if b.mtype == 0 && wire::from_relay(msg.mtext()) {
         // As in `server::receive_in`: only late answers and DROP_ROUTES come from the relay here.
         if frame.msg_type == Kind::DropRoutes.msg_type() {

@@ -74,7 +74,12 @@ pub fn hello(queue: QueueId) -> Hello {
         version: HELLO_VERSION,
         pid: os::getpid(),
         mqd: queue.0,
-        flags: crate::wire::control::HELLO_FLAG_SENDER,
+        flags: crate::wire::control::HELLO_FLAG_SENDER
+            | if crate::config::batches_enabled() {
+                crate::wire::control::HELLO_FLAG_BATCH
+            } else {
+                0
+            },
     }
 }
 
@@ -423,6 +428,12 @@ pub fn clear_responses(queue: QueueId, api: u32) -> Result<usize> {
                 buf.set_mtext_len(n);
                 match (&entry, buf.decode()) {
                     (Some(e), Ok(h)) if e.ext && h.frame.is_request() => stash(e, buf.clone())?,
+                    (Some(e), Ok(h)) if crate::wire::batch::is_batch(&h.frame, buf.mtext()) => {
+                        // Requests only, kept as above (one that does not split is dropped).
+                        if crate::wait::unbatch(e, &buf, &h.frame).is_err() {
+                            dropped += 1;
+                        }
+                    }
                     _ => dropped += 1,
                 }
             }

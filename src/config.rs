@@ -47,6 +47,16 @@ pub fn extensions_enabled() -> bool {
     )
 }
 
+/// Whether this process asks the relay for batches (`MIPC_BATCH=0`: no; docs/PROTOCOL.md
+/// §10). The library takes them apart, so only a program that bypasses it on its own queue
+/// (which needs `MIPC_LEGACY_WIRE=1` anyway) could tell.
+pub fn batches_enabled() -> bool {
+    !matches!(
+        std::env::var("MIPC_BATCH").as_deref(),
+        Ok("0") | Ok("no") | Ok("false")
+    )
+}
+
 /// Whether sync calls of this process may go straight to the server's queue
 /// (`MIPC_DIRECT=1`; see `direct.rs`).
 pub fn direct_enabled() -> bool {

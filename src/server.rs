@@ -68,6 +68,12 @@ pub(crate) fn receive_in(
         msg.set_mtext_len(n);
         // SPEC §2: a receiver rejects bytes that are not a MIPC message (they are consumed).
         let frame = decoded.map_err(MipcError::BadMessage)?;
+        if wire::batch::is_batch(&frame, msg.mtext()) {
+            match deliver_batch(l, &entry, msg, &frame, mtype, out)? {
+                Some(n) => return Ok(n),
+                None => continue,
+            }
+        }
         if mtype == 0 && wire::from_relay(msg.mtext()) {
             // The relay sends nothing but answers (pong, greeting, lookup, error) and the
             // request to drop direct routes; an answer that reaches a server loop is late,
@@ -79,6 +85,27 @@ pub(crate) fn receive_in(
         }
         return deliver(l, &entry, msg, Some(&frame), out);
     })
+}
+
+/// Requests the relay had parked, sent together (`wire::batch`): kept for the entry's
+/// receives, in order, and the first that a receive of type `mtype` takes delivered to
+/// `out` (`None`: none of that type, receive again). Out of line: only a receiver that fell
+/// behind gets batches, and the receive loop of every call stays as small as it was.
+#[cold]
+#[inline(never)]
+pub(crate) fn deliver_batch(
+    l: Option<&Local>,
+    entry: &Arc<Entry>,
+    msg: &MsgBuf,
+    frame: &Frame,
+    mtype: c_long,
+    out: &mut [u8],
+) -> Result<Option<usize>> {
+    crate::wait::unbatch(entry, msg, frame)?;
+    match entry.take_kept(|m| type_matches(mtype, m.mtype()))? {
+        Some(first) => deliver_kept(l, entry, first, out).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// The SysV type a WAKE must have to end a receive of type `want`.

@@ -170,6 +170,23 @@ impl Entry {
         Ok(())
     }
 
+    /// Keeps messages for the entry's next receives, after the others, in order (a batch
+    /// taken apart: `wait::unbatch`), under one lock.
+    ///
+    /// # Errors
+    /// [`MipcError::Internal`] when a panic poisoned the stash.
+    pub fn keep_all(&self, msgs: impl Iterator<Item = Box<MsgBuf>>) -> Result<()> {
+        let mut s = self.stash()?;
+        for msg in msgs {
+            if s.len() >= STASH_MAX {
+                s.pop_front();
+            }
+            s.push_back(msg);
+        }
+        self.kept.store(true, Ordering::Release);
+        Ok(())
+    }
+
     /// Takes the oldest kept message that `pick` accepts.
     ///
     /// # Errors

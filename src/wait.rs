@@ -208,6 +208,21 @@ pub(crate) fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
     entry.keep(msg, false)
 }
 
+/// Takes a batch from the relay (`wire::batch`, in `buf`, decoded as `f`) apart: its
+/// messages are kept for the entry's next receives, in order, after what is kept already.
+/// Out of line: only a receiver that fell behind gets batches.
+///
+/// # Errors
+/// [`MipcError::BadMessage`] for a batch that does not split into valid messages (it is
+/// consumed, nothing of it kept); [`MipcError::Internal`] on a poisoned lock.
+#[cold]
+#[inline(never)]
+pub(crate) fn unbatch(entry: &Entry, buf: &MsgBuf, f: &Frame) -> Result<()> {
+    let parts = wire::batch::split(f.payload(buf.mtext())).map_err(MipcError::BadMessage)?;
+    let mtype = buf.mtype();
+    entry.keep_all(parts.into_iter().map(|m| MsgBuf::boxed_with(mtype, m)))
+}
+
 /// Keeps a copy of the request in `buf` for the entry's next receive. Out of line: the copy
 /// is made on this function's stack, which would otherwise make every wait's frame over
 /// 2 KiB (one more stack page touched per call).
@@ -272,6 +287,22 @@ fn answer_loop(
     }
 }
 
+/// [`judge`] of an untagged message that is not a request: a batch (one-way requests only,
+/// kept for the next receives as each alone would be; one that does not split is dropped, as
+/// any bad message in an answer wait), or the answer of a legacy server or relay. Out of line:
+/// the answer of a call passes by it.
+#[cold]
+#[inline(never)]
+fn judge_untagged(w: &AnswerWait<'_>, buf: &MsgBuf, hdr: &Frame) -> Verdict {
+    if !wire::batch::is_batch(hdr, buf.mtext()) {
+        return Verdict::Answer; // an untagged answer (legacy server or legacy relay)
+    }
+    match w.entry.map(|e| unbatch(e, buf, hdr)) {
+        Some(Err(MipcError::Internal)) => Verdict::Fail(MipcError::Internal),
+        _ => Verdict::WaitOn,
+    }
+}
+
 /// What a message does to a sync call's answer wait ([`judge`]).
 pub(crate) enum Verdict {
     /// It is the answer: the wait ends with it.
@@ -313,7 +344,7 @@ pub(crate) fn judge(w: &AnswerWait<'_>, buf: &MsgBuf, hdr: &Frame) -> Verdict {
             },
             None => Verdict::WaitOn,
         },
-        _ => Verdict::Answer, // an untagged answer (legacy server or legacy relay)
+        _ => judge_untagged(w, buf, hdr),
     }
 }
 
@@ -372,5 +403,66 @@ mod tests {
         let hdr = wait_answer(&w, &mut got).expect("the answer on the queue");
         assert_eq!(hdr.payload(got.mtext()), b"left before dying");
         assert_eq!(wait_answer(&w, &mut got).unwrap_err(), MipcError::PeerDied);
+    }
+
+    /// One-way requests the relay sends in a batch while a sync call waits for its answer
+    /// (on the same api: the same SysV type) are kept, in order, for the next receives.
+    #[test]
+    fn a_batch_that_comes_during_a_sync_call_is_kept_for_the_next_receives() {
+        let q = Queue(sysv::create_private(0o600).unwrap());
+        let me = MipcName::new(b"w_caller").unwrap();
+        let peer = MipcName::new(b"w_peer").unwrap();
+        let entry = Entry::new(me, q.0, table::current_thread(), true, false);
+        let api = 21u32;
+        let requests: Vec<Box<MsgBuf>> = (1..=3u8)
+            .map(|i| {
+                let mut m = MsgBuf::boxed();
+                m.build(Build {
+                    mtype: api as c_long,
+                    src: &peer,
+                    dst: &me,
+                    msg_type: api,
+                    sync_flag: 0,
+                    payload: &[i; 5],
+                    tag: CallTag::request(100 + u32::from(i)),
+                });
+                m
+            })
+            .collect();
+        let mut batch = Vec::new();
+        let mut w = wire::batch::Writer::begin(&mut batch, requests[0].as_sendable(), &me);
+        for r in &requests {
+            w.push(r.mtext());
+        }
+        sysv::send(q.0, w.finish(), true).unwrap();
+        let tag = next_tag();
+        let mut answer = MsgBuf::boxed();
+        answer.build(Build {
+            mtype: api as c_long,
+            src: &peer,
+            dst: &me,
+            msg_type: api,
+            sync_flag: 0,
+            payload: b"the answer",
+            tag: Some(tag.reply()),
+        });
+        sysv::send(q.0, answer.as_sendable(), true).unwrap();
+        let w = AnswerWait {
+            queue: q.0,
+            entry: Some(&entry),
+            mtype: api as c_long,
+            expect: Some(tag),
+            deadline: None,
+            watch: None,
+            poll: false,
+        };
+        let mut got = MsgBuf::boxed();
+        let hdr = wait_answer(&w, &mut got).expect("the answer behind the batch");
+        assert_eq!(hdr.payload(got.mtext()), b"the answer");
+        for r in &requests {
+            let kept = entry.take_kept(|_| true).unwrap().expect("kept, in order");
+            assert_eq!(kept.as_sendable(), r.as_sendable());
+        }
+        assert!(entry.take_kept(|_| true).unwrap().is_none());
     }
 }

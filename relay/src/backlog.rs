@@ -19,11 +19,11 @@
 
 use crate::few_map::FewMap;
 use mipc::sysv::{QueueError, QueueId};
-use mipc::wire::CallTag;
+use mipc::wire::{batch, CallTag, MTYPE_LEN};
 use mipc::MipcName;
 use std::collections::VecDeque;
 use std::os::raw::c_long;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// Most messages parked for one destination.
@@ -40,6 +40,29 @@ pub const MAX_BYTES: usize = 2 << 20;
 /// of the C loop's rate.)
 pub const LOOP_FLUSH_MOST: usize = 2;
 
+/// Where [`Backlogs::flush`] sends: the relay's queues (the router's port), or a closure.
+pub trait Outlet {
+    /// Sends a whole message (`mtype` first) to `q` without waiting.
+    ///
+    /// # Errors
+    /// [`QueueError::Full`], and any other failure to send.
+    fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError>;
+
+    /// Bytes queue `q` has room for now, when that can be known. Asking costs a third of
+    /// what a send that fails for a full queue costs (`msgctl` against a `msgsnd` that
+    /// copies the message in before it finds no room: 0.4 against 1.1 us here), so a batch
+    /// is not tried on a queue that was full last time until there is room for it.
+    fn room(&mut self, _q: QueueId) -> Option<usize> {
+        None
+    }
+}
+
+impl<F: FnMut(QueueId, &[u8]) -> Result<(), QueueError>> Outlet for F {
+    fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError> {
+        self(q, msg)
+    }
+}
+
 /// How many parked messages a [`Backlogs::flush`] may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMost {
@@ -50,6 +73,20 @@ pub enum FlushMost {
     /// queue that its reader frees one message at a time), else up to [`LOOP_FLUSH_MOST`],
     /// and a backlog that empties then ends.
     BeforeNew,
+}
+
+/// Whether backlogs go out in batches to entries that take them (`MIPC_BATCH=0` on the relay
+/// turns it off: every parked message then goes alone, as before 2026-11-29).
+static BATCHING: AtomicBool = AtomicBool::new(true);
+
+/// Turns sending parked one-way requests in batches on or off ([`Parked::batchable`]).
+pub fn set_batching(on: bool) {
+    BATCHING.store(on, Ordering::Relaxed);
+}
+
+/// Whether parked one-way requests go out in batches (for the router to mark them).
+pub fn batching() -> bool {
+    BATCHING.load(Ordering::Relaxed)
 }
 
 /// The per-destination bound in force: [`MAX_ITEMS_PER_DESTINATION`] unless the relay was
@@ -87,6 +124,18 @@ pub struct Call {
     pub api: u32,
     /// The request's tag.
     pub tag: CallTag,
+}
+
+/// What a message parked with [`Backlogs::park_copy`] is, besides its bytes: [`Parked`]'s
+/// other fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Parking {
+    /// When the caller gives up (sync requests with a timeout).
+    pub until: Option<Instant>,
+    /// The sync call it belongs to, if any.
+    pub call: Option<Call>,
+    /// Whether it may go in a batch ([`Parked::batchable`]).
+    pub batchable: bool,
 }
 
 /// What [`Backlogs::flush`] did.
@@ -129,6 +178,10 @@ pub struct Parked {
     pub until: Option<Instant>,
     /// The sync call it belongs to, if any.
     pub call: Option<Call>,
+    /// Whether it may go in a batch with the parked messages next to it (`mipc::wire::batch`):
+    /// a one-way request to an entry that takes batches. Consecutive batchable messages of
+    /// one SysV type go together, as many as fit a batch.
+    pub batchable: bool,
 }
 
 impl Parked {
@@ -150,6 +203,8 @@ struct Backlog {
     /// ends the backlog when it empties, so a queue that is full for a moment under a flood
     /// costs no thread wake-up.
     drainer: bool,
+    /// The last batch tried found the queue full: ask for its room before the next.
+    blocked: bool,
 }
 
 /// Backlogs of all destinations.
@@ -161,10 +216,42 @@ pub struct Backlogs {
     bytes: usize,
     /// How many backlogs no drainer answers for yet.
     without_drainer: usize,
+    /// Where batches are built.
+    batch: Vec<u8>,
+    /// Whose batch `batch` holds, and of how many messages at the front of its backlog:
+    /// under a flood a batch that did not fit is tried again before each new message, and
+    /// is built once (messages leave a backlog only at its front, and each such change
+    /// forgets this).
+    built: Option<(MipcName, usize)>,
+    /// Messages sent in batches, ever (`mipc stats`).
+    batched: u64,
     /// Buffers of messages the drainers sent, for the next messages parked: under a flood
     /// a message is parked and sent thousands of times a second, and the allocator would
     /// cost more than the copy.
     spare: Vec<Vec<u8>>,
+}
+
+/// How many of the parked messages at the front of `items` go in one batch: the batchable
+/// ones of the first one's SysV type, as many as fit. 0 or 1: the first goes alone.
+fn batch_len(items: &VecDeque<Parked>) -> usize {
+    let Some(first) = items.front().filter(|p| p.batchable) else {
+        return 0;
+    };
+    let Some(mtype) = first.bytes.get(..MTYPE_LEN) else {
+        return 0;
+    };
+    let mut room = batch::ROOM;
+    items
+        .iter()
+        .take_while(|p| {
+            let need = batch::LEN_PREFIX + p.bytes.len().saturating_sub(MTYPE_LEN);
+            let fits = p.batchable && p.bytes.get(..MTYPE_LEN) == Some(mtype) && need <= room;
+            if fits {
+                room -= need;
+            }
+            fits
+        })
+        .count()
 }
 
 /// Keeps the buffer of a message that was sent for a later one, within the bounds below.
@@ -217,6 +304,11 @@ impl Backlogs {
     /// the memory back).
     pub fn release_spares(&mut self) {
         self.spare = Vec::new();
+    }
+
+    /// Messages sent in batches since the relay started.
+    pub fn batched(&self) -> u64 {
+        self.batched
     }
 
     /// Bytes parked in all.
@@ -274,14 +366,19 @@ impl Backlogs {
         dst: MipcName,
         queue: QueueId,
         bytes: &[u8],
-        until: Option<Instant>,
-        call: Option<Call>,
+        how: Parking,
         now: impl Clock,
     ) -> Result<bool, OverBound> {
+        let Parking {
+            until,
+            call,
+            batchable,
+        } = how;
         self.park_with(dst, queue, bytes.len(), until, now, |spare| Parked {
             bytes: copy_into_spare(spare, bytes),
             until,
             call,
+            batchable,
         })
     }
 
@@ -311,6 +408,7 @@ impl Backlogs {
                         items: VecDeque::new(),
                         earliest: None,
                         drainer: false,
+                        blocked: false,
                     },
                 );
                 self.without_drainer += 1;
@@ -319,6 +417,7 @@ impl Backlogs {
         };
         // Callers that gave up free their room first.
         if backlog.earliest.is_some_and(|e| e <= now.now()) {
+            self.built = None;
             let mut freed = 0;
             backlog.items.retain(|p| {
                 let gone = p.expired(now);
@@ -361,6 +460,7 @@ impl Backlogs {
         max: usize,
     ) -> Option<(QueueId, Vec<Parked>)> {
         let backlog = self.by_dst.get_mut(dst)?;
+        self.built = None;
         let mut batch = Vec::new();
         while batch.len() < max {
             let Some(item) = backlog.items.pop_front() else {
@@ -390,7 +490,7 @@ impl Backlogs {
         dst: &MipcName,
         now: impl Clock,
         most: FlushMost,
-        mut send: impl FnMut(QueueId, &[u8]) -> Result<(), QueueError>,
+        mut out: impl Outlet,
     ) -> Flush {
         let Some(backlog) = self.by_dst.get_mut(dst) else {
             return Flush::Emptied { sent: 0 };
@@ -400,13 +500,55 @@ impl Backlogs {
             FlushMost::BeforeNew if backlog.drainer => (1, false),
             FlushMost::BeforeNew => (LOOP_FLUSH_MOST, true),
         };
-        let (mut sent, mut bytes) = (0, 0);
+        let (mut sends, mut sent, mut bytes) = (0, 0, 0);
         while let Some(item) = backlog.items.front() {
             if !item.expired(now) {
-                if sent == max {
+                if sends == max {
                     return Flush::Full { sent, bytes };
                 }
-                match send(backlog.queue, &item.bytes) {
+                sends += 1;
+                let n = batch_len(&backlog.items);
+                if n > 1 {
+                    if self.built != Some((*dst, n)) {
+                        let mut w = batch::Writer::begin(&mut self.batch, &item.bytes, dst);
+                        for p in backlog.items.iter().take(n) {
+                            w.push(&p.bytes[MTYPE_LEN..]);
+                        }
+                        w.finish();
+                        self.built = Some((*dst, n));
+                    }
+                    let sent_batch = if backlog.blocked
+                        && out
+                            .room(backlog.queue)
+                            .is_some_and(|room| room < self.batch.len() - MTYPE_LEN)
+                    {
+                        Err(QueueError::Full)
+                    } else {
+                        out.send(backlog.queue, &self.batch)
+                    };
+                    backlog.blocked = sent_batch == Err(QueueError::Full);
+                    match sent_batch {
+                        Ok(()) => {
+                            self.built = None;
+                            self.batched += n as u64;
+                            for done in backlog.items.drain(..n) {
+                                sent += 1;
+                                bytes += done.bytes.len();
+                                self.bytes -= done.bytes.len();
+                                keep_spare(&mut self.spare, done.bytes);
+                            }
+                            continue;
+                        }
+                        // Room for one message is not room for the batch: the receiver
+                        // frees it soon (it reads what its queue holds), and the batch goes
+                        // then; sending the first alone would keep the queue topped up with
+                        // single messages, and no batch would ever fit.
+                        Err(QueueError::Full) => return Flush::Full { sent, bytes },
+                        // Anything else: the first message alone meets it too, below.
+                        Err(_) => {}
+                    }
+                }
+                match out.send(backlog.queue, &item.bytes) {
                     Ok(()) => {
                         sent += 1;
                         bytes += item.bytes.len();
@@ -414,6 +556,7 @@ impl Backlogs {
                     Err(QueueError::Full) => return Flush::Full { sent, bytes },
                     Err(err) => {
                         let queue = backlog.queue;
+                        self.built = None;
                         let Some(item) = backlog.items.pop_front() else {
                             break;
                         };
@@ -422,6 +565,7 @@ impl Backlogs {
                     }
                 }
             }
+            self.built = None;
             let Some(done) = backlog.items.pop_front() else {
                 break;
             };
@@ -459,6 +603,7 @@ impl Backlogs {
     /// Takes `dst`'s backlog out of the map, keeping the count of those without a drainer.
     fn take_out(&mut self, dst: &MipcName) -> Option<Backlog> {
         let b = self.by_dst.remove(dst)?;
+        self.built = None;
         if !b.drainer {
             self.without_drainer -= 1;
         }
@@ -525,6 +670,7 @@ mod tests {
             bytes: vec![n as u8; n],
             until,
             call: None,
+            batchable: false,
         }
     }
 
@@ -589,14 +735,14 @@ mod tests {
         let d = MipcName::new(b"srv").unwrap();
         let now = Instant::now();
         assert_eq!(
-            b.park_copy(d, QueueId(3), b"first", None, None, now),
+            b.park_copy(d, QueueId(3), b"first", Parking::default(), now),
             Ok(true)
         );
         let (_, sent) = b.next_batch(&d, now, 8).unwrap();
         let buffer = sent[0].bytes.as_ptr();
         b.recycle(sent);
         assert_eq!(
-            b.park_copy(d, QueueId(3), b"2nd", None, None, now),
+            b.park_copy(d, QueueId(3), b"2nd", Parking::default(), now),
             Ok(false)
         );
         let (_, next) = b.next_batch(&d, now, 8).unwrap();
@@ -607,15 +753,145 @@ mod tests {
         b.recycle(next);
         assert!(b.next_batch(&d, now, 8).is_none(), "sent: the backlog ends");
         for _ in 0..MAX_ITEMS_PER_DESTINATION {
-            assert!(b.park_copy(d, QueueId(3), b"3rd", None, None, now).is_ok());
+            assert!(b
+                .park_copy(d, QueueId(3), b"3rd", Parking::default(), now)
+                .is_ok());
         }
         assert!(b.spare.is_empty());
-        assert!(b.park_copy(d, QueueId(3), b"4th", None, None, now).is_err());
+        assert!(b
+            .park_copy(d, QueueId(3), b"4th", Parking::default(), now)
+            .is_err());
         assert!(b.spare.is_empty());
         assert_eq!(b.items(), MAX_ITEMS_PER_DESTINATION);
         assert_eq!(b.bytes(), 3 * MAX_ITEMS_PER_DESTINATION);
         b.release_spares();
         assert!(b.spare.is_empty());
+    }
+
+    /// A parked one-way request of SysV type `mtype` with a `len`-byte payload whose first
+    /// byte is `n`, as the relay parks it for an entry that takes batches.
+    fn request(mtype: c_long, n: u8, len: usize) -> Parked {
+        let mut m = mipc::wire::MsgBuf::boxed();
+        let mut payload = vec![0u8; len];
+        payload[0] = n;
+        m.build(mipc::wire::Build {
+            mtype,
+            src: &MipcName::new(b"tx").unwrap(),
+            dst: &MipcName::new(b"rx").unwrap(),
+            msg_type: mtype as u32,
+            sync_flag: 0,
+            payload: &payload,
+            tag: CallTag::request(u32::from(n) + 1),
+        });
+        Parked {
+            bytes: m.as_sendable().to_vec(),
+            until: None,
+            call: None,
+            batchable: true,
+        }
+    }
+
+    /// A queue of `room` bytes that records what it was sent, and how often it was asked
+    /// for its room.
+    struct Queue {
+        room: usize,
+        sent: Vec<Vec<u8>>,
+        asked: usize,
+    }
+
+    impl Outlet for &mut Queue {
+        fn send(&mut self, _q: QueueId, msg: &[u8]) -> Result<(), QueueError> {
+            if msg.len() - MTYPE_LEN > self.room {
+                return Err(QueueError::Full);
+            }
+            self.room -= msg.len() - MTYPE_LEN;
+            self.sent.push(msg.to_vec());
+            Ok(())
+        }
+        fn room(&mut self, _q: QueueId) -> Option<usize> {
+            self.asked += 1;
+            Some(self.room)
+        }
+    }
+
+    /// The first byte of each message a sent batch (or single message) carries.
+    fn firsts(sent: &[u8]) -> Vec<u8> {
+        let mtext = &sent[MTYPE_LEN..];
+        let f = mipc::wire::decode_frame(mtext).unwrap();
+        let one = |m: &[u8]| m[mipc::wire::MTEXT_HEADER_LEN];
+        if batch::is_batch(&f, mtext) {
+            batch::split(f.payload(mtext))
+                .unwrap()
+                .into_iter()
+                .map(one)
+                .collect()
+        } else {
+            vec![one(mtext)]
+        }
+    }
+
+    #[test]
+    fn batchable_neighbours_of_one_type_go_together_as_many_as_fit() {
+        let mut b = Backlogs::default();
+        let d = MipcName::new(b"rx").unwrap();
+        let now = Instant::now();
+        // 1-3: type 5, small; 4: type 6; 5: not batchable; 6-30: type 5, 300 B each.
+        for n in 1..=3 {
+            b.park(d, QueueId(7), request(5, n, 10), now).unwrap();
+        }
+        b.park(d, QueueId(7), request(6, 4, 10), now).unwrap();
+        let mut alone = request(5, 5, 10);
+        alone.batchable = false;
+        b.park(d, QueueId(7), alone, now).unwrap();
+        for n in 6..=30 {
+            b.park(d, QueueId(7), request(5, n, 300), now).unwrap();
+        }
+        let mut q = Queue {
+            room: 1 << 20,
+            sent: Vec::new(),
+            asked: 0,
+        };
+        let out = b.flush(&d, now, FlushMost::Drainer(usize::MAX), &mut q);
+        assert!(matches!(out, Flush::Emptied { sent: 30 }), "{out:?}");
+        let got: Vec<Vec<u8>> = q.sent.iter().map(|m| firsts(m)).collect();
+        // A 300-byte request is 380 bytes of mtext with its tag, 382 with its length: five
+        // fit a batch's 2048.
+        let mut want = vec![vec![1, 2, 3], vec![4], vec![5]];
+        want.extend((6..=30).collect::<Vec<u8>>().chunks(5).map(<[u8]>::to_vec));
+        assert_eq!(got, want);
+        assert_eq!(b.batched(), 3 + 25);
+        assert_eq!(q.asked, 0, "no queue was full: nothing asked");
+        assert_eq!((b.bytes(), b.items()), (0, 0));
+    }
+
+    #[test]
+    fn a_batch_that_did_not_fit_waits_for_room_for_all_of_it() {
+        let mut b = Backlogs::default();
+        let d = MipcName::new(b"rx").unwrap();
+        let now = Instant::now();
+        for n in 1..=8 {
+            b.park(d, QueueId(7), request(5, n, 100), now).unwrap();
+        }
+        let one = b.by_dst.get(&d).unwrap().items[0].bytes.len() - MTYPE_LEN;
+        // Room for two messages, not for the batch of eight: nothing goes, not even one.
+        let mut q = Queue {
+            room: 2 * one,
+            sent: Vec::new(),
+            asked: 0,
+        };
+        let out = b.flush(&d, now, FlushMost::Drainer(usize::MAX), &mut q);
+        assert!(matches!(out, Flush::Full { sent: 0, .. }), "{out:?}");
+        assert!(q.sent.is_empty());
+        // Tried again: the queue is asked for its room, not sent to.
+        let out = b.flush(&d, now, FlushMost::Drainer(usize::MAX), &mut q);
+        assert!(matches!(out, Flush::Full { sent: 0, .. }), "{out:?}");
+        assert_eq!(q.asked, 1);
+        // Room for all of it: one batch, in order.
+        q.room = 1 << 20;
+        let out = b.flush(&d, now, FlushMost::Drainer(usize::MAX), &mut q);
+        assert!(matches!(out, Flush::Emptied { sent: 8 }), "{out:?}");
+        assert_eq!(q.sent.len(), 1);
+        assert_eq!(firsts(&q.sent[0]), (1..=8).collect::<Vec<u8>>());
     }
 
     #[test]
@@ -630,28 +906,38 @@ mod tests {
         let later = now + Duration::from_millis(6);
         // Room for two: the first, then (the expired second skipped) the third.
         let mut got = Vec::new();
-        let out = b.flush(&d, later, FlushMost::Drainer(usize::MAX), |q, bytes| {
-            assert_eq!(q, QueueId(7));
-            if got.len() == 2 {
-                return Err(QueueError::Full);
-            }
-            got.push(bytes.len());
-            Ok(())
-        });
+        let out = b.flush(
+            &d,
+            later,
+            FlushMost::Drainer(usize::MAX),
+            |q: QueueId, bytes: &[u8]| {
+                assert_eq!(q, QueueId(7));
+                if got.len() == 2 {
+                    return Err(QueueError::Full);
+                }
+                got.push(bytes.len());
+                Ok(())
+            },
+        );
         assert!(matches!(out, Flush::Full { sent: 2, bytes: 4 }), "{out:?}");
         assert_eq!(got, [1, 3]);
         assert_eq!((b.items(), b.bytes()), (1, 4));
         assert!(!b.remove_if_empty(&d), "the fourth still waits");
         // A failed send takes the message out, for its caller to be told.
-        let out = b.flush(&d, later, FlushMost::Drainer(usize::MAX), |_, _| {
-            Err(QueueError::Gone)
-        });
+        let out = b.flush(
+            &d,
+            later,
+            FlushMost::Drainer(usize::MAX),
+            |_: QueueId, _: &[u8]| Err(QueueError::Gone),
+        );
         let failed = matches!(out, Flush::Failed { ref item, err: QueueError::Gone, .. }
             if item.bytes.len() == 4);
         assert!(failed, "{out:?}");
         // Emptied: the backlog stays (new messages go straight on) until its drainer ends it.
         assert!(matches!(
-            b.flush(&d, later, FlushMost::Drainer(1), |_, _| Ok(())),
+            b.flush(&d, later, FlushMost::Drainer(1), |_: QueueId, _: &[u8]| Ok(
+                ()
+            )),
             Flush::Emptied { sent: 0 }
         ));
         assert!(b.has(&d));

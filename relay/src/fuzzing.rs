@@ -51,6 +51,24 @@ pub fn wire(data: &[u8]) {
         Wake::get(data),
     );
     let _ = (Lookup::get(data), LookupAnswer::get(data));
+    // A batch's payload: any bytes split into valid messages or are refused whole; what
+    // splits is batched again byte for byte.
+    if let Ok(parts) = wire::batch::split(data) {
+        let mut out = Vec::new();
+        let mut w = wire::batch::Writer::begin(&mut out, &[0; wire::MTYPE_LEN], &MipcName::RELAY);
+        let fits = parts.iter().all(|p| {
+            let fits = w.fits(p.len());
+            if fits {
+                w.push(p);
+            }
+            fits
+        });
+        let built = w.finish();
+        if fits {
+            let f = wire::decode_frame(&built[wire::MTYPE_LEN..]).expect("a built batch decodes");
+            assert_eq!(f.payload(&built[wire::MTYPE_LEN..]), data);
+        }
+    }
     wire::samples::samples(data);
 }
 

@@ -109,6 +109,11 @@ fn main() -> ExitCode {
     {
         mipc_relay::backlog::set_item_limit(n);
     }
+    // Parked one-way requests go out in batches to entries that take them, unless turned
+    // off (docs/PROTOCOL.md §10).
+    if std::env::var("MIPC_BATCH").is_ok_and(|v| v.trim() == "0") {
+        mipc_relay::backlog::set_batching(false);
+    }
     // A panic in any relay thread ends the process: no half-alive relay.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

@@ -51,9 +51,14 @@ fn entry_line(name: &MipcName, e: &Entry) -> String {
         hex(name.as_bytes()),
         e.queue.0,
         e.pid.unwrap_or(0),
-        // 0 legacy, 1 greeted, 2 greeted and asking for sender trailers (an older relay
-        // reading 2 takes the entry for a legacy one: it sends it nothing new).
-        u8::from(e.ext) + u8::from(e.ext && e.sender),
+        // 0 legacy, 1 greeted, 2 greeted and asking for sender trailers, 3 and 4 as 1 and 2
+        // and taking batches (an older relay reading 2 to 4 takes the entry for a legacy
+        // one, or one without trailers: it sends it nothing it did not ask for).
+        if e.ext {
+            1 + u8::from(e.sender) + 2 * u8::from(e.batch)
+        } else {
+            0
+        },
         e.thread_id
     )
 }
@@ -80,8 +85,9 @@ fn parse_entry(fields: &[&str]) -> Option<(MipcName, Entry)> {
         Entry {
             queue: QueueId(queue),
             pid: (pid > 0).then_some(pid),
-            ext: *ext == "1" || *ext == "2",
-            sender: *ext == "2",
+            ext: matches!(*ext, "1" | "2" | "3" | "4"),
+            sender: matches!(*ext, "2" | "4"),
+            batch: matches!(*ext, "3" | "4"),
             thread_id: tid.parse().ok()?,
             pending: None,
             seen: Default::default(),
@@ -281,6 +287,7 @@ mod tests {
             pid: Some(1234),
             ext: true,
             sender: true,
+            batch: true,
             thread_id: u64::MAX,
             pending: None,
             seen: Default::default(),
@@ -291,12 +298,36 @@ mod tests {
             pid: None,
             ext: false,
             sender: false,
+            batch: false,
             thread_id: 7,
             pending: None,
             seen: Default::default(),
         };
         let text = encode([(&name, &e), (&legacy, &l)].into_iter());
-        assert_eq!(decode(&text), vec![(name, e), (legacy, l)]);
+        assert_eq!(decode(&text), vec![(name, e.clone()), (legacy, l)]);
+        // Every greeted entry's pair of asks survives too.
+        for (sender, batch) in [(false, false), (true, false), (false, true), (true, true)] {
+            let g = Entry {
+                sender,
+                batch,
+                ..e.clone()
+            };
+            let text = encode([(&name, &g)].into_iter());
+            assert_eq!(
+                decode(&text),
+                vec![(name, g)],
+                "sender {sender} batch {batch}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_older_relays_file_reads_without_batches() {
+        let text = format!("{MAGIC}\n+ 61 3 77 2 9\n+ 62 4 78 1 9\n");
+        let got = decode(&text);
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|(_, e)| e.ext && !e.batch));
+        assert!(got[0].1.sender && !got[1].1.sender);
     }
 
     #[test]
@@ -308,6 +339,7 @@ mod tests {
             pid: Some(5),
             ext: true,
             sender: true,
+            batch: true,
             thread_id: 1,
             pending: None,
             seen: Default::default(),

@@ -192,6 +192,8 @@ pub struct Totals {
     pub forwarded: u64,
     /// Messages that waited in a backlog.
     pub parked: u64,
+    /// Of those, sent in batches.
+    pub batched: u64,
     /// Error answers sent.
     pub errors: u64,
     /// Messages refused.
@@ -225,6 +227,7 @@ pub fn report(
             Counter::MonitorLost => t.monitor_lost,
             Counter::Rejected => t.rejected,
             Counter::Backlog => t.backlog,
+            Counter::Batched => t.batched,
         }
     };
     let mut counters: Vec<(u32, u64)> = Counter::ALL
@@ -260,12 +263,13 @@ pub fn summary_line(r: &StatsReport) -> String {
         format!("{total} rejected ({list})")
     };
     format!(
-        "up {}s: {} messages forwarded ({} payload bytes), {} held for full queues, {rejected}, \
+        "up {}s: {} messages forwarded ({} payload bytes), {} held for full queues ({} sent in batches), {rejected}, \
          {} error answers, {} registrations, {} deaths, {} entries left",
         get(Counter::Uptime),
         get(Counter::Forwarded),
         get(Counter::ForwardedBytes),
         get(Counter::Parked),
+        get(Counter::Batched),
         get(Counter::ErrorsAnswered),
         get(Counter::Registrations),
         get(Counter::Deaths),

@@ -34,6 +34,9 @@ pub const HELLO_VERSION: u32 = 1;
 /// HELLO flag: append a sender trailer (the sender's pid) to what is forwarded to this entry
 /// (docs/PROTOCOL.md §9). A relay that does not know the flag ignores it.
 pub const HELLO_FLAG_SENDER: u32 = 1;
+/// HELLO flag: this library takes batches apart (`batch.rs`, docs/PROTOCOL.md §10); the
+/// relay may send this entry several parked one-way requests in one message.
+pub const HELLO_FLAG_BATCH: u32 = 2;
 
 macro_rules! kinds {
     ($( $(#[$doc:meta])* $kind:ident = $value:path, )*) => {
@@ -88,6 +91,8 @@ kinds! {
     Event = super::MIPC_MSG_TYPE_EVENT,
     /// A sender hands the relay a broadcast: `u32 api id`, then application data (§9).
     Broadcast = super::MIPC_MSG_TYPE_BROADCAST,
+    /// Several one-way requests for one receiver in one message, relay to library (§10).
+    Batch = super::MIPC_MSG_TYPE_BATCH,
     /// A library's message to its own serving loop to end it, never on the relay (§9).
     Stop = super::MIPC_MSG_TYPE_STOP,
     /// A page of the name table for a tool (§7, `tool.rs`).

@@ -14,6 +14,10 @@
 //! what lets a caller tell its own answer from a late one (docs/PROTOCOL.md).
 #![allow(non_camel_case_types, non_snake_case)]
 
+/// Batches of parked requests, relay to library; no C program sees one.
+///
+/// cbindgen:ignore
+pub mod batch;
 pub mod control;
 pub mod events;
 mod msgbuf;
@@ -84,6 +88,9 @@ pub const MIPC_MSG_TYPE_PUBLISH: c_uint = 0x7FFF_FF12;
 pub const MIPC_MSG_TYPE_EVENT: c_uint = 0x7FFF_FF13;
 /// mipc-rs extension: a sender hands the relay one message for every registered entry.
 pub const MIPC_MSG_TYPE_BROADCAST: c_uint = 0x7FFF_FF14;
+/// mipc-rs extension: several one-way requests the relay parked for one receiver, in one
+/// SysV message (`batch.rs`); the library takes it apart, a program never sees one.
+pub const MIPC_MSG_TYPE_BATCH: c_uint = 0x7FFF_FF15;
 /// mipc-rs extension: a library's message to its own serving loop (`mipc_serve`,
 /// `Endpoint::run`) to end it; like WAKE it never passes through the relay.
 pub const MIPC_MSG_TYPE_STOP: c_uint = 0x7FFF_FF1F;
@@ -219,6 +226,8 @@ pub enum WireError {
     BadSource(NameError),
     /// The destination name is empty, unterminated or otherwise invalid.
     BadDestination(NameError),
+    /// A batch whose payload does not split into messages (`batch.rs`).
+    BadBatch,
     /// A call tag with call id 0, or a reply queue after an answer's tag or negative.
     BadTag,
 }
@@ -242,6 +251,7 @@ impl fmt::Display for WireError {
             WireError::BadTag => {
                 f.write_str("bad call tag (call id 0, or a misplaced reply queue)")
             }
+            WireError::BadBatch => f.write_str("batch payload does not split into messages"),
         }
     }
 }

@@ -158,7 +158,7 @@ fn bytes_text(b: u64) -> String {
 /// The relay's counters as lines for people.
 pub fn stats_text(r: &StatsReport) -> String {
     use mipc::wire::tool::{reject_counter_id, RejectReason};
-    const ORDER: [Counter; 12] = [
+    const ORDER: [Counter; 13] = [
         Counter::Uptime,
         Counter::Entries,
         Counter::Registrations,
@@ -166,6 +166,7 @@ pub fn stats_text(r: &StatsReport) -> String {
         Counter::Forwarded,
         Counter::ForwardedBytes,
         Counter::Parked,
+        Counter::Batched,
         Counter::Backlog,
         Counter::Rejected,
         Counter::ErrorsAnswered,

@@ -5,8 +5,8 @@ use super::{Handled, Port, Rejected, Router};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
 use mipc::wire::control::{
-    Died, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_SENDER, HELLO_VERSION,
-    LOOKUP_FLAG_PAGE,
+    Died, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_BATCH, HELLO_FLAG_SENDER,
+    HELLO_VERSION, LOOKUP_FLAG_PAGE,
 };
 use mipc::wire::{self, CallTag, Control, Header, Kind, MsgBuf, ThreadInfo};
 use mipc::MipcName;
@@ -46,6 +46,7 @@ impl Router {
                 | Kind::DropRoutes
                 | Kind::Publish
                 | Kind::Event
+                | Kind::Batch
                 | Kind::Stop,
             )
             | None => {
@@ -143,6 +144,7 @@ impl Router {
                 _ => {
                     e.ext = true;
                     e.sender = flags & HELLO_FLAG_SENDER != 0;
+                    e.batch = flags & HELLO_FLAG_BATCH != 0;
                     if e.pid.is_none() {
                         e.pid = Some(pid);
                         port.watch(pid);
@@ -162,6 +164,7 @@ impl Router {
                         if let Some(e) = self.entries.get_mut(&hdr.src) {
                             e.ext = true;
                             e.sender = flags & HELLO_FLAG_SENDER != 0;
+                            e.batch = flags & HELLO_FLAG_BATCH != 0;
                         }
                         port.watch(pid);
                         None

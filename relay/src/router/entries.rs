@@ -311,6 +311,7 @@ mod tests {
             pid: None,
             ext: false,
             sender: false,
+            batch: false,
             thread_id: 0,
             pending: None,
             seen: Default::default(),

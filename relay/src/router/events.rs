@@ -276,10 +276,13 @@ impl Router {
                 }
             }
         }
-        match self
-            .backlogs
-            .park_copy(r.name, r.queue, bytes, None, None, now)
-        {
+        match self.backlogs.park_copy(
+            r.name,
+            r.queue,
+            bytes,
+            crate::backlog::Parking::default(),
+            now,
+        ) {
             Ok(_) => {
                 self.stats.parked += 1;
                 self.stats.copies += 1;

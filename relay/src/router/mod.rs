@@ -69,6 +69,11 @@ pub trait Port {
     /// a store of its own ([`Router::keep_calls_in`]), as `mipc_main` does: only the tests'
     /// in-memory port records them.
     fn pending_changed(&mut self, _slot: usize, _caller: &MipcName, _p: Option<&Pending>) {}
+    /// Bytes queue `q` has room for now, if that can be read (a backlog's batches,
+    /// `backlog::Outlet::room`).
+    fn queue_room(&mut self, _q: QueueId) -> Option<usize> {
+        None
+    }
     /// Messages and bytes waiting in queue `q` (for `mipc list`), if it can be read.
     fn queue_stat(&mut self, _q: QueueId) -> Option<(u64, u64)> {
         None
@@ -138,6 +143,9 @@ pub struct Entry {
     pub ext: bool,
     /// It asked (HELLO flag) for a sender trailer on what it receives.
     pub sender: bool,
+    /// It takes batches apart (HELLO flag): several parked one-way requests may go to it
+    /// in one message (`mipc::wire::batch`).
+    pub batch: bool,
     /// Thread id from its NOTICE.
     pub thread_id: u64,
     /// Its outstanding sync call, if any (one per entry: a sync call blocks its thread).

@@ -5,7 +5,7 @@
 use super::calls::WaitingCall;
 use super::route::{self, Delivery};
 use super::{Handled, Now, Port, Rejected, Router};
-use crate::backlog::{self, Clock, Flush, FlushMost, Parked};
+use crate::backlog::{self, Clock, Flush, FlushMost, Parked, Parking};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::{QueueError, QueueId};
 use mipc::MipcName;
@@ -23,6 +23,18 @@ pub enum Drained {
         /// Their bytes.
         bytes: usize,
     },
+}
+
+/// The router's port as a backlog's outlet.
+struct Outlet<'a, P>(&'a mut P);
+
+impl<P: Port> backlog::Outlet for Outlet<'_, P> {
+    fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError> {
+        self.0.send(q, msg)
+    }
+    fn room(&mut self, q: QueueId) -> Option<usize> {
+        self.0.queue_room(q)
+    }
 }
 
 /// How long a backlog may wait for the receive loop before a drainer takes it over, while
@@ -65,10 +77,26 @@ impl Router {
             }),
             None => None,
         };
-        match self
-            .backlogs
-            .park_copy(dst_name, queue, bytes, until, waiting, now)
-        {
+        // A one-way request to an entry that takes batches may go in one with its
+        // neighbours (`backlog.rs`, `mipc::wire::batch`).
+        let batchable = call.is_none()
+            && frame.sync_flag == 0
+            && frame.reply_queue.is_none()
+            && frame.tag.is_some_and(|t| !t.is_reply())
+            && frame.msg_type <= mipc::wire::MIPC_API_ID_MAX
+            && self.entries.at(dst).is_some_and(|e| e.batch)
+            && backlog::batching();
+        match self.backlogs.park_copy(
+            dst_name,
+            queue,
+            bytes,
+            Parking {
+                until,
+                call: waiting,
+                batchable,
+            },
+            now,
+        ) {
             Ok(_) => Ok(Handled::Parked),
             // An async message past the bounds is dropped: no call to fail, so nothing of
             // its header is read (under a flood to a receiver that cannot keep up, most
@@ -106,6 +134,7 @@ impl Router {
     /// receiver reads faster than messages come, and ends once it is empty). Returns whether
     /// the backlog emptied (the new message may then go straight to the queue; the order
     /// holds).
+    #[inline(never)]
     pub(super) fn flush_parked(&mut self, port: &mut impl Port, dst: &MipcName, now: &Now) -> bool {
         self.send_parked(port, dst, now, FlushMost::BeforeNew)
             .is_none()
@@ -153,7 +182,7 @@ impl Router {
         most: FlushMost,
     ) -> Option<(usize, usize)> {
         loop {
-            match self.backlogs.flush(dst, now, most, |q, b| port.send(q, b)) {
+            match self.backlogs.flush(dst, now, most, Outlet(&mut *port)) {
                 Flush::Emptied { .. } => return None,
                 Flush::Full { sent, bytes } => return Some((sent, bytes)),
                 Flush::Failed { queue, item, err } => {

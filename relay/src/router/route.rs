@@ -246,7 +246,9 @@ impl Router {
         }
     }
 
-    /// Parks a message for its destination, counted as sent if it is kept.
+    /// Parks a message for its destination, counted as sent if it is kept. Out of line, as
+    /// the backlog's flush: a message to a queue with room (every sync call) passes by them.
+    #[inline(never)]
     fn park_counted(
         &mut self,
         port: &mut impl Port,

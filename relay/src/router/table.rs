@@ -112,6 +112,7 @@ impl Router {
                 pid,
                 ext: false,
                 sender: false,
+                batch: false,
                 thread_id,
                 pending: None,
                 seen: super::Seen::now(),

@@ -461,6 +461,7 @@ impl Router {
             entries: self.entries.len() as u64,
             forwarded: self.stats.forwarded,
             parked: self.stats.parked,
+            batched: self.backlogs.batched(),
             errors: self.stats.errors_sent,
             rejected: self.stats.rejected,
             monitors: self.monitors.len() as u64,

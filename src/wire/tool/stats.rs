@@ -110,11 +110,13 @@ pub enum Counter {
     Rejected = 11,
     /// Messages held now for full queues.
     Backlog = 12,
+    /// Held messages delivered in batches (several in one message: `wire::batch`).
+    Batched = 13,
 }
 
 impl Counter {
     /// Every plain counter, in id order.
-    pub const ALL: [Counter; 12] = [
+    pub const ALL: [Counter; 13] = [
         Counter::Uptime,
         Counter::Entries,
         Counter::Forwarded,
@@ -127,6 +129,7 @@ impl Counter {
         Counter::MonitorLost,
         Counter::Rejected,
         Counter::Backlog,
+        Counter::Batched,
     ];
 
     /// What people read (`mipc stats`).
@@ -144,6 +147,7 @@ impl Counter {
             Counter::MonitorLost => "monitor events lost",
             Counter::Rejected => "messages rejected",
             Counter::Backlog => "held now",
+            Counter::Batched => "held, sent in batches",
         }
     }
 
@@ -162,6 +166,7 @@ impl Counter {
             Counter::MonitorLost => "monitor_events_lost",
             Counter::Rejected => "rejected",
             Counter::Backlog => "held_now",
+            Counter::Batched => "batched",
         }
     }
 }
