@@ -54,7 +54,7 @@ BENCH_DIRECT_ARG :=
 endif
 
 # Raw C: no libmipc (the floor, the minimal relay and its peers, the table filler).
-BENCH_RAW_PROGS  := pingpong crelay rawpeer reg1000
+BENCH_RAW_PROGS  := pingpong crelay rawpeer reg1000 queue_costs
 # Linked against libmipc.
 BENCH_MIPC_PROGS := mipc_peer synccall event_peer
 BENCH_BINS := $(addprefix $(BENCH_BUILD)/,$(BENCH_RAW_PROGS) $(BENCH_MIPC_PROGS))

@@ -1,13 +1,16 @@
 /* async_order: fire-and-forget messages arrive complete and in order.
  *
- *   async_order send <dst> <count>    registers "async_tx", sends <count> messages to <dst>
- *                                     with mipc_send_msg (sync_flag 0), prints "sent <count>"
- *   async_order receive <count>       registers "async_rx", receives <count> messages with
- *                                     mipc_mq_receive and checks each, prints "ok <count>"
+ *   async_order send <dst> <count> [max]
+ *       registers "async_tx", sends <count> messages to <dst> with mipc_send_msg
+ *       (sync_flag 0), prints "sent <count>"
+ *   async_order receive <count> [max] [forever]
+ *       registers "async_rx", receives <count> messages with mipc_mq_receive and checks
+ *       each, prints "ok <count>"; with "forever" the receives wait without a timeout
+ *       (MIPC_MSG_SYNC_WAIT_FOREVER: the library's other receive path)
  *
- * Message <seq> has api id ASYNC_API, 8 to 2048 payload bytes: the sequence number, the
- * size, then a pattern of (seq, offset). Both print "ready" once registered and exit 1 on
- * any mismatch.
+ * Message <seq> has api id ASYNC_API, 8 to <max> (default 2048) payload bytes: the
+ * sequence number, the size, then a pattern of (seq, offset). Both print "ready" once
+ * registered and exit 1 on any mismatch.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -20,9 +23,11 @@
 #define ASYNC_API 3u
 #define RECEIVE_TIMEOUT_MS 20000
 
+static unsigned int max_size = MIPC_MSG_MAX_LEN;
+
 static unsigned int message_size(uint32_t seq)
 {
-    return 8u + (seq * 37u) % (MIPC_MSG_MAX_LEN - 8u + 1u);
+    return 8u + (seq * 37u) % (max_size - 8u + 1u);
 }
 
 static unsigned char pattern(uint32_t seq, unsigned int offset)
@@ -92,7 +97,7 @@ static const char *check(const sysV_msg_t *m, int got, uint32_t seq)
     return NULL;
 }
 
-static int receiver(uint32_t count)
+static int receiver(uint32_t count, int timeout_ms)
 {
     static sysV_msg_t m;
     uint32_t seq;
@@ -110,7 +115,7 @@ static int receiver(uint32_t count)
         int got;
 
         memset(&m, 0, sizeof(m));
-        got = mipc_mq_receive(fd, &m, (int)sizeof(m), 0, RECEIVE_TIMEOUT_MS);
+        got = mipc_mq_receive(fd, &m, (int)sizeof(m), 0, timeout_ms);
         if (got == MIPC_ERROR) {
             printf("FAIL message %u: mipc_mq_receive: %s\n", seq, mipc_last_error());
             return 1;
@@ -133,12 +138,38 @@ static int receiver(uint32_t count)
     return 0;
 }
 
+/* The optional payload bound argument: 8 to MIPC_MSG_MAX_LEN. */
+static int set_max(const char *arg)
+{
+    unsigned long v = strtoul(arg, NULL, 10);
+
+    if (v < 8 || v > MIPC_MSG_MAX_LEN)
+        return -1;
+    max_size = (unsigned int)v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc == 4 && strcmp(argv[1], "send") == 0)
+    if ((argc == 4 || argc == 5) && strcmp(argv[1], "send") == 0) {
+        if (argc == 5 && set_max(argv[4]) != 0)
+            goto usage;
         return sender(argv[2], (uint32_t)strtoul(argv[3], NULL, 10));
-    if (argc == 3 && strcmp(argv[1], "receive") == 0)
-        return receiver((uint32_t)strtoul(argv[2], NULL, 10));
-    fprintf(stderr, "usage: %s send <dst> <count> | receive <count>\n", argv[0]);
+    }
+    if (argc >= 3 && argc <= 5 && strcmp(argv[1], "receive") == 0) {
+        int timeout = RECEIVE_TIMEOUT_MS;
+
+        if (argc >= 4 && set_max(argv[3]) != 0)
+            goto usage;
+        if (argc == 5) {
+            if (strcmp(argv[4], "forever") != 0)
+                goto usage;
+            timeout = MIPC_MSG_SYNC_WAIT_FOREVER;
+        }
+        return receiver((uint32_t)strtoul(argv[2], NULL, 10), timeout);
+    }
+usage:
+    fprintf(stderr, "usage: %s send <dst> <count> [max] | receive <count> [max] [forever]\n",
+            argv[0]);
     return 2;
 }

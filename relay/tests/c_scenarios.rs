@@ -152,6 +152,91 @@ fn a_stopped_receiver_gets_its_backlog_in_order_once_continued() {
     bus.finish();
 }
 
+/// What a receiver that fell behind gets of its backlog: 1 000 messages of 8 to 200 bytes
+/// are sent to a stopped receiver (its queue holds about 85, the relay keeps the rest), which
+/// then checks each, byte for byte and in order. The relay sends what it kept in batches
+/// (several messages in one SysV message, taken apart by the receiver's library; the exit
+/// line counts them), to a receiver that receives with a timeout or waits without one (the
+/// library's two receive paths); to one that asks for none, or from a relay told to send
+/// none (`MIPC_BATCH=0` for either), one by one.
+#[test]
+fn a_receiver_behind_gets_its_backlog_in_batches_complete_and_in_order() {
+    let no_batches = [("MIPC_BATCH", "0")];
+    for (label, receive, env, relay_env) in [
+        ("batched", &["receive", "1000", "200"][..], &[][..], &[][..]),
+        (
+            "batched_forever",
+            &["receive", "1000", "200", "forever"][..],
+            &[][..],
+            &[][..],
+        ),
+        (
+            "unbatched",
+            &["receive", "1000", "200"][..],
+            &no_batches[..],
+            &[][..],
+        ),
+        (
+            "relay_unbatched",
+            &["receive", "1000", "200"][..],
+            &[][..],
+            &no_batches[..],
+        ),
+    ] {
+        let mut bus = Bus::builder(label).relay_env(relay_env).start();
+        let receiver = bus.spawn_env("async_order", receive, env);
+        bus.wait_ready(receiver);
+        bus.signal(receiver, libc::SIGSTOP);
+        bus.run("async_order", &["send", "async_rx", "1000", "200"])
+            .assert_success()
+            .assert_line("sent 1000");
+        bus.signal(receiver, libc::SIGCONT);
+        bus.wait_exit(receiver)
+            .assert_success()
+            .assert_line("ok 1000");
+        let end = bus.shutdown();
+        assert!(
+            end.relay_status.success() && end.leftovers.is_empty() && !end.watchdog_fired,
+            "{label}: {end:?}"
+        );
+        let (held, batched) = held_and_batched(&end.relay_log);
+        eprintln!("{label}: {held} held for the receiver, {batched} of them sent in batches");
+        assert!(
+            held >= 800,
+            "{label}: the relay held what the queue could not: {held}"
+        );
+        if env.is_empty() && relay_env.is_empty() {
+            // Each batch carries 2 or more; only the tail of a backlog may go alone.
+            assert!(
+                batched * 10 >= held * 9,
+                "{label}: {batched} of {held} batched"
+            );
+        } else {
+            assert_eq!(
+                batched, 0,
+                "{label}: a receiver that asked for none got batches"
+            );
+        }
+    }
+}
+
+/// The relay's exit line's "<held> held for full queues (<batched> sent in batches)".
+fn held_and_batched(log: &str) -> (u64, u64) {
+    let line = log
+        .lines()
+        .find(|l| l.contains("held for full queues"))
+        .unwrap_or_else(|| panic!("no exit line: {log}"));
+    let number_before = |what: &str| -> u64 {
+        let head = &line[..line.find(what).unwrap_or_else(|| panic!("{line}"))];
+        let word = head.trim_end().rsplit([' ', '(']).next().unwrap_or("");
+        word.parse().unwrap_or_else(|_| panic!("{what} in {line}"))
+    };
+    (
+        number_before("held for full queues"),
+        number_before("sent in batches"),
+    )
+}
+
 /// A relay that polls its root queue before sleeping (`mipc_main -p`) relays as one that
 /// does not: 4 processes x 4 threads of checked sync calls, then 1000 async messages complete
 /// and in order (the poll's window opens under the calls, and closes in the quiet spells).

@@ -2,7 +2,7 @@
 //! carried in one SysV message.
 //!
 //! A receiver that falls behind reads its queue at the cost of one `msgrcv` per message,
-//! about 0.7 us of kernel time whatever the size (`bench/rcvcost.c`): that, not the relay,
+//! about 0.7 us of kernel time whatever the size (`bench/queue_costs.c`): that, not the relay,
 //! sets how much such a receiver can take. So when the relay holds a backlog of one-way
 //! requests for an entry whose library asked for batches (`HELLO_FLAG_BATCH`), it sends the
 //! next few of the same SysV type together: one message from the relay, `msg_type`
