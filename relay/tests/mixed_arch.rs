@@ -2,8 +2,8 @@
 //! as on a 64-bit ARM SoC running 32-bit vendor daemons beside 64-bit ones. The peers are a
 //! legacy-style raw peer (`legacy_peer`: its NOTICE carries its own `MIPC_THREAD_INFO_T`, 44
 //! bytes on armv7, 56 on 64-bit) and mipc-rs C programs; every pair registers, calls both
-//! ways (also to a peer of the relay's own architecture), unregisters, and dies with the
-//! relay removing what it left.
+//! ways (also to a peer of the relay's own architecture), gets a backlog in batches,
+//! unregisters, and dies with the relay removing what it left.
 //!
 //! The ARM programs are those of `make cross` (c-tests/build-<triple>/, target/<triple>/
 //! release/mipc_main), run under qemu-user; the host's are those of `make`. Missing ARM builds
@@ -111,6 +111,23 @@ fn mixed(relay_arch: &'static str, peer_arch: &'static str) {
         let id = spawn(&mut bus, a, "legacy_peer", &["call", name]);
         bus.wait_exit(id).assert_success().assert_line("ok 9");
     }
+
+    // Batches across word sizes: a receiver of the peers' architecture falls behind (stopped)
+    // while a sender of the relay's sends it 300 messages of 8 to 200 bytes. The relay holds
+    // what its queue cannot and sends it in batches (the relay's `long` mtype first, the
+    // receiver's once received), which the receiver's library takes apart: all 300 arrive,
+    // each checked byte for byte, in order.
+    let rx = spawn_ready(&mut bus, &p, "async_order", &["receive", "300", "200"]);
+    bus.signal(rx, libc::SIGSTOP);
+    let tx = spawn(
+        &mut bus,
+        &r,
+        "async_order",
+        &["send", "async_rx", "300", "200"],
+    );
+    bus.wait_exit(tx).assert_success().assert_line("sent 300");
+    bus.signal(rx, libc::SIGCONT);
+    bus.wait_exit(rx).assert_success().assert_line("ok 300");
 
     // Unregistration: the legacy server's NOTICE with flag_is_hold 0, then its name is gone.
     bus.signal(legacy_srv, libc::SIGTERM);

@@ -6,7 +6,7 @@
 //! sets how much such a receiver can take. So when the relay holds a backlog of one-way
 //! requests for an entry whose library asked for batches (`HELLO_FLAG_BATCH`), it sends the
 //! next few of the same SysV type together: one message from the relay, `msg_type`
-//! [`MIPC_MSG_TYPE_BATCH`](super::MIPC_MSG_TYPE_BATCH), whose payload is each message's
+//! [`MIPC_MSG_TYPE_BATCH`](crate::wire::MIPC_MSG_TYPE_BATCH), whose payload is each message's
 //! `mtext` (header, payload, tag and sender trailer, exactly as it would have been sent alone)
 //! behind its length as a native-endian `u16`. The library takes the batch apart on receipt
 //! and hands the messages out one by one, in order; a program never sees a batch.
