@@ -3,20 +3,23 @@
  *   async_order send <dst> <count> [max]
  *       registers "async_tx", sends <count> messages to <dst> with mipc_send_msg
  *       (sync_flag 0), prints "sent <count>"
- *   async_order receive <count> [max] [forever]
+ *   async_order receive <count> [max] [forever | qbytes=N]
  *       registers "async_rx", receives <count> messages with mipc_mq_receive and checks
  *       each, prints "ok <count>"; with "forever" the receives wait without a timeout
- *       (MIPC_MSG_SYNC_WAIT_FOREVER: the library's other receive path)
+ *       (MIPC_MSG_SYNC_WAIT_FOREVER: the library's other receive path); with "qbytes=N" it
+ *       first lowers its queue's capacity (msg_qbytes) to N bytes, as a daemon may
  *
  * Message <seq> has api id ASYNC_API, 8 to <max> (default 2048) payload bytes: the
  * sequence number, the size, then a pattern of (seq, offset). Both print "ready" once
  * registered and exit 1 on any mismatch.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/msg.h>
 
 #include "mipc.h"
 
@@ -97,7 +100,7 @@ static const char *check(const sysV_msg_t *m, int got, uint32_t seq)
     return NULL;
 }
 
-static int receiver(uint32_t count, int timeout_ms)
+static int receiver(uint32_t count, int timeout_ms, unsigned long qbytes)
 {
     static sysV_msg_t m;
     uint32_t seq;
@@ -106,6 +109,19 @@ static int receiver(uint32_t count, int timeout_ms)
     if (fd == MIPC_ERROR) {
         fprintf(stderr, "async_rx: mipc_init failed: %s\n", mipc_last_error());
         return 1;
+    }
+    if (qbytes != 0) {
+        struct msqid_ds ds;
+
+        if (msgctl(fd, IPC_STAT, &ds) != 0) {
+            printf("FAIL IPC_STAT: %s\n", strerror(errno));
+            return 1;
+        }
+        ds.msg_qbytes = qbytes;
+        if (msgctl(fd, IPC_SET, &ds) != 0) {
+            printf("FAIL IPC_SET msg_qbytes %lu: %s\n", qbytes, strerror(errno));
+            return 1;
+        }
     }
     printf("ready\n");
     fflush(stdout);
@@ -158,18 +174,26 @@ int main(int argc, char **argv)
     }
     if (argc >= 3 && argc <= 5 && strcmp(argv[1], "receive") == 0) {
         int timeout = RECEIVE_TIMEOUT_MS;
+        unsigned long qbytes = 0;
 
         if (argc >= 4 && set_max(argv[3]) != 0)
             goto usage;
         if (argc == 5) {
-            if (strcmp(argv[4], "forever") != 0)
+            if (strncmp(argv[4], "qbytes=", 7) == 0) {
+                qbytes = strtoul(argv[4] + 7, NULL, 10);
+                if (qbytes == 0)
+                    goto usage;
+            } else if (strcmp(argv[4], "forever") == 0) {
+                timeout = MIPC_MSG_SYNC_WAIT_FOREVER;
+            } else {
                 goto usage;
-            timeout = MIPC_MSG_SYNC_WAIT_FOREVER;
+            }
         }
-        return receiver((uint32_t)strtoul(argv[2], NULL, 10), timeout);
+        return receiver((uint32_t)strtoul(argv[2], NULL, 10), timeout, qbytes);
     }
 usage:
-    fprintf(stderr, "usage: %s send <dst> <count> [max] | receive <count> [max] [forever]\n",
+    fprintf(stderr,
+            "usage: %s send <dst> <count> [max] | receive <count> [max] [forever | qbytes=N]\n",
             argv[0]);
     return 2;
 }

@@ -19,7 +19,7 @@
 
 use crate::few_map::FewMap;
 use mipc::sysv::{QueueError, QueueId};
-use mipc::wire::{batch, CallTag, MTYPE_LEN};
+use mipc::wire::{batch, CallTag, MTEXT_HEADER_LEN, MTYPE_LEN};
 use mipc::MipcName;
 use std::collections::VecDeque;
 use std::os::raw::c_long;
@@ -48,11 +48,13 @@ pub trait Outlet {
     /// [`QueueError::Full`], and any other failure to send.
     fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError>;
 
-    /// Bytes queue `q` has room for now, when that can be known. Asking costs a third of
-    /// what a send that fails for a full queue costs (`msgctl` against a `msgsnd` that
-    /// copies the message in before it finds no room: 0.4 against 1.1 us here), so a batch
-    /// is not tried on a queue that was full last time until there is room for it.
-    fn room(&mut self, _q: QueueId) -> Option<usize> {
+    /// Bytes queue `q` has room for now and holds in all (`msg_qbytes`), when that can be
+    /// known. Asking costs a third of what a send that fails for a full queue costs
+    /// (`msgctl` against a `msgsnd` that copies the message in before it finds no room: 0.4
+    /// against 1.1 us here), so a batch is not tried on a queue that was full last time
+    /// until there is room for it; and a queue that could never hold a whole batch (a small
+    /// `msg_qbytes`) gets smaller ones.
+    fn room(&mut self, _q: QueueId) -> Option<(usize, usize)> {
         None
     }
 }
@@ -205,6 +207,9 @@ struct Backlog {
     drainer: bool,
     /// The last batch tried found the queue full: ask for its room before the next.
     blocked: bool,
+    /// Most payload bytes of a batch to this queue: [`batch::ROOM`], less for a queue that
+    /// holds less than that.
+    batch_room: usize,
 }
 
 /// Backlogs of all destinations.
@@ -232,15 +237,15 @@ pub struct Backlogs {
 }
 
 /// How many of the parked messages at the front of `items` go in one batch: the batchable
-/// ones of the first one's SysV type, as many as fit. 0 or 1: the first goes alone.
-fn batch_len(items: &VecDeque<Parked>) -> usize {
+/// ones of the first one's SysV type, as many as fit `room` payload bytes. 0 or 1: the
+/// first goes alone.
+fn batch_len(items: &VecDeque<Parked>, mut room: usize) -> usize {
     let Some(first) = items.front().filter(|p| p.batchable) else {
         return 0;
     };
     let Some(mtype) = first.bytes.get(..MTYPE_LEN) else {
         return 0;
     };
-    let mut room = batch::ROOM;
     items
         .iter()
         .take_while(|p| {
@@ -409,6 +414,7 @@ impl Backlogs {
                         earliest: None,
                         drainer: false,
                         blocked: false,
+                        batch_room: batch::ROOM,
                     },
                 );
                 self.without_drainer += 1;
@@ -507,7 +513,17 @@ impl Backlogs {
                     return Flush::Full { sent, bytes };
                 }
                 sends += 1;
-                let n = batch_len(&backlog.items);
+                // After a batch found the queue full: how much room it has now, and whether
+                // it could ever hold a whole batch.
+                let mut free = None;
+                if backlog.blocked && item.batchable {
+                    if let Some((now_free, capacity)) = out.room(backlog.queue) {
+                        free = Some(now_free);
+                        let fits = capacity.saturating_sub(MTEXT_HEADER_LEN);
+                        backlog.batch_room = backlog.batch_room.min(fits);
+                    }
+                }
+                let n = batch_len(&backlog.items, backlog.batch_room);
                 if n > 1 {
                     if self.built != Some((*dst, n)) {
                         let mut w = batch::Writer::begin(&mut self.batch, &item.bytes, dst);
@@ -517,11 +533,7 @@ impl Backlogs {
                         w.finish();
                         self.built = Some((*dst, n));
                     }
-                    let sent_batch = if backlog.blocked
-                        && out
-                            .room(backlog.queue)
-                            .is_some_and(|room| room < self.batch.len() - MTYPE_LEN)
-                    {
+                    let sent_batch = if free.is_some_and(|f| f < self.batch.len() - MTYPE_LEN) {
                         Err(QueueError::Full)
                     } else {
                         out.send(backlog.queue, &self.batch)
@@ -791,12 +803,24 @@ mod tests {
         }
     }
 
-    /// A queue of `room` bytes that records what it was sent, and how often it was asked
-    /// for its room.
+    /// A queue with `room` bytes free of `capacity` that records what it was sent, and how
+    /// often it was asked for its room.
     struct Queue {
         room: usize,
+        capacity: usize,
         sent: Vec<Vec<u8>>,
         asked: usize,
+    }
+
+    impl Queue {
+        fn with_room(room: usize) -> Queue {
+            Queue {
+                room,
+                capacity: 16384,
+                sent: Vec::new(),
+                asked: 0,
+            }
+        }
     }
 
     impl Outlet for &mut Queue {
@@ -808,9 +832,9 @@ mod tests {
             self.sent.push(msg.to_vec());
             Ok(())
         }
-        fn room(&mut self, _q: QueueId) -> Option<usize> {
+        fn room(&mut self, _q: QueueId) -> Option<(usize, usize)> {
             self.asked += 1;
-            Some(self.room)
+            Some((self.room, self.capacity))
         }
     }
 
@@ -846,11 +870,7 @@ mod tests {
         for n in 6..=30 {
             b.park(d, QueueId(7), request(5, n, 300), now).unwrap();
         }
-        let mut q = Queue {
-            room: 1 << 20,
-            sent: Vec::new(),
-            asked: 0,
-        };
+        let mut q = Queue::with_room(1 << 20);
         let out = b.flush(&d, now, FlushMost::Drainer(usize::MAX), &mut q);
         assert!(matches!(out, Flush::Emptied { sent: 30 }), "{out:?}");
         let got: Vec<Vec<u8>> = q.sent.iter().map(|m| firsts(m)).collect();
@@ -874,11 +894,7 @@ mod tests {
         }
         let one = b.by_dst.get(&d).unwrap().items[0].bytes.len() - MTYPE_LEN;
         // Room for two messages, not for the batch of eight: nothing goes, not even one.
-        let mut q = Queue {
-            room: 2 * one,
-            sent: Vec::new(),
-            asked: 0,
-        };
+        let mut q = Queue::with_room(2 * one);
         let out = b.flush(&d, now, FlushMost::Drainer(usize::MAX), &mut q);
         assert!(matches!(out, Flush::Full { sent: 0, .. }), "{out:?}");
         assert!(q.sent.is_empty());
@@ -892,6 +908,35 @@ mod tests {
         assert!(matches!(out, Flush::Emptied { sent: 8 }), "{out:?}");
         assert_eq!(q.sent.len(), 1);
         assert_eq!(firsts(&q.sent[0]), (1..=8).collect::<Vec<u8>>());
+    }
+
+    #[test]
+    fn a_queue_that_can_never_hold_a_whole_batch_gets_smaller_ones() {
+        let mut b = Backlogs::default();
+        let d = MipcName::new(b"rx").unwrap();
+        let now = Instant::now();
+        for n in 1..=12 {
+            b.park(d, QueueId(7), request(5, n, 100), now).unwrap();
+        }
+        // A queue of 1 000 bytes (a small msg_qbytes), empty: the first batch (12 requests
+        // of 180 bytes) is refused, the next ones are cut to what it holds.
+        let mut q = Queue::with_room(1000);
+        q.capacity = 1000;
+        let out = b.flush(&d, now, FlushMost::Drainer(usize::MAX), &mut q);
+        assert!(matches!(out, Flush::Full { sent: 0, .. }), "{out:?}");
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let _ = b.flush(&d, now, FlushMost::Drainer(usize::MAX), &mut q);
+            // The receiver reads everything.
+            for m in q.sent.drain(..) {
+                assert!(m.len() - MTYPE_LEN <= 1000, "a batch the queue can hold");
+                got.extend(firsts(&m));
+            }
+            q.room = q.capacity;
+        }
+        assert_eq!(got, (1..=12).collect::<Vec<u8>>(), "all, in order");
+        assert_eq!(b.items(), 0);
+        assert!(b.batched() >= 10, "in batches still: {}", b.batched());
     }
 
     #[test]

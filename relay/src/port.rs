@@ -67,9 +67,12 @@ impl Port for SysvPort {
     fn queue_exists(&mut self, q: QueueId) -> bool {
         !matches!(sysv::stat(q), Err(QueueError::Gone))
     }
-    fn queue_room(&mut self, q: QueueId) -> Option<usize> {
+    fn queue_room(&mut self, q: QueueId) -> Option<(usize, usize)> {
         let s = sysv::stat(q).ok()?;
-        Some(s.capacity.saturating_sub(s.bytes) as usize)
+        Some((
+            s.capacity.saturating_sub(s.bytes) as usize,
+            s.capacity as usize,
+        ))
     }
     fn pid_alive(&mut self, pid: i32) -> bool {
         os::pid_alive(pid)

@@ -157,8 +157,9 @@ fn a_stopped_receiver_gets_its_backlog_in_order_once_continued() {
 /// then checks each, byte for byte and in order. The relay sends what it kept in batches
 /// (several messages in one SysV message, taken apart by the receiver's library; the exit
 /// line counts them), to a receiver that receives with a timeout or waits without one (the
-/// library's two receive paths); to one that asks for none, or from a relay told to send
-/// none (`MIPC_BATCH=0` for either), one by one.
+/// library's two receive paths), and to one whose queue holds less than a whole batch
+/// (smaller batches); to one that asks for none, or from a relay told to send none
+/// (`MIPC_BATCH=0` for either), one by one.
 #[test]
 fn a_receiver_behind_gets_its_backlog_in_batches_complete_and_in_order() {
     let no_batches = [("MIPC_BATCH", "0")];
@@ -181,6 +182,13 @@ fn a_receiver_behind_gets_its_backlog_in_batches_complete_and_in_order() {
             &["receive", "1000", "200"][..],
             &[][..],
             &no_batches[..],
+        ),
+        // A queue that holds 1 500 bytes, less than a whole batch: smaller batches.
+        (
+            "small_queue",
+            &["receive", "1000", "200", "qbytes=1500"][..],
+            &[][..],
+            &[][..],
         ),
     ] {
         let mut bus = Bus::builder(label).relay_env(relay_env).start();

@@ -69,9 +69,9 @@ pub trait Port {
     /// a store of its own ([`Router::keep_calls_in`]), as `mipc_main` does: only the tests'
     /// in-memory port records them.
     fn pending_changed(&mut self, _slot: usize, _caller: &MipcName, _p: Option<&Pending>) {}
-    /// Bytes queue `q` has room for now, if that can be read (a backlog's batches,
-    /// `backlog::Outlet::room`).
-    fn queue_room(&mut self, _q: QueueId) -> Option<usize> {
+    /// Bytes queue `q` has room for now and holds in all, if that can be read (a
+    /// backlog's batches, `backlog::Outlet::room`).
+    fn queue_room(&mut self, _q: QueueId) -> Option<(usize, usize)> {
         None
     }
     /// Messages and bytes waiting in queue `q` (for `mipc list`), if it can be read.

@@ -32,7 +32,7 @@ impl<P: Port> backlog::Outlet for Outlet<'_, P> {
     fn send(&mut self, q: QueueId, msg: &[u8]) -> Result<(), QueueError> {
         self.0.send(q, msg)
     }
-    fn room(&mut self, q: QueueId) -> Option<usize> {
+    fn room(&mut self, q: QueueId) -> Option<(usize, usize)> {
         self.0.queue_room(q)
     }
 }
