@@ -363,6 +363,27 @@ mod tests {
         }
     }
 
+    /// A one-way message of `api` from `src` to `dst` with `payload` and `tag`.
+    fn message(
+        api: u32,
+        src: &MipcName,
+        dst: &MipcName,
+        payload: &[u8],
+        tag: Option<CallTag>,
+    ) -> Box<MsgBuf> {
+        let mut m = MsgBuf::boxed();
+        m.build(Build {
+            mtype: api as c_long,
+            src,
+            dst,
+            msg_type: api,
+            sync_flag: 0,
+            payload,
+            tag,
+        });
+        m
+    }
+
     /// A direct call whose server answered and died before the caller began to wait gets
     /// the answer, not "peer died" (the race `one_senders_messages_stay_in_order_across_the_
     /// switch_to_direct` met once in a loaded run); with nothing on the queue it gets "peer
@@ -375,16 +396,7 @@ mod tests {
         let entry = Entry::new(me, q.0, table::current_thread(), true, false);
         let tag = next_tag();
         let api = 21u32;
-        let mut buf = MsgBuf::boxed();
-        buf.build(Build {
-            mtype: api as c_long,
-            src: &server,
-            dst: &me,
-            msg_type: api,
-            sync_flag: 0,
-            payload: b"left before dying",
-            tag: Some(tag.reply()),
-        });
+        let buf = message(api, &server, &me, b"left before dying", Some(tag.reply()));
         sysv::send(q.0, buf.as_sendable(), true).unwrap();
         let dead = AtomicBool::new(true);
         let w = AnswerWait {
@@ -416,17 +428,13 @@ mod tests {
         let api = 21u32;
         let requests: Vec<Box<MsgBuf>> = (1..=3u8)
             .map(|i| {
-                let mut m = MsgBuf::boxed();
-                m.build(Build {
-                    mtype: api as c_long,
-                    src: &peer,
-                    dst: &me,
-                    msg_type: api,
-                    sync_flag: 0,
-                    payload: &[i; 5],
-                    tag: CallTag::request(100 + u32::from(i)),
-                });
-                m
+                message(
+                    api,
+                    &peer,
+                    &me,
+                    &[i; 5],
+                    CallTag::request(100 + u32::from(i)),
+                )
             })
             .collect();
         let mut batch = Vec::new();
@@ -436,16 +444,7 @@ mod tests {
         }
         sysv::send(q.0, w.finish(), true).unwrap();
         let tag = next_tag();
-        let mut answer = MsgBuf::boxed();
-        answer.build(Build {
-            mtype: api as c_long,
-            src: &peer,
-            dst: &me,
-            msg_type: api,
-            sync_flag: 0,
-            payload: b"the answer",
-            tag: Some(tag.reply()),
-        });
+        let answer = message(api, &peer, &me, b"the answer", Some(tag.reply()));
         sysv::send(q.0, answer.as_sendable(), true).unwrap();
         let w = AnswerWait {
             queue: q.0,

@@ -803,6 +803,17 @@ mod tests {
         }
     }
 
+    /// A backlog for "rx" of requests 1 to `count` of type 5 with `len`-byte payloads.
+    fn requests_parked(count: u8, len: usize) -> (Backlogs, MipcName, Instant) {
+        let mut b = Backlogs::default();
+        let d = MipcName::new(b"rx").unwrap();
+        let now = Instant::now();
+        for n in 1..=count {
+            b.park(d, QueueId(7), request(5, n, len), now).unwrap();
+        }
+        (b, d, now)
+    }
+
     /// A queue with `room` bytes free of `capacity` that records what it was sent, and how
     /// often it was asked for its room.
     struct Queue {
@@ -856,13 +867,8 @@ mod tests {
 
     #[test]
     fn batchable_neighbours_of_one_type_go_together_as_many_as_fit() {
-        let mut b = Backlogs::default();
-        let d = MipcName::new(b"rx").unwrap();
-        let now = Instant::now();
         // 1-3: type 5, small; 4: type 6; 5: not batchable; 6-30: type 5, 300 B each.
-        for n in 1..=3 {
-            b.park(d, QueueId(7), request(5, n, 10), now).unwrap();
-        }
+        let (mut b, d, now) = requests_parked(3, 10);
         b.park(d, QueueId(7), request(6, 4, 10), now).unwrap();
         let mut alone = request(5, 5, 10);
         alone.batchable = false;
@@ -886,12 +892,7 @@ mod tests {
 
     #[test]
     fn a_batch_that_did_not_fit_waits_for_room_for_all_of_it() {
-        let mut b = Backlogs::default();
-        let d = MipcName::new(b"rx").unwrap();
-        let now = Instant::now();
-        for n in 1..=8 {
-            b.park(d, QueueId(7), request(5, n, 100), now).unwrap();
-        }
+        let (mut b, d, now) = requests_parked(8, 100);
         let one = b.by_dst.get(&d).unwrap().items[0].bytes.len() - MTYPE_LEN;
         // Room for two messages, not for the batch of eight: nothing goes, not even one.
         let mut q = Queue::with_room(2 * one);
@@ -912,12 +913,7 @@ mod tests {
 
     #[test]
     fn a_queue_that_can_never_hold_a_whole_batch_gets_smaller_ones() {
-        let mut b = Backlogs::default();
-        let d = MipcName::new(b"rx").unwrap();
-        let now = Instant::now();
-        for n in 1..=12 {
-            b.park(d, QueueId(7), request(5, n, 100), now).unwrap();
-        }
+        let (mut b, d, now) = requests_parked(12, 100);
         // A queue of 1 000 bytes (a small msg_qbytes), empty: the first batch (12 requests
         // of 180 bytes) is refused, the next ones are cut to what it holds.
         let mut q = Queue::with_room(1000);
