@@ -56,10 +56,16 @@ fn notice(name: &str, q: QueueId, hold: bool) -> Box<MsgBuf> {
 }
 
 fn hello(name: &str, q: QueueId, pid: i32) -> Box<MsgBuf> {
+    hello_asking(name, q, pid, 0)
+}
+
+/// A HELLO with `flags` (`HELLO_FLAG_*`).
+fn hello_asking(name: &str, q: QueueId, pid: i32, flags: u32) -> Box<MsgBuf> {
     let mut p = [0u8; 16];
     p[0..4].copy_from_slice(&1u32.to_ne_bytes());
     p[4..8].copy_from_slice(&pid.to_ne_bytes());
     p[8..12].copy_from_slice(&q.0.to_ne_bytes());
+    p[12..16].copy_from_slice(&flags.to_ne_bytes());
     msg(
         MIPC_MSG_TYPE_HELLO as c_long,
         name,

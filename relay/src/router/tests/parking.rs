@@ -108,6 +108,74 @@ fn a_backlog_the_receive_loop_answers_for_shrinks_and_ends_without_a_drainer() {
     assert_eq!(r.stats().parked, 4);
 }
 
+/// What goes in batches: the one-way tagged requests of one type parked for an entry that
+/// asked for batches. A sync request, a legacy sender's untagged message and a request of
+/// another type go alone, in their place; nothing goes in a batch to an entry that did not
+/// ask.
+#[test]
+fn only_one_way_requests_to_an_entry_that_asked_go_in_batches() {
+    for asked in [true, false] {
+        let (mut r, mut p, now) = setup();
+        let flags = if asked {
+            mipc::wire::control::HELLO_FLAG_BATCH
+        } else {
+            0
+        };
+        assert_eq!(
+            r.handle(&mut p, &mut hello_asking("b", QueueId(12), 200, flags), now),
+            Ok(Handled::Greeted(n("b"), 200))
+        );
+        p.take(12).expect("the greeting's answer");
+        p.capacity = 1;
+        let tag = |i: u32| CallTag::request(i);
+        let sent = [
+            msg(6, "a", "b", 6, 0, b"1", tag(1)),
+            msg(6, "a", "b", 6, 0, b"2", tag(2)),
+            msg(6, "a", "b", 6, 0, b"3", tag(3)),
+            msg(6, "a", "b", 6, -1, b"4", tag(4)),
+            msg(6, "a", "b", 6, 0, b"5", tag(5)),
+            msg(6, "a", "b", 6, 0, b"6", tag(6)),
+            msg(7, "a", "b", 7, 0, b"7", tag(7)),
+            msg(7, "a", "b", 7, 0, b"8", tag(8)),
+            msg(6, "legacy", "b", 6, 0, b"9", None),
+            msg(6, "a", "b", 6, 0, b"A", tag(9)),
+        ];
+        for (i, mut m) in sent.into_iter().enumerate() {
+            let want = if i == 0 {
+                Handled::Forwarded
+            } else {
+                Handled::Parked
+            };
+            assert_eq!(r.handle(&mut p, &mut m, now), Ok(want), "message {i}");
+        }
+        // The receiver reads one message at a time; a drainer refills the queue.
+        let mut got: Vec<String> = Vec::new();
+        for _ in 0..12 {
+            let Some(m) = p.take(12) else { break };
+            let mtext = &m[MTYPE_LEN..];
+            let f = wire::decode_frame(mtext).unwrap();
+            let payloads: Vec<u8> = if wire::batch::is_batch(&f, mtext) {
+                wire::batch::split(f.payload(mtext))
+                    .unwrap()
+                    .iter()
+                    .map(|inner| decode(&[&m[..MTYPE_LEN], inner].concat()).2[0])
+                    .collect()
+            } else {
+                vec![decode(&m).2[0]]
+            };
+            got.push(String::from_utf8(payloads).unwrap());
+            let _ = r.drain_parked(&mut p, &n("b"), now);
+        }
+        let want: &[&str] = if asked {
+            &["1", "23", "4", "56", "78", "9", "A"]
+        } else {
+            &["1", "2", "3", "4", "5", "6", "7", "8", "9", "A"]
+        };
+        assert_eq!(got, want, "asked for batches: {asked}");
+        assert_eq!(r.backlog(), (0, 0));
+    }
+}
+
 /// Fills queue `id` of the in-memory port to its capacity, so that what is sent to it parks.
 fn fill_queue(p: &mut MemPort, id: i32) {
     let room = p.capacity;
