@@ -128,7 +128,9 @@ pub(crate) fn deliver_kept(
     out: &mut [u8],
 ) -> Result<usize> {
     let frame = wire::decode_frame(msg.mtext()).ok();
-    deliver(l, entry, &mut msg, frame.as_ref(), out)
+    let delivered = deliver(l, entry, &mut msg, frame.as_ref(), out);
+    crate::local::recycle(l, msg);
+    delivered
 }
 
 /// Hands a received message to the caller without its tag, and remembers what it serves.

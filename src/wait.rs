@@ -220,7 +220,13 @@ pub(crate) fn stash(entry: &Entry, msg: Box<MsgBuf>) -> Result<()> {
 pub(crate) fn unbatch(entry: &Entry, buf: &MsgBuf, f: &Frame) -> Result<()> {
     let parts = wire::batch::split(f.payload(buf.mtext())).map_err(MipcError::BadMessage)?;
     let mtype = buf.mtype();
-    entry.keep_all(parts.into_iter().map(|m| MsgBuf::boxed_with(mtype, m)))
+    crate::local::with(|l| {
+        entry.keep_all(parts.into_iter().map(|m| {
+            let mut b = crate::local::spare_buf(l);
+            b.set_message(mtype, m);
+            b
+        }))
+    })
 }
 
 /// Keeps a copy of the request in `buf` for the entry's next receive. Out of line: the copy

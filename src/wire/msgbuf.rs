@@ -65,15 +65,13 @@ impl MsgBuf {
         Box::default()
     }
 
-    /// A buffer holding the message of SysV type `mtype` and `mtext` (at most
+    /// Makes this buffer hold the message of SysV type `mtype` and `mtext` (at most
     /// `MTEXT_MAX_TAGGED` bytes: longer is cut), as a receive would have left it.
-    pub fn boxed_with(mtype: c_long, mtext: &[u8]) -> Box<MsgBuf> {
-        let mut b = MsgBuf::boxed();
+    pub fn set_message(&mut self, mtype: c_long, mtext: &[u8]) {
         let n = mtext.len().min(BUF_LEN - MTYPE_LEN);
-        b.set_mtype(mtype);
-        b.bytes[MTYPE_LEN..MTYPE_LEN + n].copy_from_slice(&mtext[..n]);
-        b.mtext_len = n;
-        b
+        self.set_mtype(mtype);
+        self.bytes[MTYPE_LEN..MTYPE_LEN + n].copy_from_slice(&mtext[..n]);
+        self.mtext_len = n;
     }
 
     /// The whole buffer, `mtype` first, for a receive call to fill.
