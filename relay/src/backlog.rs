@@ -31,8 +31,9 @@ pub const MAX_ITEMS_PER_DESTINATION: usize = 1024;
 /// Most bytes parked in all (2 MiB: about a thousand full-size messages).
 pub const MAX_BYTES: usize = 2 << 20;
 
-/// Most parked messages the receive loop sends before a new one to a destination whose
-/// backlog it answers for ([`FlushMost::BeforeNew`]). Two: one for the new message, one to
+/// Most sends of parked messages (one message, or one batch of them) the receive loop makes
+/// before a new one to a destination whose backlog it answers for
+/// ([`FlushMost::BeforeNew`]). Two: one for the new message, one to
 /// shrink the backlog, so a receiver that has caught up ends it within a few messages, at
 /// the cost of at most one failed send per message while it is still behind. (Sending all
 /// that fits was tried before drainers existed, in c15245d: under a flood to a receiver
@@ -65,7 +66,7 @@ impl<F: FnMut(QueueId, &[u8]) -> Result<(), QueueError>> Outlet for F {
     }
 }
 
-/// How many parked messages a [`Backlogs::flush`] may send.
+/// How many sends (a parked message, or a batch of them) a [`Backlogs::flush`] may make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMost {
     /// A drainer's look: up to this many.

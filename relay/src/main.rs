@@ -111,7 +111,8 @@ fn main() -> ExitCode {
     }
     // Parked one-way requests go out in batches to entries that take them, unless turned
     // off (docs/PROTOCOL.md §10).
-    if std::env::var("MIPC_BATCH").is_ok_and(|v| v.trim() == "0") {
+    // The same values as the library's (`mipc::config::batches_enabled`).
+    if std::env::var("MIPC_BATCH").is_ok_and(|v| matches!(v.trim(), "0" | "no" | "false")) {
         mipc_relay::backlog::set_batching(false);
     }
     // A panic in any relay thread ends the process: no half-alive relay.
