@@ -182,8 +182,8 @@ pub struct Parked {
     /// The sync call it belongs to, if any.
     pub call: Option<Call>,
     /// Whether it may go in a batch with the parked messages next to it (`mipc::wire::batch`):
-    /// a one-way request to an entry that takes batches. Consecutive batchable messages of
-    /// one SysV type go together, as many as fit a batch.
+    /// a one-way request or an EVENT copy to an entry that takes batches. Consecutive
+    /// batchable messages of one SysV type go together, as many as fit a batch.
     pub batchable: bool,
 }
 

@@ -13,7 +13,10 @@
 
 mod common;
 
-use common::{c_build_dir, c_program, release_lib_dir, skipped_when_emulated, target_command, Bus};
+use common::{
+    c_build_dir, c_program, held_and_batched, release_lib_dir, skipped_when_emulated,
+    target_command, Bus,
+};
 use std::collections::BTreeMap;
 use std::process::Command;
 
@@ -226,23 +229,6 @@ fn a_receiver_behind_gets_its_backlog_in_batches_complete_and_in_order() {
             );
         }
     }
-}
-
-/// The relay's exit line's "<held> held for full queues (<batched> sent in batches)".
-fn held_and_batched(log: &str) -> (u64, u64) {
-    let line = log
-        .lines()
-        .find(|l| l.contains("held for full queues"))
-        .unwrap_or_else(|| panic!("no exit line: {log}"));
-    let number_before = |what: &str| -> u64 {
-        let head = &line[..line.find(what).unwrap_or_else(|| panic!("{line}"))];
-        let word = head.trim_end().rsplit([' ', '(']).next().unwrap_or("");
-        word.parse().unwrap_or_else(|_| panic!("{what} in {line}"))
-    };
-    (
-        number_before("held for full queues"),
-        number_before("sent in batches"),
-    )
 }
 
 /// A relay that polls its root queue before sleeping (`mipc_main -p`) relays as one that

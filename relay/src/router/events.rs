@@ -24,6 +24,8 @@ struct Receiver {
     queue: QueueId,
     /// It asked for a sender trailer.
     sender: bool,
+    /// Its copies may go in batches while it is behind (it asked, and they are EVENTs).
+    batch: bool,
 }
 
 /// The bytes of `out` (built with a sender trailer after its first `plain` bytes) for a
@@ -167,6 +169,7 @@ impl Router {
                     name: *n,
                     queue: e.queue,
                     sender: e.sender,
+                    batch: e.batch,
                 })
             })
             .collect();
@@ -222,6 +225,9 @@ impl Router {
                 name: *n,
                 queue: e.queue,
                 sender: e.ext && e.sender,
+                // Untagged copies of an api id: one alone in a sync call's answer wait is
+                // taken for a legacy server's answer, as it always was; a batch would not be.
+                batch: false,
             })
             .collect();
         let mut out = self.fanout.take().unwrap_or_else(MsgBuf::boxed);
@@ -276,13 +282,11 @@ impl Router {
                 }
             }
         }
-        match self.backlogs.park_copy(
-            r.name,
-            r.queue,
-            bytes,
-            crate::backlog::Parking::default(),
-            now,
-        ) {
+        let how = crate::backlog::Parking {
+            batchable: r.batch && crate::backlog::batching(),
+            ..Default::default()
+        };
+        match self.backlogs.park_copy(r.name, r.queue, bytes, how, now) {
             Ok(_) => {
                 self.stats.parked += 1;
                 self.stats.copies += 1;

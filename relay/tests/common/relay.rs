@@ -318,3 +318,20 @@ impl Bus {
         text.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
+
+/// The relay's exit line's "<held> held for full queues (<batched> sent in batches)".
+pub fn held_and_batched(log: &str) -> (u64, u64) {
+    let line = log
+        .lines()
+        .find(|l| l.contains("held for full queues"))
+        .unwrap_or_else(|| panic!("no exit line: {log}"));
+    let number_before = |what: &str| -> u64 {
+        let head = &line[..line.find(what).unwrap_or_else(|| panic!("{line}"))];
+        let word = head.trim_end().rsplit([' ', '(']).next().unwrap_or("");
+        word.parse().unwrap_or_else(|_| panic!("{what} in {line}"))
+    };
+    (
+        number_before("held for full queues"),
+        number_before("sent in batches"),
+    )
+}
