@@ -678,13 +678,8 @@ fn events_stuck_subscriber_stalls_nobody() {
     bus.wait_exit(stuck)
         .assert_success()
         .assert_line("count 1000 in order");
-    let end = bus.shutdown();
-    assert!(
-        end.relay_status.success() && end.leftovers.is_empty() && !end.watchdog_fired,
-        "{end:?}"
-    );
-    // The stuck subscriber's copies are most of what was held (the reader's, a few).
-    let (held, batched) = held_and_batched(&end.relay_log);
+    let log = bus.finish_with_log();
+    let (held, batched) = held_and_batched(&log);
     eprintln!("events_stuck: {held} copies held, {batched} of them sent in batches");
     assert!(
         held >= 900 && batched * 10 >= held * 8,

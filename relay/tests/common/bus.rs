@@ -217,7 +217,12 @@ impl Bus {
 
     /// Ends the scenario: shuts the bus down and asserts that the relay exited cleanly on
     /// SIGTERM and that the relay and library removed every queue of the bus by themselves.
-    pub fn finish(mut self) {
+    pub fn finish(self) {
+        self.finish_with_log();
+    }
+
+    /// [`Bus::finish`], returning the relay's log (its exit line counts what it did).
+    pub fn finish_with_log(mut self) -> String {
         let s = self.shutdown();
         let mut problems = String::new();
         if s.watchdog_fired {
@@ -248,6 +253,7 @@ impl Bus {
             self.label,
             s.relay_log
         );
+        s.relay_log
     }
 }
 
