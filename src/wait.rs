@@ -369,6 +369,15 @@ mod tests {
         }
     }
 
+    /// A private queue (removed when dropped), an entry "w_caller" of this thread on it, and
+    /// the name `peer` of whoever sends to it.
+    fn caller_and(peer: &[u8]) -> (Queue, MipcName, MipcName, Entry) {
+        let q = Queue(sysv::create_private(0o600).unwrap());
+        let me = MipcName::new(b"w_caller").unwrap();
+        let entry = Entry::new(me, q.0, table::current_thread(), true, false);
+        (q, me, MipcName::new(peer).unwrap(), entry)
+    }
+
     /// A one-way message of `api` from `src` to `dst` with `payload` and `tag`.
     fn message(
         api: u32,
@@ -396,10 +405,7 @@ mod tests {
     /// died" at once.
     #[test]
     fn an_answer_left_by_a_server_dead_before_the_wait_is_taken() {
-        let q = Queue(sysv::create_private(0o600).unwrap());
-        let me = MipcName::new(b"w_caller").unwrap();
-        let server = MipcName::new(b"w_server").unwrap();
-        let entry = Entry::new(me, q.0, table::current_thread(), true, false);
+        let (q, me, server, entry) = caller_and(b"w_server");
         let tag = next_tag();
         let api = 21u32;
         let buf = message(api, &server, &me, b"left before dying", Some(tag.reply()));
@@ -427,10 +433,7 @@ mod tests {
     /// (on the same api: the same SysV type) are kept, in order, for the next receives.
     #[test]
     fn a_batch_that_comes_during_a_sync_call_is_kept_for_the_next_receives() {
-        let q = Queue(sysv::create_private(0o600).unwrap());
-        let me = MipcName::new(b"w_caller").unwrap();
-        let peer = MipcName::new(b"w_peer").unwrap();
-        let entry = Entry::new(me, q.0, table::current_thread(), true, false);
+        let (q, me, peer, entry) = caller_and(b"w_peer");
         let api = 21u32;
         let requests: Vec<Box<MsgBuf>> = (1..=3u8)
             .map(|i| {
