@@ -390,19 +390,32 @@ fn serve(
     // handled since then. Any the start left (none today) go to the drainer at once.
     let mut backlog_since: Option<Instant> = None;
     let mut handled_since = 0u32;
+    // Requests wait to go in one batch (`router/gather.rs`).
+    let mut gathered = false;
     hand_off(shared, port, &mut backlog_since);
     loop {
-        let got = match backlog_since {
-            None => receive(root, buf.raw_mut(), flags, &mut poll),
-            Some(_) => match sysv::recv(root, buf.raw_mut(), 0, nowait) {
+        let got = if backlog_since.is_none() && !gathered {
+            receive(root, buf.raw_mut(), flags, &mut poll)
+        } else {
+            match sysv::recv(root, buf.raw_mut(), 0, nowait) {
                 Err(QueueError::Empty) => {
-                    // No message will come to send them: the drainer takes them over.
+                    // No message will come to send them: the gathered requests go now, and
+                    // the drainer takes the backlogs over (one the gathered requests just
+                    // met, too).
+                    if gathered {
+                        flush_gathered(shared, port);
+                        gathered = false;
+                    }
                     hand_off(shared, port, &mut backlog_since);
                     receive(root, buf.raw_mut(), flags, &mut poll)
                 }
                 got => got,
-            },
+            }
         };
+        if gathered && got.is_err() {
+            flush_gathered(shared, port);
+            gathered = false;
+        }
         match got {
             Ok(n) => {
                 buf.set_mtext_len(n);
@@ -412,6 +425,12 @@ fn serve(
                     )));
                 };
                 let out = r.handle(port, &mut buf, Now::lazy());
+                gathered = r.gathered();
+                if r.gather_failed() {
+                    for out in r.take_gather_failures() {
+                        log_outcome(&out);
+                    }
+                }
                 if r.backlogs_without_drainer() {
                     // The clock is read once every CLOCK_EVERY messages: under a flood that
                     // keeps a backlog going, once per message would cost 30 to 40 ns of the
@@ -469,6 +488,17 @@ fn serve(
 /// backlog waits for it ([`HAND_OFF_AFTER`]): at the 2 us a message takes under a flood, a
 /// hand-off comes at most about 30 us late.
 const CLOCK_EVERY: u32 = 16;
+
+/// Sends the requests the receive loop gathered (`router/gather.rs`).
+#[inline(never)]
+fn flush_gathered(shared: &Shared, port: &mut SysvPort) {
+    if let Ok(mut r) = shared.router.lock() {
+        r.flush_gathered(port);
+        for out in r.take_gather_failures() {
+            log_outcome(&out);
+        }
+    }
+}
 
 /// Gives the backlogs the receive loop answers for to the drainer (see [`serve`]).
 #[cold]

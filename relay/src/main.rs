@@ -112,8 +112,15 @@ fn main() -> ExitCode {
     // Parked one-way requests go out in batches to entries that take them, unless turned
     // off (docs/PROTOCOL.md §10).
     // The same values as the library's (`mipc::config::batches_enabled`).
-    if std::env::var("MIPC_BATCH").is_ok_and(|v| matches!(v.trim(), "0" | "no" | "false")) {
+    let off = |name| std::env::var(name).is_ok_and(|v| matches!(v.trim(), "0" | "no" | "false"));
+    if off("MIPC_BATCH") {
         mipc_relay::backlog::set_batching(false);
+        mipc_relay::router::set_gathering(false);
+    }
+    // Requests read one after another for one entry go in one batch (`router/gather.rs`),
+    // unless turned off on its own.
+    if off("MIPC_GATHER") {
+        mipc_relay::router::set_gathering(false);
     }
     // A panic in any relay thread ends the process: no half-alive relay.
     let default_hook = std::panic::take_hook();

@@ -194,6 +194,8 @@ pub struct Totals {
     pub parked: u64,
     /// Of those, sent in batches.
     pub batched: u64,
+    /// Requests read in a row for one entry, sent in batches.
+    pub gathered: u64,
     /// Error answers sent.
     pub errors: u64,
     /// Messages refused.
@@ -228,6 +230,7 @@ pub fn report(
             Counter::Rejected => t.rejected,
             Counter::Backlog => t.backlog,
             Counter::Batched => t.batched,
+            Counter::Gathered => t.gathered,
         }
     };
     let mut counters: Vec<(u32, u64)> = Counter::ALL
@@ -264,12 +267,13 @@ pub fn summary_line(r: &StatsReport) -> String {
     };
     format!(
         "up {}s: {} messages forwarded ({} payload bytes), {} held for full queues ({} sent in batches), {rejected}, \
-         {} error answers, {} registrations, {} deaths, {} entries left",
+         {} requests gathered into batches, {} error answers, {} registrations, {} deaths, {} entries left",
         get(Counter::Uptime),
         get(Counter::Forwarded),
         get(Counter::ForwardedBytes),
         get(Counter::Parked),
         get(Counter::Batched),
+        get(Counter::Gathered),
         get(Counter::ErrorsAnswered),
         get(Counter::Registrations),
         get(Counter::Deaths),

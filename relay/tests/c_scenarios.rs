@@ -14,8 +14,8 @@
 mod common;
 
 use common::{
-    c_build_dir, c_program, held_and_batched, release_lib_dir, skipped_when_emulated,
-    target_command, Bus,
+    all_queues, c_build_dir, c_program, gathered, held_and_batched, release_lib_dir,
+    skipped_when_emulated, target_command, Bus,
 };
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -223,6 +223,67 @@ fn a_receiver_behind_gets_its_backlog_in_batches_complete_and_in_order() {
                 batched, 0,
                 "{label}: a receiver that asked for none got batches"
             );
+        }
+    }
+}
+
+/// Sync calls that several callers make at once reach their server in one batch when the
+/// relay reads them in a row (`router/gather.rs`), and every caller gets its own answers, byte
+/// for byte. Eight callers each start a flood of checked calls while the relay is stopped, so
+/// that it finds eight requests in a row when it goes on. With the server's library asking
+/// for no batches (`MIPC_BATCH=0`), or the relay told to gather none (`MIPC_GATHER=0`), they
+/// go one by one, with the same answers.
+#[test]
+fn calls_read_in_a_row_reach_their_server_together_and_every_caller_gets_its_own_answers() {
+    const CALLERS: usize = 8;
+    let no_batches = [("MIPC_BATCH", "0")];
+    let no_gathering = [("MIPC_GATHER", "0")];
+    for (label, server_env, relay_env) in [
+        ("gathered", &[][..], &[][..]),
+        ("server_unbatched", &no_batches[..], &[][..]),
+        ("relay_ungathered", &[][..], &no_gathering[..]),
+    ] {
+        let mut bus = Bus::builder(label).relay_env(relay_env).start();
+        let server = bus.spawn_env("probe_server", &["gsrv"], server_env);
+        bus.wait_ready(server);
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|i| {
+                let name = format!("gcall{i}");
+                let args = [name.as_str(), "line", "floodt", "gsrv", "1", "200", "10000"];
+                let id = bus.spawn_stdin("caller", &args, &[]);
+                bus.wait_ready(id);
+                id
+            })
+            .collect();
+        bus.stop_relay();
+        for &c in &callers {
+            bus.write_line(c, "go");
+        }
+        // Every caller's first request waits on the root queue.
+        let key = bus.key();
+        let queued = || {
+            all_queues()
+                .iter()
+                .find(|q| q.key == key)
+                .map_or(0, |q| q.qnum)
+        };
+        while queued() < CALLERS as u64 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        bus.continue_relay();
+        for c in callers {
+            bus.wait_exit(c)
+                .assert_success()
+                .assert_line_starts("flood ok=200 busy=0 timeout=0 other=0 bad=0 ");
+        }
+        let log = bus.finish_with_log();
+        let gathered = gathered(&log);
+        eprintln!("{label}: {gathered} requests gathered into batches");
+        if server_env.is_empty() && relay_env.is_empty() {
+            // The first of the eight goes alone; the server's answer to it may cut the run.
+            assert!(gathered >= 2, "{label}: {gathered} gathered");
+        } else {
+            assert_eq!(gathered, 0, "{label}: batches to a server that takes none");
         }
     }
 }

@@ -158,7 +158,7 @@ fn bytes_text(b: u64) -> String {
 /// The relay's counters as lines for people.
 pub fn stats_text(r: &StatsReport) -> String {
     use mipc::wire::tool::{reject_counter_id, RejectReason};
-    const ORDER: [Counter; 13] = [
+    const ORDER: [Counter; 14] = [
         Counter::Uptime,
         Counter::Entries,
         Counter::Registrations,
@@ -168,6 +168,7 @@ pub fn stats_text(r: &StatsReport) -> String {
         Counter::Parked,
         Counter::Batched,
         Counter::Backlog,
+        Counter::Gathered,
         Counter::Rejected,
         Counter::ErrorsAnswered,
         Counter::Monitors,

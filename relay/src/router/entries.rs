@@ -17,6 +17,9 @@ use std::hash::{Hash, Hasher};
 pub struct Slot(u32);
 
 impl Slot {
+    /// No entry's slot.
+    pub const NONE: Slot = Slot(u32::MAX);
+
     /// Its index (also the entry's slot in the pending-calls file).
     pub fn index(self) -> usize {
         self.0 as usize

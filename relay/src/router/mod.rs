@@ -5,20 +5,23 @@
 //! By concept: `route.rs` (an ordinary message's way to its destination), `table.rs` (the
 //! name table and the processes behind it), `control.rs` (messages to the relay itself),
 //! `calls.rs` (pending sync calls, deadlock detection, error answers), `parking.rs` (the
-//! backlog of a full queue), `changes.rs` (what to save), `events.rs` (subscriptions, and the
-//! fan-out of events and broadcasts) and `subscriptions.rs` (who subscribed to what).
+//! backlog of a full queue), `gather.rs` (requests read in a row for one entry, sent in one
+//! batch), `changes.rs` (what to save), `events.rs` (subscriptions, and the fan-out of events
+//! and broadcasts) and `subscriptions.rs` (who subscribed to what).
 
 mod calls;
 mod changes;
 mod control;
 mod entries;
 mod events;
+mod gather;
 mod parking;
 mod route;
 mod subscriptions;
 mod table;
 mod tooling;
 
+pub use gather::{gathering, set_gathering};
 pub use parking::{Drained, HAND_OFF_AFTER};
 pub use tooling::Seen;
 
@@ -345,6 +348,8 @@ pub struct Router {
     /// Counters beyond `stats` (`mipc stats`).
     counters: Counters,
     backlogs: Backlogs,
+    /// Requests read one after another for one entry, to go in one batch (`gather.rs`).
+    gather: gather::Gather,
     /// The buffer events and broadcasts are built in (kept between them).
     fanout: Option<Box<MsgBuf>>,
     /// Names of the entries dropped last with their greeted pids (0: unknown), newest last
@@ -401,6 +406,7 @@ impl Router {
             stats: Stats::default(),
             changes: Changes::default(),
             backlogs: Backlogs::default(),
+            gather: gather::Gather::default(),
             retired: std::collections::VecDeque::new(),
             subscriptions: subscriptions::Subscriptions::default(),
             fanout: None,
@@ -446,6 +452,7 @@ impl Router {
         now: impl Into<Now>,
     ) -> Result<Handled, Rejected> {
         self.handling = true;
+        self.gather.seq = self.gather.seq.wrapping_add(1);
         let out = self.route(port, msg, &now.into());
         self.handling = false;
         match out {

@@ -58,10 +58,11 @@ impl Router {
         // them up in the table where they lie in the buffer.
         let mtext = msg.mtext();
         let frame = wire::decode_frame(mtext).map_err(Rejected::Malformed)?;
+        let (src_key, dst_key) = name_keys(mtext);
+        self.settle_gathered(port, &dst_key, frame.msg_type);
         if frame.msg_type == MIPC_MSG_TYPE_PUBLISH {
             return self.route_special(port, msg, now);
         }
-        let (src_key, dst_key) = name_keys(mtext);
         if dst_key == Key::RELAY
             || (wire::is_control(frame.msg_type) && frame.msg_type != Kind::Ping.msg_type())
         {
@@ -123,7 +124,7 @@ impl Router {
             call,
             now,
         };
-        let out = self.forward(port, &d, pid_known);
+        let out = self.forward(port, &d, &dst_key, pid_known);
         if carried.is_some() {
             self.fanout = carried;
         }
@@ -214,11 +215,22 @@ impl Router {
         &mut self,
         port: &mut impl Port,
         d: &Delivery<'_>,
+        dst_key: &Key,
         pid_known: bool,
     ) -> Result<Handled, Rejected> {
         // Recorded before the send: once the server has the request, the call is pending
         // (also for a relay started after this one is killed right after the send).
         self.note_delivery(port, d);
+        if pid_known {
+            // It may wait for the requests read after it, to go with them in one batch
+            // (`gather.rs`); if not, those gathered before it went first.
+            if let Some(out) = self.gather(port, d, dst_key) {
+                return out;
+            }
+        } else if self.gathered() {
+            self.flush_gathered(port);
+        }
+        // Looked at after the gathered requests went: a full queue parked them.
         let backlogged = self
             .entries
             .name_at(d.dst)
@@ -249,7 +261,7 @@ impl Router {
     /// Parks a message for its destination, counted as sent if it is kept. Out of line, as
     /// the backlog's flush: a message to a queue with room (every sync call) passes by them.
     #[inline(never)]
-    fn park_counted(
+    pub(super) fn park_counted(
         &mut self,
         port: &mut impl Port,
         d: &Delivery<'_>,
@@ -265,7 +277,7 @@ impl Router {
     /// Sending to the destination's queue failed (but for a full queue): the call is not
     /// pending, and a vanished queue takes its entry along.
     #[cold]
-    fn send_failed(
+    pub(super) fn send_failed(
         &mut self,
         port: &mut impl Port,
         d: &Delivery<'_>,

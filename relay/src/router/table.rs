@@ -125,6 +125,9 @@ impl Router {
     /// Removes an entry; callers waiting on it get "peer died". With `remove_queue`, its
     /// queue is removed too (its process is dead, nobody else will).
     pub(super) fn drop_entry(&mut self, port: &mut impl Port, name: &MipcName, remove_queue: bool) {
+        // Gathered requests hold slots (theirs and their senders'): they go before any
+        // slot is freed.
+        self.flush_gathered(port);
         let Some((slot, gone)) = self.entries.remove(name) else {
             return;
         };

@@ -462,6 +462,7 @@ impl Router {
             forwarded: self.stats.forwarded,
             parked: self.stats.parked,
             batched: self.backlogs.batched(),
+            gathered: self.gathered_sent(),
             errors: self.stats.errors_sent,
             rejected: self.stats.rejected,
             monitors: self.monitors.len() as u64,

@@ -319,19 +319,30 @@ impl Bus {
     }
 }
 
+/// The relay's exit line ("... stopped ...; up Ns: ...") in its log.
+fn exit_line(log: &str) -> &str {
+    log.lines()
+        .find(|l| l.contains("held for full queues"))
+        .unwrap_or_else(|| panic!("no exit line: {log}"))
+}
+
+/// The number in `line` right before `what`.
+fn number_before(line: &str, what: &str) -> u64 {
+    let head = &line[..line.find(what).unwrap_or_else(|| panic!("{line}"))];
+    let word = head.trim_end().rsplit([' ', '(']).next().unwrap_or("");
+    word.parse().unwrap_or_else(|_| panic!("{what} in {line}"))
+}
+
 /// The relay's exit line's "<held> held for full queues (<batched> sent in batches)".
 pub fn held_and_batched(log: &str) -> (u64, u64) {
-    let line = log
-        .lines()
-        .find(|l| l.contains("held for full queues"))
-        .unwrap_or_else(|| panic!("no exit line: {log}"));
-    let number_before = |what: &str| -> u64 {
-        let head = &line[..line.find(what).unwrap_or_else(|| panic!("{line}"))];
-        let word = head.trim_end().rsplit([' ', '(']).next().unwrap_or("");
-        word.parse().unwrap_or_else(|_| panic!("{what} in {line}"))
-    };
+    let line = exit_line(log);
     (
-        number_before("held for full queues"),
-        number_before("sent in batches"),
+        number_before(line, "held for full queues"),
+        number_before(line, "sent in batches"),
     )
+}
+
+/// The relay's exit line's "<n> requests gathered into batches".
+pub fn gathered(log: &str) -> u64 {
+    number_before(exit_line(log), "requests gathered into batches")
 }

@@ -112,11 +112,14 @@ pub enum Counter {
     Backlog = 12,
     /// Held messages delivered in batches (several in one message: `wire::batch`).
     Batched = 13,
+    /// Requests read one after another for one entry and delivered together in batches
+    /// (the relay's `router/gather.rs`).
+    Gathered = 14,
 }
 
 impl Counter {
     /// Every plain counter, in id order.
-    pub const ALL: [Counter; 13] = [
+    pub const ALL: [Counter; 14] = [
         Counter::Uptime,
         Counter::Entries,
         Counter::Forwarded,
@@ -130,6 +133,7 @@ impl Counter {
         Counter::Rejected,
         Counter::Backlog,
         Counter::Batched,
+        Counter::Gathered,
     ];
 
     /// What people read (`mipc stats`).
@@ -148,6 +152,7 @@ impl Counter {
             Counter::Rejected => "messages rejected",
             Counter::Backlog => "held now",
             Counter::Batched => "held, sent in batches",
+            Counter::Gathered => "read in a row, sent in batches",
         }
     }
 
@@ -167,6 +172,7 @@ impl Counter {
             Counter::Rejected => "rejected",
             Counter::Backlog => "held_now",
             Counter::Batched => "batched",
+            Counter::Gathered => "gathered",
         }
     }
 }

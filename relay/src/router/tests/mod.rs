@@ -4,6 +4,7 @@
 mod calls;
 mod control;
 mod forwarding;
+mod gather;
 mod parking;
 mod registration;
 mod tools;

@@ -116,6 +116,9 @@ fn a_backlog_the_receive_loop_answers_for_shrinks_and_ends_without_a_drainer() {
 fn only_one_way_requests_to_an_entry_that_asked_go_in_batches() {
     for asked in [true, false] {
         let (mut r, mut p, now) = setup();
+        // What is read in a row goes in batches too (`gather.rs`, its own tests): here the
+        // backlog alone decides.
+        r.set_gathering(false);
         let flags = if asked {
             mipc::wire::control::HELLO_FLAG_BATCH
         } else {

@@ -1,0 +1,252 @@
+//! Requests read one after another for one entry, sent to it in one batch (`gather.rs`).
+
+use super::*;
+use mipc::error::RelayErrorCode;
+use mipc::wire::control::HELLO_FLAG_BATCH;
+
+/// `setup()`, with "b" greeted again asking for batches.
+fn setup_batching() -> (Router, MemPort, Instant) {
+    let (mut r, mut p, now) = setup();
+    assert_eq!(
+        r.handle(
+            &mut p,
+            &mut hello_asking("b", QueueId(12), 200, HELLO_FLAG_BATCH),
+            now
+        ),
+        Ok(Handled::Greeted(n("b"), 200))
+    );
+    p.take(12).expect("the greeting's answer");
+    (r, p, now)
+}
+
+/// Everything waiting on queue `id`, taken: each message as the payloads it carries (a
+/// batch's, in order), joined.
+fn taken(p: &mut MemPort, id: i32) -> Vec<String> {
+    let mut out = Vec::new();
+    while let Some(m) = p.take(id) {
+        let mtext = &m[MTYPE_LEN..];
+        let f = wire::decode_frame(mtext).unwrap();
+        let payloads: Vec<u8> = if wire::batch::is_batch(&f, mtext) {
+            wire::batch::split(f.payload(mtext))
+                .unwrap()
+                .iter()
+                .flat_map(|inner| decode(&[&m[..MTYPE_LEN], inner].concat()).2)
+                .collect()
+        } else {
+            decode(&m).2
+        };
+        out.push(String::from_utf8(payloads).unwrap());
+    }
+    out
+}
+
+/// A one-way request from "a" to "b" of api 6 with `payload`.
+fn request(payload: &[u8], id: u32) -> Box<MsgBuf> {
+    msg(6, "a", "b", 6, 0, payload, CallTag::request(id))
+}
+
+/// The first request of a run goes at once; those read right after it for the same entry
+/// (one-way or sync) wait and go together, when a message for anyone else comes and when the
+/// receive loop finds its queue empty. Each inner message is byte for byte what would have
+/// been sent alone.
+#[test]
+fn requests_read_in_a_row_go_in_one_batch_after_the_first() {
+    let (mut r, mut p, now) = setup_batching();
+    let sync = msg(6, "a", "b", 6, 1000, b"3", CallTag::request(3));
+    let alone = sync.as_sendable().to_vec();
+    for (i, mut m) in [request(b"1", 1), request(b"2", 2), sync, request(b"4", 4)]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded), "{i}");
+        assert_eq!(r.gathered(), i > 0, "requests wait after the first: {i}");
+    }
+    assert_eq!(taken(&mut p, 12), ["1"], "the first went at once");
+    // A message for someone else sends them first.
+    assert_eq!(
+        r.handle(&mut p, &mut msg(6, "b", "a", 6, 0, b"x", None), now),
+        Ok(Handled::Forwarded)
+    );
+    assert!(!r.gathered());
+    let batch = p.queues[&12][0].clone();
+    assert_eq!(taken(&mut p, 12), ["234"]);
+    let mtext = &batch[MTYPE_LEN..];
+    let parts = wire::batch::split(wire::decode_frame(mtext).unwrap().payload(mtext)).unwrap();
+    assert_eq!(
+        parts[1],
+        &alone[MTYPE_LEN..],
+        "the sync request as it was read"
+    );
+    assert_eq!(&batch[..MTYPE_LEN], &alone[..MTYPE_LEN], "its SysV type");
+    assert_eq!(taken(&mut p, 11), ["x"]);
+    // A new run: its first goes at once again; the loop sends the rest when its queue is
+    // empty.
+    for (i, mut m) in [request(b"5", 5), request(b"6", 6), request(b"7", 7)]
+        .into_iter()
+        .enumerate()
+    {
+        assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded), "{i}");
+    }
+    r.flush_gathered(&mut p);
+    assert_eq!(taken(&mut p, 12), ["5", "67"]);
+    assert_eq!(r.gathered_sent(), 5);
+    assert_eq!(r.stats().forwarded, 8);
+    assert_eq!(r.backlog(), (0, 0));
+}
+
+/// What may not join goes alone, in its place, and sends what waits first: a legacy
+/// sender's untagged message, a request of another SysV type, an answer. Nothing waits for
+/// an entry that did not ask for batches, nor with gathering turned off.
+#[test]
+fn what_may_not_join_goes_alone_in_its_place() {
+    let (mut r, mut p, now) = setup_batching();
+    p.capacity = 64;
+    let sent = [
+        request(b"1", 1),
+        request(b"2", 2),
+        msg(6, "legacy", "b", 6, 0, b"3", None),
+        request(b"4", 4),
+        request(b"5", 5),
+        msg(7, "a", "b", 7, 0, b"6", CallTag::request(6)),
+        msg(7, "a", "b", 7, 0, b"7", CallTag::request(7)),
+        msg(
+            7,
+            "a",
+            "b",
+            7,
+            0,
+            b"8",
+            CallTag::request(8).map(CallTag::reply),
+        ),
+        request(b"9", 9),
+        request(b"A", 10),
+    ];
+    for (i, mut m) in sent.into_iter().enumerate() {
+        assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded), "{i}");
+    }
+    r.flush_gathered(&mut p);
+    assert_eq!(taken(&mut p, 12), ["1", "2", "3", "45", "67", "8", "9A"]);
+    for (label, mut r, mut p, now) in [
+        {
+            let (r, p, now) = setup();
+            ("did not ask", r, p, now)
+        },
+        {
+            let (mut r, p, now) = setup_batching();
+            r.set_gathering(false);
+            ("turned off", r, p, now)
+        },
+    ] {
+        for i in 1..=4u32 {
+            let mut m = request(i.to_string().as_bytes(), i);
+            assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
+            assert!(!r.gathered(), "{label}");
+        }
+        assert_eq!(taken(&mut p, 12), ["1", "2", "3", "4"], "{label}");
+        assert_eq!(r.gathered_sent(), 0, "{label}");
+    }
+}
+
+/// A batch that finds the queue full (the relay only learns so when it sends) is parked as
+/// its requests would have been: in order, a sync request with its deadline; what comes
+/// next for that entry goes behind them, and all reach the receiver as the backlog goes,
+/// none lost. Both ways a batch goes: when the receive loop's queue is empty, and when the
+/// next request does not fit it.
+#[test]
+fn a_batch_that_finds_the_queue_full_parks_its_requests_in_order() {
+    for flushed_by_next in [false, true] {
+        let (mut r, mut p, now) = setup_batching();
+        p.capacity = 1;
+        let sent = [
+            request(b"1", 1),
+            request(b"2", 2),
+            msg(6, "a", "b", 6, 1000, b"3", CallTag::request(3)),
+            request(b"4", 4),
+        ];
+        for mut m in sent {
+            assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
+        }
+        if flushed_by_next {
+            // Of another SysV type: the batch goes first, finds the queue full and parks,
+            // and this one and the next park behind it.
+            let next = |t: &[u8], id| msg(7, "a", "b", 7, 0, t, CallTag::request(id));
+            for (mut m, i) in [(next(b"5", 5), 5), (next(b"6", 6), 6)] {
+                assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Parked), "{i}");
+                assert!(!r.gathered(), "{i}");
+            }
+        } else {
+            r.flush_gathered(&mut p);
+        }
+        let held = if flushed_by_next { 5 } else { 3 };
+        assert_eq!(r.backlog().1, held, "held");
+        let s = r.stats();
+        assert_eq!((s.forwarded, s.parked, s.rejected), (1, held as u64, 0));
+        let mut got = Vec::new();
+        for _ in 0..8 {
+            got.extend(taken(&mut p, 12));
+            let _ = r.drain_parked(&mut p, &n("b"), now);
+        }
+        // The sync request goes alone (the backlog batches only one-way requests of one
+        // type).
+        let mut want = vec!["1", "2", "3", "4"];
+        if flushed_by_next {
+            want.push("56");
+        }
+        assert_eq!(got, want, "flushed by the next request: {flushed_by_next}");
+        assert_eq!(r.backlog(), (0, 0));
+        assert_eq!(r.gathered_sent(), 0);
+    }
+}
+
+/// A batch whose queue is gone: the entry is dropped and its requests refused as each would
+/// have been alone; the sync caller among them gets its error answer at once.
+#[test]
+fn a_batch_to_a_queue_gone_refuses_its_requests_and_answers_the_caller() {
+    let (mut r, mut p, now) = setup_batching();
+    for mut m in [
+        request(b"1", 1),
+        msg(6, "a", "b", 6, 1000, b"2", CallTag::request(2)),
+        request(b"3", 3),
+    ] {
+        assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
+    }
+    p.queues.remove(&12);
+    r.flush_gathered(&mut p);
+    let outcomes = r.take_gather_failures();
+    assert_eq!(
+        outcomes,
+        [Err(Rejected::Gone(n("b"))), Err(Rejected::Gone(n("b")))]
+    );
+    assert!(!r.entries().any(|(name, _)| name == &n("b")), "b dropped");
+    let (_, h, pl) = decode(&p.take(11).expect("the caller's error answer"));
+    assert_eq!((h.msg_type, h.src), (MIPC_MSG_TYPE_ERROR, MipcName::RELAY));
+    assert_eq!(
+        &pl[..4],
+        &(RelayErrorCode::PeerDied as i32).to_ne_bytes(),
+        "error code"
+    );
+}
+
+/// An entry dropped (its process died) while requests for it wait: they go first, and the
+/// sync caller among them learns of the death, as for a request sent a moment earlier.
+#[test]
+fn an_entry_that_dies_while_requests_wait_fails_its_caller() {
+    let (mut r, mut p, now) = setup_batching();
+    for mut m in [
+        request(b"1", 1),
+        msg(6, "a", "b", 6, 1000, b"2", CallTag::request(2)),
+    ] {
+        assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
+    }
+    assert!(r.gathered());
+    p.live.remove(&200);
+    assert_eq!(r.peer_died(&mut p, 200), vec![n("b")]);
+    assert!(!r.gathered());
+    let (_, h, pl) = decode(&p.take(11).expect("the caller's error answer"));
+    assert_eq!((h.msg_type, h.src), (MIPC_MSG_TYPE_ERROR, MipcName::RELAY));
+    assert_eq!(
+        &pl[..4],
+        &(RelayErrorCode::PeerDied as i32).to_ne_bytes(),
+        "error code"
+    );
+}
