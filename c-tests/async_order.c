@@ -1,8 +1,9 @@
 /* async_order: fire-and-forget messages arrive complete and in order.
  *
- *   async_order send <dst> <count> [max]
+ *   async_order send <dst> <count> [max] [wait]
  *       registers "async_tx", sends <count> messages to <dst> with mipc_send_msg
- *       (sync_flag 0), prints "sent <count>"
+ *       (sync_flag 0), prints "sent <count>"; with "wait" it reads one line from stdin
+ *       before it sends (the test's go-ahead)
  *   async_order receive <count> [max] [forever | qbytes=N]
  *       registers "async_rx", receives <count> messages with mipc_mq_receive and checks
  *       each, prints "ok <count>"; with "forever" the receives wait without a timeout
@@ -38,7 +39,7 @@ static unsigned char pattern(uint32_t seq, unsigned int offset)
     return (unsigned char)(seq * 31u + offset * 7u + (offset >> 8));
 }
 
-static int sender(const char *dst, uint32_t count)
+static int sender(const char *dst, uint32_t count, int wait_go)
 {
     static unsigned char payload[MIPC_MSG_MAX_LEN];
     uint32_t seq;
@@ -49,6 +50,14 @@ static int sender(const char *dst, uint32_t count)
     }
     printf("ready\n");
     fflush(stdout);
+    if (wait_go) {
+        char line[64];
+
+        if (fgets(line, sizeof line, stdin) == NULL) {
+            printf("FAIL no go-ahead on stdin\n");
+            return 1;
+        }
+    }
 
     for (seq = 0; seq < count; seq++) {
         uint32_t size = message_size(seq);
@@ -167,10 +176,14 @@ static int set_max(const char *arg)
 
 int main(int argc, char **argv)
 {
-    if ((argc == 4 || argc == 5) && strcmp(argv[1], "send") == 0) {
-        if (argc == 5 && set_max(argv[4]) != 0)
+    if (argc >= 4 && argc <= 6 && strcmp(argv[1], "send") == 0) {
+        int wait_go = argc == 6 && strcmp(argv[5], "wait") == 0;
+
+        if (argc >= 5 && set_max(argv[4]) != 0)
             goto usage;
-        return sender(argv[2], (uint32_t)strtoul(argv[3], NULL, 10));
+        if (argc == 6 && !wait_go)
+            goto usage;
+        return sender(argv[2], (uint32_t)strtoul(argv[3], NULL, 10), wait_go);
     }
     if (argc >= 3 && argc <= 5 && strcmp(argv[1], "receive") == 0) {
         int timeout = RECEIVE_TIMEOUT_MS;
@@ -193,7 +206,7 @@ int main(int argc, char **argv)
     }
 usage:
     fprintf(stderr,
-            "usage: %s send <dst> <count> [max] | receive <count> [max] [forever | qbytes=N]\n",
+            "usage: %s send <dst> <count> [max] [wait] | receive <count> [max] [forever | qbytes=N]\n",
             argv[0]);
     return 2;
 }

@@ -1,7 +1,6 @@
 //! Requests read one after another for one entry, sent to it in one batch (`gather.rs`).
 
 use super::*;
-use mipc::error::RelayErrorCode;
 use mipc::wire::control::HELLO_FLAG_BATCH;
 
 /// `setup()`, with "b" greeted again asking for batches.
@@ -45,16 +44,16 @@ fn request(payload: &[u8], id: u32) -> Box<MsgBuf> {
     msg(6, "a", "b", 6, 0, payload, CallTag::request(id))
 }
 
-/// The first request of a run goes at once; those read right after it for the same entry
-/// (one-way or sync) wait and go together, when a message for anyone else comes and when the
+/// The first request of a run goes at once; the one-way requests read right after it for the
+/// same entry wait and go together, when a message for anyone else comes and when the
 /// receive loop finds its queue empty. Each inner message is byte for byte what would have
 /// been sent alone.
 #[test]
 fn requests_read_in_a_row_go_in_one_batch_after_the_first() {
     let (mut r, mut p, now) = setup_batching();
-    let sync = msg(6, "a", "b", 6, 1000, b"3", CallTag::request(3));
-    let alone = sync.as_sendable().to_vec();
-    for (i, mut m) in [request(b"1", 1), request(b"2", 2), sync, request(b"4", 4)]
+    let third = request(b"3", 3);
+    let alone = third.as_sendable().to_vec();
+    for (i, mut m) in [request(b"1", 1), request(b"2", 2), third, request(b"4", 4)]
         .into_iter()
         .enumerate()
     {
@@ -72,11 +71,7 @@ fn requests_read_in_a_row_go_in_one_batch_after_the_first() {
     assert_eq!(taken(&mut p, 12), ["234"]);
     let mtext = &batch[MTYPE_LEN..];
     let parts = wire::batch::split(wire::decode_frame(mtext).unwrap().payload(mtext)).unwrap();
-    assert_eq!(
-        parts[1],
-        &alone[MTYPE_LEN..],
-        "the sync request as it was read"
-    );
+    assert_eq!(parts[1], &alone[MTYPE_LEN..], "a request as it was read");
     assert_eq!(&batch[..MTYPE_LEN], &alone[..MTYPE_LEN], "its SysV type");
     assert_eq!(taken(&mut p, 11), ["x"]);
     // A new run: its first goes at once again; the loop sends the rest when its queue is
@@ -94,9 +89,10 @@ fn requests_read_in_a_row_go_in_one_batch_after_the_first() {
     assert_eq!(r.backlog(), (0, 0));
 }
 
-/// What may not join goes alone, in its place, and sends what waits first: a legacy
-/// sender's untagged message, a request of another SysV type, an answer. Nothing waits for
-/// an entry that did not ask for batches, nor with gathering turned off.
+/// What may not join goes alone, in its place, and sends what waits first: a sync request
+/// (kept, sync calls measured slower: `gather.rs`), a legacy sender's untagged message, a
+/// request of another SysV type, an answer. Nothing waits for an entry that did not ask
+/// for batches, nor with gathering turned off.
 #[test]
 fn what_may_not_join_goes_alone_in_its_place() {
     let (mut r, mut p, now) = setup_batching();
@@ -104,28 +100,33 @@ fn what_may_not_join_goes_alone_in_its_place() {
     let sent = [
         request(b"1", 1),
         request(b"2", 2),
-        msg(6, "legacy", "b", 6, 0, b"3", None),
+        msg(6, "a", "b", 6, 1000, b"3", CallTag::request(3)),
         request(b"4", 4),
-        request(b"5", 5),
-        msg(7, "a", "b", 7, 0, b"6", CallTag::request(6)),
-        msg(7, "a", "b", 7, 0, b"7", CallTag::request(7)),
+        msg(6, "legacy", "b", 6, 0, b"5", None),
+        request(b"6", 6),
+        request(b"7", 7),
+        msg(7, "a", "b", 7, 0, b"8", CallTag::request(8)),
+        msg(7, "a", "b", 7, 0, b"9", CallTag::request(9)),
         msg(
             7,
             "a",
             "b",
             7,
             0,
-            b"8",
-            CallTag::request(8).map(CallTag::reply),
+            b"A",
+            CallTag::request(10).map(CallTag::reply),
         ),
-        request(b"9", 9),
-        request(b"A", 10),
+        request(b"B", 11),
+        request(b"C", 12),
     ];
     for (i, mut m) in sent.into_iter().enumerate() {
         assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded), "{i}");
     }
     r.flush_gathered(&mut p);
-    assert_eq!(taken(&mut p, 12), ["1", "2", "3", "45", "67", "8", "9A"]);
+    assert_eq!(
+        taken(&mut p, 12),
+        ["1", "2", "3", "4", "5", "67", "89", "A", "BC"]
+    );
     for (label, mut r, mut p, now) in [
         {
             let (r, p, now) = setup();
@@ -148,22 +149,16 @@ fn what_may_not_join_goes_alone_in_its_place() {
 }
 
 /// A batch that finds the queue full (the relay only learns so when it sends) is parked as
-/// its requests would have been: in order, a sync request with its deadline; what comes
-/// next for that entry goes behind them, and all reach the receiver as the backlog goes,
-/// none lost. Both ways a batch goes: when the receive loop's queue is empty, and when the
-/// next request does not fit it.
+/// its requests would have been, in order; what comes next for that entry goes behind them,
+/// and all reach the receiver as the backlog goes, none lost. Both ways a batch goes: when
+/// the receive loop's queue is empty, and when the next request may not join it.
 #[test]
 fn a_batch_that_finds_the_queue_full_parks_its_requests_in_order() {
     for flushed_by_next in [false, true] {
         let (mut r, mut p, now) = setup_batching();
         p.capacity = 1;
-        let sent = [
-            request(b"1", 1),
-            request(b"2", 2),
-            msg(6, "a", "b", 6, 1000, b"3", CallTag::request(3)),
-            request(b"4", 4),
-        ];
-        for mut m in sent {
+        for i in 1..=4u32 {
+            let mut m = request(i.to_string().as_bytes(), i);
             assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
         }
         if flushed_by_next {
@@ -186,9 +181,8 @@ fn a_batch_that_finds_the_queue_full_parks_its_requests_in_order() {
             got.extend(taken(&mut p, 12));
             let _ = r.drain_parked(&mut p, &n("b"), now);
         }
-        // The sync request goes alone (the backlog batches only one-way requests of one
-        // type).
-        let mut want = vec!["1", "2", "3", "4"];
+        // The backlog sends them in batches of one type, as room allows.
+        let mut want = vec!["1", "234"];
         if flushed_by_next {
             want.push("56");
         }
@@ -198,55 +192,46 @@ fn a_batch_that_finds_the_queue_full_parks_its_requests_in_order() {
     }
 }
 
-/// A batch whose queue is gone: the entry is dropped and its requests refused as each would
-/// have been alone; the sync caller among them gets its error answer at once.
+/// A batch whose queue is gone: the entry is dropped and its requests refused, as each
+/// would have been alone.
 #[test]
-fn a_batch_to_a_queue_gone_refuses_its_requests_and_answers_the_caller() {
+fn a_batch_to_a_queue_gone_refuses_its_requests() {
     let (mut r, mut p, now) = setup_batching();
-    for mut m in [
-        request(b"1", 1),
-        msg(6, "a", "b", 6, 1000, b"2", CallTag::request(2)),
-        request(b"3", 3),
-    ] {
+    for i in 1..=3u32 {
+        let mut m = request(i.to_string().as_bytes(), i);
         assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
     }
     p.queues.remove(&12);
     r.flush_gathered(&mut p);
-    let outcomes = r.take_gather_failures();
     assert_eq!(
-        outcomes,
+        r.take_gather_failures(),
         [Err(Rejected::Gone(n("b"))), Err(Rejected::Gone(n("b")))]
     );
     assert!(!r.entries().any(|(name, _)| name == &n("b")), "b dropped");
-    let (_, h, pl) = decode(&p.take(11).expect("the caller's error answer"));
-    assert_eq!((h.msg_type, h.src), (MIPC_MSG_TYPE_ERROR, MipcName::RELAY));
-    assert_eq!(
-        &pl[..4],
-        &(RelayErrorCode::PeerDied as i32).to_ne_bytes(),
-        "error code"
-    );
+    let s = r.stats();
+    assert_eq!((s.forwarded, s.rejected), (1, 2));
 }
 
-/// An entry dropped (its process died) while requests for it wait: they go first, and the
-/// sync caller among them learns of the death, as for a request sent a moment earlier.
+/// An entry dropped (its process died) while requests for it wait: they go before its slot
+/// is freed, and none reaches the entry that takes the slot next.
 #[test]
-fn an_entry_that_dies_while_requests_wait_fails_its_caller() {
+fn an_entry_that_dies_while_requests_wait_takes_them_along() {
     let (mut r, mut p, now) = setup_batching();
-    for mut m in [
-        request(b"1", 1),
-        msg(6, "a", "b", 6, 1000, b"2", CallTag::request(2)),
-    ] {
+    for i in 1..=3u32 {
+        let mut m = request(i.to_string().as_bytes(), i);
         assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
     }
     assert!(r.gathered());
     p.live.remove(&200);
     assert_eq!(r.peer_died(&mut p, 200), vec![n("b")]);
     assert!(!r.gathered());
-    let (_, h, pl) = decode(&p.take(11).expect("the caller's error answer"));
-    assert_eq!((h.msg_type, h.src), (MIPC_MSG_TYPE_ERROR, MipcName::RELAY));
+    assert_eq!(r.gathered_sent(), 2, "sent before the queue went");
+    assert!(p.removed.contains(&12));
+    let q = p.queue(13);
     assert_eq!(
-        &pl[..4],
-        &(RelayErrorCode::PeerDied as i32).to_ne_bytes(),
-        "error code"
+        r.handle(&mut p, &mut notice("c", q, true), now),
+        Ok(Handled::Registered(n("c"), q))
     );
+    r.flush_gathered(&mut p);
+    assert_eq!(p.pending(13), 0, "nothing for the slot's next entry");
 }
