@@ -175,11 +175,16 @@ impl Router {
         dst_key: &Key,
     ) -> Option<Result<Handled, Rejected>> {
         let g = &mut self.gather;
-        if !g.pending() && g.last != (d.dst, g.seq.wrapping_sub(1)) {
-            // The first of a run (the message before went elsewhere) goes at once: with one
-            // call at a time, nothing waits, and nothing more is done.
-            g.last = (d.dst, g.seq);
-            return None;
+        if !g.pending() {
+            // A sync call's request or answer: nothing waits, and nothing more is done.
+            if d.frame.sync_flag != 0 || d.frame.tag.is_none_or(|t| t.is_reply()) {
+                return None;
+            }
+            if g.last != (d.dst, g.seq.wrapping_sub(1)) {
+                // The first of a run (the message before went elsewhere) goes at once.
+                g.last = (d.dst, g.seq);
+                return None;
+            }
         }
         g.last = (d.dst, g.seq);
         self.gather_next(port, d, dst_key)
