@@ -5,9 +5,9 @@
 //! By concept: `route.rs` (an ordinary message's way to its destination), `table.rs` (the
 //! name table and the processes behind it), `control.rs` (messages to the relay itself),
 //! `calls.rs` (pending sync calls, deadlock detection, error answers), `parking.rs` (the
-//! backlog of a full queue), `gather.rs` (requests read in a row for one entry, sent in one
-//! batch), `changes.rs` (what to save), `events.rs` (subscriptions, and the fan-out of events
-//! and broadcasts) and `subscriptions.rs` (who subscribed to what).
+//! backlog of a full queue), `gather.rs` (one-way requests read in a row for one entry, sent
+//! in one batch), `changes.rs` (what to save), `events.rs` (subscriptions, and the fan-out of
+//! events and broadcasts) and `subscriptions.rs` (who subscribed to what).
 
 mod calls;
 mod changes;

@@ -18,25 +18,29 @@ fn setup_batching() -> (Router, MemPort, Instant) {
     (r, p, now)
 }
 
-/// Everything waiting on queue `id`, taken: each message as the payloads it carries (a
-/// batch's, in order), joined.
+/// Everything waiting on queue `id`, taken: each message as the payloads it carries.
 fn taken(p: &mut MemPort, id: i32) -> Vec<String> {
-    let mut out = Vec::new();
-    while let Some(m) = p.take(id) {
-        let mtext = &m[MTYPE_LEN..];
-        let f = wire::decode_frame(mtext).unwrap();
-        let payloads: Vec<u8> = if wire::batch::is_batch(&f, mtext) {
-            wire::batch::split(f.payload(mtext))
-                .unwrap()
-                .iter()
-                .flat_map(|inner| decode(&[&m[..MTYPE_LEN], inner].concat()).2)
-                .collect()
-        } else {
-            decode(&m).2
-        };
-        out.push(String::from_utf8(payloads).unwrap());
+    std::iter::from_fn(|| p.take(id))
+        .map(|m| carried(&m))
+        .collect()
+}
+
+/// One-way requests from "a" to "b" with payloads "1", "2", ... (`ids`), each forwarded as
+/// far as the router says.
+fn send_requests(
+    r: &mut Router,
+    p: &mut MemPort,
+    now: Instant,
+    ids: std::ops::RangeInclusive<u32>,
+) {
+    for i in ids {
+        let mut m = request(i.to_string().as_bytes(), i);
+        assert_eq!(
+            r.handle(p, &mut m, now),
+            Ok(Handled::Forwarded),
+            "request {i}"
+        );
     }
-    out
 }
 
 /// A one-way request from "a" to "b" of api 6 with `payload`.
@@ -157,10 +161,7 @@ fn a_batch_that_finds_the_queue_full_parks_its_requests_in_order() {
     for flushed_by_next in [false, true] {
         let (mut r, mut p, now) = setup_batching();
         p.capacity = 1;
-        for i in 1..=4u32 {
-            let mut m = request(i.to_string().as_bytes(), i);
-            assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
-        }
+        send_requests(&mut r, &mut p, now, 1..=4);
         if flushed_by_next {
             // Of another SysV type: the batch goes first, finds the queue full and parks,
             // and this one and the next park behind it.
@@ -197,10 +198,7 @@ fn a_batch_that_finds_the_queue_full_parks_its_requests_in_order() {
 #[test]
 fn a_batch_to_a_queue_gone_refuses_its_requests() {
     let (mut r, mut p, now) = setup_batching();
-    for i in 1..=3u32 {
-        let mut m = request(i.to_string().as_bytes(), i);
-        assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
-    }
+    send_requests(&mut r, &mut p, now, 1..=3);
     p.queues.remove(&12);
     r.flush_gathered(&mut p);
     assert_eq!(
@@ -217,10 +215,7 @@ fn a_batch_to_a_queue_gone_refuses_its_requests() {
 #[test]
 fn an_entry_that_dies_while_requests_wait_takes_them_along() {
     let (mut r, mut p, now) = setup_batching();
-    for i in 1..=3u32 {
-        let mut m = request(i.to_string().as_bytes(), i);
-        assert_eq!(r.handle(&mut p, &mut m, now), Ok(Handled::Forwarded));
-    }
+    send_requests(&mut r, &mut p, now, 1..=3);
     assert!(r.gathered());
     p.live.remove(&200);
     assert_eq!(r.peer_died(&mut p, 200), vec![n("b")]);

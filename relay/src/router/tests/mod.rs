@@ -90,6 +90,22 @@ fn decode(bytes: &[u8]) -> (c_long, Header, Vec<u8>) {
     )
 }
 
+/// A message taken from a queue as the payloads it carries (a batch's, in order), joined.
+fn carried(m: &[u8]) -> String {
+    let mtext = &m[MTYPE_LEN..];
+    let f = wire::decode_frame(mtext).unwrap();
+    let payloads: Vec<u8> = if wire::batch::is_batch(&f, mtext) {
+        wire::batch::split(f.payload(mtext))
+            .unwrap()
+            .iter()
+            .flat_map(|inner| decode(&[&m[..MTYPE_LEN], inner].concat()).2)
+            .collect()
+    } else {
+        decode(m).2
+    };
+    String::from_utf8(payloads).unwrap()
+}
+
 /// A router with a legacy entry "legacy" (queue 10), and mipc-rs entries "a" (queue 11,
 /// pid 100) and "b" (queue 12, pid 200).
 fn setup() -> (Router, MemPort, Instant) {

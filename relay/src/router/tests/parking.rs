@@ -155,18 +155,7 @@ fn only_one_way_requests_to_an_entry_that_asked_go_in_batches() {
         let mut got: Vec<String> = Vec::new();
         for _ in 0..12 {
             let Some(m) = p.take(12) else { break };
-            let mtext = &m[MTYPE_LEN..];
-            let f = wire::decode_frame(mtext).unwrap();
-            let payloads: Vec<u8> = if wire::batch::is_batch(&f, mtext) {
-                wire::batch::split(f.payload(mtext))
-                    .unwrap()
-                    .iter()
-                    .map(|inner| decode(&[&m[..MTYPE_LEN], inner].concat()).2[0])
-                    .collect()
-            } else {
-                vec![decode(&m).2[0]]
-            };
-            got.push(String::from_utf8(payloads).unwrap());
+            got.push(carried(&m));
             let _ = r.drain_parked(&mut p, &n("b"), now);
         }
         let want: &[&str] = if asked {
