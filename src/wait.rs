@@ -378,6 +378,26 @@ mod tests {
         (q, me, MipcName::new(peer).unwrap(), entry)
     }
 
+    /// A wait without deadline on `q` for the answer `tag` to a call of `api`, for `entry`,
+    /// watching `watch`.
+    fn waiting<'a>(
+        q: &Queue,
+        entry: &'a Entry,
+        api: u32,
+        tag: CallTag,
+        watch: Option<Watch<'a>>,
+    ) -> AnswerWait<'a> {
+        AnswerWait {
+            queue: q.0,
+            entry: Some(entry),
+            mtype: api as c_long,
+            expect: Some(tag),
+            deadline: None,
+            watch,
+            poll: false,
+        }
+    }
+
     /// A one-way message of `api` from `src` to `dst` with `payload` and `tag`.
     fn message(
         api: u32,
@@ -411,18 +431,11 @@ mod tests {
         let buf = message(api, &server, &me, b"left before dying", Some(tag.reply()));
         sysv::send(q.0, buf.as_sendable(), true).unwrap();
         let dead = AtomicBool::new(true);
-        let w = AnswerWait {
-            queue: q.0,
-            entry: Some(&entry),
-            mtype: api as c_long,
-            expect: Some(tag),
-            deadline: None,
-            watch: Some(Watch {
-                pid: 1,
-                dead: &dead,
-            }),
-            poll: false,
+        let watch = Watch {
+            pid: 1,
+            dead: &dead,
         };
+        let w = waiting(&q, &entry, api, tag, Some(watch));
         let mut got = MsgBuf::boxed();
         let hdr = wait_answer(&w, &mut got).expect("the answer on the queue");
         assert_eq!(hdr.payload(got.mtext()), b"left before dying");
@@ -455,15 +468,7 @@ mod tests {
         let tag = next_tag();
         let answer = message(api, &peer, &me, b"the answer", Some(tag.reply()));
         sysv::send(q.0, answer.as_sendable(), true).unwrap();
-        let w = AnswerWait {
-            queue: q.0,
-            entry: Some(&entry),
-            mtype: api as c_long,
-            expect: Some(tag),
-            deadline: None,
-            watch: None,
-            poll: false,
-        };
+        let w = waiting(&q, &entry, api, tag, None);
         let mut got = MsgBuf::boxed();
         let hdr = wait_answer(&w, &mut got).expect("the answer behind the batch");
         assert_eq!(hdr.payload(got.mtext()), b"the answer");
