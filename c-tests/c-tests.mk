@@ -35,8 +35,8 @@ CTESTS_STUB_C  := $(CTESTS_SRC)/middleware_client_stub.c
 # Programs linked against libmipc: name -> c-tests/<name>.c (+ the middleware client stub).
 CTESTS_PROGRAMS := alarm_apm main_apm middleware_server middleware_client stress_client caller probe_server \
                    async_order errors
-# Programs for the direct path's tests (relay/tests/direct.rs).
-CTESTS_PROGRAMS += direct_order
+# Programs for the direct path's and answers straight back's tests (relay/tests/direct.rs).
+CTESTS_PROGRAMS += direct_order answer_back
 # Programs for the overload tests (relay/tests/overload.rs).
 CTESTS_PROGRAMS += stall
 # Cancelling threads blocked in the library, and signals during calls (c_scenarios.rs).

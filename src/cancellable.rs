@@ -231,8 +231,13 @@ pub(crate) fn call_forever(
         let entry = table::mine_in(l)?;
         let tag = entry.ext.then(next_tag);
         let mut buf = state.buf.take().unwrap_or_else(MsgBuf::boxed);
+        // Counted as calling until `answered` ends it (a thread cancelled in the receive
+        // leaves the count up: its process then acknowledges every answer straight back at
+        // once, which is slower, never wrong: `answer_back.rs`).
+        crate::answer_back::call_started(&entry.name);
         let sent = send_request(&entry, dst, api, input, tag, &mut buf);
         if let Err(e) = sent {
+            crate::answer_back::call_ended();
             state.buf.set(Some(buf));
             return Err(e);
         }
@@ -293,6 +298,7 @@ pub(crate) fn answered(
                 ..a
             }));
         }
+        crate::answer_back::call_ended();
         if let Some(l) = l {
             l.buf.set(Some(buf));
         }

@@ -79,6 +79,11 @@ pub fn hello(queue: QueueId) -> Hello {
                 crate::wire::control::HELLO_FLAG_BATCH
             } else {
                 0
+            }
+            | if crate::config::answer_back_enabled() {
+                crate::wire::control::HELLO_FLAG_ANSWER_BACK
+            } else {
+                0
             },
     }
 }
@@ -231,6 +236,9 @@ extern "C" fn cleanup_at_exit() {
     // Nothing may unwind out of an atexit handler.
     let _ = std::panic::catch_unwind(|| {
         let pid = os::getpid();
+        if let Some(any) = table::in_table(|e| e.pid == pid) {
+            crate::answer_back::flush(&any.name);
+        }
         if let Ok(gone) = table::take(|e| e.owned && e.pid == pid) {
             gone.iter().for_each(|e| retire(e));
         }
@@ -322,6 +330,9 @@ pub(crate) fn call_in(
     let entry = table::mine_in(l)?;
     let tag = entry.ext.then(next_tag);
     let deadline = wait.deadline_from_now();
+    // Calls this process answered straight back are acknowledged before this one's request
+    // (`answer_back.rs`).
+    let _calling = crate::answer_back::Calling::start(&entry.name);
     with_buf_in(l, |buf| {
         if !entry.ext {
             // Legacy relay: no tags, so drain stale answers first as the original did.

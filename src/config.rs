@@ -57,6 +57,18 @@ pub fn batches_enabled() -> bool {
     )
 }
 
+/// Whether this process's servers answer a sync call straight to its caller's queue when the
+/// relay offers it (`MIPC_ANSWER_BACK=0`: no; docs/PROTOCOL.md §11).
+pub fn answer_back_enabled() -> bool {
+    static ON: once_cell::sync::Lazy<bool> = once_cell::sync::Lazy::new(|| {
+        !matches!(
+            std::env::var("MIPC_ANSWER_BACK").as_deref(),
+            Ok("0") | Ok("no") | Ok("false")
+        )
+    });
+    *ON
+}
+
 /// Whether sync calls of this process may go straight to the server's queue
 /// (`MIPC_DIRECT=1`; see `direct.rs`).
 pub fn direct_enabled() -> bool {

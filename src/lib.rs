@@ -30,6 +30,7 @@
 //! `.text`.
 
 /// cbindgen:ignore
+mod answer_back;
 pub mod bus;
 mod cancellable;
 pub mod client;

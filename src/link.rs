@@ -119,6 +119,30 @@ fn open_root() -> Result<QueueId> {
 #[inline]
 #[link_section = ".text.mipc_hot.both"]
 pub fn send_to_relay(msg: &[u8], nowait: bool) -> Result<()> {
+    counted(msg, || send_uncounted(msg, nowait))
+}
+
+/// Runs `send`, the send of `msg` to the root queue, counted against its sender's entry
+/// (`answer_back.rs`): before it, and taken back if it fails.
+#[inline(always)]
+fn counted(msg: &[u8], send: impl FnOnce() -> Result<()>) -> Result<()> {
+    crate::answer_back::count_send(msg, true);
+    let out = send();
+    if out.is_err() {
+        crate::answer_back::count_send(msg, false);
+    }
+    out
+}
+
+/// Whether `q` is the root queue, as this process last found it (a send to it from a
+/// program's own `msgsnd` wrapper is counted as the library's own are).
+pub(crate) fn is_root(q: QueueId) -> bool {
+    q.0 >= 0 && ROOT.load(Ordering::Relaxed) == q.0
+}
+
+/// [`send_to_relay`], not counted.
+#[inline(always)]
+fn send_uncounted(msg: &[u8], nowait: bool) -> Result<()> {
     if nowait {
         return try_send_to_relay(msg);
     }
@@ -187,10 +211,10 @@ const FULL_MAX_PAUSE: Duration = Duration::from_millis(5);
 /// send timeout did (logged once per process on stderr); as [`send_to_relay`] otherwise.
 #[inline]
 pub fn send_to_relay_until(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
-    match try_send_to_relay(msg) {
+    counted(msg, || match try_send_to_relay(msg) {
         Err(MipcError::DestinationBusy) => send_when_room(msg, deadline),
         other => other,
-    }
+    })
 }
 
 /// The rest of [`send_to_relay_until`] once the root queue was found full.
@@ -199,7 +223,7 @@ fn send_when_room(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
     let start = Instant::now();
     let stall = config::send_timeout().map(|d| start + d);
     let limit = match (deadline, stall) {
-        (None, None) => return send_to_relay(msg, false),
+        (None, None) => return send_uncounted(msg, false),
         (Some(d), Some(s)) => d.min(s),
         (d, s) => d.or(s).unwrap_or(start),
     };
@@ -216,7 +240,7 @@ fn send_when_room(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
         }
         let pause = ((now - start) / 8).clamp(FULL_FIRST_PAUSE, FULL_MAX_PAUSE);
         crate::os::process::nap(pause.min(limit - now));
-        match send_to_relay(msg, true) {
+        match send_uncounted(msg, true) {
             Err(MipcError::DestinationBusy) => {}
             other => return other,
         }

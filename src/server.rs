@@ -198,6 +198,7 @@ fn serving_of(f: &Frame, mtext: &[u8]) -> Option<Serving> {
             api: f.msg_type,
             tag,
             reply_queue: f.reply_queue.map(QueueId),
+            offer: f.offer,
         }),
         _ => None,
     }
@@ -257,10 +258,16 @@ fn respond_in(
             payload: answer,
             tag: serving.map(|sv| sv.tag.reply()),
         });
-        // A direct call's answer goes straight back; if that queue is full or gone, the
-        // relay delivers it (or reports the caller gone) as for any other answer.
-        if let Some(q) = serving.and_then(|sv| sv.reply_queue) {
-            if sysv::send(q, buf.as_sendable(), true).is_ok() {
+        // A direct call's answer goes straight back, and so does one the relay offered to
+        // let through when nothing the server sent before it can still be on the root queue
+        // (`answer_back.rs`); if that queue is full or gone, the relay delivers it (or
+        // reports the caller gone) as for any other answer.
+        if let Some((sv, q)) = serving.and_then(|sv| Some((sv, sv.reply_queue?))) {
+            let back = match sv.offer {
+                None => true,
+                Some(o) => crate::answer_back::may_answer(l, from, &sv, o),
+            };
+            if back && sysv::send(q, buf.as_sendable(), true).is_ok() {
                 return Ok(());
             }
         }
@@ -284,8 +291,15 @@ fn answering(l: Option<&Local>, to: &MipcName, from: &MipcName, api: u32) -> Opt
         {
             s.0 = None;
             // Forgotten where it was kept: the entry it came to (whatever `from` says).
+            let mut sv = sv;
             if let Some(e) = &s.1 {
                 e.serving.forget(placed, sv.tag);
+                // The relay's offer counted what the entry it came to sent: an answer in
+                // another entry's name goes through the relay (`answer_back.rs`).
+                if sv.offer.is_some() && e.name != *from {
+                    sv.offer = None;
+                    sv.reply_queue = None;
+                }
             }
             return Some(sv);
         }

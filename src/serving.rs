@@ -26,8 +26,9 @@ const BUSY: u32 = 1;
 const FULL: u32 = 2;
 const KIND: u32 = 3;
 
-/// Name bytes (8 words), length and whether there is a reply queue, api id, tag, reply queue.
-const WORDS: usize = MIPC_NAME_MAX_LEN / 4 + 4;
+/// Name bytes (8 words), length and whether there is a reply queue and an offer, api id, tag,
+/// reply queue, the offer's slot and stamp.
+const WORDS: usize = MIPC_NAME_MAX_LEN / 4 + 6;
 
 /// Where [`Served::publish`] put a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +55,16 @@ fn encode(sv: &Serving) -> [u32; WORDS] {
         w[i] = u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);
     }
     let n = MIPC_NAME_MAX_LEN / 4;
-    w[n] = sv.src.as_bytes().len() as u32 | (sv.reply_queue.is_some() as u32) << 8;
+    w[n] = sv.src.as_bytes().len() as u32
+        | (sv.reply_queue.is_some() as u32) << 8
+        | (sv.offer.is_some() as u32) << 9;
     w[n + 1] = sv.api;
     w[n + 2] = sv.tag.raw();
     w[n + 3] = sv.reply_queue.map_or(0, |q| q.0 as u32);
+    if let Some(o) = sv.offer {
+        w[n + 4] = o.slot;
+        w[n + 5] = o.stamp;
+    }
     w
 }
 
@@ -73,6 +80,10 @@ fn decode(w: &[u32; WORDS]) -> Option<Serving> {
         api: w[n + 1],
         tag: CallTag::request(w[n + 2])?,
         reply_queue: (w[n] & 0x100 != 0).then_some(QueueId(w[n + 3] as i32)),
+        offer: (w[n] & 0x200 != 0).then_some(crate::wire::Offer {
+            slot: w[n + 4],
+            stamp: w[n + 5],
+        }),
     })
 }
 
@@ -229,6 +240,10 @@ mod tests {
             api,
             tag: CallTag::request(id).unwrap(),
             reply_queue: (id % 2 == 0).then_some(QueueId(id as i32 * 7)),
+            offer: (id % 4 == 0).then_some(crate::wire::Offer {
+                slot: id + 1,
+                stamp: id * 3,
+            }),
         }
     }
 

@@ -48,6 +48,9 @@ pub struct Entry {
     /// Requests delivered to this entry's handlers and not answered yet (`serving.rs`): an
     /// answer sent from another thread (a worker pool) takes the oldest of its caller and api.
     pub(crate) serving: crate::serving::Served,
+    /// Messages sent to the root queue from this entry (`answer_back.rs`): counted before
+    /// each send, taken back when it fails.
+    pub(crate) sends: std::sync::atomic::AtomicU32,
 }
 
 /// Most unanswered requests an entry remembers (older ones are forgotten: their answers go
@@ -63,8 +66,11 @@ pub struct Serving {
     pub api: u32,
     /// The request's tag.
     pub tag: crate::wire::CallTag,
-    /// The caller's queue, for a direct call: the answer goes straight there.
+    /// The caller's queue, for a direct call or a relay's offer: the answer goes straight
+    /// there.
     pub reply_queue: Option<QueueId>,
+    /// The relay's offer to answer straight back (docs/PROTOCOL.md §11), if it made one.
+    pub offer: Option<crate::wire::Offer>,
 }
 
 /// A direct call waiting on a server's process.
@@ -138,6 +144,7 @@ impl Entry {
             kept: AtomicBool::new(false),
             direct_wait: DirectWaitSlot::default(),
             serving: crate::serving::Served::default(),
+            sends: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -362,7 +369,7 @@ pub(crate) fn by_name_in<'a>(l: Option<&'a Local>, name: &MipcName) -> Option<Fo
 
 /// The first entry of the table that `pick` selects.
 #[cold]
-fn in_table<'a>(pick: impl Fn(&Entry) -> bool) -> Option<Found<'a>> {
+pub(crate) fn in_table<'a>(pick: impl Fn(&Entry) -> bool) -> Option<Found<'a>> {
     table()
         .ok()?
         .iter()

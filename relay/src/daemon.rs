@@ -317,6 +317,7 @@ fn log_outcome(out: &Result<Handled, Rejected>) {
         Ok(Handled::Greeted(n, pid)) => logln!(Debug, "{n} is a mipc-rs entry of process {pid}"),
         Ok(Handled::Ponged) => logln!(Debug, "answered a ping"),
         Ok(Handled::LookedUp) => logln!(Debug, "answered a lookup"),
+        Ok(Handled::AnsweredBack(_)) => {}
         Ok(Handled::Subscribed { who, pattern, on }) => {
             let what = if *on {
                 "subscribed to"
@@ -453,7 +454,10 @@ fn serve(
                 } else {
                     backlog_since = None;
                 }
-                if matches!(out, Ok(Handled::Forwarded | Handled::Parked)) {
+                if matches!(
+                    out,
+                    Ok(Handled::Forwarded | Handled::Parked | Handled::AnsweredBack(_))
+                ) {
                     continue; // nothing to save or log
                 }
                 if !matches!(

@@ -122,6 +122,11 @@ fn main() -> ExitCode {
     if off("MIPC_GATHER") {
         mipc_relay::router::set_gathering(false);
     }
+    // Servers may answer sync calls straight to their callers' queues (docs/PROTOCOL.md §11),
+    // unless turned off.
+    if off("MIPC_ANSWER_BACK") {
+        mipc_relay::router::set_answering_back(false);
+    }
     // A panic in any relay thread ends the process: no half-alive relay.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {

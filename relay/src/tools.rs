@@ -163,6 +163,9 @@ pub struct Counters {
     pub deaths: u64,
     /// Rejections by reason (index: code - 1).
     pub rejected_by: [u64; RejectReason::ALL.len()],
+    /// Sync calls answered straight back, as their servers' libraries reported them
+    /// (docs/PROTOCOL.md §11).
+    pub answered_back: u64,
 }
 
 impl Counters {
@@ -174,6 +177,7 @@ impl Counters {
             registrations: 0,
             deaths: 0,
             rejected_by: [0; RejectReason::ALL.len()],
+            answered_back: 0,
         }
     }
 
@@ -231,6 +235,7 @@ pub fn report(
             Counter::Backlog => t.backlog,
             Counter::Batched => t.batched,
             Counter::Gathered => t.gathered,
+            Counter::AnsweredBack => c.answered_back,
         }
     };
     let mut counters: Vec<(u32, u64)> = Counter::ALL
@@ -267,13 +272,14 @@ pub fn summary_line(r: &StatsReport) -> String {
     };
     format!(
         "up {}s: {} messages forwarded ({} payload bytes), {} held for full queues ({} sent in batches), {rejected}, \
-         {} requests gathered into batches, {} error answers, {} registrations, {} deaths, {} entries left",
+         {} requests gathered into batches, {} calls answered straight back, {} error answers, {} registrations, {} deaths, {} entries left",
         get(Counter::Uptime),
         get(Counter::Forwarded),
         get(Counter::ForwardedBytes),
         get(Counter::Parked),
         get(Counter::Batched),
         get(Counter::Gathered),
+        get(Counter::AnsweredBack),
         get(Counter::ErrorsAnswered),
         get(Counter::Registrations),
         get(Counter::Deaths),

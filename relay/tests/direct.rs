@@ -1,10 +1,14 @@
-//! The opt-in direct path (`MIPC_DIRECT=1`, src/direct.rs): calls go straight to the server's
-//! queue and back, and keep the relay's guarantees: every answer is the caller's own, one
-//! sender's messages stay in order across the switch from the relay to the direct path.
+//! Answers that skip the relay. The opt-in direct path (`MIPC_DIRECT=1`, src/direct.rs): calls
+//! go straight to the server's queue and back, and keep the relay's guarantees: every answer
+//! is the caller's own, one sender's messages stay in order across the switch from the relay
+//! to the direct path. Answers straight back (docs/PROTOCOL.md §11, on by default): the
+//! server answers straight to the caller's queue when the relay offers it, and nothing it
+//! sent before is overtaken.
 
 mod common;
 
 use common::Bus;
+use std::time::Duration;
 
 const DIRECT: [(&str, &str); 1] = [("MIPC_DIRECT", "1")];
 
@@ -99,5 +103,42 @@ fn one_senders_messages_stay_in_order_across_the_switch_to_direct() {
         bus.wait_exit(tx).assert_success().assert_line("sent 600");
         bus.wait_exit(rx).assert_success().assert_line("ok 600");
         finish(bus);
+    }
+}
+
+/// Sync calls answered straight back (docs/PROTOCOL.md §11): every answer is the caller's own,
+/// byte for byte; a one-way message the server sent before answering is on the caller's queue
+/// when the call returns (that answer goes through the relay, behind it); a server that calls
+/// its caller back after answering is not refused as a deadlock (its library reported the
+/// call answered first); and the relay counts what was answered straight back: every api 1
+/// call, the call back, its answer and the last call (`c-tests/answer_back.c`). Turned off on
+/// the relay, everything is the same but nothing goes straight back; turned off on the server
+/// only, only the caller's answer to the call back does.
+#[test]
+fn answers_straight_back_are_the_callers_own_and_overtake_nothing() {
+    const ROUNDS: u32 = 300;
+    let off = [("MIPC_ANSWER_BACK", "0")];
+    for (relay_env, server_env, straight_back) in [
+        (&[][..], &[][..], u64::from(ROUNDS) + 3),
+        (&off[..], &[][..], 0),
+        (&[][..], &off[..], 1),
+    ] {
+        let mut bus = Bus::start_with("answer_back", Duration::from_secs(60), relay_env);
+        let srv = bus.spawn_env("answer_back", &["serve"], server_env);
+        bus.wait_ready(srv);
+        let caller = bus.spawn("answer_back", &["call", &ROUNDS.to_string()]);
+        bus.wait_exit(caller)
+            .assert_success()
+            .assert_line(&format!("ok {ROUNDS}"));
+        bus.wait_exit(srv)
+            .assert_success()
+            .assert_line("called back: 44")
+            .assert_line(&format!("served {}", 2 * ROUNDS + 1));
+        let log = finish(bus);
+        assert_eq!(
+            common::answered_back(&log),
+            straight_back,
+            "relay env {relay_env:?}, server env {server_env:?}:\n{log}"
+        );
     }
 }

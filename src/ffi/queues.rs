@@ -135,9 +135,17 @@ pub unsafe extern "C" fn mipc_mq_send(
         // SAFETY: buf is not NULL and the caller guarantees a long plus size readable bytes.
         let msg =
             unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), MTYPE_LEN + size as usize) };
-        sysv::send(q, msg, flag & libc::IPC_NOWAIT != 0)
-            .map(|_| MIPC_OK)
-            .map_err(Into::into)
+        // A message for the relay counts against its sender's entry as the library's own
+        // sends do (`answer_back.rs`).
+        let to_root = crate::link::is_root(q);
+        if to_root {
+            crate::answer_back::count_send(msg, true);
+        }
+        let out = sysv::send(q, msg, flag & libc::IPC_NOWAIT != 0);
+        if to_root && out.is_err() {
+            crate::answer_back::count_send(msg, false);
+        }
+        out.map(|_| MIPC_OK).map_err(Into::into)
     })
 }
 

@@ -37,6 +37,9 @@ pub const HELLO_FLAG_SENDER: u32 = 1;
 /// HELLO flag: this library takes batches apart (`batch.rs`, docs/PROTOCOL.md §10); the
 /// relay may send this entry several parked one-way requests in one message.
 pub const HELLO_FLAG_BATCH: u32 = 2;
+/// HELLO flag: this library answers a request straight to its caller's queue when the relay
+/// offers it, and acknowledges those answers (docs/PROTOCOL.md §11).
+pub const HELLO_FLAG_ANSWER_BACK: u32 = 4;
 
 macro_rules! kinds {
     ($( $(#[$doc:meta])* $kind:ident = $value:path, )*) => {
@@ -112,10 +115,14 @@ kinds! {
     /// The relay's death watcher to the relay's own receive loop, through the root queue, so
     /// a death is handled after everything the process sent before it died (§4).
     Died = MIPC_MSG_TYPE_DIED,
+    /// A library tells the relay which calls it answered straight back (§11, `answered.rs`).
+    Answered = MIPC_MSG_TYPE_ANSWERED,
 }
 
 /// [`Kind::Died`]'s `msg_type` (relay-internal: no C program sees it).
 const MIPC_MSG_TYPE_DIED: u32 = 0x7FFF_FF20;
+/// [`Kind::Answered`]'s `msg_type` (between a library and the relay: no C program sees it).
+const MIPC_MSG_TYPE_ANSWERED: u32 = 0x7FFF_FF21;
 
 impl Kind {
     /// Its `msg_type` as a SysV `mtype` (the type HELLO and LOOKUP travel and wait on).

@@ -17,6 +17,7 @@
 /// Batches of parked requests, relay to library; no C program sees one.
 ///
 /// cbindgen:ignore
+pub mod answered;
 pub mod batch;
 pub mod control;
 pub mod events;
@@ -185,9 +186,13 @@ pub const SENDER_LEN: usize = 8;
 /// The last word of a sender trailer: never a valid call tag (a reply of call id 0) nor a
 /// reply queue (negative), so a trailer is told apart from both.
 pub const SENDER_MARK: u32 = 0x8000_0000;
-/// Largest `mtext` on any mipc-rs queue: a full-size message with its tag and a sender
-/// trailer (a direct request, with tag and reply queue, is shorter).
-pub const MTEXT_MAX_TAGGED: usize = MTEXT_MAX + TAG_LEN + SENDER_LEN;
+/// Size of what the relay puts between the tag and the sender trailer of a request it lets
+/// the server answer straight back (docs/PROTOCOL.md §11): the caller's queue, the caller's
+/// place in the relay's table, and the count of the server's messages the relay had read.
+pub const OFFER_LEN: usize = 12;
+/// Largest `mtext` on any mipc-rs queue: a full-size request with its tag, an offer to answer
+/// straight back and a sender trailer (a direct request, with tag and reply queue, is shorter).
+pub const MTEXT_MAX_TAGGED: usize = MTEXT_MAX + TAG_LEN + OFFER_LEN + SENDER_LEN;
 /// Size of `mtype` on this target.
 pub const MTYPE_LEN: usize = size_of::<c_long>();
 /// Room of a [`MsgBuf`]: more than the largest valid message, so that a receive with
@@ -294,6 +299,19 @@ pub struct Frame {
     pub reply_queue: Option<i32>,
     /// The sender's process, when the relay appended a sender trailer (0 there: unknown).
     pub sender_pid: Option<u32>,
+    /// The relay's leave to answer this request straight to `reply_queue` (§11).
+    pub offer: Option<Offer>,
+}
+
+/// What the relay adds to a sync request it lets the server answer straight to the caller's
+/// queue (docs/PROTOCOL.md §11), besides that queue (the frame's `reply_queue`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer {
+    /// The caller's place in the relay's table, which the server's acknowledgement names.
+    pub slot: u32,
+    /// How many messages from the server's entry the relay had read when it forwarded the
+    /// request: the answer may go straight back only if that is every one the entry sent.
+    pub stamp: u32,
 }
 
 impl Frame {
@@ -426,14 +444,25 @@ fn layout(mtext: &[u8]) -> Result<Frame, WireError> {
     };
     // A sender trailer ends with a word no tag or reply queue can be.
     let mut sender_pid = None;
+    let mut offer = None;
     if let Some((rest, trailer)) = tail.split_last_chunk::<SENDER_LEN>() {
         let [p0, p1, p2, p3, m0, m1, m2, m3] = *trailer;
         if u32::from_ne_bytes([m0, m1, m2, m3]) == SENDER_MARK {
             sender_pid = Some(u32::from_ne_bytes([p0, p1, p2, p3]));
-            if rest.len() > TAG_LEN {
-                return Err(WireError::BadTag); // a trailer after a reply queue: never sent
-            }
             tail = rest;
+            // Between the tag and the trailer, only the relay's offer (§11): a reply queue
+            // alone before a trailer is never sent.
+            match *rest {
+                [] | [_, _, _, _] => {}
+                [_, _, _, _, _, _, _, _, s0, s1, s2, s3, n0, n1, n2, n3] => {
+                    offer = Some(Offer {
+                        slot: u32::from_ne_bytes([s0, s1, s2, s3]),
+                        stamp: u32::from_ne_bytes([n0, n1, n2, n3]),
+                    });
+                    tail = &rest[..TAG_LEN + 4];
+                }
+                _ => return Err(WireError::BadTag),
+            }
         }
     }
     let (tag, reply_queue) = match *tail {
@@ -465,6 +494,7 @@ fn layout(mtext: &[u8]) -> Result<Frame, WireError> {
         tag,
         reply_queue,
         sender_pid,
+        offer,
     })
 }
 

@@ -3,7 +3,7 @@
 use super::{
     decode, CallTag, Frame, Header, WireError, BUF_LEN, MIPC_MSG_MAX_LEN, MIPC_NAME_MAX_LEN,
     MTEXT_HEADER_LEN, MTYPE_LEN, OFF_DST, OFF_SIZE, OFF_SRC, OFF_SYNC, OFF_TYPE, SENDER_LEN,
-    SENDER_MARK, TAG_LEN,
+    SENDER_MARK, TAG_LEN, OFFER_LEN,
 };
 use crate::name::MipcName;
 use std::fmt;
@@ -148,6 +148,19 @@ impl MsgBuf {
         self.bytes[..n].copy_from_slice(&src.bytes[..n]);
         self.mtext_len = n - MTYPE_LEN;
         self.append_sender(pid);
+    }
+
+    /// Appends the relay's offer to let the server answer straight back (docs/PROTOCOL.md §11)
+    /// to the tagged request in this buffer: the caller's queue, the caller's place in the
+    /// relay's table and the stamp. A sender trailer must follow.
+    pub fn append_offer(&mut self, queue: i32, slot: u32, stamp: u32) {
+        let end = MTYPE_LEN + self.mtext_len;
+        if let Some(at) = self.bytes.get_mut(end..end + OFFER_LEN) {
+            at[..4].copy_from_slice(&queue.to_ne_bytes());
+            at[4..8].copy_from_slice(&slot.to_ne_bytes());
+            at[8..].copy_from_slice(&stamp.to_ne_bytes());
+            self.mtext_len += OFFER_LEN;
+        }
     }
 
     /// Appends a sender trailer with `pid` to the message in this buffer.

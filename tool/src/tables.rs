@@ -158,7 +158,7 @@ fn bytes_text(b: u64) -> String {
 /// The relay's counters as lines for people.
 pub fn stats_text(r: &StatsReport) -> String {
     use mipc::wire::tool::{reject_counter_id, RejectReason};
-    const ORDER: [Counter; 14] = [
+    const ORDER: [Counter; 15] = [
         Counter::Uptime,
         Counter::Entries,
         Counter::Registrations,
@@ -169,6 +169,7 @@ pub fn stats_text(r: &StatsReport) -> String {
         Counter::Batched,
         Counter::Backlog,
         Counter::Gathered,
+        Counter::AnsweredBack,
         Counter::Rejected,
         Counter::ErrorsAnswered,
         Counter::Monitors,

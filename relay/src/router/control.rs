@@ -5,8 +5,8 @@ use super::{Handled, Port, Rejected, Router};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
 use mipc::wire::control::{
-    Died, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_BATCH, HELLO_FLAG_SENDER,
-    HELLO_VERSION, LOOKUP_FLAG_PAGE,
+    Died, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_ANSWER_BACK,
+    HELLO_FLAG_BATCH, HELLO_FLAG_SENDER, HELLO_VERSION, LOOKUP_FLAG_PAGE,
 };
 use mipc::wire::{self, CallTag, Control, Header, Kind, MsgBuf, ThreadInfo};
 use mipc::MipcName;
@@ -14,6 +14,16 @@ use std::time::Instant;
 
 /// LOOKUP status while a monitor is attached: use the relay (docs/PROTOCOL.md §8).
 pub const LOOKUP_MONITORED: i32 = 9;
+
+/// What a HELLO with `flags` tells of its entry. Its count of messages read starts again: the
+/// library counts what it sends from the answer on (docs/PROTOCOL.md §11).
+fn greeted(e: &mut super::Entry, flags: u32) {
+    e.ext = true;
+    e.sender = flags & HELLO_FLAG_SENDER != 0;
+    e.batch = flags & HELLO_FLAG_BATCH != 0;
+    e.answer_back = flags & HELLO_FLAG_ANSWER_BACK != 0;
+    e.reads = 0;
+}
 
 impl Router {
     pub(super) fn control(
@@ -39,6 +49,7 @@ impl Router {
             Some(Kind::Subscribe | Kind::Unsubscribe) => self.subscription(port, msg, hdr),
             Some(Kind::Broadcast) => self.broadcast(port, msg, hdr, now),
             Some(Kind::Died) => self.died(port, hdr, payload),
+            Some(Kind::Answered) => self.answered(port, hdr, payload),
             Some(
                 Kind::Error
                 | Kind::Wake
@@ -142,9 +153,7 @@ impl Router {
             Some(e) if e.queue == queue => match e.pid {
                 Some(p) if p != pid => return Err(Rejected::NameInUse(hdr.src)),
                 _ => {
-                    e.ext = true;
-                    e.sender = flags & HELLO_FLAG_SENDER != 0;
-                    e.batch = flags & HELLO_FLAG_BATCH != 0;
+                    greeted(e, flags);
                     if e.pid.is_none() {
                         e.pid = Some(pid);
                         port.watch(pid);
@@ -162,9 +171,7 @@ impl Router {
                 match self.register(port, hdr.src, queue, 0, Some(pid)) {
                     Ok(()) => {
                         if let Some(e) = self.entries.get_mut(&hdr.src) {
-                            e.ext = true;
-                            e.sender = flags & HELLO_FLAG_SENDER != 0;
-                            e.batch = flags & HELLO_FLAG_BATCH != 0;
+                            greeted(e, flags);
                         }
                         port.watch(pid);
                         None

@@ -20,6 +20,11 @@ impl Slot {
     /// No entry's slot.
     pub const NONE: Slot = Slot(u32::MAX);
 
+    /// The slot at `index` (which may hold no entry: lookups then find none).
+    pub fn at_index(index: u32) -> Slot {
+        Slot(index)
+    }
+
     /// Its index (also the entry's slot in the pending-calls file).
     pub fn index(self) -> usize {
         self.0 as usize
@@ -315,6 +320,8 @@ mod tests {
             ext: false,
             sender: false,
             batch: false,
+            answer_back: false,
+            reads: 0,
             thread_id: 0,
             pending: None,
             seen: Default::default(),

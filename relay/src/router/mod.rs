@@ -4,11 +4,13 @@
 //!
 //! By concept: `route.rs` (an ordinary message's way to its destination), `table.rs` (the
 //! name table and the processes behind it), `control.rs` (messages to the relay itself),
-//! `calls.rs` (pending sync calls, deadlock detection, error answers), `parking.rs` (the
+//! `calls.rs` (pending sync calls, deadlock detection, error answers), `answer_back.rs` (the
+//! leave to answer a call straight to its caller, and the word that it was), `parking.rs` (the
 //! backlog of a full queue), `gather.rs` (one-way requests read in a row for one entry, sent
 //! in one batch), `changes.rs` (what to save), `events.rs` (subscriptions, and the fan-out of
 //! events and broadcasts) and `subscriptions.rs` (who subscribed to what).
 
+mod answer_back;
 mod calls;
 mod changes;
 mod control;
@@ -21,6 +23,7 @@ mod subscriptions;
 mod table;
 mod tooling;
 
+pub use answer_back::{answering_back, set_answering_back};
 pub use gather::{gathering, set_gathering};
 pub use parking::{Drained, HAND_OFF_AFTER};
 pub use tooling::Seen;
@@ -149,6 +152,12 @@ pub struct Entry {
     /// It takes batches apart (HELLO flag): several parked one-way requests may go to it
     /// in one message (`mipc::wire::batch`).
     pub batch: bool,
+    /// It answers a request straight to its caller's queue when the relay offers it (HELLO
+    /// flag, docs/PROTOCOL.md §11).
+    pub answer_back: bool,
+    /// Messages from this entry read off the root queue since its HELLO: the stamp of an
+    /// offer to answer straight back (§11).
+    pub reads: u32,
     /// Thread id from its NOTICE.
     pub thread_id: u64,
     /// Its outstanding sync call, if any (one per entry: a sync call blocks its thread).
@@ -176,6 +185,8 @@ pub enum Handled {
     Ponged,
     /// A LOOKUP (direct path) was answered.
     LookedUp,
+    /// An ANSWERED ended this many pending calls (docs/PROTOCOL.md §11).
+    AnsweredBack(u32),
     /// A SUBSCRIBE (`on`) or UNSUBSCRIBE was answered.
     Subscribed {
         /// The subscriber.
@@ -376,6 +387,8 @@ pub struct Router {
     routes_page: Option<crate::routes_page::RoutesPage>,
     /// The root queue, once the daemon says.
     root: Option<QueueId>,
+    /// Whether it offers answers straight back (`answer_back.rs`).
+    answer_back: bool,
 }
 
 /// How many dropped entries' names the router remembers.
@@ -421,6 +434,7 @@ impl Router {
             deferred: Vec::new(),
             root: None,
             calls: calls::CallRecord::default(),
+            answer_back: answer_back::answering_back(),
         }
     }
 

@@ -59,6 +59,9 @@ impl Router {
         let mtext = msg.mtext();
         let frame = wire::decode_frame(mtext).map_err(Rejected::Malformed)?;
         let (src_key, dst_key) = name_keys(mtext);
+        // Every message of an entry counts, whatever becomes of it (`answer_back.rs`).
+        let src_slot = self.entries.lookup(&src_key);
+        self.count_read(src_slot);
         self.settle_gathered(port, &dst_key, frame.msg_type);
         if frame.msg_type == MIPC_MSG_TYPE_PUBLISH {
             return self.route_special(port, msg, now);
@@ -85,7 +88,7 @@ impl Router {
             dst.pid.is_some(),
             dst.pending.is_some(),
         );
-        let src_slot = self.entries.lookup(&src_key);
+        let answers_back = dst.answer_back.then_some(dst.reads);
         let call = frame.tag.filter(|t| !t.is_reply() && frame.sync_flag != 0);
         if call.is_some() && dst_waits && self.would_deadlock_from(&src_key, dst_slot, now) {
             self.uncount_received(dst_slot, frame.msg_size);
@@ -102,6 +105,12 @@ impl Router {
         if dst_sender {
             let pid = self.sender_pid_at(src_slot, msg);
             if received == frame.mtext_len(frame.tag.is_some()) {
+                // A sync request the server may answer straight back (`answer_back.rs`).
+                if let (Some(_), Some(stamp), true) = (call, answers_back, pid_known) {
+                    if let Some(o) = self.offer(src_slot, dst_slot, stamp) {
+                        msg.append_offer(o.queue, o.slot, o.stamp);
+                    }
+                }
                 msg.append_sender(pid);
                 trailed = true;
             } else {

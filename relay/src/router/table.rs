@@ -113,6 +113,8 @@ impl Router {
                 ext: false,
                 sender: false,
                 batch: false,
+                answer_back: false,
+                reads: 0,
                 thread_id,
                 pending: None,
                 seen: super::Seen::now(),

@@ -32,7 +32,7 @@ mod watchdog;
 pub use bus::{Bus, BusBuilder, Shutdown};
 pub use process::{proc_status_field, process_cpu, Finished, ProcId};
 pub use queues::{all_queues, unique_key, QueueInfo};
-pub use relay::{gathered, held_and_batched, make_state_dir, relay_command};
+pub use relay::{answered_back, gathered, held_and_batched, make_state_dir, relay_command};
 pub use target::{
     c_build_dir, c_program, emulated, last_reader_unknown, release_lib_dir, repo_root,
     skipped_when_emulated, target_command,

@@ -342,6 +342,11 @@ pub fn held_and_batched(log: &str) -> (u64, u64) {
     )
 }
 
+/// The relay's exit line's "<n> calls answered straight back".
+pub fn answered_back(log: &str) -> u64 {
+    number_before(exit_line(log), "calls answered straight back")
+}
+
 /// The relay's exit line's "<n> requests gathered into batches".
 pub fn gathered(log: &str) -> u64 {
     number_before(exit_line(log), "requests gathered into batches")

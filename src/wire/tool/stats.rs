@@ -115,11 +115,14 @@ pub enum Counter {
     /// Requests read one after another for one entry and delivered together in batches
     /// (the relay's `router/gather.rs`).
     Gathered = 14,
+    /// Sync calls whose server answered straight to the caller's queue, as its library
+    /// reported them (docs/PROTOCOL.md §11; a few may still wait to be reported).
+    AnsweredBack = 15,
 }
 
 impl Counter {
     /// Every plain counter, in id order.
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 15] = [
         Counter::Uptime,
         Counter::Entries,
         Counter::Forwarded,
@@ -134,6 +137,7 @@ impl Counter {
         Counter::Backlog,
         Counter::Batched,
         Counter::Gathered,
+        Counter::AnsweredBack,
     ];
 
     /// What people read (`mipc stats`).
@@ -153,6 +157,7 @@ impl Counter {
             Counter::Backlog => "held now",
             Counter::Batched => "held, sent in batches",
             Counter::Gathered => "read in a row, sent in batches",
+            Counter::AnsweredBack => "calls answered straight back",
         }
     }
 
@@ -173,6 +178,7 @@ impl Counter {
             Counter::Backlog => "held_now",
             Counter::Batched => "batched",
             Counter::Gathered => "gathered",
+            Counter::AnsweredBack => "answered_back",
         }
     }
 }
