@@ -86,7 +86,7 @@ def make_chart(bench, path_png, path_csv):
 LABELS = {
     "floor": "floor: raw SysV ping-pong, 2 processes (2 hops)",
     "crelay": "minimal C relay, raw C peers (4 hops)",
-    "mipc": "**mipc-rs sync call** via mipc_main (4 hops)",
+    "mipc": "**mipc-rs sync call** via mipc_main (3 hops: answered straight back)",
     "direct": "**mipc-rs sync call, direct path** (%s)",
     "base": "mipc-rs %s (previous release) via its mipc_main (4 hops)",
 }

@@ -4,11 +4,13 @@
 per relay environment asked for) alternated, REPS runs of each caller count.
 
     python3 bench/calls_check.py [--reps N] [--callers 4,16] [--relay-envs '-,MIPC_POLL_US=5']
-                                 [--total N]
+                                 [--total N] [--c-answer-back]
 
 `--relay-envs` lists the mipc_main variants compared, comma-separated; `-` is mipc_main as it
 starts by default, anything else the environment it is started with (space-separated
-NAME=VALUE pairs). Prints, per caller count and relay: the best run's calls/s, the median
+NAME=VALUE pairs). `--c-answer-back` adds the minimal C relay with a server that answers
+straight to its callers' queues (3 hops, `BENCH_ANSWER_BACK=1` in bench/rawpeer.c): the floor
+of mipc-rs's answers straight back. Prints, per caller count and relay: the best run's calls/s, the median
 run's, the median relay CPU per call, each run's calls/s, and each variant's best and median
 as a share of the C relay's. Needs `cargo build --release` and
 `make -f bench/bench.mk bench-build`; it uses run_bench.py's driver, so every queue it makes is
@@ -29,6 +31,8 @@ def main():
     ap.add_argument("--callers", default=",".join(str(c) for c in rb.SYNC_CALLERS))
     ap.add_argument("--relay-envs", default="-", help="mipc_main variants: '-' (default) or NAME=VALUE ...")
     ap.add_argument("--total", type=int, default=rb.SYNC_TOTAL, help="sync calls per run")
+    ap.add_argument("--c-answer-back", action="store_true",
+                    help="also the C relay with answers straight back (3 hops)")
     a = ap.parse_args()
     b = rb.standalone_bench()
     callers = [int(x) for x in a.callers.split(",")]
@@ -40,6 +44,15 @@ def main():
         b.crelay.wait_ready()
         srv = rb.Proc(b, "srv_raw", [b.bin("rawpeer"), "serve", "rsrv"], b.env(b.ckey))
         srv.wait_ready()
+        crelays = {"C relay": b.crelay}
+        ckeys = {"C relay": b.ckey}
+        if a.c_answer_back:
+            key3 = b.pick_key()
+            crelays["C relay 3 hops"] = rb.Proc(b, "crelay3", [b.bin("crelay")], b.env(key3))
+            crelays["C relay 3 hops"].wait_ready()
+            ckeys["C relay 3 hops"] = key3
+            rb.Proc(b, "srv_raw3", [b.bin("rawpeer"), "serve", "rsrv"],
+                    b.env(key3, {"BENCH_ANSWER_BACK": "1"})).wait_ready()
         for i, v in enumerate(variants):
             extra = {}
             if v != "-":
@@ -52,14 +65,16 @@ def main():
             relays[v] = (key, relay)
             s = rb.Proc(b, "srv_mipc%d" % i, [b.bin("mipc_peer"), "serve", "bsrv"], b.env(key))
             s.wait_ready()
-        names = ["C relay"] + variants
+        names = list(crelays) + variants
         for c in callers:
             runs = {n: [] for n in names}
             for rep in range(a.reps):
                 order = names[rep % len(names):] + names[:rep % len(names)]
                 for n in order:
-                    if n == "C relay":
-                        runs[n].append(b.sync_tput("crelay", c, a.total))
+                    if n in crelays:
+                        b.crelay, b.ckey = crelays[n], ckeys[n]
+                        runs[n].append(b.sync_tput("crelay", c, a.total,
+                                                   {"BENCH_ANSWER_BACK": "1"} if n != "C relay" else None))
                     else:
                         b.key, b.relay = relays[n]
                         runs[n].append(b.sync_tput("mipc", c, a.total))
@@ -72,7 +87,7 @@ def main():
                 med = rb.median(x["calls_per_s"] for x in rs)
                 share = "" if n == "C relay" else "  best %3.0f %%  median %3.0f %%" % (
                     100 * best / ref_best, 100 * med / ref_med)
-                label = "mipc_main" if n == "-" else ("mipc_main " + n if n != "C relay" else n)
+                label = "mipc_main" if n == "-" else ("mipc_main " + n if n not in crelays else n)
                 print("%2d callers  %-28s best %7.0f  median %7.0f calls/s  relay CPU %.2f us/call%s  runs %s"
                       % (c, label, best, med, rb.median(x["relay_cpu_ns_per_call"] for x in rs) / 1000,
                          share, " ".join("%.0f" % x["calls_per_s"] for x in rs)), flush=True)

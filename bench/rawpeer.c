@@ -14,6 +14,11 @@
  *
  * With BENCH_IDLE_THREAD=1 in its environment, a rawpeer first starts a thread that only
  * sleeps (as libmipc's waker thread used to): bench/placement_rounds.py's "rawt" peers.
+ *
+ * With BENCH_ANSWER_BACK=1 (on the server and its callers), a caller puts its queue id in
+ * the first 4 bytes of its payload (SIZE >= 4) and the server answers straight to that queue:
+ * 3 hops, the C counterpart of mipc-rs's answers straight back (bench/calls_check.py
+ * --c-answer-back).
  */
 #include "common.h"
 
@@ -45,10 +50,17 @@ static void join(const char *name)
         bench_die(prog, "msgsnd(NOTICE)");
 }
 
+static int answer_back(void)
+{
+    const char *v = getenv("BENCH_ANSWER_BACK");
+    return v != NULL && strcmp(v, "1") == 0;
+}
+
 static int serve(void)
 {
     static sysV_msg_t m;
     char from[MIPC_NAME_MAX_LEN];
+    int back = answer_back();
 
     bench_on_stdin_eof(bench_exit_now);
     printf("ready\n");
@@ -66,7 +78,10 @@ static int serve(void)
         memcpy(m.msg_payload.src_name, my_name, MIPC_NAME_MAX_LEN);
         memcpy(m.msg_payload.dst_name, from, MIPC_NAME_MAX_LEN);
         m.msg_payload.msg_hdr.sync_flag = 0;
-        while (msgsnd(root_q, &m, (size_t)got, 0) != 0) {
+        int to = root_q;
+        if (back && m.msg_payload.msg_hdr.msg_size >= sizeof to)
+            memcpy(&to, m.msg_payload.payload, sizeof to);
+        while (msgsnd(to, &m, (size_t)got, 0) != 0) {
             if (errno != EINTR)
                 bench_die(prog, "msgsnd");
         }
@@ -94,6 +109,13 @@ static int call(char **argv)
         bench_die(prog, "calloc");
     len = bench_build(&m, BENCH_API_ECHO, my_name, server, BENCH_API_ECHO, -1, size);
     bench_fill(m.msg_payload.payload, size, 3);
+    if (answer_back()) {
+        if (size < sizeof my_q) {
+            fprintf(stderr, "%s: BENCH_ANSWER_BACK needs SIZE >= 4\n", prog);
+            return 2;
+        }
+        memcpy(m.msg_payload.payload, &my_q, sizeof my_q);
+    }
     bench_start_gate(start);
     t_start = bench_now_ns();
     for (i = -warmup; i < count; i++) {

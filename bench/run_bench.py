@@ -434,7 +434,7 @@ class Bench:
                       for role, ps in (("senders", tx), ("receivers", rx))},
         }
 
-    def sync_tput(self, impl, callers, total):
+    def sync_tput(self, impl, callers, total, caller_env=None):
         per = max(1, total // callers)
         procs = []
         try:
@@ -445,7 +445,7 @@ class Bench:
                 else:
                     argv = [self.bin("rawpeer"), "call", name, "rsrv", "100", str(per), "20", "-", "-"]
                 procs.append(Proc(self, "%s_sc%d" % (impl, i), argv,
-                                  self.env(self.key if impl == "mipc" else self.ckey)))
+                                  self.env(self.key if impl == "mipc" else self.ckey, caller_env)))
             for p in procs:
                 p.wait_ready()
             pid = self.relay_pid(impl)

@@ -94,6 +94,21 @@ pub fn samples(seed: &[u8]) {
     assert_round_trip(&events::Unsubscribe { pattern }, &name);
     assert_round_trip(&events::SubscribeAnswer { status: a as i32 }, &name);
     assert_round_trip(&events::UnsubscribeAnswer { status: b as i32 }, &name);
+    // ANSWERED's list of calls (variable length: its own codec, `answered.rs`).
+    let calls: Vec<_> = (0..(a % 8) as u32 + 1)
+        .filter_map(|i| {
+            Some(super::answered::Answered {
+                slot: (b as u32).wrapping_add(i),
+                tag: super::CallTag::request(((c as u32).wrapping_add(i) & 0x7FFF_FFFF).max(1))?,
+            })
+        })
+        .collect();
+    let mut payload = Vec::new();
+    super::answered::encode(&calls, &mut payload);
+    let back: Vec<_> = super::answered::decode(&payload)
+        .expect("an encoded list decodes")
+        .collect();
+    assert_eq!(back, calls, "ANSWERED does not round-trip");
 }
 
 #[cfg(test)]

@@ -238,6 +238,57 @@ fn sender_trailer_after_the_tag_or_alone() {
         let h = c.decode().unwrap();
         assert_eq!((h.tag, h.sender_pid), (None, Some(7)));
     }
+    // The relay's offer to answer straight back (docs/PROTOCOL.md §11): reply queue, slot and
+    // stamp between the tag and the trailer.
+    let mut b = MsgBuf::boxed();
+    b.build(Build {
+        mtype: 3,
+        src: &n,
+        dst: &n,
+        msg_type: 3,
+        sync_flag: -1,
+        payload: b"abc",
+        tag: CallTag::request(9),
+    });
+    b.append_offer(17, 4, 0xFFFF_FFFE);
+    b.append_sender(77);
+    let h = b.decode().unwrap();
+    assert_eq!(h.payload(b.mtext()), b"abc");
+    assert_eq!(
+        (h.tag, h.reply_queue, h.sender_pid),
+        (CallTag::request(9), Some(17), Some(77))
+    );
+    assert_eq!(
+        h.offer,
+        Some(Offer {
+            slot: 4,
+            stamp: 0xFFFF_FFFE
+        })
+    );
+    assert_eq!(
+        b.mtext_len(),
+        MTEXT_HEADER_LEN + 3 + TAG_LEN + OFFER_LEN + SENDER_LEN
+    );
+    // An offer needs the trailer after it, a request's tag and a reply queue of 0 or more.
+    let offered = b.mtext().to_vec();
+    let body = MTEXT_HEADER_LEN + 3;
+    let mut no_trailer = offered[..offered.len() - SENDER_LEN].to_vec();
+    assert!(decode(&no_trailer).is_err());
+    no_trailer.truncate(body + TAG_LEN + 4);
+    assert_eq!(
+        decode(&no_trailer).unwrap().offer,
+        None,
+        "a direct request, no offer"
+    );
+    let mut reply = offered.clone();
+    reply[body..body + 4]
+        .copy_from_slice(&CallTag::request(9).unwrap().reply().raw().to_ne_bytes());
+    assert_eq!(decode(&reply), Err(WireError::BadTag));
+    let mut negative = offered.clone();
+    negative[body + 4..body + 8].copy_from_slice(&(-1i32).to_ne_bytes());
+    assert_eq!(decode(&negative), Err(WireError::BadTag));
+    // A full-size offered request fits a buffer.
+    assert!(MTEXT_MAX + TAG_LEN + OFFER_LEN + SENDER_LEN <= MTEXT_MAX_TAGGED);
     // A direct request's reply queue is never followed by a trailer.
     let mut b = MsgBuf::boxed();
     b.build(Build {
