@@ -8,7 +8,9 @@
 //! answer goes straight back only when the entry's count equals the stamp, that is when the
 //! relay had read everything the entry sent, so nothing the server sent the caller before
 //! answering can be overtaken by the answer. Otherwise, or when the caller's queue is full or
-//! gone, it goes through the relay as always.
+//! gone, it goes through the relay as always. A stamp above the count means that another
+//! process sends in the entry's name (a forked child with its parent's table): the counts
+//! then prove nothing, and the entry answers through the relay from then on.
 //!
 //! **What the relay is told.** The relay counts a caller as waiting on its server until it
 //! learns otherwise; it reads that for two things: its deadlock check (a call whose
@@ -19,7 +21,7 @@
 //! call. So the acknowledgements are kept, process-wide, and sent in one ANSWERED:
 //! - before any sync call of this process (so the relay has them before the call's request);
 //! - before the answer itself, when a thread of this process is in a sync call meanwhile;
-//! - when [`answered::MAX`] wait;
+//! - when [`answered::MAX`] (170) wait;
 //! - when the process exits.
 //!
 //! The two first rules are one: a call counts itself in [`CALLING`] and then looks for
@@ -120,13 +122,23 @@ pub(crate) fn may_answer(l: Option<&Local>, from: &MipcName, sv: &Serving, offer
     let Some(e) = table::by_name_in(l, from) else {
         return false;
     };
-    if e.sends.load(Ordering::SeqCst) != offer.stamp {
+    let sends = e.sends.load(Ordering::SeqCst);
+    if sends != offer.stamp {
+        // The relay read more from this entry than it sent: another process sends in its
+        // name (a forked child): the counts no longer tell anything, for good.
+        if (offer.stamp.wrapping_sub(sends) as i32) > 0 {
+            e.sends_foreign.store(true, Ordering::Relaxed);
+        }
+        return false;
+    }
+    if e.sends_foreign.load(Ordering::Relaxed) {
         return false;
     }
     let Ok(mut a) = ACKS.lock() else { return false };
     a.calls.push(Answered {
         slot: offer.slot,
         tag: sv.tag,
+        caller_pid: offer.caller_pid,
     });
     WAITING.store(true, Ordering::SeqCst);
     if CALLING.load(Ordering::SeqCst) > 0 || a.calls.len() >= answered::MAX {

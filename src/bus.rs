@@ -8,7 +8,7 @@
 //! the bus as it is, work from any thread, and leave nothing behind when killed. Verbs that
 //! do act as an entry (`mipc ping/call/send`) use an `Endpoint`.
 //!
-//! A [`ControlLink`](crate::bus::ControlLink) is a private queue of this process plus the relay's root queue. It
+//! A [`ControlLink`] is a private queue of this process plus the relay's root queue. It
 //! registers no name: requests carry the private queue's id and this process's pid
 //! ([`crate::wire::tool::RequestHead`]), and the relay answers there. The queue is removed
 //! when the link is dropped.

@@ -27,8 +27,8 @@ const FULL: u32 = 2;
 const KIND: u32 = 3;
 
 /// Name bytes (8 words), length and whether there is a reply queue and an offer, api id, tag,
-/// reply queue, the offer's slot and stamp.
-const WORDS: usize = MIPC_NAME_MAX_LEN / 4 + 6;
+/// reply queue, the offer's slot, stamp and caller's process.
+const WORDS: usize = MIPC_NAME_MAX_LEN / 4 + 7;
 
 /// Where [`Served::publish`] put a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,7 @@ fn encode(sv: &Serving) -> [u32; WORDS] {
     if let Some(o) = sv.offer {
         w[n + 4] = o.slot;
         w[n + 5] = o.stamp;
+        w[n + 6] = o.caller_pid;
     }
     w
 }
@@ -83,6 +84,7 @@ fn decode(w: &[u32; WORDS]) -> Option<Serving> {
         offer: (w[n] & 0x200 != 0).then_some(crate::wire::Offer {
             slot: w[n + 4],
             stamp: w[n + 5],
+            caller_pid: w[n + 6],
         }),
     })
 }
@@ -243,6 +245,7 @@ mod tests {
             offer: (id % 4 == 0).then_some(crate::wire::Offer {
                 slot: id + 1,
                 stamp: id * 3,
+                caller_pid: id + 5,
             }),
         }
     }

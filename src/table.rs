@@ -51,6 +51,9 @@ pub struct Entry {
     /// Messages sent to the root queue from this entry (`answer_back.rs`): counted before
     /// each send, taken back when it fails.
     pub(crate) sends: std::sync::atomic::AtomicU32,
+    /// The relay read more messages from this entry than it sent (another process sends in
+    /// its name): it no longer answers straight back (`answer_back.rs`).
+    pub(crate) sends_foreign: AtomicBool,
 }
 
 /// Most unanswered requests an entry remembers (older ones are forgotten: their answers go
@@ -145,6 +148,7 @@ impl Entry {
             direct_wait: DirectWaitSlot::default(),
             serving: crate::serving::Served::default(),
             sends: std::sync::atomic::AtomicU32::new(0),
+            sends_foreign: AtomicBool::new(false),
         }
     }
 

@@ -312,6 +312,8 @@ pub struct Offer {
     /// How many messages from the server's entry the relay had read when it forwarded the
     /// request: the answer may go straight back only if that is every one the entry sent.
     pub stamp: u32,
+    /// The caller's process, from the sender trailer that follows the offer.
+    pub caller_pid: u32,
 }
 
 impl Frame {
@@ -458,6 +460,7 @@ fn layout(mtext: &[u8]) -> Result<Frame, WireError> {
                     offer = Some(Offer {
                         slot: u32::from_ne_bytes([s0, s1, s2, s3]),
                         stamp: u32::from_ne_bytes([n0, n1, n2, n3]),
+                        caller_pid: u32::from_ne_bytes([p0, p1, p2, p3]),
                     });
                     tail = &rest[..TAG_LEN + 4];
                 }

@@ -100,6 +100,7 @@ pub fn samples(seed: &[u8]) {
             Some(super::answered::Answered {
                 slot: (b as u32).wrapping_add(i),
                 tag: super::CallTag::request(((c as u32).wrapping_add(i) & 0x7FFF_FFFF).max(1))?,
+                caller_pid: (a >> 32) as u32 ^ i,
             })
         })
         .collect();

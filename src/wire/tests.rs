@@ -262,7 +262,8 @@ fn sender_trailer_after_the_tag_or_alone() {
         h.offer,
         Some(Offer {
             slot: 4,
-            stamp: 0xFFFF_FFFE
+            stamp: 0xFFFF_FFFE,
+            caller_pid: 77
         })
     );
     assert_eq!(
@@ -288,7 +289,7 @@ fn sender_trailer_after_the_tag_or_alone() {
     negative[body + 4..body + 8].copy_from_slice(&(-1i32).to_ne_bytes());
     assert_eq!(decode(&negative), Err(WireError::BadTag));
     // A full-size offered request fits a buffer.
-    assert!(MTEXT_MAX + TAG_LEN + OFFER_LEN + SENDER_LEN <= MTEXT_MAX_TAGGED);
+    const { assert!(MTEXT_MAX + TAG_LEN + OFFER_LEN + SENDER_LEN <= MTEXT_MAX_TAGGED) };
     // A direct request's reply queue is never followed by a trailer.
     let mut b = MsgBuf::boxed();
     b.build(Build {

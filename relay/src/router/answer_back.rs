@@ -78,9 +78,11 @@ impl Router {
     }
 
     /// An ANSWERED: calls a library answered straight back, which are pending no longer.
-    /// Each names its caller's place and its tag; a call ends only if the caller there waits
-    /// on exactly that tag (most callers made their next call meanwhile). Every call it
-    /// names counts as answered straight back.
+    /// Each names its caller's place, tag and process; a call ends only if the caller there
+    /// is that process and waits on exactly that tag, on an entry of the sender's process
+    /// (most callers made their next call meanwhile; a place and a tag alone come again, as
+    /// places are reused and every process numbers its calls from 1). Every call it names
+    /// counts as answered straight back.
     pub(super) fn answered(
         &mut self,
         port: &mut impl Port,
@@ -90,13 +92,22 @@ impl Router {
         let Some(calls) = mipc::wire::answered::decode(payload) else {
             return Err(Rejected::Control(hdr.msg_type, hdr.src));
         };
+        let sender = self.entries.get(&hdr.src).and_then(|e| e.pid);
         let mut ended = 0;
         let mut named = 0u64;
         for c in calls {
             named += 1;
             let slot = Slot::at_index(c.slot);
-            if let Some((name, e)) = self.entries.named_mut(slot) {
-                if e.pending.is_some_and(|p| p.tag == c.tag) {
+            let ends = self.entries.at(slot).is_some_and(|e| {
+                e.pid == Some(c.caller_pid as i32)
+                    && e.pending.is_some_and(|p| {
+                        p.tag == c.tag
+                            && sender.is_some()
+                            && self.entries.get(&p.callee).and_then(|s| s.pid) == sender
+                    })
+            });
+            if ends {
+                if let Some((name, e)) = self.entries.named_mut(slot) {
                     e.pending = None;
                     let name = *name;
                     self.calls.set(port, slot, &name, None);

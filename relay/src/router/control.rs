@@ -5,8 +5,8 @@ use super::{Handled, Port, Rejected, Router};
 use mipc::error::RelayErrorCode;
 use mipc::sysv::QueueId;
 use mipc::wire::control::{
-    Died, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_ANSWER_BACK,
-    HELLO_FLAG_BATCH, HELLO_FLAG_SENDER, HELLO_VERSION, LOOKUP_FLAG_PAGE,
+    Died, Hello, HelloAnswer, Lookup, LookupAnswer, Pong, HELLO_FLAG_ANSWER_BACK, HELLO_FLAG_BATCH,
+    HELLO_FLAG_SENDER, HELLO_VERSION, LOOKUP_FLAG_PAGE,
 };
 use mipc::wire::{self, CallTag, Control, Header, Kind, MsgBuf, ThreadInfo};
 use mipc::MipcName;

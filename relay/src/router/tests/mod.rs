@@ -1,6 +1,7 @@
 //! Router tests over an in-memory port: every routing rule, with the exact bytes delivered.
 //! The helpers are here; the tests are in a file per concept.
 
+mod answer_back;
 mod calls;
 mod control;
 mod forwarding;
