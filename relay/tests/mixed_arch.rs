@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{default_limit, repo_root, target_command, Bus, ProcId};
+use common::{answered_back, default_limit, repo_root, target_command, Bus, ProcId};
 use std::path::PathBuf;
 
 /// One architecture's programs and how to start them.
@@ -129,6 +129,18 @@ fn mixed(relay_arch: &'static str, peer_arch: &'static str) {
     bus.signal(rx, libc::SIGCONT);
     bus.wait_exit(rx).assert_success().assert_line("ok 300");
 
+    // Answers straight back across word sizes: a mipc-rs server of the peers' architecture
+    // answers a mipc-rs caller of the relay's straight to its queue (the kernel gives each
+    // side its own `long` mtype), byte for byte, and after the message it sent before the
+    // answer (`c-tests/answer_back.c`): 50 rounds, each one call answered straight back, then
+    // the call back, its answer and the last call.
+    let ab_srv = spawn_ready(&mut bus, &p, "answer_back", &["serve"]);
+    let ab_call = spawn(&mut bus, &r, "answer_back", &["call", "50"]);
+    bus.wait_exit(ab_call).assert_success().assert_line("ok 50");
+    bus.wait_exit(ab_srv)
+        .assert_success()
+        .assert_line("served 101");
+
     // Unregistration: the legacy server's NOTICE with flag_is_hold 0, then its name is gone.
     bus.signal(legacy_srv, libc::SIGTERM);
     bus.wait_exit(legacy_srv)
@@ -158,7 +170,12 @@ fn mixed(relay_arch: &'static str, peer_arch: &'static str) {
         !log.contains("bad NOTICE"),
         "{label}: the relay refused a NOTICE:\n{log}"
     );
-    bus.finish();
+    let log = bus.finish_with_log();
+    assert_eq!(
+        answered_back(&log),
+        53,
+        "{label}: answered straight back\n{log}"
+    );
 }
 
 /// armv7 (32-bit) daemons on a 64-bit ARM relay.
