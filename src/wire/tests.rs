@@ -203,6 +203,21 @@ fn tags() {
     assert_eq!(t.reply().id(), 5);
 }
 
+/// A message of type 3 from and to `n`.
+fn built(n: &MipcName, sync_flag: i32, payload: &[u8], tag: Option<CallTag>) -> Box<MsgBuf> {
+    let mut b = MsgBuf::boxed();
+    b.build(Build {
+        mtype: 3,
+        src: n,
+        dst: n,
+        msg_type: 3,
+        sync_flag,
+        payload,
+        tag,
+    });
+    b
+}
+
 #[test]
 fn sender_trailer_after_the_tag_or_alone() {
     let n = name("a");
@@ -211,16 +226,7 @@ fn sender_trailer_after_the_tag_or_alone() {
         CallTag::request(9),
         CallTag::request(9).map(CallTag::reply),
     ] {
-        let mut b = MsgBuf::boxed();
-        b.build(Build {
-            mtype: 3,
-            src: &n,
-            dst: &n,
-            msg_type: 3,
-            sync_flag: 0,
-            payload: b"abc",
-            tag,
-        });
+        let b = built(&n, 0, b"abc", tag);
         let plain = b.decode().unwrap();
         assert_eq!(plain.sender_pid, None);
         let mut c = MsgBuf::boxed();
@@ -238,18 +244,24 @@ fn sender_trailer_after_the_tag_or_alone() {
         let h = c.decode().unwrap();
         assert_eq!((h.tag, h.sender_pid), (None, Some(7)));
     }
-    // The relay's offer to answer straight back (docs/PROTOCOL.md §11): reply queue, slot and
-    // stamp between the tag and the trailer.
-    let mut b = MsgBuf::boxed();
-    b.build(Build {
-        mtype: 3,
-        src: &n,
-        dst: &n,
-        msg_type: 3,
-        sync_flag: -1,
-        payload: b"abc",
-        tag: CallTag::request(9),
-    });
+    // A direct request's reply queue is never followed by a trailer.
+    let mut b = built(&n, -1, b"", CallTag::request(1));
+    b.append_reply_queue(5);
+    b.append_sender(1);
+    assert_eq!(b.decode(), Err(WireError::BadTag));
+    // The mark alone after a body is not a tag: id 0.
+    let mut m = b.mtext()[..MTEXT_HEADER_LEN].to_vec();
+    m.extend_from_slice(&SENDER_MARK.to_ne_bytes());
+    assert_eq!(decode(&m), Err(WireError::BadTag));
+}
+
+/// The relay's offer to answer straight back (docs/PROTOCOL.md §11): reply queue, slot and
+/// stamp between the tag and the trailer, whose pid is the caller's; refused without the
+/// trailer, after an answer's tag, or with a negative queue.
+#[test]
+fn an_offer_lies_between_the_tag_and_the_sender_trailer() {
+    let n = name("a");
+    let mut b = built(&n, -1, b"abc", CallTag::request(9));
     b.append_offer(17, 4, 0xFFFF_FFFE);
     b.append_sender(77);
     let h = b.decode().unwrap();
@@ -290,24 +302,6 @@ fn sender_trailer_after_the_tag_or_alone() {
     assert_eq!(decode(&negative), Err(WireError::BadTag));
     // A full-size offered request fits a buffer.
     const { assert!(MTEXT_MAX + TAG_LEN + OFFER_LEN + SENDER_LEN <= MTEXT_MAX_TAGGED) };
-    // A direct request's reply queue is never followed by a trailer.
-    let mut b = MsgBuf::boxed();
-    b.build(Build {
-        mtype: 1,
-        src: &n,
-        dst: &n,
-        msg_type: 1,
-        sync_flag: -1,
-        payload: b"",
-        tag: CallTag::request(1),
-    });
-    b.append_reply_queue(5);
-    b.append_sender(1);
-    assert_eq!(b.decode(), Err(WireError::BadTag));
-    // The mark alone after a body is not a tag: id 0.
-    let mut m = b.mtext()[..MTEXT_HEADER_LEN].to_vec();
-    m.extend_from_slice(&SENDER_MARK.to_ne_bytes());
-    assert_eq!(decode(&m), Err(WireError::BadTag));
 }
 
 #[test]
