@@ -7,8 +7,9 @@ run_bench.py: interleaved rounds, nothing pinned, 100-byte echo calls.
 
 A mix is RELAY/SERVER/CALLER: the relay is `c` (bench/build/crelay), `m` (mipc_main) or
 `mp` (mipc_main polling its root queue up to $BENCH_POLL_US microseconds, default 5, before
-it sleeps: `mipc_main -p`) or `m0` (mipc_main offering no answers straight back:
-MIPC_ANSWER_BACK=0, docs/PROTOCOL.md §11), the server and caller `raw` (rawpeer.c: raw msgsnd/msgrcv),
+it sleeps: `mipc_main -p`), `m0` (mipc_main offering no answers straight back:
+MIPC_ANSWER_BACK=0, docs/PROTOCOL.md §11) or `ma` (offering them to a lone caller too:
+MIPC_ANSWER_BACK=always), the server and caller `raw` (rawpeer.c: raw msgsnd/msgrcv),
 `rawt` (rawpeer with one more thread, which only sleeps: BENCH_IDLE_THREAD=1), `raw3`
 (rawpeer answering straight to its callers' queues, 3 hops: BENCH_ANSWER_BACK=1), `lib`
 (mipc_peer: libmipc) or `libt` (a libmipc caller whose calls have a 5 s timeout, so its
@@ -42,7 +43,8 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HALTPOLL = "/sys/module/haltpoll/parameters/guest_halt_poll_ns"
 RELAYS = {"c": ["bench/build/crelay"], "m": ["target/release/mipc_main"],
           "mp": ["target/release/mipc_main", "-p", os.environ.get("BENCH_POLL_US", "5")],
-          "m0": ["env", "MIPC_ANSWER_BACK=0", "target/release/mipc_main"]}
+          "m0": ["env", "MIPC_ANSWER_BACK=0", "target/release/mipc_main"],
+          "ma": ["env", "MIPC_ANSWER_BACK=always", "target/release/mipc_main"]}
 PEERS = {"raw": "bench/build/rawpeer", "rawt": "bench/build/rawpeer", "lib": "bench/build/mipc_peer",
          "libt": "bench/build/mipc_peer", "raw3": "bench/build/rawpeer"}
 DEFAULT_MIXES = "c/raw/raw,m/lib/lib,c/lib/lib,m/raw/raw,c/raw/lib,c/lib/raw"

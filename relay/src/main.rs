@@ -122,10 +122,12 @@ fn main() -> ExitCode {
     if off("MIPC_GATHER") {
         mipc_relay::router::set_gathering(false);
     }
-    // Servers may answer sync calls straight to their callers' queues (docs/PROTOCOL.md §11),
-    // unless turned off.
+    // Servers may answer sync calls straight to their callers' queues (docs/PROTOCOL.md §11)
+    // while several callers share the relay; `always` offers it to lone callers too.
     if off("MIPC_ANSWER_BACK") {
-        mipc_relay::router::set_answering_back(false);
+        mipc_relay::router::set_answering_back(mipc_relay::router::Offering::Never);
+    } else if std::env::var("MIPC_ANSWER_BACK").is_ok_and(|v| v.trim() == "always") {
+        mipc_relay::router::set_answering_back(mipc_relay::router::Offering::Always);
     }
     // A panic in any relay thread ends the process: no half-alive relay.
     let default_hook = std::panic::take_hook();

@@ -111,17 +111,21 @@ fn one_senders_messages_stay_in_order_across_the_switch_to_direct() {
 /// when the call returns (that answer goes through the relay, behind it); a server that calls
 /// its caller back after answering is not refused as a deadlock (its library reported the
 /// call answered first); and the relay counts what was answered straight back: every api 1
-/// call, the call back, its answer and the last call (`c-tests/answer_back.c`). Turned off on
-/// the relay, everything is the same but nothing goes straight back; turned off on the server
-/// only, only the caller's answer to the call back does.
+/// call, the call back, its answer and the last call (`c-tests/answer_back.c`), with the
+/// relay offering to every caller (`MIPC_ANSWER_BACK=always`). By default it offers only
+/// while callers share it: here only the call back (another caller than the last) and the
+/// call after it. Turned off on the relay, everything is the same but nothing goes straight
+/// back; turned off on the server only, only the caller's answer to the call back does.
 #[test]
 fn answers_straight_back_are_the_callers_own_and_overtake_nothing() {
     const ROUNDS: u32 = 300;
     let off = [("MIPC_ANSWER_BACK", "0")];
+    let always = [("MIPC_ANSWER_BACK", "always")];
     for (relay_env, server_env, straight_back) in [
-        (&[][..], &[][..], u64::from(ROUNDS) + 3),
+        (&always[..], &[][..], u64::from(ROUNDS) + 3),
+        (&[][..], &[][..], 2),
         (&off[..], &[][..], 0),
-        (&[][..], &off[..], 1),
+        (&always[..], &off[..], 1),
     ] {
         let mut bus = Bus::start_with("answer_back", Duration::from_secs(60), relay_env);
         let srv = bus.spawn_env("answer_back", &["serve"], server_env);

@@ -93,6 +93,8 @@ fn mixed(relay_arch: &'static str, peer_arch: &'static str) {
         &[
             ("MIPC_TEST_RELAY_BIN", &relay_bin),
             ("MIPC_TEST_RELAY_EXEC", r.exec),
+            // Answers straight back to a lone caller too (the answer_back step below).
+            ("MIPC_ANSWER_BACK", "always"),
         ],
     );
 

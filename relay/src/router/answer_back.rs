@@ -7,7 +7,14 @@
 //! entry that asked for it in its HELLO, has a known process and a sender trailer, and:
 //! - no monitor is attached (a monitor sees every answer that passes the relay);
 //! - nothing waits for the caller in a backlog (the answer must not overtake it);
-//! - the caller is not the server itself.
+//! - the caller is not the server itself;
+//! - by default, several callers share the relay: one of the last [`SHARED_CALLS`] sync
+//!   requests came from another caller ([`Offering::WhenShared`]). A lone caller's calls keep
+//!   their four hops: three processes in a cycle of three hops on two CPUs never settle on
+//!   one CPU, and every call then takes two cross-CPU wake-ups, where four-hop calls often
+//!   take none (measured: docs/PERFORMANCE.md, "Where the scheduler-placement gap comes
+//!   from"); with several callers the relay is the resource they share, and answers straight
+//!   back take half its work off it. `MIPC_ANSWER_BACK=always` offers to lone callers too.
 //!
 //! The offer carries the caller's queue and place in the table, and a stamp: how many
 //! messages from the server's entry the relay had read (`Entry::reads`, counted for every
@@ -19,20 +26,70 @@
 use super::entries::Slot;
 use super::{Handled, Port, Rejected, Router};
 use mipc::wire::Header;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
-/// Whether routers made from now on offer answers straight back (`MIPC_ANSWER_BACK=0` on
-/// the relay turns it off).
-static OFFERING: AtomicBool = AtomicBool::new(true);
-
-/// Turns offering answers straight back on or off for routers made from now on.
-pub fn set_answering_back(on: bool) {
-    OFFERING.store(on, Ordering::Relaxed);
+/// When a relay offers answers straight back (`MIPC_ANSWER_BACK` in its environment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offering {
+    /// Never (`MIPC_ANSWER_BACK=0`): answers go through the relay, as in MIPC.
+    Never,
+    /// While several callers share the relay (the default).
+    WhenShared,
+    /// On every sync request that qualifies (`MIPC_ANSWER_BACK=always`).
+    Always,
 }
 
-/// Whether routers made from now on offer answers straight back.
-pub fn answering_back() -> bool {
-    OFFERING.load(Ordering::Relaxed)
+/// How many sync requests in a row from one caller make it a lone caller again.
+pub const SHARED_CALLS: u32 = 8;
+
+/// When routers made from now on offer answers straight back.
+static OFFERING: AtomicU8 = AtomicU8::new(Offering::WhenShared as u8);
+
+/// Sets when routers made from now on offer answers straight back.
+pub fn set_answering_back(when: Offering) {
+    OFFERING.store(when as u8, Ordering::Relaxed);
+}
+
+/// When routers made from now on offer answers straight back.
+pub fn answering_back() -> Offering {
+    match OFFERING.load(Ordering::Relaxed) {
+        x if x == Offering::Never as u8 => Offering::Never,
+        x if x == Offering::Always as u8 => Offering::Always,
+        _ => Offering::WhenShared,
+    }
+}
+
+/// Whether several callers share the relay: the caller of the last sync request, and how
+/// many more sync requests count as shared since one came from another caller.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Callers {
+    last: Slot,
+    shared_for: u32,
+}
+
+impl Default for Callers {
+    fn default() -> Self {
+        Callers {
+            last: Slot::NONE,
+            shared_for: 0,
+        }
+    }
+}
+
+impl Callers {
+    /// A sync request from `src`: whether the relay is shared now.
+    #[inline]
+    fn called_by(&mut self, src: Slot) -> bool {
+        if src != self.last {
+            if self.last != Slot::NONE {
+                self.shared_for = SHARED_CALLS;
+            }
+            self.last = src;
+        } else {
+            self.shared_for = self.shared_for.saturating_sub(1);
+        }
+        self.shared_for > 0
+    }
 }
 
 /// An offer to answer straight back, as it goes after the request's tag.
@@ -44,10 +101,10 @@ pub(super) struct Offer {
 }
 
 impl Router {
-    /// Turns offering answers straight back on or off for this router (it starts as
-    /// [`answering_back`] says).
-    pub fn set_answering_back(&mut self, on: bool) {
-        self.answer_back = on;
+    /// Sets when this router offers answers straight back (it starts as [`answering_back`]
+    /// says).
+    pub fn set_answering_back(&mut self, when: Offering) {
+        self.answer_back = when;
     }
 
     /// Counts a message read off the root queue from the entry in `src`.
@@ -58,12 +115,24 @@ impl Router {
         }
     }
 
+    /// Notes a sync request from `src` (whether several callers share the relay).
+    #[inline]
+    pub(super) fn note_caller(&mut self, src: Option<Slot>) {
+        let shared = self.callers.called_by(src.unwrap_or(Slot::NONE));
+        self.shared = shared;
+    }
+
     /// The offer for a sync request from `src` to the entry in `dst` (which answers back,
     /// with `stamp` messages read from it), if the relay may make one.
     #[inline]
     pub(super) fn offer(&self, src: Option<Slot>, dst: Slot, stamp: u32) -> Option<Offer> {
         let src = src.filter(|s| *s != dst)?;
-        if !self.answer_back || !self.monitors.is_empty() {
+        let wanted = match self.answer_back {
+            Offering::Never => false,
+            Offering::WhenShared => self.shared,
+            Offering::Always => true,
+        };
+        if !wanted || !self.monitors.is_empty() {
             return None;
         }
         let caller = self.entries.at(src).filter(|e| e.ext)?;

@@ -23,7 +23,7 @@ mod subscriptions;
 mod table;
 mod tooling;
 
-pub use answer_back::{answering_back, set_answering_back};
+pub use answer_back::{answering_back, set_answering_back, Offering, SHARED_CALLS};
 pub use gather::{gathering, set_gathering};
 pub use parking::{Drained, HAND_OFF_AFTER};
 pub use tooling::Seen;
@@ -387,8 +387,11 @@ pub struct Router {
     routes_page: Option<crate::routes_page::RoutesPage>,
     /// The root queue, once the daemon says.
     root: Option<QueueId>,
-    /// Whether it offers answers straight back (`answer_back.rs`).
-    answer_back: bool,
+    /// When it offers answers straight back (`answer_back.rs`).
+    answer_back: answer_back::Offering,
+    /// Who made the last sync requests, and whether several callers share the relay now.
+    callers: answer_back::Callers,
+    shared: bool,
 }
 
 /// How many dropped entries' names the router remembers.
@@ -435,6 +438,8 @@ impl Router {
             root: None,
             calls: calls::CallRecord::default(),
             answer_back: answer_back::answering_back(),
+            callers: answer_back::Callers::default(),
+            shared: false,
         }
     }
 

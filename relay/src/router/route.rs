@@ -90,6 +90,9 @@ impl Router {
         );
         let answers_back = dst.answer_back.then_some(dst.reads);
         let call = frame.tag.filter(|t| !t.is_reply() && frame.sync_flag != 0);
+        if frame.sync_flag != 0 && frame.is_request() {
+            self.note_caller(src_slot);
+        }
         if call.is_some() && dst_waits && self.would_deadlock_from(&src_key, dst_slot, now) {
             self.uncount_received(dst_slot, frame.msg_size);
             return self.refuse_received(port, msg, |h| Rejected::Deadlock(h.src, h.dst));

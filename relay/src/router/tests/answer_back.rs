@@ -13,8 +13,11 @@ use mipc::wire::{answered, Kind, Offer, SENDER_MARK};
 const ANSWERS_BACK: u32 = HELLO_FLAG_SENDER | HELLO_FLAG_ANSWER_BACK;
 
 /// `setup()`, with "b" greeted again with `flags` (its count of messages read starts at 0).
+/// The router offers to every caller (`Offering::Always`): most tests here have one caller,
+/// whose calls a router made as the relay's default leaves at four hops.
 fn setup_greeting_b(flags: u32) -> (Router, MemPort, Instant) {
     let (mut r, mut p, now) = setup();
+    r.set_answering_back(Offering::Always);
     greet_b(&mut r, &mut p, now, flags);
     (r, p, now)
 }
@@ -293,10 +296,10 @@ fn no_offer_on_a_one_way_request_an_answer_or_to_an_entry_that_did_not_ask() {
 fn no_offer_while_turned_off_or_monitored() {
     let (mut r, mut p, now) = setup_greeting_b(ANSWERS_BACK);
     let a = slot(&r, "a");
-    r.set_answering_back(false);
+    r.set_answering_back(Offering::Never);
     let (got, sent) = a_calls_b(&mut r, &mut p, now, 1);
     assert_eq!(got, [sent, trailer(100)].concat(), "turned off");
-    r.set_answering_back(true);
+    r.set_answering_back(Offering::Always);
     let (got, sent) = a_calls_b(&mut r, &mut p, now, 2);
     assert_eq!(got, [sent, offer_bytes(11, a, 0), trailer(100)].concat());
     // A monitor attaches.
@@ -551,4 +554,38 @@ fn a_report_kept_since_a_caller_died_ends_no_call_of_the_next_in_its_place() {
         (MIPC_MSG_TYPE_ERROR, CallTag::request(1).map(CallTag::reply))
     );
     assert_eq!(&pl[..4], &(RelayErrorCode::PeerDied as i32).to_ne_bytes());
+}
+
+/// By default the relay offers only while several callers share it: a lone caller's calls
+/// keep their four hops; a call from another caller makes the next [`SHARED_CALLS`] sync
+/// requests offered, and that many in a row from one caller make it lone again.
+#[test]
+fn by_default_only_callers_that_share_the_relay_get_offers() {
+    let (mut r, mut p, now) = setup_greeting_b(ANSWERS_BACK);
+    r.set_answering_back(Offering::WhenShared);
+    let a = slot(&r, "a");
+    for id in 1..=3 {
+        let (got, sent) = a_calls_b(&mut r, &mut p, now, id);
+        assert_eq!(got, [sent, trailer(100)].concat(), "a alone, call {id}");
+    }
+    // Another caller (a legacy one: its untagged sync request counts as a call too).
+    assert_eq!(
+        r.handle(&mut p, &mut msg(8, "legacy", "b", 8, -1, b"q", None), now),
+        Ok(Handled::Forwarded)
+    );
+    p.take(12).expect("b got legacy's call");
+    let stamp = r.entry(&n("b")).unwrap().reads;
+    for id in 4..=4 + SHARED_CALLS {
+        let (got, sent) = a_calls_b(&mut r, &mut p, now, id);
+        let offered = id < 4 + SHARED_CALLS;
+        let want = if offered {
+            [sent, offer_bytes(11, a, stamp), trailer(100)].concat()
+        } else {
+            [sent, trailer(100)].concat()
+        };
+        assert_eq!(
+            got, want,
+            "a's call {id} after legacy's, offered: {offered}"
+        );
+    }
 }
