@@ -186,14 +186,16 @@ HOP_COST_TEXT = (
     "all 2 606 (+1.9 %); the differences move with the code layout of the inlined receive "
     "and answer loops (taking the batch checks out entirely left the caller at 497, not "
     "491; inlined, the relay's grown backlog code had cost it 64 more before it was put "
-    "out of line). Answers straight back (docs/PROTOCOL.md §11), at e22b9b1 "
+    "out of line). Answers straight back (docs/PROTOCOL.md §11), after the trim that counts a "
+    "call's request and a server's answer against the entry at hand, not looked up by name "
     "(`bench/callgrind_per_call.sh 3000`; its one caller is a lone caller, which the relay "
-    "leaves at four hops by default): caller 635, server 1 138, relay 1 315, in all 3 088, "
-    "against 506, 951, 1 206 and 2 663 at 5122748: every send to the root queue is counted "
-    "against its entry (a look-up by name), the caller counts itself as calling, the server's "
-    "requests keep more words, and the relay counts every message it reads and who calls "
-    "(+16 %; the pinned p50 row moved from 0.94x to 0.93x). With MIPC_ANSWER_BACK=always, "
-    "the call answered straight back: caller 626, server 1 225, relay 809, in all 2 660.")
+    "leaves at four hops by default): caller 552, server 1 093, relay 1 315, in all 2 960, "
+    "against 506, 951, 1 206 and 2 663 at 5122748 (+11 %: the caller counts itself as "
+    "calling and its send, the server's requests keep more words and its answer is counted, "
+    "and the relay counts every message it reads and who calls; the pinned p50 row moved "
+    "from 0.94x to 0.93x). Before the trim, at e22b9b1: 635, 1 138, 1 315, 3 088. With "
+    "MIPC_ANSWER_BACK=always, the call answered straight back: caller 543, server 1 225, "
+    "relay 809, in all 2 577.")
 
 
 CALLS_TEXT = (

@@ -60,23 +60,37 @@ struct Acks {
 /// or takes that back after the send failed. The sender is the message's `src_name`, compared
 /// as the whole field (the library builds every message from a zero-padded name).
 pub(crate) fn count_send(msg: &[u8], up: bool) {
-    let Some(field) = msg.get(MTYPE_LEN..MTYPE_LEN + MIPC_NAME_MAX_LEN) else {
+    crate::local::with(|l| count_send_in(l, msg, up));
+}
+
+/// [`count_send`] with the thread's state at hand.
+#[inline]
+pub(crate) fn count_send_in(l: Option<&Local>, msg: &[u8], up: bool) {
+    let Some(field) = msg
+        .get(MTYPE_LEN..MTYPE_LEN + MIPC_NAME_MAX_LEN)
+        .and_then(|f| <&[u8; MIPC_NAME_MAX_LEN]>::try_from(f).ok())
+    else {
         return;
     };
-    crate::local::with(|l| {
-        let is = |e: &Entry| e.name.field()[..] == *field;
-        let found = match table::mine_in(l) {
-            Ok(e) if is(&e) => Some(e),
-            _ => table::in_table(is),
-        };
-        if let Some(e) = found {
-            if up {
-                e.sends.fetch_add(1, Ordering::SeqCst);
-            } else {
-                e.sends.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-    });
+    // Fixed-size arrays: compared in a few words, no call.
+    let is = |e: &Entry| e.name.field() == field;
+    let found = match table::mine_in(l) {
+        Ok(e) if is(&e) => Some(e),
+        _ => table::in_table(is),
+    };
+    if let Some(e) = found {
+        count(&e, up);
+    }
+}
+
+/// Counts a send from `e` (`up`), or takes it back.
+#[inline(always)]
+pub(crate) fn count(e: &Entry, up: bool) {
+    if up {
+        e.sends.fetch_add(1, Ordering::SeqCst);
+    } else {
+        e.sends.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A sync call of this process through the relay, from its start (acknowledgements waiting

@@ -15,7 +15,7 @@
 use crate::client;
 use crate::direct;
 use crate::error::{MipcError, Result};
-use crate::link::{check_api, check_payload, next_tag, send_to_relay_until};
+use crate::link::{check_api, check_payload, next_tag};
 use crate::local::Local;
 use crate::name::MipcName;
 use crate::server;
@@ -273,7 +273,7 @@ fn send_request(
         payload: input,
         tag,
     });
-    send_to_relay_until(buf.as_sendable(), None)
+    crate::link::send_to_relay_from(entry, buf.as_sendable(), None)
 }
 
 /// What the export's blocking receive for `a` gave: the answer copied to `out`, or the next

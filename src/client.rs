@@ -12,7 +12,7 @@ use crate::config;
 use crate::direct;
 use crate::error::{MipcError, RelayErrorCode, Result};
 use crate::link::with_buf_in;
-use crate::link::{check_api, check_payload, next_tag, send_to_relay, send_to_relay_until};
+use crate::link::{check_api, check_payload, next_tag, send_to_relay};
 use crate::link::{
     root_reader, send_to_relay_bounded, to_relay, wait_for_relay, with_buf, RootReader,
 };
@@ -364,7 +364,7 @@ pub(crate) fn call_in(
             }
         }
         if watch.is_none() {
-            send_to_relay_until(buf.as_sendable(), deadline)?;
+            crate::link::send_to_relay_from(&entry, buf.as_sendable(), deadline)?;
         }
         let mtype = api as c_long;
         let answer = AnswerWait {

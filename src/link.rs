@@ -134,6 +134,45 @@ fn counted(msg: &[u8], send: impl FnOnce() -> Result<()>) -> Result<()> {
     out
 }
 
+/// [`send_to_relay_until`] of a message from `entry` (its `src_name`), counted against it
+/// without looking it up (`answer_back.rs`).
+///
+/// # Errors
+/// As [`send_to_relay_until`].
+#[inline]
+pub(crate) fn send_to_relay_from(
+    entry: &crate::table::Entry,
+    msg: &[u8],
+    deadline: Option<Instant>,
+) -> Result<()> {
+    crate::answer_back::count(entry, true);
+    let out = match try_send_to_relay(msg) {
+        Err(MipcError::DestinationBusy) => send_when_room(msg, deadline),
+        other => other,
+    };
+    if out.is_err() {
+        crate::answer_back::count(entry, false);
+    }
+    out
+}
+
+/// [`send_to_relay_bounded`] with the thread's state at hand.
+///
+/// # Errors
+/// As [`send_to_relay_until`].
+#[inline]
+pub(crate) fn send_to_relay_bounded_in(l: Option<&crate::local::Local>, msg: &[u8]) -> Result<()> {
+    crate::answer_back::count_send_in(l, msg, true);
+    let out = match try_send_to_relay(msg) {
+        Err(MipcError::DestinationBusy) => send_when_room(msg, None),
+        other => other,
+    };
+    if out.is_err() {
+        crate::answer_back::count_send_in(l, msg, false);
+    }
+    out
+}
+
 /// Whether `q` is the root queue, as this process last found it (a send to it from a
 /// program's own `msgsnd` wrapper is counted as the library's own are).
 pub(crate) fn is_root(q: QueueId) -> bool {

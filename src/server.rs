@@ -7,7 +7,7 @@
 //! of this thread kept aside while it waited (see `wait.rs`) come out first, in order.
 
 use crate::error::{MipcError, Result};
-use crate::link::{check_api, check_payload, send_to_relay_bounded, with_buf_in};
+use crate::link::{check_api, check_payload, with_buf_in};
 use crate::local::Local;
 use crate::name::MipcName;
 use crate::serving::Placed;
@@ -271,7 +271,7 @@ fn respond_in(
                 return Ok(());
             }
         }
-        send_to_relay_bounded(buf.as_sendable())
+        crate::link::send_to_relay_bounded_in(l, buf.as_sendable())
     })
 }
 
