@@ -169,7 +169,10 @@ pub(crate) fn flush(me: &MipcName) {
 }
 
 /// Sends what `a` holds in one ANSWERED from `me`; whether it went (if not, they are kept for
-/// the next try).
+/// the next try). Under the reports' lock, send included: when a flush returns, every report
+/// recorded before it is on the root queue, ahead of the request of the call that flushed
+/// (a report taken out and sent after the lock could come behind another thread's request).
+/// The send is one `msgsnd` that does not wait unless the root queue is full.
 fn send_acks(a: &mut Acks, me: &MipcName) -> bool {
     if a.calls.is_empty() {
         WAITING.store(false, Ordering::SeqCst);
