@@ -146,10 +146,7 @@ pub(crate) fn send_to_relay_from(
     deadline: Option<Instant>,
 ) -> Result<()> {
     crate::answer_back::count(entry, true);
-    let out = match try_send_to_relay(msg) {
-        Err(MipcError::DestinationBusy) => send_when_room(msg, deadline),
-        other => other,
-    };
+    let out = send_until_uncounted(msg, deadline);
     if out.is_err() {
         crate::answer_back::count(entry, false);
     }
@@ -163,10 +160,7 @@ pub(crate) fn send_to_relay_from(
 #[inline]
 pub(crate) fn send_to_relay_bounded_in(l: Option<&crate::local::Local>, msg: &[u8]) -> Result<()> {
     crate::answer_back::count_send_in(l, msg, true);
-    let out = match try_send_to_relay(msg) {
-        Err(MipcError::DestinationBusy) => send_when_room(msg, None),
-        other => other,
-    };
+    let out = send_until_uncounted(msg, None);
     if out.is_err() {
         crate::answer_back::count_send_in(l, msg, false);
     }
@@ -250,10 +244,16 @@ const FULL_MAX_PAUSE: Duration = Duration::from_millis(5);
 /// send timeout did (logged once per process on stderr); as [`send_to_relay`] otherwise.
 #[inline]
 pub fn send_to_relay_until(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
-    counted(msg, || match try_send_to_relay(msg) {
+    counted(msg, || send_until_uncounted(msg, deadline))
+}
+
+/// [`send_to_relay_until`], not counted.
+#[inline(always)]
+fn send_until_uncounted(msg: &[u8], deadline: Option<Instant>) -> Result<()> {
+    match try_send_to_relay(msg) {
         Err(MipcError::DestinationBusy) => send_when_room(msg, deadline),
         other => other,
-    })
+    }
 }
 
 /// The rest of [`send_to_relay_until`] once the root queue was found full.
